@@ -1,0 +1,96 @@
+"""The main job, `lab run browse`, checked from its capture with tshark."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from lab.labctl import ROOT, Lab
+
+from .conftest import run
+
+ROOTS = {"198.51.100.4", "198.51.100.5"}
+TLDS = {"198.51.100.11", "198.51.100.12"}
+EDGE = "198.51.100.80"
+RESOLVER = "198.51.100.53"
+
+
+@pytest.fixture(scope="module")
+def browse_run(lab: Lab) -> Path:
+    """Run the browse scenario through the CLI, as a user does; return its folder."""
+    before = set((ROOT / "runs").glob("*-browse"))
+    r = run(str(ROOT / ".venv" / "bin" / "lab"), "run", "browse", timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "capture:" in r.stdout
+    (folder,) = set((ROOT / "runs").glob("*-browse")) - before
+    return folder
+
+
+def tshark(capture: Path, display_filter: str, *fields: str) -> list[list[str]]:
+    args = ["tshark", "-r", str(capture), "-Y", display_filter]
+    if fields:
+        args += ["-T", "fields", *[a for f in fields for a in ("-e", f)]]
+    r = run(*args)
+    assert r.returncode == 0, r.stderr
+    return [line.split("\t") for line in r.stdout.splitlines() if line.strip()]
+
+
+def test_run_folder_contents(browse_run: Path) -> None:
+    """The run leaves a pcapng capture, a timeline and the servers' logs."""
+    assert (browse_run / "capture.pcapng").stat().st_size > 1000
+    assert (browse_run / "capture.pcapng").read_bytes()[:4] == b"\x0a\x0d\x0d\x0a"  # pcapng SHB
+    timeline = json.loads((browse_run / "timeline.json").read_text())
+    statuses = [f["status"] for f in timeline["fetches"]]
+    assert statuses[0] == 200 and len(statuses) >= 4 and set(statuses) == {200}
+    assert (browse_run / "services.log").stat().st_size > 0
+
+
+def test_resolver_walked_root_tld_authoritative(browse_run: Path) -> None:
+    """The resolver asked a root, a TLD and the authoritative servers during the run."""
+    asked = {row[0] for row in tshark(browse_run / "capture.pcapng",
+                                      f"dns.flags.response == 0 && ip.src == {RESOLVER}",
+                                      "ip.dst")}
+    assert asked & ROOTS, asked
+    assert asked & TLDS, asked
+    assert {"198.51.100.21", "198.51.100.31"} <= asked
+
+
+def test_client_asked_the_resolver(browse_run: Path) -> None:
+    """The client's lookup of www.example.com went to the lab resolver."""
+    rows = tshark(browse_run / "capture.pcapng",
+                  "dns.flags.response == 0 && ip.src == 198.51.100.100", "ip.dst", "dns.qry.name")
+    assert [RESOLVER, "www.example.com"] in rows
+
+
+def test_tcp_three_way_handshake_with_edge(browse_run: Path) -> None:
+    """SYN, SYN-ACK and ACK between the client and the edge are in the capture."""
+    cap = browse_run / "capture.pcapng"
+    syn = tshark(cap, f"tcp.flags.syn == 1 && tcp.flags.ack == 0 && ip.dst == {EDGE}",
+                 "tcp.srcport")
+    synack = tshark(cap, f"tcp.flags.syn == 1 && tcp.flags.ack == 1 && ip.src == {EDGE}",
+                    "tcp.dstport")
+    assert syn and synack
+    port = syn[0][0]
+    assert [port] in synack
+    ack = tshark(cap, f"tcp.srcport == {port} && tcp.flags == 0x010 && tcp.seq == 1 "
+                      f"&& tcp.ack == 1")
+    assert ack
+
+
+def test_tls_handshake_with_edge(browse_run: Path) -> None:
+    """ClientHello to the edge with SNI www.example.com, ServerHello back."""
+    cap = browse_run / "capture.pcapng"
+    hello = tshark(cap, f"tls.handshake.type == 1 && ip.dst == {EDGE}",
+                   "tls.handshake.extensions_server_name")
+    assert ["www.example.com"] in hello
+    assert tshark(cap, f"tls.handshake.type == 2 && ip.src == {EDGE}")
+
+
+def test_capture_decrypts_without_key_file(browse_run: Path) -> None:
+    """tshark shows the decrypted HTTP requests with no key file given."""
+    rows = tshark(browse_run / "capture.pcapng", f"http.request && ip.dst == {EDGE}",
+                  "http.host", "http.request.uri")
+    assert ["www.example.com", "/"] in rows
+    assert any(host == "static.example.com" for host, _uri in rows)

@@ -1,0 +1,111 @@
+"""Each DNS server answered by dig, as a network engineer would check it."""
+
+from __future__ import annotations
+
+import pytest
+
+from lab.labctl import Lab
+
+from .conftest import dig
+
+ROOTS = ("198.51.100.4", "198.51.100.5")
+TLDS = ("198.51.100.11", "198.51.100.12")
+
+
+@pytest.mark.parametrize("server", ROOTS)
+def test_root_refers_to_com_with_glue(lab: Lab, server: str) -> None:
+    """A root server refers www.example.com to the com. servers, glue included, no AA."""
+    d = dig(lab, f"@{server}", "+norec", "www.example.com", "A")
+    assert d.status == "NOERROR"
+    assert "aa" not in d.flags and not d.records("ANSWER")
+    ns = {r[4] for r in d.records("AUTHORITY", "NS") if r[0] == "com."}
+    assert ns == {"a.gtld-servers.net.", "b.gtld-servers.net."}
+    glue = {r[4] for r in d.records("ADDITIONAL", "A")}
+    assert glue == set(TLDS)
+
+
+@pytest.mark.parametrize("server", TLDS)
+def test_tld_refers_to_example_com(lab: Lab, server: str) -> None:
+    """Both TLD servers refer example.com to ns1.example.com with its glue."""
+    d = dig(lab, f"@{server}", "+norec", "www.example.com", "A")
+    assert d.status == "NOERROR" and "aa" not in d.flags
+    assert [r[4] for r in d.records("AUTHORITY", "NS")] == ["ns1.example.com."]
+    assert [r[4] for r in d.records("ADDITIONAL", "A")] == ["198.51.100.21"]
+
+
+def test_tld_gives_glueless_cdn_delegation(lab: Lab) -> None:
+    """edgecdn.net is delegated to a name server in another zone, with no glue."""
+    d = dig(lab, "@198.51.100.12", "+norec", "www.example.com.edgecdn.net", "A")
+    assert [r[4] for r in d.records("AUTHORITY", "NS")] == ["ns1.edgecdn-dns.com."]
+    assert not d.records("ADDITIONAL", "A")
+
+
+def test_example_com_answers_cname_authoritatively(lab: Lab) -> None:
+    """ns1.example.com answers www with a CNAME into the CDN's zone, AA set."""
+    d = dig(lab, "@198.51.100.21", "+norec", "www.example.com", "A")
+    assert d.status == "NOERROR" and "aa" in d.flags
+    assert d.records("ANSWER", "CNAME")[0][4] == "www.example.com.edgecdn.net."
+
+
+def test_cdn_server_answers_edge_address(lab: Lab) -> None:
+    """The CDN's server gives the edge's address for the CDN name."""
+    d = dig(lab, "@198.51.100.31", "+norec", "www.example.com.edgecdn.net", "A")
+    assert "aa" in d.flags
+    assert [r[4] for r in d.records("ANSWER", "A")] == ["198.51.100.80"]
+
+
+def test_nxdomain_carries_soa(lab: Lab) -> None:
+    """A name that does not exist: NXDOMAIN, AA, and the zone's SOA in authority."""
+    d = dig(lab, "@198.51.100.21", "+norec", "nosuch.example.com", "A")
+    assert d.status == "NXDOMAIN" and "aa" in d.flags
+    assert d.records("AUTHORITY", "SOA")[0][0] == "example.com."
+
+
+def test_nodata_carries_soa(lab: Lab) -> None:
+    """A name with no record of the asked type: NOERROR, empty answer, SOA."""
+    d = dig(lab, "@198.51.100.21", "+norec", "origin.example.com", "MX")
+    assert d.status == "NOERROR" and not d.records("ANSWER")
+    assert d.records("AUTHORITY", "SOA")
+
+
+def test_outside_zones_refused(lab: Lab) -> None:
+    """An authoritative server refuses names outside its zones."""
+    d = dig(lab, "@198.51.100.21", "+norec", "www.example.org", "A")
+    assert d.status == "REFUSED"
+
+
+def test_tcp_query(lab: Lab) -> None:
+    """The root answers over TCP as well as UDP."""
+    d = dig(lab, "@198.51.100.4", "+norec", "+tcp", "example.com", "NS")
+    assert d.status == "NOERROR" and d.records("AUTHORITY", "NS")
+
+
+def test_resolver_full_answer(lab: Lab) -> None:
+    """The lab resolver returns the whole CNAME chain and the edge's address, RA set."""
+    d = dig(lab, "@198.51.100.53", "www.example.com", "A")
+    assert d.status == "NOERROR" and "ra" in d.flags and "aa" not in d.flags
+    assert d.records("ANSWER", "CNAME")[0][4] == "www.example.com.edgecdn.net."
+    assert [r[4] for r in d.records("ANSWER", "A")] == ["198.51.100.80"]
+
+
+def test_client_uses_lab_resolver(lab: Lab) -> None:
+    """With no @server, the client's dig asks the lab resolver, not Docker's 127.0.0.11."""
+    d = dig(lab, "static.example.com", "A")
+    assert d.server == "198.51.100.53"
+    assert [r[4] for r in d.records("ANSWER", "A")] == ["198.51.100.80"]
+
+
+def test_resolver_nxdomain(lab: Lab) -> None:
+    """The resolver passes NXDOMAIN through with the SOA for negative caching."""
+    d = dig(lab, "@198.51.100.53", "nosuch.example.com", "A")
+    assert d.status == "NXDOMAIN"
+    assert d.records("AUTHORITY", "SOA")
+
+
+def test_resolver_caches_with_ttl_counting_down(lab: Lab) -> None:
+    """A second lookup comes from the cache, its TTL no higher than the first."""
+    first = dig(lab, "@198.51.100.53", "origin.example.com", "A")
+    second = dig(lab, "@198.51.100.53", "origin.example.com", "A")
+    t1 = int(first.records("ANSWER", "A")[0][1])
+    t2 = int(second.records("ANSWER", "A")[0][1])
+    assert t2 <= t1
