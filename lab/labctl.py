@@ -37,7 +37,7 @@ class Lab:
     """One lab instance, named by its Compose project."""
 
     def __init__(self, project: str | None = None, root: Path = ROOT) -> None:
-        self.project = project or os.environ.get("LAB_PROJECT", "weblab")
+        self.project: str = project or os.environ.get("LAB_PROJECT") or "weblab"
         self.root = root
 
     # -- compose ---------------------------------------------------------

@@ -172,7 +172,9 @@ class Browser:
             raise RuntimeError(f"TLS certificate verification failed for {host}: "
                                f"{e.verify_message}") from e
         f.tls_ms = (time.perf_counter() - t0) * 1000
-        self.say("tls.established", host=host, version=tls.version(), cipher=tls.cipher()[0],
+        cipher = tls.cipher()
+        self.say("tls.established", host=host, version=tls.version(),
+                 cipher=cipher[0] if cipher else "",
                  alpn=tls.selected_alpn_protocol(), ms=f.tls_ms)
         conn = http.client.HTTPSConnection(host, port, context=self.ctx, timeout=30)
         conn.sock = tls
@@ -189,7 +191,8 @@ class Browser:
             conn = self.connect(f, host, parts.port or 443)
             sock = conn.sock
             if isinstance(sock, ssl.SSLSocket):
-                f.tls_version, f.cipher = sock.version() or "", sock.cipher()[0]
+                cipher = sock.cipher()
+                f.tls_version, f.cipher = sock.version() or "", cipher[0] if cipher else ""
                 f.alpn = sock.selected_alpn_protocol() or ""
             t0 = time.perf_counter()
             path = parts.path or "/"

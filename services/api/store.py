@@ -1,0 +1,151 @@
+"""The API's data: users in SQLite, and the token signing secret.
+
+SQLite in WAL mode (readers never block the writer, and the file survives a
+container kill). Calls are short and local, so they run on the event loop.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import sqlite3
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from services.api.passwords import hash_password
+
+DEMO_USER, DEMO_PASSWORD = "alice", "wonderland"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS users (
+    username      TEXT PRIMARY KEY,
+    display_name  TEXT NOT NULL,
+    email         TEXT,
+    password_hash TEXT NOT NULL,  -- "!" for accounts that cannot log in
+    created_at    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+)
+"""
+
+USERNAME = re.compile(r"[a-z][a-z0-9_-]{2,31}")
+# Deliberately loose (one @, a dot in the domain): full RFC 5322 addr-spec
+# checking rejects real addresses more often than it catches typos.
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+NO_LOGIN = "!"  # never a valid scrypt string, so verify_password always fails
+
+
+class UserExists(Exception):
+    """A user with this name is already stored."""
+
+
+@dataclass(frozen=True)
+class User:
+    username: str
+    display_name: str
+    email: str | None
+    created_at: str
+
+    def to_json(self) -> dict[str, str | None]:
+        return {"username": self.username, "display_name": self.display_name,
+                "email": self.email, "created_at": self.created_at}
+
+
+class UserStore:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    @classmethod
+    def open(cls, path: Path | str) -> UserStore:
+        """Open (creating and seeding on first start) the database at ``path``."""
+        conn = sqlite3.connect(path, isolation_level=None)  # autocommit; one statement each
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(SCHEMA)
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(users)")}
+        if "email" not in columns:  # databases from before the email field
+            conn.execute("ALTER TABLE users ADD COLUMN email TEXT")
+        store = cls(conn)
+        if store.get(DEMO_USER) is None:
+            store.create(DEMO_USER, "Alice Liddell", hash_password(DEMO_PASSWORD),
+                         email="alice@example.com")
+        return store
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def _user(self, row: tuple[Any, ...]) -> User:
+        return User(username=row[0], display_name=row[1], email=row[2], created_at=row[3])
+
+    def get(self, username: str) -> User | None:
+        row = self._conn.execute(
+            "SELECT username, display_name, email, created_at FROM users WHERE username = ?",
+            (username,)).fetchone()
+        return None if row is None else self._user(row)
+
+    def password_hash(self, username: str) -> str | None:
+        row = self._conn.execute("SELECT password_hash FROM users WHERE username = ?",
+                                 (username,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def list(self) -> list[User]:
+        rows = self._conn.execute(
+            "SELECT username, display_name, email, created_at FROM users ORDER BY username")
+        return [self._user(r) for r in rows]
+
+    def create(self, username: str, display_name: str, password_hash: str, *,
+               email: str | None = None) -> User:
+        try:
+            self._conn.execute(
+                "INSERT INTO users (username, display_name, email, password_hash) "
+                "VALUES (?, ?, ?, ?)", (username, display_name, email, password_hash))
+        except sqlite3.IntegrityError as e:
+            raise UserExists(username) from e
+        user = self.get(username)
+        assert user is not None
+        return user
+
+
+def validate_new_user(body: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(field, problem) for each thing wrong with a POST /api/users body.
+
+    Only username is required; without a password the account exists but
+    cannot log in.
+    """
+    errors: list[tuple[str, str]] = []
+    for field in sorted(set(body) - {"username", "password", "display_name", "email"}):
+        errors.append((field, "unknown field"))
+    username = body.get("username")
+    if not isinstance(username, str):
+        errors.append(("username", "required, a string"))
+    elif not USERNAME.fullmatch(username):
+        errors.append(("username", "3-32 characters: a-z first, then a-z, 0-9, _ or -"))
+    password = body.get("password")
+    if "password" in body and not isinstance(password, str):
+        errors.append(("password", "a string"))
+    elif isinstance(password, str) and not 8 <= len(password) <= 128:
+        errors.append(("password", "8 to 128 characters"))
+    email = body.get("email")
+    if "email" in body and (not isinstance(email, str) or not EMAIL.fullmatch(email)
+                            or len(email) > 254):
+        errors.append(("email", "an address like name@example.com"))
+    display = body.get("display_name", username if isinstance(username, str) else "")
+    if not isinstance(display, str) or not 1 <= len(display) <= 64:
+        errors.append(("display_name", "a string of 1 to 64 characters"))
+    return errors
+
+
+def load_secret(directory: Path, env: Mapping[str, str]) -> bytes:
+    """API_JWT_SECRET if set, else a random secret made once and kept in ``directory``."""
+    if env.get("API_JWT_SECRET"):
+        return env["API_JWT_SECRET"].encode()
+    path = directory / "jwt.secret"
+    try:
+        return bytes.fromhex(path.read_text().strip())
+    except FileNotFoundError:
+        pass
+    secret = secrets.token_bytes(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(secret.hex() + "\n")
+    return secret

@@ -1,0 +1,48 @@
+"""Running an aiohttp app as a lab service: JSON access log, TLS, clean shutdown.
+
+Shared by the origin, the API and the edge (it belongs in services/common/
+once that package takes HTTP helpers).
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+
+from services.common.logs import log_event
+
+# Handlers add fields for the access log line here (the edge's cache status,
+# upstream and upstream_ms): request["log_fields"] = {...}.
+LOG_FIELDS = "log_fields"
+
+
+class JsonAccessLogger(AbstractAccessLogger):
+    """One structured "request" event per request, timed by aiohttp itself."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        extra: dict[str, Any] = request.get(LOG_FIELDS, {})
+        log_event(self.logger, "request", method=request.method, path=request.path_qs,
+                  host=request.host, status=response.status, bytes=response.body_length,
+                  duration_ms=round(time * 1000, 3), remote=request.remote, **extra)
+
+
+def run(app: web.Application, *, host: str, port: int, ssl_context: ssl.SSLContext,
+        service: str) -> None:
+    """Serve ``app`` until SIGINT/SIGTERM (compose stop sends SIGTERM)."""
+    logger = logging.getLogger(f"services.{service}")
+
+    # cleanup_ctx rather than on_startup: its type is checkable with this aiohttp/aiosignal pair.
+    async def announce(_app: web.Application) -> AsyncIterator[None]:
+        log_event(logger, "listening", host=host, port=port, tls="1.2-1.3", alpn="http/1.1")
+        yield
+        log_event(logger, "stopped")
+
+    app.cleanup_ctx.append(announce)
+    web.run_app(app, host=host, port=port, ssl_context=ssl_context, print=None,
+                access_log=logging.getLogger(f"services.{service}.access"),
+                access_log_class=JsonAccessLogger)

@@ -1,0 +1,44 @@
+"""TLS contexts shared by the lab's HTTPS servers and the edge's upstream client.
+
+Every context the lab creates goes through here so that two rules hold
+everywhere: TLS 1.2 and 1.3 only (RFC 8996 deprecates 1.0 and 1.1), and
+``SSLKEYLOGFILE`` honoured, so the capture can embed the secrets and
+Wireshark decrypts the traffic (NSS key log format).
+
+The edge and the API import it from here; it belongs in services/common/
+once that package takes TLS helpers.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+from collections.abc import Mapping
+from pathlib import Path
+
+# HTTP/1.1 only: the lab's captures teach HTTP/1.1 framing (RFC 9112); ALPN
+# still runs so the handshake shows the negotiation (RFC 7301).
+ALPN = ["http/1.1"]
+
+
+def _common(ctx: ssl.SSLContext, env: Mapping[str, str]) -> ssl.SSLContext:
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_alpn_protocols(ALPN)
+    keylog = env.get("SSLKEYLOGFILE")
+    if keylog:
+        ctx.keylog_filename = keylog
+    return ctx
+
+
+def server_context(cert: Path, key: Path,
+                   env: Mapping[str, str] | None = None) -> ssl.SSLContext:
+    """A server context sending ``cert`` (leaf + intermediate chain) with ``key``."""
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert, key)
+    return _common(ctx, os.environ if env is None else env)
+
+
+def client_context(ca: Path, env: Mapping[str, str] | None = None) -> ssl.SSLContext:
+    """A client context that trusts only ``ca`` and checks the server's name."""
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(ca))
+    return _common(ctx, os.environ if env is None else env)

@@ -1,0 +1,37 @@
+"""``python -m services.web --cert C --key K --port 443 [--host 0.0.0.0]``"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from services.common.logs import setup
+from services.web.app import make_app
+from services.web.content import SITE_DIR, load_site
+from services.common.httpserver import run
+from services.common.tls import server_context
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m services.web",
+                                     description="The lab's HTTPS origin web server.")
+    parser.add_argument("--cert", type=Path, required=True, help="leaf + intermediate, PEM")
+    parser.add_argument("--key", type=Path, required=True, help="private key, PEM")
+    parser.add_argument("--host", default="0.0.0.0")
+    parser.add_argument("--port", type=int, default=443)
+    parser.add_argument("--site", type=Path, default=SITE_DIR, help="site root (www/, static/)")
+    args = parser.parse_args(argv)
+    setup("web")
+    try:
+        ctx = server_context(args.cert, args.key)
+        site = load_site(args.site)
+    except OSError as e:  # ssl.SSLError is an OSError too
+        parser.exit(1, f"python -m services.web: error: cannot start: {e}\n")
+    run(make_app(site), host=args.host, port=args.port, ssl_context=ctx, service="web")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""The API over real TLS on 127.0.0.1: login, bearer checks, problem documents."""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+
+from services.api.tokens import TokenConfig, issue
+
+HOST = "api-origin.example.com"
+
+
+async def call(server: TestServer, trust: ssl.SSLContext, method: str, path: str, *,
+               token: str | None = None, json: Any = None, data: bytes | None = None
+               ) -> tuple[int, Any, aiohttp.ClientResponse]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with aiohttp.ClientSession() as session, session.request(
+            method, f"https://127.0.0.1:{server.port}{path}", ssl=trust, server_hostname=HOST,
+            headers=headers, json=json, data=data) as resp:
+        body = await resp.json(content_type=None)
+        return resp.status, body, resp
+
+
+async def login(api: TestServer, trust: ssl.SSLContext) -> str:
+    status, body, _ = await call(api, trust, "POST", "/api/login",
+                                 json={"username": "alice", "password": "wonderland"})
+    assert status == 200
+    return str(body["access_token"])
+
+
+async def test_login_returns_bearer_token(api: TestServer, trust: ssl.SSLContext) -> None:
+    """Right credentials give a Bearer token, never cached (RFC 6749 §5.1)."""
+    status, body, resp = await call(api, trust, "POST", "/api/login",
+                                    json={"username": "alice", "password": "wonderland"})
+    assert status == 200 and body["token_type"] == "Bearer" and body["expires_in"] == 900
+    assert resp.headers["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize("creds", [{"username": "alice", "password": "nope"},
+                                   {"username": "nobody", "password": "wonderland"}])
+async def test_bad_credentials(api: TestServer, trust: ssl.SSLContext,
+                               creds: dict[str, str]) -> None:
+    """Wrong password or unknown user: the same 401 problem."""
+    status, body, resp = await call(api, trust, "POST", "/api/login", json=creds)
+    assert status == 401 and body["detail"] == "wrong username or password"
+    assert resp.headers["Content-Type"].startswith("application/problem+json")
+
+
+async def test_me_with_token(api: TestServer, trust: ssl.SSLContext) -> None:
+    """GET /api/me with the token names alice."""
+    status, body, _ = await call(api, trust, "GET", "/api/me", token=await login(api, trust))
+    assert status == 200 and body["username"] == "alice"
+
+
+async def test_missing_token(api: TestServer, trust: ssl.SSLContext) -> None:
+    """No Authorization: 401, a Bearer challenge without error code (RFC 6750 §3.1)."""
+    status, body, resp = await call(api, trust, "GET", "/api/users")
+    assert status == 401 and body["status"] == 401
+    assert resp.headers["WWW-Authenticate"] == 'Bearer realm="weblab-api"'
+
+
+async def test_expired_token(api: TestServer, trust: ssl.SSLContext,
+                             tokens: TokenConfig) -> None:
+    """An expired token: 401 with error="invalid_token" and the reason."""
+    old = TokenConfig(secret=tokens.secret, clock=lambda: tokens.clock() - 3600)
+    status, _, resp = await call(api, trust, "GET", "/api/me", token=issue(old, "alice"))
+    assert status == 401
+    assert 'error="invalid_token"' in resp.headers["WWW-Authenticate"]
+    assert 'error_description="token expired"' in resp.headers["WWW-Authenticate"]
+
+
+async def test_create_user(api: TestServer, trust: ssl.SSLContext) -> None:
+    """POST /api/users: 201 with Location, then listed; a second time 409."""
+    token = await login(api, trust)
+    new = {"username": "bob", "password": "builder123"}
+    status, body, resp = await call(api, trust, "POST", "/api/users", token=token, json=new)
+    assert status == 201 and resp.headers["Location"] == "/api/users/bob"
+    status, body, _ = await call(api, trust, "GET", "/api/users", token=token)
+    assert [u["username"] for u in body["users"]] == ["alice", "bob"]
+    status, body, _ = await call(api, trust, "GET", "/api/users/bob", token=token)
+    assert status == 200 and body["username"] == "bob"
+    status, _, _ = await call(api, trust, "POST", "/api/users", token=token, json=new)
+    assert status == 409
+
+
+async def test_user_without_password_cannot_log_in(api: TestServer,
+                                                   trust: ssl.SSLContext) -> None:
+    """A user created with only username and email exists but cannot log in."""
+    token = await login(api, trust)
+    status, body, _ = await call(api, trust, "POST", "/api/users", token=token,
+                                 json={"username": "carol", "email": "carol@example.com"})
+    assert status == 201 and body["email"] == "carol@example.com"
+    status, _, _ = await call(api, trust, "POST", "/api/login",
+                              json={"username": "carol", "password": "!"})
+    assert status == 401
+
+
+async def test_invalid_user_is_422(api: TestServer, trust: ssl.SSLContext) -> None:
+    """Invalid input: 422 problem naming the field at fault."""
+    status, body, _ = await call(api, trust, "POST", "/api/users",
+                                 token=await login(api, trust),
+                                 json={"username": "x", "password": "12345678"})
+    assert status == 422 and body["type"].endswith("/validation-error")
+    assert [e["field"] for e in body["errors"]] == ["username"]
+
+
+async def test_invalid_json_is_400(api: TestServer, trust: ssl.SSLContext) -> None:
+    """A body that is not JSON: 400 problem saying so."""
+    status, body, _ = await call(api, trust, "POST", "/api/login", data=b"{not json")
+    assert status == 400 and body["title"] == "Body is not valid JSON"
+
+
+async def test_unknown_path_is_problem(api: TestServer, trust: ssl.SSLContext) -> None:
+    """Router 404s are problem documents too."""
+    status, body, _ = await call(api, trust, "GET", "/api/nothing")
+    assert status == 404 and body["type"] == "about:blank" and body["title"] == "Not Found"
+
+
+async def test_healthz(api: TestServer, trust: ssl.SSLContext) -> None:
+    """/healthz answers 200 once the database is readable."""
+    status, body, _ = await call(api, trust, "GET", "/healthz")
+    assert status == 200 and body["status"] == "ok"
