@@ -1,0 +1,126 @@
+"""Decide an authoritative server's reply to one query (RFC 1034 §4.3.2), no I/O.
+
+Given the zones a server holds and a parsed query, ``answer`` builds the reply:
+an authoritative answer (AA=1), a CNAME chain followed inside the zone, a
+referral (NS in authority, in-zone glue in additional, AA=0), NXDOMAIN or
+NODATA with the SOA in authority (RFC 2308), or REFUSED for a name in no zone.
+Wildcards (RFC 4592) are not used by the lab and not implemented.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dnslib import CLASS, QTYPE, RCODE, RR, DNSRecord
+
+from services.dns.names import norm
+from services.dns.zone import ADDRESS_TYPES, Zone, ZoneSet
+
+CLASS_ANY = 255  # RFC 1035 §3.2.5 QCLASS "*"
+MAX_CHAIN = 8  # CNAMEs followed inside one zone before giving up (loop guard)
+
+
+@dataclass
+class Outcome:
+    """The reply and the facts the query log wants about it."""
+
+    reply: DNSRecord
+    zone: str | None
+    referral: bool = False
+    delegated_to: str | None = None
+
+
+def _copy(rr: RR, ttl: int | None = None) -> RR:
+    return RR(rr.rname, rr.rtype, rr.rclass, rr.ttl if ttl is None else ttl, rr.rdata)
+
+
+def _addresses(zone: Zone, names: list[str]) -> list[RR]:
+    """A/AAAA records the zone itself holds for ``names`` (never other zones' data)."""
+    found: list[RR] = []
+    for name in names:
+        for rtype in ADDRESS_TYPES:
+            found.extend(_copy(rr) for rr in zone.get(name, rtype))
+    return found
+
+
+def _targets(rrs: list[RR]) -> list[str]:
+    """Host names an NS or MX RRset points to, in order."""
+    names: list[str] = []
+    for rr in rrs:
+        if rr.rtype in (QTYPE.NS, QTYPE.MX):
+            name = norm(rr.rdata.label)
+            if name not in names:
+                names.append(name)
+    return names
+
+
+def _negative(reply: DNSRecord, zone: Zone) -> None:
+    """RFC 2308 §3: put the SOA in authority with TTL min(SOA TTL, MINIMUM)."""
+    reply.add_auth(_copy(zone.soa, zone.negative_ttl()))
+
+
+def _referral(reply: DNSRecord, zone: Zone, cut: str) -> None:
+    """RFC 1034 §4.3.2 step 3b: NS of the child in authority, glue in additional.
+
+    Glue comes only from this zone's own data, so it is always in-bailiwick;
+    an NS name outside the zone (e.g. edgecdn.net's ns1.edgecdn-dns.com in
+    net.) gets no address and the resolver must look it up itself.
+    """
+    ns = [_copy(rr) for rr in zone.get(cut, QTYPE.NS)]
+    for rr in ns:
+        reply.add_auth(rr)
+    for rr in _addresses(zone, _targets(ns)):
+        reply.add_ar(rr)
+
+
+def answer(zones: ZoneSet, query: DNSRecord) -> Outcome:
+    """Build the reply to a single-question query from the zones held."""
+    reply = query.reply(ra=0, aa=0)
+    question = query.q
+    qname, qtype = norm(question.qname), int(question.qtype)
+    zone = zones.find(qname)
+    if zone is None or question.qclass not in (CLASS.IN, CLASS_ANY):
+        # Not our data: refuse rather than pretend it does not exist.
+        reply.header.rcode = RCODE.REFUSED
+        return Outcome(reply, None)
+    outcome = Outcome(reply, zone.origin)
+    name, seen = qname, {qname}
+    for _ in range(MAX_CHAIN + 1):
+        cut = zone.find_cut(name)
+        if cut == name and qtype == QTYPE.DS:
+            cut = None  # RFC 4035 §3.1.4.1: the parent side answers DS at a cut
+        if cut is not None:
+            _referral(reply, zone, cut)
+            outcome.referral, outcome.delegated_to = not reply.rr, cut
+            return outcome
+        reply.header.aa = 1
+        if name not in zone.names:
+            reply.header.rcode = RCODE.NXDOMAIN  # RFC 6604: for the last name in the chain
+            _negative(reply, zone)
+            return outcome
+        cname = zone.get(name, QTYPE.CNAME)
+        if cname and qtype not in (QTYPE.CNAME, QTYPE.ANY):
+            # RFC 1034 §4.3.2 step 3a: copy the CNAME and restart at its target,
+            # here only while the target stays in this zone; a resolver follows
+            # the rest of the chain itself.
+            reply.add_answer(_copy(cname[0]))
+            target = norm(cname[0].rdata.label)
+            if target in seen or zones.find(target) is not zone:
+                return outcome
+            seen.add(target)
+            name = target
+            continue
+        if qtype == QTYPE.ANY:
+            records = [rr for t in zone.types_at(name) for rr in zone.get(name, t)]
+        else:
+            records = zone.get(name, qtype)
+        if not records:
+            _negative(reply, zone)  # NODATA: NOERROR, empty answer, SOA (RFC 2308 §2.2)
+            return outcome
+        for rr in records:
+            reply.add_answer(_copy(rr))
+        # RFC 1034 §4.3.2 step 6: addresses for NS/MX targets we hold.
+        for rr in _addresses(zone, _targets(records)):
+            reply.add_ar(rr)
+        return outcome
+    return outcome

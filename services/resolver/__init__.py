@@ -1,0 +1,4 @@
+"""Caching recursive resolver: ``iterate`` walks the delegations (RFC 1034 §5.3.3),
+``cache`` remembers answers, ``transport`` talks to authorities over UDP/TCP,
+``server`` answers clients, ``hints`` reads and generates the root hints.
+"""

@@ -1,0 +1,93 @@
+"""``python -m services.resolver (--hints FILE | --root-zone FILE) --allow NET [...]``.
+
+Exit status: 0 after a clean stop, 1 when the hints cannot be loaded or the
+port cannot be bound, 2 for a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import signal
+import sys
+
+from services.common.logs import log_event, setup
+from services.dns.listen import listen
+from services.dns.masterfile import ZoneFileError
+from services.resolver.cache import Cache
+from services.resolver.hints import RootServer, load_hints
+from services.resolver.iterate import Resolver
+from services.resolver.server import Network, RecursiveServer
+from services.resolver.transport import NetworkTransport
+
+logger = logging.getLogger("services.resolver")
+
+
+def _network(text: str) -> Network:
+    try:
+        return ipaddress.ip_network(text, strict=False)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"not a network: {text!r}") from e
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options (argparse exits 2 on a usage error)."""
+    parser = argparse.ArgumentParser(prog="python -m services.resolver",
+                                     description="Caching recursive resolver for the lab.")
+    roots = parser.add_mutually_exclusive_group(required=True)
+    roots.add_argument("--hints", metavar="FILE", help="root hints in named.root format")
+    roots.add_argument("--root-zone", metavar="FILE",
+                       help="take the root servers from the root zone file instead")
+    parser.add_argument("--allow", action="append", type=_network, required=True,
+                        metavar="NET", help="client network allowed to recurse; repeatable")
+    parser.add_argument("--listen", default="0.0.0.0", help="address to bind (default 0.0.0.0)")
+    parser.add_argument("--port", type=int, default=53, help="UDP and TCP port (default 53)")
+    parser.add_argument("--upstream-port", type=int, default=53,
+                        help="port of the authoritative servers (default 53)")
+    parser.add_argument("--timeout", type=float, default=1.5,
+                        help="seconds to wait for one server before the next (default 1.5)")
+    parser.add_argument("--name", default="resolver", help="service name for the logs")
+    return parser.parse_args(argv)
+
+
+async def serve(args: argparse.Namespace, roots: list[RootServer]) -> None:
+    """Listen until SIGTERM or SIGINT."""
+    transport = NetworkTransport(port=args.upstream_port, timeout=args.timeout)
+    resolver = Resolver(transport, Cache(), roots)
+    server = RecursiveServer(resolver, args.allow)
+    listener = await listen(server.handle, args.listen, args.port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    log_event(logger, "resolver_started", listen=args.listen, port=listener.port,
+              roots=[r.name for r in roots], allow=[str(n) for n in args.allow])
+    await stop.wait()
+    await listener.close()
+    log_event(logger, "resolver_stopped")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Load the root servers, then serve."""
+    args = parse_args(argv)
+    setup(args.name)
+    try:
+        roots = load_hints(args.hints or args.root_zone)
+    except ZoneFileError as e:
+        logger.error("bad hints", extra={"event": "resolver_hints_error", "error": str(e)})
+        return 1
+    try:
+        asyncio.run(serve(args, roots))
+    except OSError as e:
+        logger.error("cannot listen", extra={"event": "resolver_bind_error", "error": str(e),
+                                             "listen": args.listen, "port": args.port})
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,148 @@
+"""The resolver's cache: RRsets, negative answers and delegations, clock injected.
+
+- Positive RRsets are kept for their TTL and handed out with the TTL counting
+  down (RFC 1035 §3.2.1: the TTL is the time the record may be cached).
+- Negative answers (NXDOMAIN for a name, NODATA for a name and type) are kept
+  for min(SOA TTL, SOA MINIMUM) (RFC 2308 §5), capped at a few hours.
+- Every RRset carries a rank (RFC 2181 §5.4.1): glue and referral NS records
+  may steer iteration but are never returned to a client as an answer, and
+  never replace fresher data of a higher rank.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import IntEnum
+
+from dnslib import QTYPE, RCODE, RR
+
+from services.dns.names import ancestors, norm
+
+Clock = Callable[[], float]
+
+
+class Rank(IntEnum):
+    """How far a record can be trusted, lowest first (RFC 2181 §5.4.1, simplified)."""
+
+    GLUE = 1  # additional section of a referral
+    REFERRAL = 2  # NS in the authority section of a referral
+    ANSWER = 3  # answer section of an authoritative reply
+
+
+@dataclass
+class _Entry:
+    rrs: list[RR]
+    expires: float
+    rank: Rank
+
+
+@dataclass
+class _Negative:
+    rcode: int
+    soa: RR | None
+    expires: float
+
+
+@dataclass(frozen=True)
+class Negative:
+    """A cached negative answer, SOA TTL already counted down."""
+
+    rcode: int
+    soa: RR | None
+
+
+@dataclass(frozen=True)
+class CacheConfig:
+    """Bounds on what upstream TTLs may ask for."""
+
+    max_ttl: int = 86400  # a day: longer upstream TTLs are capped
+    max_negative_ttl: int = 10800  # RFC 2308 §5 suggests one to three hours
+
+
+def _with_ttl(rr: RR, ttl: int) -> RR:
+    return RR(rr.rname, rr.rtype, rr.rclass, ttl, rr.rdata)
+
+
+class Cache:
+    """RRset and negative cache keyed by normalised (name, type)."""
+
+    def __init__(self, clock: Clock = time.monotonic, config: CacheConfig | None = None) -> None:
+        self.clock = clock
+        self.config = config or CacheConfig()
+        self._rrsets: dict[tuple[str, int], _Entry] = {}
+        self._negative: dict[tuple[str, int | None], _Negative] = {}
+
+    def __len__(self) -> int:
+        return len(self._rrsets) + len(self._negative)
+
+    def put_rrset(self, rrs: list[RR], rank: Rank) -> bool:
+        """Store one RRset (all members share owner and type); False if kept the old one."""
+        if not rrs:
+            return False
+        key = (norm(rrs[0].rname), int(rrs[0].rtype))
+        now = self.clock()
+        old = self._rrsets.get(key)
+        if old is not None and old.expires > now and old.rank > rank:
+            return False
+        ttl = min(min(int(rr.ttl) for rr in rrs), self.config.max_ttl)
+        if ttl <= 0:
+            return False  # RFC 1035 §3.2.1: TTL 0 means use once, do not cache
+        self._rrsets[key] = _Entry([_with_ttl(rr, ttl) for rr in rrs], now + ttl, rank)
+        # Fresh positive data supersedes a cached denial of the same name.
+        self._negative.pop((key[0], None), None)
+        self._negative.pop(key, None)
+        return True
+
+    def get_rrset(self, name: str, qtype: int, min_rank: Rank = Rank.ANSWER) -> list[RR] | None:
+        """A fresh RRset of at least ``min_rank``, TTLs showing the time left."""
+        key = (norm(name), qtype)
+        entry = self._rrsets.get(key)
+        if entry is None:
+            return None
+        left = int(entry.expires - self.clock())
+        if left <= 0:
+            del self._rrsets[key]
+            return None
+        if entry.rank < min_rank:
+            return None
+        return [_with_ttl(rr, left) for rr in entry.rrs]
+
+    def put_negative(self, name: str, qtype: int, rcode: int, soa: RR | None) -> None:
+        """Cache NXDOMAIN (whole name) or NODATA (name and type), RFC 2308 §5."""
+        if soa is None:
+            return  # RFC 2308 §5: no SOA, no negative caching
+        ttl = min(int(soa.ttl), int(soa.rdata.times[4]), self.config.max_negative_ttl)
+        if ttl <= 0:
+            return
+        key: tuple[str, int | None] = (norm(name), None if rcode == RCODE.NXDOMAIN else qtype)
+        self._negative[key] = _Negative(rcode, _with_ttl(soa, ttl), self.clock() + ttl)
+
+    def get_negative(self, name: str, qtype: int) -> Negative | None:
+        """A cached NXDOMAIN for the name or NODATA for (name, type), if fresh."""
+        now = self.clock()
+        for key in ((norm(name), None), (norm(name), qtype)):
+            entry = self._negative.get(key)
+            if entry is None:
+                continue
+            left = int(entry.expires - now)
+            if left <= 0:
+                del self._negative[key]
+                continue
+            soa = _with_ttl(entry.soa, left) if entry.soa is not None else None
+            return Negative(entry.rcode, soa)
+        return None
+
+    def addresses(self, name: str) -> list[str]:
+        """IPv4 addresses known for a host name at any rank (glue is fine here)."""
+        rrs = self.get_rrset(name, QTYPE.A, min_rank=Rank.GLUE) or []
+        return [str(rr.rdata) for rr in rrs]
+
+    def closest_delegation(self, name: str) -> tuple[str, list[str]] | None:
+        """The deepest zone above ``name`` whose NS set is cached (RFC 1034 §5.3.3 step 2)."""
+        for zone in ancestors(norm(name)):
+            rrs = self.get_rrset(zone, QTYPE.NS, min_rank=Rank.REFERRAL)
+            if rrs:
+                return zone, [norm(rr.rdata.label) for rr in rrs]
+        return None

@@ -1,0 +1,341 @@
+"""Iterative resolution, the algorithm of RFC 1034 §5.3.3, over an injected transport.
+
+For each name:
+1. look in the cache (answer, CNAME or negative answer) - step 1;
+2. find the closest zone whose servers we know (cache, else root hints) - step 2;
+3. ask its servers in turn until one gives a usable reply - step 3;
+4. analyse the reply (step 4): an answer or a negative answer ends the name;
+   a referral to a zone closer to the name moves down and repeats 3; a CNAME
+   restarts at 1 with the target; anything else (SERVFAIL, REFUSED, lame or
+   upward referral, timeout) tries the next server.
+
+Guards: at most ``max_cname`` CNAMEs, ``max_referrals`` referrals per name,
+``max_queries`` upstream queries per client question (sub-resolutions of
+glue-less name servers included), ``max_ns_depth`` nested sub-resolutions.
+When every server fails the result is SERVFAIL, never NXDOMAIN.
+
+Every upstream exchange and cache hit is recorded as a ``Step`` so the lab's
+report can tell the story of a lookup.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from dnslib import QTYPE, RCODE, RR, DNSRecord
+
+from services.dns.names import ROOT, is_subdomain, norm
+from services.resolver.cache import Cache, Rank
+from services.resolver.hints import RootServer
+from services.resolver.transport import Transport, UpstreamError, UpstreamTimeout, qtype_text
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds that keep one client question from running away."""
+
+    max_cname: int = 8
+    max_referrals: int = 16
+    max_queries: int = 48
+    max_ns_depth: int = 3
+
+
+@dataclass
+class Step:
+    """One thing the resolver did for a client question (for the log and the report)."""
+
+    server: str | None  # address asked; None for a cache hit
+    server_name: str | None  # that server's name, as learnt from NS records
+    zone: str  # the zone the server was asked as an authority for
+    qname: str
+    qtype: str
+    result: str  # referral|answer|cname|nxdomain|nodata|timeout|error|servfail|refused|lame|cache
+    detail: str
+    rtt_ms: float | None = None
+    depth: int = 0  # 0: the client's name; 1+: finding a name server's address
+
+
+@dataclass
+class Resolution:
+    """The outcome for a client: what to put in the reply, and how it was found."""
+
+    rcode: int
+    answer: list[RR]
+    authority: list[RR]
+    trace: list[Step]
+    queries: int
+    reason: str = ""
+
+    @property
+    def from_cache(self) -> bool:
+        """True when no upstream server was asked."""
+        return self.queries == 0
+
+
+class ResolveError(Exception):
+    """Resolution cannot finish; the client gets SERVFAIL."""
+
+
+@dataclass
+class _Context:
+    limits: Limits
+    trace: list[Step] = field(default_factory=list)
+    queries: int = 0
+
+
+@dataclass
+class _Result:
+    rcode: int
+    records: list[RR]
+    authority: list[RR] = field(default_factory=list)
+    final: bool = True  # False: records end in a CNAME whose target is still to resolve
+
+
+def _rrsets(rrs: list[RR]) -> list[list[RR]]:
+    """Group records into RRsets by (owner, type), keeping order."""
+    groups: dict[tuple[str, int], list[RR]] = {}
+    for rr in rrs:
+        groups.setdefault((norm(rr.rname), int(rr.rtype)), []).append(rr)
+    return list(groups.values())
+
+
+def _chain(records: list[RR], name: str, qtype: int) -> tuple[list[RR], str, bool]:
+    """Follow CNAMEs from ``name`` through ``records``.
+
+    Returns the records on the path, the last name reached, and whether
+    records of ``qtype`` were found there.
+    """
+    path: list[RR] = []
+    seen = {name}
+    while True:
+        final = [r for r in records if norm(r.rname) == name
+                 and (r.rtype == qtype or (qtype == QTYPE.ANY and r.rtype != QTYPE.CNAME))]
+        if final:
+            return path + final, name, True
+        cname = [r for r in records if norm(r.rname) == name and r.rtype == QTYPE.CNAME]
+        if not cname or qtype == QTYPE.CNAME:
+            return path, name, False
+        path.append(cname[0])
+        name = norm(cname[0].rdata.label)
+        if name in seen:
+            return path, name, False
+        seen.add(name)
+
+
+def _soa(reply: DNSRecord, zone: str) -> RR | None:
+    return next((r for r in reply.auth
+                 if r.rtype == QTYPE.SOA and is_subdomain(norm(r.rname), zone)), None)
+
+
+def _referral_target(reply: DNSRecord, zone: str, name: str) -> str | None:
+    """The child zone of a referral, if it is strictly closer to ``name`` than ``zone``."""
+    owners = {norm(r.rname) for r in reply.auth if r.rtype == QTYPE.NS}
+    for owner in owners:
+        if owner != zone and is_subdomain(owner, zone) and is_subdomain(name, owner):
+            return owner
+    return None
+
+
+class Resolver:
+    """Recursive resolution for clients, by iterative queries to authorities."""
+
+    def __init__(self, transport: Transport, cache: Cache, roots: list[RootServer],
+                 limits: Limits | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.transport = transport
+        self.cache = cache
+        self.roots = roots
+        self.limits = limits or Limits()
+        self.clock = clock
+
+    async def resolve(self, qname: str, qtype: int) -> Resolution:
+        """Resolve one question; failures become SERVFAIL with a reason."""
+        ctx = _Context(self.limits)
+        try:
+            result = await self._resolve(norm(qname), qtype, ctx, 0)
+        except ResolveError as e:
+            return Resolution(RCODE.SERVFAIL, [], [], ctx.trace, ctx.queries, str(e))
+        return Resolution(result.rcode, result.records, result.authority, ctx.trace, ctx.queries)
+
+    # -- step 1 and the CNAME loop -------------------------------------------------
+
+    async def _resolve(self, name: str, qtype: int, ctx: _Context, depth: int) -> _Result:
+        chain: list[RR] = []
+        seen: set[str] = set()
+        while True:
+            if name in seen:
+                raise ResolveError(f"CNAME loop at {name}")
+            seen.add(name)
+            result = self._from_cache(name, qtype, ctx, depth)
+            if result is None:
+                result = await self._iterate(name, qtype, ctx, depth)
+            path, last, complete = _chain(result.records, name, qtype)
+            chain.extend(path)
+            if sum(1 for r in chain if r.rtype == QTYPE.CNAME) > ctx.limits.max_cname:
+                raise ResolveError(f"CNAME chain longer than {ctx.limits.max_cname}")
+            if result.final or complete or last == name:
+                return _Result(result.rcode, chain, result.authority)
+            name = last  # RFC 1034 §5.3.3 step 4c: restart with the CNAME's target
+
+    def _from_cache(self, name: str, qtype: int, ctx: _Context, depth: int) -> _Result | None:
+        negative = self.cache.get_negative(name, qtype)
+        if negative is not None:
+            kind = "nxdomain" if negative.rcode == RCODE.NXDOMAIN else "nodata"
+            self._note(ctx, None, None, "", name, qtype, "cache", f"cached {kind}", None, depth)
+            return _Result(negative.rcode, [], [negative.soa] if negative.soa else [])
+        for rtype in (qtype, QTYPE.CNAME):
+            rrs = self.cache.get_rrset(name, rtype, min_rank=Rank.ANSWER)
+            if rrs:
+                detail = f"cached {qtype_text(rtype)} (ttl {rrs[0].ttl})"
+                self._note(ctx, None, None, "", name, qtype, "cache", detail, None, depth)
+                return _Result(RCODE.NOERROR, rrs, final=rtype == qtype)
+        return None
+
+    # -- steps 2 to 4 --------------------------------------------------------------
+
+    def _start(self, name: str) -> tuple[str, list[str]]:
+        """RFC 1034 §5.3.3 step 2: the closest known zone, else the root hints."""
+        known = self.cache.closest_delegation(name)
+        if known is not None:
+            return known
+        return ROOT, [server.name for server in self.roots]
+
+    async def _iterate(self, name: str, qtype: int, ctx: _Context, depth: int) -> _Result:
+        zone, ns_names = self._start(name)
+        for _ in range(ctx.limits.max_referrals):
+            reply = await self._ask_zone(zone, ns_names, name, qtype, ctx, depth)
+            child = _referral_target(reply, zone, name) if not reply.rr else None
+            if reply.header.rcode == RCODE.NOERROR and not reply.rr and child is not None:
+                zone, ns_names = self._follow_referral(reply, zone, child)
+                continue
+            return self._accept(reply, zone, name, qtype)
+        raise ResolveError(f"more than {ctx.limits.max_referrals} referrals for {name}")
+
+    def _follow_referral(self, reply: DNSRecord, zone: str, child: str) -> tuple[str, list[str]]:
+        """Cache a referral's NS set and its in-bailiwick glue; return the new zone."""
+        ns = [r for r in reply.auth if r.rtype == QTYPE.NS and norm(r.rname) == child]
+        self.cache.put_rrset(ns, Rank.REFERRAL)
+        names = [norm(r.rdata.label) for r in ns]
+        # Glue is believed only for the referral's own NS names and only if the
+        # zone that sent it is authoritative for those names (its bailiwick),
+        # so a com. server cannot plant addresses for names under net.
+        # (RFC 2181 §5.4.1; the defence against Kaminsky-style poisoning).
+        glue = [r for r in reply.ar if r.rtype == QTYPE.A and norm(r.rname) in names
+                and is_subdomain(norm(r.rname), zone)]
+        for rrset in _rrsets(glue):
+            self.cache.put_rrset(rrset, Rank.GLUE)
+        return child, names
+
+    def _accept(self, reply: DNSRecord, zone: str, name: str, qtype: int) -> _Result:
+        """Analyse a final reply (step 4a/4b), cache what is in bailiwick, return it."""
+        # Only records the answering zone is authoritative for are believed.
+        trusted = [r for r in reply.rr if is_subdomain(norm(r.rname), zone)]
+        for rrset in _rrsets(trusted):
+            self.cache.put_rrset(rrset, Rank.ANSWER)
+        path, last, complete = _chain(trusted, name, qtype)
+        soa = _soa(reply, zone)
+        rcode = int(reply.header.rcode)
+        if rcode == RCODE.NXDOMAIN or (not complete and soa is not None):
+            # NXDOMAIN, or NODATA (NOERROR, SOA, nothing of the type): RFC 2308 §2, §5.
+            # With a CNAME chain the denial is about its last name (RFC 6604 §3).
+            self.cache.put_negative(last, qtype, rcode, soa)
+            return _Result(rcode, path, [soa] if soa else [])
+        if not complete and not path:
+            return _Result(RCODE.NOERROR, [])  # NODATA without SOA: answer, do not cache
+        return _Result(RCODE.NOERROR, path, final=complete)
+
+    async def _ask_zone(self, zone: str, ns_names: list[str], name: str, qtype: int,
+                        ctx: _Context, depth: int) -> DNSRecord:
+        """RFC 1034 §5.3.3 step 3: ask the zone's servers until one gives a usable reply."""
+        tried: set[str] = set()
+        # Servers with a known address first; glue-less ones need a lookup.
+        ordered = sorted(ns_names, key=lambda ns: not self._known_addresses(ns))
+        for ns in ordered:
+            addresses = self._known_addresses(ns)
+            if not addresses:
+                addresses = await self._lookup_server(ns, zone, ctx, depth)
+            for address in addresses:
+                if address in tried:
+                    continue
+                tried.add(address)
+                reply = await self._exchange(address, ns, zone, name, qtype, ctx, depth)
+                if reply is not None:
+                    return reply
+        raise ResolveError(f"no server for {zone} gave a usable answer for {name}")
+
+    def _known_addresses(self, ns: str) -> list[str]:
+        for root in self.roots:
+            if root.name == ns:
+                return list(root.addresses)
+        return self.cache.addresses(ns)
+
+    async def _lookup_server(self, ns: str, zone: str, ctx: _Context, depth: int) -> list[str]:
+        """Resolve a name server named without glue, as a separate question."""
+        if is_subdomain(ns, zone):
+            # Its address could only come from the zone we cannot reach without it.
+            self._note(ctx, None, ns, zone, ns, QTYPE.A, "error",
+                       "in-zone name server without glue: skipped", None, depth)
+            return []
+        if depth >= ctx.limits.max_ns_depth:
+            return []
+        try:
+            result = await self._resolve(ns, QTYPE.A, ctx, depth + 1)
+        except ResolveError:
+            return []
+        return [str(r.rdata) for r in result.records if r.rtype == QTYPE.A]
+
+    async def _exchange(self, address: str, ns: str, zone: str, name: str, qtype: int,
+                        ctx: _Context, depth: int) -> DNSRecord | None:
+        """One upstream query; returns the reply if usable, None to try the next server."""
+        if ctx.queries >= ctx.limits.max_queries:
+            raise ResolveError(f"gave up after {ctx.queries} upstream queries")
+        ctx.queries += 1
+        started = self.clock()
+        try:
+            reply = await self.transport.query(address, name, qtype)
+        except UpstreamTimeout as e:
+            self._note(ctx, address, ns, zone, name, qtype, "timeout", str(e), started, depth)
+            return None
+        except UpstreamError as e:
+            self._note(ctx, address, ns, zone, name, qtype, "error", str(e), started, depth)
+            return None
+        result, detail = self._describe(reply, zone, name)
+        self._note(ctx, address, ns, zone, name, qtype, result, detail, started, depth)
+        return reply if result not in ("servfail", "refused", "lame", "error") else None
+
+    def _describe(self, reply: DNSRecord, zone: str, name: str) -> tuple[str, str]:
+        """Classify a reply for the trace, and say whether it is usable."""
+        rcode = int(reply.header.rcode)
+        if rcode == RCODE.NXDOMAIN:
+            return "nxdomain", f"{name} does not exist"
+        if rcode == RCODE.SERVFAIL:
+            return "servfail", "server failure"
+        if rcode == RCODE.REFUSED:
+            return "refused", f"server does not serve {zone}"
+        if rcode != RCODE.NOERROR:
+            return "error", f"rcode {RCODE.get(rcode)}"
+        if reply.rr:
+            first = reply.rr[0]
+            kind = "cname" if first.rtype == QTYPE.CNAME and norm(first.rname) == name else "answer"
+            shown = ", ".join(f"{qtype_text(r.rtype)} {r.rdata}" for r in reply.rr[:4])
+            return kind, shown
+        child = _referral_target(reply, zone, name)
+        if child is not None:
+            ns = [norm(r.rdata.label) for r in reply.auth
+                  if r.rtype == QTYPE.NS and norm(r.rname) == child]
+            glue = {norm(r.rname) for r in reply.ar if r.rtype == QTYPE.A}
+            with_glue = [n for n in ns if n in glue and is_subdomain(n, zone)]
+            note = f"glue for {', '.join(with_glue)}" if with_glue else "no glue"
+            return "referral", f"referral to {child} ({', '.join(ns)}; {note})"
+        if reply.header.aa or _soa(reply, zone) is not None:
+            return "nodata", f"{name} has no records of this type"
+        return "lame", "neither answer nor closer referral (lame delegation)"
+
+    def _note(self, ctx: _Context, server: str | None, server_name: str | None, zone: str,
+              qname: str, qtype: int, result: str, detail: str, started: float | None,
+              depth: int) -> None:
+        rtt = None if started is None else round((self.clock() - started) * 1000, 3)
+        ctx.trace.append(Step(server, server_name, zone, qname, qtype_text(qtype), result,
+                              detail, rtt, depth))
