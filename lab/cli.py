@@ -187,7 +187,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    # dig and curl take their own options verbatim (`lab curl -sS -D - URL`),
+    # which argparse would try to read as lab's.
+    if argv[:1] in (["dig"], ["curl"]):
+        args = argparse.Namespace(verbose=False, rest=argv[1:],
+                                  fn=cmd_dig if argv[0] == "dig" else cmd_curl)
+    else:
+        args = parser.parse_args(argv)
     try:
         return int(args.fn(args))
     except UsageError as e:

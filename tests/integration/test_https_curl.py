@@ -15,6 +15,7 @@ def curl(lab: Lab, *args: str) -> tuple[int, str, str]:
 
 
 def headers(text: str) -> dict[str, str]:
+    """Header fields of a response head (text mode turned CRLF into LF)."""
     out = {}
     for line in text.splitlines()[1:]:
         if ":" in line:
@@ -29,7 +30,7 @@ def test_home_page_through_edge(lab: Lab) -> None:
                           "https://www.example.com/")
     assert code == 0, err
     assert out.startswith("HTTP/1.1 200") or out.startswith("HTTP/2 200")
-    h = headers(out.split("\r\n\r\n")[0])
+    h = headers(out.split("\n\n")[0])
     assert "text/html" in h["content-type"]
     assert "edge.edgecdn.net" in h["via"]
     assert "static.example.com" in out  # subresources are on the CDN host name
@@ -85,7 +86,7 @@ def test_api_login_and_protected_calls(lab: Lab) -> None:
     _c, out, _e = curl(lab, "--cacert", "/certs/ca.crt", "-D", "-",
                        "https://api.example.com/api/me")
     assert " 401" in out.splitlines()[0]
-    assert "bearer" in headers(out.split("\r\n\r\n")[0])["www-authenticate"].lower()
+    assert "bearer" in headers(out.split("\n\n")[0])["www-authenticate"].lower()
     _c, out, _e = curl(lab, "--cacert", "/certs/ca.crt", "-H", f"Authorization: Bearer {token}",
                        "https://api.example.com/api/me")
     assert json.loads(out)["username"] == "alice"
@@ -96,7 +97,7 @@ def test_api_login_and_protected_calls(lab: Lab) -> None:
                        "-d", json.dumps({"username": name, "email": f"{name}@example.com"}),
                        "https://api.example.com/api/users")
     assert " 201" in out.splitlines()[0], out
-    assert "location" in headers(out.split("\r\n\r\n")[0])
+    assert "location" in headers(out.split("\n\n")[0])
 
 
 def test_api_bad_json_is_400(lab: Lab) -> None:
@@ -104,7 +105,7 @@ def test_api_bad_json_is_400(lab: Lab) -> None:
     _c, out, _e = curl(lab, "--cacert", "/certs/ca.crt", "-D", "-",
                        "-H", "Content-Type: application/json", "-d", "{not json",
                        "https://api.example.com/api/login")
-    head, _sep, body = out.partition("\r\n\r\n")
+    head, _sep, body = out.partition("\n\n")
     assert " 400" in head.splitlines()[0]
     assert "application/problem+json" in headers(head)["content-type"]
     assert json.loads(body)["status"] == 400
