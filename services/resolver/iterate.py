@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 
 from dnslib import QTYPE, RCODE, RR, DNSRecord
 
-from services.dns.names import ROOT, is_subdomain, norm
+from services.dns.names import ROOT, is_subdomain, norm, parent
+from services.resolver.analyse import describe, follow_chain, referral_target, rrsets, soa_of
 from services.resolver.cache import Cache, Rank
 from services.resolver.hints import RootServer
 from services.resolver.transport import Transport, UpstreamError, UpstreamTimeout, qtype_text
@@ -40,6 +41,7 @@ class Limits:
     max_referrals: int = 16
     max_queries: int = 48
     max_ns_depth: int = 3
+    penalty: float = 60.0  # seconds a server that failed is tried after the others
 
 
 @dataclass
@@ -93,51 +95,6 @@ class _Result:
     final: bool = True  # False: records end in a CNAME whose target is still to resolve
 
 
-def _rrsets(rrs: list[RR]) -> list[list[RR]]:
-    """Group records into RRsets by (owner, type), keeping order."""
-    groups: dict[tuple[str, int], list[RR]] = {}
-    for rr in rrs:
-        groups.setdefault((norm(rr.rname), int(rr.rtype)), []).append(rr)
-    return list(groups.values())
-
-
-def _chain(records: list[RR], name: str, qtype: int) -> tuple[list[RR], str, bool]:
-    """Follow CNAMEs from ``name`` through ``records``.
-
-    Returns the records on the path, the last name reached, and whether
-    records of ``qtype`` were found there.
-    """
-    path: list[RR] = []
-    seen = {name}
-    while True:
-        final = [r for r in records if norm(r.rname) == name
-                 and (r.rtype == qtype or (qtype == QTYPE.ANY and r.rtype != QTYPE.CNAME))]
-        if final:
-            return path + final, name, True
-        cname = [r for r in records if norm(r.rname) == name and r.rtype == QTYPE.CNAME]
-        if not cname or qtype == QTYPE.CNAME:
-            return path, name, False
-        path.append(cname[0])
-        name = norm(cname[0].rdata.label)
-        if name in seen:
-            return path, name, False
-        seen.add(name)
-
-
-def _soa(reply: DNSRecord, zone: str) -> RR | None:
-    return next((r for r in reply.auth
-                 if r.rtype == QTYPE.SOA and is_subdomain(norm(r.rname), zone)), None)
-
-
-def _referral_target(reply: DNSRecord, zone: str, name: str) -> str | None:
-    """The child zone of a referral, if it is strictly closer to ``name`` than ``zone``."""
-    owners = {norm(r.rname) for r in reply.auth if r.rtype == QTYPE.NS}
-    for owner in owners:
-        if owner != zone and is_subdomain(owner, zone) and is_subdomain(name, owner):
-            return owner
-    return None
-
-
 class Resolver:
     """Recursive resolution for clients, by iterative queries to authorities."""
 
@@ -149,6 +106,13 @@ class Resolver:
         self.roots = roots
         self.limits = limits or Limits()
         self.clock = clock
+        # Addresses that recently timed out or failed, and until when: tried
+        # last, so one dead server costs one timeout, not one per question
+        # (what resolvers call the infrastructure cache; cf. RFC 2308 §7.2).
+        self._failed_until: dict[str, float] = {}
+
+    def _healthy(self, address: str) -> bool:
+        return self._failed_until.get(address, 0.0) <= self.clock()
 
     async def resolve(self, qname: str, qtype: int) -> Resolution:
         """Resolve one question; failures become SERVFAIL with a reason."""
@@ -171,7 +135,7 @@ class Resolver:
             result = self._from_cache(name, qtype, ctx, depth)
             if result is None:
                 result = await self._iterate(name, qtype, ctx, depth)
-            path, last, complete = _chain(result.records, name, qtype)
+            path, last, complete = follow_chain(result.records, name, qtype)
             chain.extend(path)
             if sum(1 for r in chain if r.rtype == QTYPE.CNAME) > ctx.limits.max_cname:
                 raise ResolveError(f"CNAME chain longer than {ctx.limits.max_cname}")
@@ -196,17 +160,29 @@ class Resolver:
     # -- steps 2 to 4 --------------------------------------------------------------
 
     def _start(self, name: str) -> tuple[str, list[str]]:
-        """RFC 1034 §5.3.3 step 2: the closest known zone, else the root hints."""
-        known = self.cache.closest_delegation(name)
-        if known is not None:
-            return known
+        """RFC 1034 §5.3.3 step 2: the closest known zone, else the root hints.
+
+        A cached zone counts only if one of its servers can be reached: an
+        address is known, or the server's name lies outside the zone (so it can
+        be looked up). A zone whose in-zone glue has expired is skipped and its
+        parent asked again, which refreshes the glue.
+        """
+        candidate: str | None = name
+        while candidate is not None:
+            known = self.cache.closest_delegation(candidate)
+            if known is None:
+                break
+            zone, ns_names = known
+            if any(self._known_addresses(ns) or not is_subdomain(ns, zone) for ns in ns_names):
+                return known
+            candidate = parent(zone)
         return ROOT, [server.name for server in self.roots]
 
     async def _iterate(self, name: str, qtype: int, ctx: _Context, depth: int) -> _Result:
         zone, ns_names = self._start(name)
         for _ in range(ctx.limits.max_referrals):
             reply = await self._ask_zone(zone, ns_names, name, qtype, ctx, depth)
-            child = _referral_target(reply, zone, name) if not reply.rr else None
+            child = referral_target(reply, zone, name) if not reply.rr else None
             if reply.header.rcode == RCODE.NOERROR and not reply.rr and child is not None:
                 zone, ns_names = self._follow_referral(reply, zone, child)
                 continue
@@ -224,7 +200,7 @@ class Resolver:
         # (RFC 2181 §5.4.1; the defence against Kaminsky-style poisoning).
         glue = [r for r in reply.ar if r.rtype == QTYPE.A and norm(r.rname) in names
                 and is_subdomain(norm(r.rname), zone)]
-        for rrset in _rrsets(glue):
+        for rrset in rrsets(glue):
             self.cache.put_rrset(rrset, Rank.GLUE)
         return child, names
 
@@ -232,10 +208,10 @@ class Resolver:
         """Analyse a final reply (step 4a/4b), cache what is in bailiwick, return it."""
         # Only records the answering zone is authoritative for are believed.
         trusted = [r for r in reply.rr if is_subdomain(norm(r.rname), zone)]
-        for rrset in _rrsets(trusted):
+        for rrset in rrsets(trusted):
             self.cache.put_rrset(rrset, Rank.ANSWER)
-        path, last, complete = _chain(trusted, name, qtype)
-        soa = _soa(reply, zone)
+        path, last, complete = follow_chain(trusted, name, qtype)
+        soa = soa_of(reply, zone)
         rcode = int(reply.header.rcode)
         if rcode == RCODE.NXDOMAIN or (not complete and soa is not None):
             # NXDOMAIN, or NODATA (NOERROR, SOA, nothing of the type): RFC 2308 §2, §5.
@@ -250,13 +226,18 @@ class Resolver:
                         ctx: _Context, depth: int) -> DNSRecord:
         """RFC 1034 §5.3.3 step 3: ask the zone's servers until one gives a usable reply."""
         tried: set[str] = set()
-        # Servers with a known address first; glue-less ones need a lookup.
-        ordered = sorted(ns_names, key=lambda ns: not self._known_addresses(ns))
-        for ns in ordered:
+
+        def preference(ns: str) -> tuple[bool, bool]:
+            known = self._known_addresses(ns)
+            return (not known, not any(self._healthy(a) for a in known))
+
+        # Servers with a known, healthy address first; glue-less ones need a
+        # lookup, so they come after (a stable sort keeps the NS order).
+        for ns in sorted(ns_names, key=preference):
             addresses = self._known_addresses(ns)
             if not addresses:
                 addresses = await self._lookup_server(ns, zone, ctx, depth)
-            for address in addresses:
+            for address in sorted(addresses, key=lambda a: not self._healthy(a)):
                 if address in tried:
                     continue
                 tried.add(address)
@@ -295,43 +276,18 @@ class Resolver:
         started = self.clock()
         try:
             reply = await self.transport.query(address, name, qtype)
-        except UpstreamTimeout as e:
-            self._note(ctx, address, ns, zone, name, qtype, "timeout", str(e), started, depth)
-            return None
         except UpstreamError as e:
-            self._note(ctx, address, ns, zone, name, qtype, "error", str(e), started, depth)
+            kind = "timeout" if isinstance(e, UpstreamTimeout) else "error"
+            self._note(ctx, address, ns, zone, name, qtype, kind, str(e), started, depth)
+            self._failed_until[address] = self.clock() + ctx.limits.penalty
             return None
-        result, detail = self._describe(reply, zone, name)
+        result, detail = describe(reply, zone, name)
         self._note(ctx, address, ns, zone, name, qtype, result, detail, started, depth)
-        return reply if result not in ("servfail", "refused", "lame", "error") else None
-
-    def _describe(self, reply: DNSRecord, zone: str, name: str) -> tuple[str, str]:
-        """Classify a reply for the trace, and say whether it is usable."""
-        rcode = int(reply.header.rcode)
-        if rcode == RCODE.NXDOMAIN:
-            return "nxdomain", f"{name} does not exist"
-        if rcode == RCODE.SERVFAIL:
-            return "servfail", "server failure"
-        if rcode == RCODE.REFUSED:
-            return "refused", f"server does not serve {zone}"
-        if rcode != RCODE.NOERROR:
-            return "error", f"rcode {RCODE.get(rcode)}"
-        if reply.rr:
-            first = reply.rr[0]
-            kind = "cname" if first.rtype == QTYPE.CNAME and norm(first.rname) == name else "answer"
-            shown = ", ".join(f"{qtype_text(r.rtype)} {r.rdata}" for r in reply.rr[:4])
-            return kind, shown
-        child = _referral_target(reply, zone, name)
-        if child is not None:
-            ns = [norm(r.rdata.label) for r in reply.auth
-                  if r.rtype == QTYPE.NS and norm(r.rname) == child]
-            glue = {norm(r.rname) for r in reply.ar if r.rtype == QTYPE.A}
-            with_glue = [n for n in ns if n in glue and is_subdomain(n, zone)]
-            note = f"glue for {', '.join(with_glue)}" if with_glue else "no glue"
-            return "referral", f"referral to {child} ({', '.join(ns)}; {note})"
-        if reply.header.aa or _soa(reply, zone) is not None:
-            return "nodata", f"{name} has no records of this type"
-        return "lame", "neither answer nor closer referral (lame delegation)"
+        if result in ("servfail", "refused", "lame", "error"):
+            self._failed_until[address] = self.clock() + ctx.limits.penalty
+            return None
+        self._failed_until.pop(address, None)
+        return reply
 
     def _note(self, ctx: _Context, server: str | None, server_name: str | None, zone: str,
               qname: str, qtype: int, result: str, detail: str, started: float | None,

@@ -166,3 +166,36 @@ async def test_command_line_refuses_bad_zone(tmp_path: Path) -> None:
     out, _ = await asyncio.wait_for(proc.communicate(), DEADLINE)
     assert proc.returncode == 1
     assert f"{bad}:5:" in json.loads(out.splitlines()[-1])["error"]
+
+
+def test_corrupted_queries_never_raise() -> None:
+    """Thousands of randomly corrupted queries get a reply or a drop, never an exception."""
+    import random
+
+    zones = ZoneSet([load_zone(ZONES / "example.com.zone")])
+    server = AuthoritativeServer(zones, "fuzz")
+    query = DNSRecord.question("www.example.com", "A")
+    query.add_ar(EDNS0(udp_len=4096))
+    base = query.pack()
+    rng = random.Random(5452)
+    for _ in range(5000):
+        data = bytearray(base)
+        for _ in range(rng.randint(1, 4)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        if rng.random() < 0.3:
+            data = data[: rng.randrange(len(data))]
+        server.respond(bytes(data), ("192.0.2.1", 1), "udp")
+
+
+async def test_health_probe(server: Listener) -> None:
+    """The probe exits 0 for an AA SOA answer, 1 for REFUSED or no server."""
+    from services.dns.probe import main as probe_main
+
+    port = str(server.port)
+    loop = asyncio.get_running_loop()
+    healthy = await loop.run_in_executor(None, probe_main,
+                                         ["127.0.0.1", "example.com.", "SOA", "--port", port,
+                                          "--norec", "--aa"])
+    refused = await loop.run_in_executor(None, probe_main,
+                                         ["127.0.0.1", "example.org.", "SOA", "--port", port])
+    assert (healthy, refused) == (0, 1)

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from dnslib import QTYPE, RCODE, RR, A, DNSLabel, DNSRecord
 
-from services.resolver.cache import Cache
+from services.resolver.cache import Cache, CacheConfig
 from services.resolver.hints import RootServer
 from services.resolver.iterate import Limits, Resolver
 
@@ -188,3 +188,46 @@ async def test_lame_upward_referral_is_skipped(resolver: Resolver, net: FakeNetw
     result = await resolver.resolve("origin.example.com", QTYPE.A)
     assert result.rcode == RCODE.NOERROR
     assert ("198.51.100.11", "lame") in {(s.server, s.result) for s in result.trace}
+
+
+async def test_failed_server_is_tried_last_for_a_while(resolver: Resolver, net: FakeNetwork,
+                                                       clock: FakeClock) -> None:
+    """After a timeout the dead root is asked last, until its penalty runs out."""
+    net.down.add("198.51.100.4")
+    await resolver.resolve("origin.example.com", QTYPE.A)
+    net.sent.clear()
+    await resolver.resolve("nowhere.invalid", QTYPE.A)
+    assert [server for server, _, _ in net.sent] == ["198.51.100.5"]
+    clock.advance(61)
+    net.sent.clear()
+    await resolver.resolve("elsewhere.invalid", QTYPE.A)
+    assert [server for server, _, _ in net.sent] == ["198.51.100.4", "198.51.100.5"]
+
+
+async def test_root_ns_health_question(resolver: Resolver) -> None:
+    """'. NS', the resolver's health-check question, is answered from the root."""
+    result = await resolver.resolve(".", QTYPE.NS)
+    assert result.rcode == RCODE.NOERROR
+    assert sorted(str(r.rdata) for r in result.answer) == [
+        "a.root-servers.net.", "b.root-servers.net."]
+
+
+async def test_mx_and_txt_at_apex(resolver: Resolver) -> None:
+    """Other types resolve too: the apex MX and TXT records."""
+    mx = await resolver.resolve("example.com", QTYPE.MX)
+    txt = await resolver.resolve("example.com", QTYPE.TXT)
+    assert texts(mx.answer) == ["example.com. MX 10 mail.example.com."]
+    assert len(txt.answer) == 2
+
+
+async def test_expired_in_zone_glue_is_refreshed_from_parent(
+        net: FakeNetwork, clock: FakeClock, roots: list[RootServer]) -> None:
+    """When a delegation outlives its in-zone glue, the parent is asked again."""
+    resolver = Resolver(net, Cache(clock, CacheConfig(max_ttl=10**6)), roots, clock=clock)
+    await resolver.resolve("ns1.example.com", QTYPE.A)  # answer (86400 s) replaces glue
+    clock.advance(86400 + 1)  # the A is gone, the example.com. NS (172800 s) is not
+    assert resolver.cache.addresses("ns1.example.com.") == []
+    net.sent.clear()
+    result = await resolver.resolve("origin.example.com", QTYPE.A)
+    assert result.rcode == RCODE.NOERROR
+    assert net.sent[0][0] == "198.51.100.11"  # back to com. for the glue
