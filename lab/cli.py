@@ -86,13 +86,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     result = run_scenario(lab, sc, RUNS)
     print()
     print(format_timeline(result.timeline))
-    rel = result.capture.relative_to(ROOT) if result.capture.is_relative_to(ROOT) \
-        else result.capture
+    capture = result.capture
+    rel = capture.relative_to(ROOT) if capture.is_relative_to(ROOT) else capture
     print(f"\nrun folder: {result.folder}")
     print(f"capture:    {rel}  ({result.timeline.get('tls_secrets', 0)} TLS secrets embedded;"
           f" open it in Wireshark, HTTPS is decrypted)")
-    print(f"took {result.seconds:.1f} s; " + ("all steps succeeded" if result.ok
-                                              else "some steps FAILED"))
+    for extra in ("report.html", "har.json"):
+        if (result.folder / extra).exists():
+            print(f"{extra.split('.')[0] + ':':<11} {result.folder / extra}")
+    print(f"took {result.seconds:.1f} s; " + ("all steps and expectations held" if result.ok
+                                              else "FAILED: see the lines above"))
     return 0 if result.ok else 1
 
 

@@ -1,9 +1,10 @@
-"""Run a scenario: capture the lab network while the client does its steps.
+"""Run a scenario: inject its faults, capture the lab while the client does its steps.
 
 A run leaves ``runs/<time>-<scenario>/`` behind:
 
 - capture.pcapng   every lab packet of the run, TLS secrets embedded
-- timeline.json    the client's steps with their timings
+- timeline.json    the steps and every request with its timings, the
+                   expectations and whether they held
 - keys.log         the TLS key log (also embedded in the capture)
 - services.log     the servers' structured logs during the run
 - events.jsonl     what the client reported as it went
@@ -14,16 +15,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lab.capture import Capture, KeylogSlice, embed_secrets
-from lab.errors import LabError
+from lab.expect import Checked, StepOutcome, check
+from lab.faults import Faults
 from lab.labctl import Lab
 from lab.scenario import Scenario
+from lab.steps import run_step
 
 
 @dataclass
@@ -33,27 +35,11 @@ class RunResult:
     timeline: dict[str, Any]
     ok: bool
     seconds: float
+    checks: list[Checked] = field(default_factory=list)
 
 
-def _print_event(ev: dict[str, Any]) -> None:
-    kind = ev.get("event", "")
-    if kind == "dns.query":
-        print(f"  DNS   ? {ev['name']} A  (asking {ev['server']})", flush=True)
-    elif kind == "dns.answer":
-        chain = "; ".join(ev.get("chain") or [])
-        addrs = ", ".join(ev.get("addresses") or []) or "-"
-        print(f"  DNS   = {ev['name']} -> {addrs}  {ev['rcode']} {ev['ms']:.1f} ms"
-              + (f"  via {chain}" if chain else ""), flush=True)
-    elif kind == "tcp.connected":
-        print(f"  TCP   connected to {ev['address']}:{ev['port']} ({ev['host']})"
-              f" {ev['ms']:.1f} ms", flush=True)
-    elif kind == "tls.established":
-        print(f"  TLS   {ev['version']} {ev['cipher']} alpn={ev['alpn']} with {ev['host']}"
-              f" {ev['ms']:.1f} ms", flush=True)
-    elif kind == "http.done":
-        err = f"  ERROR {ev['error']}" if ev.get("error") else ""
-        print(f"  HTTP  {ev['status'] or '---'} {ev['url']}  {ev['bytes']} B"
-              f"  cache={ev.get('cache') or '-'}{err}", flush=True)
+def say(msg: str) -> None:
+    print(f"  {msg}", flush=True)
 
 
 def run_scenario(lab: Lab, scenario: Scenario, runs_dir: Path) -> RunResult:
@@ -62,61 +48,80 @@ def run_scenario(lab: Lab, scenario: Scenario, runs_dir: Path) -> RunResult:
     folder.mkdir(parents=True, exist_ok=False)
     t_run = time.monotonic()
     if scenario.cold_dns:
-        print("  prep  restarting the resolver so its cache is empty", flush=True)
+        say("prep  restarting the resolver so its cache is empty")
         lab.restart("resolver")
     keylog_dir = runs_dir / "keylog"
     keylog_dir.mkdir(exist_ok=True)
     keys = KeylogSlice(keylog_dir)
+    faults = Faults(lab, scenario.faults)
     capture = Capture(lab.bridge(), folder / "raw.pcapng")
     since = dt.datetime.now(dt.timezone.utc).isoformat()
-    capture.start()
     events: list[dict[str, Any]] = []
-    ok = True
+    outcomes: list[StepOutcome] = []
+    started = time.time()
+    interrupted = False
+    capture.start()
     try:
+        faults.apply(say)
         for i, step in enumerate(scenario.steps, 1):
             print(f"step {i}/{len(scenario.steps)}: {step.kind} {step.target}", flush=True)
-            ok = _run_browse(lab, step.target, folder, events) and ok
+            outcomes.append(run_step(lab, i, step, folder, events))
     except KeyboardInterrupt:
-        (folder / "INTERRUPTED").write_text("the run was stopped with Ctrl-C\n")
+        interrupted = True
+        (folder / "INTERRUPTED").write_text("the run was stopped with Ctrl-C; faults were "
+                                            "removed and the capture closed\n")
         raise
     finally:
-        capture.stop()
-        n_keys = keys.collect([folder / "client.keylog"], folder / "keys.log")
-        embed_secrets(folder / "raw.pcapng", folder / "keys.log", folder / "capture.pcapng")
-        (folder / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
-        logs = lab.compose("logs", "--no-color", "--no-log-prefix", "--since", since,
-                           check=False, capture=True)
-        (folder / "services.log").write_text(logs.stdout)
-    timeline_file = folder / "timeline.json"
-    timeline = json.loads(timeline_file.read_text()) if timeline_file.exists() else {}
-    timeline["tls_secrets"] = n_keys
-    timeline_file.write_text(json.dumps(timeline, indent=2))
-    return RunResult(folder, folder / "capture.pcapng", timeline, ok,
-                     time.monotonic() - t_run)
-
-
-def _run_browse(lab: Lab, url: str, folder: Path, events: list[dict[str, Any]]) -> bool:
-    """Run the browse client in the client container, relaying its progress live."""
-    cid = lab.container_id("client")
-    proc = subprocess.Popen(
-        ["docker", "exec", cid, "python", "-m", "lab.client.browse", url,
-         "--out", f"/runs/{folder.name}"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert proc.stdout is not None and proc.stderr is not None
-    for line in proc.stdout:
         try:
-            ev = json.loads(line)
-        except json.JSONDecodeError:
-            print("  " + line.rstrip(), flush=True)
-            continue
-        events.append(ev)
-        _print_event(ev)
-    err = proc.stderr.read()
-    code = proc.wait()
-    if code not in (0, 1):
-        raise LabError(f"the browse client failed in the client container (exit {code}):\n"
-                       f"{err.strip()[-1500:]}")
-    return code == 0
+            faults.remove(say)
+        finally:
+            capture.stop()
+            client_keys = sorted(folder.glob("step-*/client.keylog"))
+            n_keys = keys.collect(client_keys, folder / "keys.log")
+            embed_secrets(folder / "raw.pcapng", folder / "keys.log",
+                          folder / "capture.pcapng")
+            (folder / "events.jsonl").write_text(
+                "".join(json.dumps(e) + "\n" for e in events))
+            logs = lab.compose("logs", "--no-color", "--no-log-prefix", "--since", since,
+                               check=False, capture=True)
+            (folder / "services.log").write_text(logs.stdout)
+            if interrupted:
+                _write_timeline(folder, scenario, started, outcomes, [], faults.notes, n_keys)
+    checks = check(scenario.expect, outcomes, folder / "capture.pcapng")
+    timeline = _write_timeline(folder, scenario, started, outcomes, checks, faults.notes, n_keys)
+    expected_steps = {e.step for e in scenario.expect if e.step is not None}
+    ok = all(c.passed for c in checks) and all(
+        o.ok for o in outcomes if o.index not in expected_steps)
+    return RunResult(folder, folder / "capture.pcapng", timeline, ok,
+                     time.monotonic() - t_run, checks)
+
+
+def _write_timeline(folder: Path, scenario: Scenario, started: float,
+                    outcomes: list[StepOutcome], checks: list[Checked], notes: list[str],
+                    n_keys: int) -> dict[str, Any]:
+    """Merge the steps' own timelines into one document for the report and the HAR."""
+    fetches: list[dict[str, Any]] = []
+    dns: list[dict[str, Any]] = []
+    for o in outcomes:
+        fetches += [dict(f, step=o.index) for f in o.detail.get("fetches", [])]
+        dns += [dict(d, step=o.index) for d in o.detail.get("dns", [])]
+    doc = {
+        "scenario": scenario.name,
+        "description": scenario.description,
+        "started": started,
+        "finished": time.time(),
+        "cold_dns": scenario.cold_dns,
+        "faults": [asdict(f) for f in scenario.faults],
+        "fault_notes": notes,
+        "steps": [{k: v for k, v in asdict(o).items() if k != "detail"} for o in outcomes],
+        "fetches": fetches,
+        "dns": dns,
+        "expectations": [asdict(c) for c in checks],
+        "tls_secrets": n_keys,
+        "ok": all(o.ok for o in outcomes),
+    }
+    (folder / "timeline.json").write_text(json.dumps(doc, indent=2))
+    return doc
 
 
 def format_timeline(timeline: dict[str, Any]) -> str:
@@ -124,13 +129,13 @@ def format_timeline(timeline: dict[str, Any]) -> str:
     head = (f"{'request':<44} {'st':>3} {'cache':<6} {'dns':>7} {'tcp':>7} {'tls':>7}"
             f" {'ttfb':>7} {'dl':>7} {'total':>8}")
     rows = [head, "-" * len(head)]
+
+    def ms(v: float, reused: bool = False) -> str:
+        return "reuse" if reused else (f"{v:.1f}" if v else "-")
+
     for f in timeline.get("fetches", []):
         url = f["url"].replace("https://", "")
         url = url if len(url) <= 44 else url[:41] + "..."
-
-        def ms(v: float, reused: bool = False) -> str:
-            return "reuse" if reused else (f"{v:.1f}" if v else "-")
-
         reused = bool(f.get("reused_connection"))
         rows.append(
             f"{url:<44} {f['status'] or 'ERR':>3} {f.get('cache') or '-':<6}"
@@ -139,5 +144,17 @@ def format_timeline(timeline: dict[str, Any]) -> str:
             f" {f['total_ms']:>8.1f}")
         if f.get("error"):
             rows.append(f"    error: {f['error']}")
-    rows.append("times in ms; dns/tcp/tls 'reuse' = kept-alive connection, no new handshake")
+    if timeline.get("fetches"):
+        rows.append("times in ms; dns/tcp/tls 'reuse' = kept-alive connection, no new handshake")
+    for s in timeline.get("steps", []):
+        if s["kind"] != "browse":
+            state = "ok" if s["ok"] else f"FAILED {s['error']}"
+            extra = f" status={s['status']}" if s["status"] is not None else ""
+            extra += f" rcode={s['rcode']}" if s["rcode"] else ""
+            rows.append(f"step {s['index']} {s['kind']} {s['target']}: {state}{extra}"
+                        f" ({s['ms']:.1f} ms)")
+    for note in timeline.get("fault_notes", []):
+        rows.append(f"note: {note}")
+    for c in timeline.get("expectations", []):
+        rows.append(f"expect {'PASS' if c['passed'] else 'FAIL'}: {c['what']} -> {c['found']}")
     return "\n".join(rows)

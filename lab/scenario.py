@@ -1,35 +1,100 @@
 """Scenario files: YAML in lab/scenarios/, loaded into typed objects.
 
 A mistake in a file is reported with the file, the line and what was expected,
-never as a traceback::
+never as a traceback. The shape::
 
-    name: browse
-    description: Open the site with a cold DNS cache
-    cold_dns: true            # restart the resolver first: nothing cached
+    name: packet-loss
+    description: 5% loss on the edge's interface
+    cold_dns: true                 # restart the resolver first: nothing cached
+    faults:                        # applied before the steps, removed after
+      - loss: {service: edge, percent: 5}
     steps:
       - browse: https://www.example.com/
+      - dig: {name: www.example.com, type: A}
+    expect:
+      - step: 1                    # outcome of step 1
+        status: 200
+      - packets: "tcp.analysis.retransmission && ip.addr == $edge"
+        min: 1                     # checked on the capture after the run
+
+In packet filters ``$service`` stands for that host's address (``$edge``,
+``$root-a``); ``$roots`` and ``$tlds`` for the set ``{a b}`` of both.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
+from lab import topology
 from lab.errors import UsageError
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
-STEP_KINDS = {
-    "browse": "open a page like a browser: DNS, TCP, TLS, HTTP, then its subresources",
+
+# kind -> (help, {argument: type}, the argument a bare scalar fills)
+STEP_KINDS: dict[str, tuple[str, dict[str, type], str]] = {
+    "browse": ("open a page like a browser: DNS, TCP, TLS, HTTP, then its subresources",
+               {"url": str}, "url"),
+    "dig": ("a DNS lookup with dig from the client (the lab resolver unless `server`)",
+            {"name": str, "type": str, "server": str, "tcp": bool, "norec": bool}, "name"),
+    "fetch": ("one HTTP request from the client, with retries honouring Retry-After",
+              {"url": str, "method": str, "headers": dict, "json": object, "retries": int,
+               "token": str}, "url"),
 }
-TOP_KEYS = {"name", "description", "cold_dns", "steps"}
+FAULT_KINDS: dict[str, tuple[str, dict[str, type]]] = {
+    "stop": ("stop a service for the run", {"service": str}),
+    "pause": ("freeze a service's processes (docker pause)", {"service": str}),
+    "blackhole": ("drop every packet to and from a host (iptables DROP in its container)",
+                  {"service": str}),
+    "loss": ("drop a share of a host's packets at random (iptables statistic)",
+             {"service": str, "percent": float}),
+    "delay": ("add latency on a host's interface (needs the kernel's netem)",
+              {"service": str, "ms": int}),
+}
+EXPECT_KEYS: dict[str, type] = {
+    "step": int, "status": int, "cache": str, "rcode": str, "max_ms": float, "ok": bool,
+    "packets": str, "count": int, "min": int, "max": int, "during": int, "note": str,
+}
+TOP_KEYS = {"name", "description", "cold_dns", "faults", "steps", "expect"}
 
 
 @dataclass(frozen=True)
 class Step:
     kind: str
-    target: str
+    args: dict[str, Any]
+    line: int = 0
+
+    @property
+    def target(self) -> str:
+        return str(self.args.get(STEP_KINDS[self.kind][2], ""))
+
+
+@dataclass(frozen=True)
+class Fault:
+    kind: str
+    service: str
+    percent: float = 0.0
+    ms: int = 0
+
+
+@dataclass(frozen=True)
+class Expect:
+    line: int
+    step: int | None = None
+    status: int | None = None
+    cache: str | None = None
+    rcode: str | None = None
+    max_ms: float | None = None
+    ok: bool | None = None
+    packets: str | None = None
+    count: int | None = None
+    min: int | None = None
+    max: int | None = None
+    during: int | None = None  # count only the packets sent while step N ran
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -38,64 +103,163 @@ class Scenario:
     description: str
     path: Path
     cold_dns: bool = False
+    faults: tuple[Fault, ...] = ()
     steps: tuple[Step, ...] = field(default_factory=tuple)
+    expect: tuple[Expect, ...] = ()
 
 
-def _where(path: Path, node: yaml.Node) -> str:
-    return f"{path}:{node.start_mark.line + 1}"
+class _Reader:
+    """Turns YAML nodes into Python values, reporting errors with file:line."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def where(self, node: yaml.Node) -> str:
+        return f"{self.path}:{node.start_mark.line + 1}"
+
+    def fail(self, node: yaml.Node, msg: str) -> UsageError:
+        return UsageError(f"{self.where(node)}: {msg}")
+
+    def value(self, node: yaml.Node, kind: type, what: str) -> Any:
+        if kind is object:
+            return yaml.safe_load(yaml.serialize(node))
+        if kind is dict:
+            if not isinstance(node, yaml.MappingNode):
+                raise self.fail(node, f"{what} must be a mapping")
+            return yaml.safe_load(yaml.serialize(node))
+        if not isinstance(node, yaml.ScalarNode):
+            raise self.fail(node, f"{what} must be a plain value")
+        raw = str(node.value)
+        try:
+            if kind is bool:
+                if raw.lower() not in ("true", "false"):
+                    raise ValueError(raw)
+                return raw.lower() == "true"
+            return kind(raw)
+        except ValueError as e:
+            raise self.fail(node, f"{what} must be {kind.__name__}, not {raw!r}") from e
+
+    def mapping(self, node: yaml.Node, allowed: dict[str, type], what: str) -> dict[str, Any]:
+        if not isinstance(node, yaml.MappingNode):
+            raise self.fail(node, f"{what} must be a mapping with keys {sorted(allowed)}")
+        out: dict[str, Any] = {}
+        for k_node, v_node in node.value:
+            key = self.value(k_node, str, "a key")
+            if key not in allowed:
+                raise self.fail(k_node, f"unknown key {key!r} in {what}; "
+                                        f"expected one of {sorted(allowed)}")
+            out[key] = self.value(v_node, allowed[key], f"{key!r}")
+        return out
+
+    def single(self, node: yaml.Node, what: str, example: str) -> tuple[str, yaml.Node, int]:
+        if not isinstance(node, yaml.MappingNode) or len(node.value) != 1:
+            raise self.fail(node, f"{what} is one `kind: ...` pair, e.g. `{example}`")
+        k_node, v_node = node.value[0]
+        return self.value(k_node, str, f"{what} kind"), v_node, k_node.start_mark.line + 1
 
 
-def _scalar(path: Path, node: yaml.Node, what: str) -> str:
-    if not isinstance(node, yaml.ScalarNode):
-        raise UsageError(f"{_where(path, node)}: {what} must be a plain value")
-    return str(node.value)
+def _step(r: _Reader, node: yaml.Node) -> Step:
+    kind, v, line = r.single(node, "a step", "- browse: https://www.example.com/")
+    if kind not in STEP_KINDS:
+        raise UsageError(f"{r.path}:{line}: unknown step {kind!r}; "
+                         f"known steps: {', '.join(sorted(STEP_KINDS))}")
+    _help, allowed, main_arg = STEP_KINDS[kind]
+    if isinstance(v, yaml.ScalarNode):
+        args = {main_arg: r.value(v, str, f"the target of {kind}")}
+    else:
+        args = r.mapping(v, allowed, f"step {kind!r}")
+    if main_arg not in args:
+        raise r.fail(v, f"step {kind!r} needs {main_arg!r}")
+    return Step(kind, args, line)
+
+
+def _fault(r: _Reader, node: yaml.Node) -> Fault:
+    kind, v, line = r.single(node, "a fault", "- loss: {service: edge, percent: 5}")
+    if kind not in FAULT_KINDS:
+        raise UsageError(f"{r.path}:{line}: unknown fault {kind!r}; "
+                         f"known faults: {', '.join(sorted(FAULT_KINDS))}")
+    args = r.mapping(v, FAULT_KINDS[kind][1], f"fault {kind!r}")
+    service = args.get("service")
+    if service not in topology.BY_SERVICE:
+        raise r.fail(v, f"fault {kind!r} needs `service:` one of "
+                        f"{', '.join(topology.BY_SERVICE)}")
+    if kind == "loss" and not 0 < args.get("percent", 0) <= 100:
+        raise r.fail(v, "loss needs `percent:` between 0 and 100")
+    if kind == "delay" and args.get("ms", 0) <= 0:
+        raise r.fail(v, "delay needs `ms:` above 0")
+    return Fault(kind, str(service), float(args.get("percent", 0)), int(args.get("ms", 0)))
+
+
+def _expect(r: _Reader, node: yaml.Node, n_steps: int) -> Expect:
+    args = r.mapping(node, EXPECT_KEYS, "an expectation")
+    if ("packets" in args) == ("step" in args):
+        raise r.fail(node, "an expectation is about either a `step:` (its outcome) or "
+                           "`packets:` (a tshark display filter on the capture)")
+    if "step" in args and not 1 <= args["step"] <= n_steps:
+        raise r.fail(node, f"step {args['step']} does not exist (the scenario has {n_steps})")
+    if "during" in args and not 1 <= args["during"] <= n_steps:
+        raise r.fail(node, f"during: step {args['during']} does not exist")
+    if "packets" in args and not {"count", "min", "max"} & set(args):
+        raise r.fail(node, "a packets expectation needs `count:`, `min:` or `max:`")
+    return Expect(line=node.start_mark.line + 1, **args)
 
 
 def load(path: Path) -> Scenario:
-    """Parse one scenario file, rejecting unknown keys and step kinds with file:line."""
+    """Parse one scenario file, rejecting unknown keys, steps and faults with file:line."""
     try:
         root = yaml.compose(path.read_text(), Loader=yaml.SafeLoader)
     except yaml.YAMLError as e:
         raise UsageError(f"{path}: not valid YAML: {e}") from e
     except OSError as e:
         raise UsageError(f"cannot read scenario {path}: {e.strerror}") from e
+    r = _Reader(path)
     if not isinstance(root, yaml.MappingNode):
         raise UsageError(f"{path}:1: a scenario is a mapping with keys {sorted(TOP_KEYS)}")
-    fields: dict[str, yaml.Node] = {}
-    for key_node, value in root.value:
-        key = _scalar(path, key_node, "a key")
+    top: dict[str, yaml.Node] = {}
+    for k_node, v_node in root.value:
+        key = r.value(k_node, str, "a key")
         if key not in TOP_KEYS:
-            raise UsageError(f"{_where(path, key_node)}: unknown key {key!r}; "
-                             f"expected one of {sorted(TOP_KEYS)}")
-        fields[key] = value
+            raise r.fail(k_node, f"unknown key {key!r}; expected one of {sorted(TOP_KEYS)}")
+        top[key] = v_node
     for required in ("name", "steps"):
-        if required not in fields:
+        if required not in top:
             raise UsageError(f"{path}:1: missing required key {required!r}")
-    cold = False
-    if "cold_dns" in fields:
-        raw = _scalar(path, fields["cold_dns"], "cold_dns").lower()
-        if raw not in ("true", "false"):
-            raise UsageError(f"{_where(path, fields['cold_dns'])}: cold_dns must be true or false")
-        cold = raw == "true"
-    steps_node = fields["steps"]
-    if not isinstance(steps_node, yaml.SequenceNode) or not steps_node.value:
-        raise UsageError(f"{_where(path, steps_node)}: steps must be a non-empty list")
-    steps = []
-    for item in steps_node.value:
-        if not isinstance(item, yaml.MappingNode) or len(item.value) != 1:
-            raise UsageError(f"{_where(path, item)}: a step is one `kind: target` pair, "
-                             f"e.g. `- browse: https://www.example.com/`")
-        k_node, v_node = item.value[0]
-        kind = _scalar(path, k_node, "a step kind")
-        if kind not in STEP_KINDS:
-            raise UsageError(f"{_where(path, k_node)}: unknown step {kind!r}; "
-                             f"known steps: {', '.join(sorted(STEP_KINDS))}")
-        steps.append(Step(kind, _scalar(path, v_node, f"the target of {kind}")))
+
+    def seq(key: str) -> list[yaml.Node]:
+        node = top.get(key)
+        if node is None:
+            return []
+        if not isinstance(node, yaml.SequenceNode):
+            raise r.fail(node, f"{key} must be a list")
+        return list(node.value)
+
+    steps = tuple(_step(r, n) for n in seq("steps"))
+    if not steps:
+        raise r.fail(top["steps"], "steps must be a non-empty list")
+    cold = top.get("cold_dns")
     return Scenario(
-        name=_scalar(path, fields["name"], "name"),
-        description=_scalar(path, fields["description"], "description")
-        if "description" in fields else "",
-        path=path, cold_dns=cold, steps=tuple(steps))
+        name=r.value(top["name"], str, "name"),
+        description=r.value(top["description"], str, "description")
+        if "description" in top else "",
+        path=path,
+        cold_dns=bool(r.value(cold, bool, "cold_dns")) if cold is not None else False,
+        faults=tuple(_fault(r, n) for n in seq("faults")),
+        steps=steps,
+        expect=tuple(_expect(r, n, len(steps)) for n in seq("expect")))
+
+
+def expand_filter(text: str) -> str:
+    """Replace $service names in a display filter with the hosts' addresses."""
+    groups = {"roots": ("root-a", "root-b"), "tlds": ("tld-a", "tld-b")}
+    for name, members in groups.items():
+        text = text.replace(f"${name}", "{" + " ".join(
+            topology.BY_SERVICE[m].ipv4 for m in members) + "}")
+    for host in sorted(topology.HOSTS, key=lambda h: -len(h.service)):
+        text = text.replace(f"${host.service}", host.ipv4)
+    if "$" in text:
+        raise UsageError(f"unknown $name in packet filter {text!r}; names: "
+                         f"{', '.join(['$roots', '$tlds', *('$' + s for s in topology.BY_SERVICE)])}")
+    return text
 
 
 def available(directory: Path = SCENARIO_DIR) -> dict[str, Path]:

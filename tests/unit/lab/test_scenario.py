@@ -55,7 +55,7 @@ def test_bad_yaml(tmp_path: Path) -> None:
 def test_bad_boolean(tmp_path: Path) -> None:
     """cold_dns accepts only true or false."""
     p = write(tmp_path, "name: x\ncold_dns: maybe\nsteps:\n  - browse: https://a/\n")
-    with pytest.raises(UsageError, match="s.yaml:2: cold_dns must be true or false"):
+    with pytest.raises(UsageError, match="s.yaml:2: cold_dns must be bool"):
         scenario.load(p)
 
 
@@ -63,3 +63,59 @@ def test_unknown_scenario_lists_known() -> None:
     """An unknown scenario name lists the ones that exist."""
     with pytest.raises(UsageError, match=r"unknown scenario 'nope'; available: .*browse"):
         scenario.find("nope")
+
+
+def test_full_scenario_loads(tmp_path: Path) -> None:
+    """Faults, several step kinds and both kinds of expectation load into typed objects."""
+    p = write(tmp_path, """
+name: t
+faults:
+  - loss: {service: edge, percent: 5}
+  - blackhole: {service: tld-a}
+steps:
+  - browse: https://www.example.com/
+  - dig: {name: www.example.com, type: AAAA, tcp: true}
+  - fetch: {url: "https://api.example.com/api/users", method: POST, json: {a: 1}, retries: 3}
+expect:
+  - step: 1
+    status: 200
+  - packets: "ip.src == $resolver && ip.dst in $roots"
+    max: 2
+""")
+    sc = scenario.load(p)
+    assert [f.kind for f in sc.faults] == ["loss", "blackhole"]
+    assert sc.faults[0].percent == 5.0
+    assert sc.steps[1].args == {"name": "www.example.com", "type": "AAAA", "tcp": True}
+    assert sc.steps[2].args["json"] == {"a": 1} and sc.steps[2].args["retries"] == 3
+    assert sc.expect[0].step == 1 and sc.expect[0].status == 200
+    assert sc.expect[1].max == 2
+
+
+def test_fault_needs_known_service(tmp_path: Path) -> None:
+    """A fault on a host that does not exist names the hosts that do."""
+    p = write(tmp_path, "name: t\nfaults:\n  - stop: {service: cdn}\nsteps:\n  - browse: x\n")
+    with pytest.raises(UsageError, match=r"s.yaml:3: fault 'stop' needs `service:` one of root-a"):
+        scenario.load(p)
+
+
+def test_wrong_type_in_step(tmp_path: Path) -> None:
+    """A step argument of the wrong type is reported with its line."""
+    p = write(tmp_path, "name: t\nsteps:\n  - fetch: {url: x, retries: many}\n")
+    with pytest.raises(UsageError, match=r"s.yaml:3: 'retries' must be int, not 'many'"):
+        scenario.load(p)
+
+
+def test_expectation_on_missing_step(tmp_path: Path) -> None:
+    """An expectation about a step that does not exist is refused."""
+    p = write(tmp_path, "name: t\nsteps:\n  - browse: x\nexpect:\n  - step: 3\n    status: 200\n")
+    with pytest.raises(UsageError, match="step 3 does not exist"):
+        scenario.load(p)
+
+
+def test_packet_filter_names_expand() -> None:
+    """$service names and host groups in a filter become addresses."""
+    got = scenario.expand_filter("ip.src == $resolver && ip.dst in $roots && ip.dst != $root-a")
+    assert got == ("ip.src == 198.51.100.53 && ip.dst in {198.51.100.4 198.51.100.5}"
+                   " && ip.dst != 198.51.100.4")
+    with pytest.raises(UsageError, match="unknown"):
+        scenario.expand_filter("ip.dst == $nowhere")

@@ -1,0 +1,122 @@
+"""Faults a scenario injects into the running lab, and their removal.
+
+Every fault is applied before the first step and removed after the last, also
+when the run fails or is interrupted, so the lab is left as it was. Packet
+faults use iptables inside the target's container (it has NET_ADMIN), which
+changes that host's view only: the capture on the bridge still shows what the
+others sent to it and what never came back.
+
+Added delay needs the kernel's netem queueing discipline. Where the kernel
+has none (``tc qdisc add ... netem`` fails with "Specified qdisc not found")
+the fault is not applied and the run says so: nothing pretends.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+
+from lab.errors import LabError
+from lab.labctl import Lab
+from lab.scenario import Fault
+
+Say = Callable[[str], None]
+
+
+def _iptables_rules(fault: Fault) -> list[list[str]]:
+    """Rules for INPUT and OUTPUT, sparing loopback so health checks still work."""
+    match = []
+    if fault.kind == "loss":
+        match = ["-m", "statistic", "--mode", "random",
+                 "--probability", f"{fault.percent / 100:.4f}"]
+    return [["INPUT", "!", "-i", "lo", *match, "-j", "DROP"],
+            ["OUTPUT", "!", "-o", "lo", *match, "-j", "DROP"]]
+
+
+class Faults:
+    """The faults of one run: apply() them, then remove() them in reverse order."""
+
+    def __init__(self, lab: Lab, faults: tuple[Fault, ...]) -> None:
+        self.lab = lab
+        self.faults = faults
+        self.applied: list[Fault] = []
+        self.notes: list[str] = []
+
+    def apply(self, say: Say) -> None:
+        for fault in self.faults:
+            self._apply(fault, say)
+
+    def _iptables(self, service: str, op: str, rule: list[str]) -> None:
+        chain, *rest = rule
+        r = self.lab.exec(service, "iptables", op, chain, *rest)
+        if r.returncode != 0:
+            raise LabError(f"iptables {op} {chain} in {service} failed: {r.stderr.strip()}")
+
+    def _apply(self, fault: Fault, say: Say) -> None:
+        svc = fault.service
+        if fault.kind == "stop":
+            say(f"fault: stopping {svc}")
+            subprocess.run(["docker", "stop", "-t", "1", self.lab.container_id(svc)],
+                           check=True, capture_output=True)
+        elif fault.kind == "pause":
+            say(f"fault: pausing {svc}")
+            subprocess.run(["docker", "pause", self.lab.container_id(svc)], check=True,
+                           capture_output=True)
+        elif fault.kind in ("blackhole", "loss"):
+            what = "dropping every packet" if fault.kind == "blackhole" else \
+                f"dropping {fault.percent:g}% of packets at random"
+            say(f"fault: {what} in and out of {svc} (iptables)")
+            for rule in _iptables_rules(fault):
+                self._iptables(svc, "-I", rule)
+        elif fault.kind == "delay":
+            r = self.lab.exec(svc, "tc", "qdisc", "add", "dev", "eth0", "root", "netem",
+                              "delay", f"{fault.ms}ms")
+            if r.returncode != 0:
+                note = (f"delay {fault.ms} ms on {svc} NOT applied: this kernel has no netem "
+                        f"qdisc ({r.stderr.strip()}); the run goes on without added delay")
+                say("fault: " + note)
+                self.notes.append(note)
+                return
+            say(f"fault: {fault.ms} ms delay on {svc}'s interface (netem)")
+        self.applied.append(fault)
+
+    def remove(self, say: Say) -> None:
+        """Undo every applied fault; keep going past errors, then report them."""
+        errors = []
+        for fault in reversed(self.applied):
+            try:
+                self._remove(fault, say)
+            except (LabError, subprocess.CalledProcessError) as e:
+                errors.append(f"{fault.kind} on {fault.service}: {e}")
+        self.applied.clear()
+        if errors:
+            raise LabError("could not undo every fault: " + "; ".join(errors)
+                           + " (`lab down && lab up` resets the lab)")
+
+    def _remove(self, fault: Fault, say: Say) -> None:
+        svc = fault.service
+        if fault.kind == "stop":
+            say(f"undo: starting {svc} again")
+            cid = self._any_container(svc)
+            subprocess.run(["docker", "start", cid], check=True, capture_output=True)
+            self.lab.wait_healthy(svc)
+        elif fault.kind == "pause":
+            say(f"undo: unpausing {svc}")
+            subprocess.run(["docker", "unpause", self.lab.container_id(svc)], check=True,
+                           capture_output=True)
+        elif fault.kind in ("blackhole", "loss"):
+            say(f"undo: removing the iptables rules in {svc}")
+            for rule in _iptables_rules(fault):
+                self._iptables(svc, "-D", rule)
+        elif fault.kind == "delay":
+            self.lab.exec(svc, "tc", "qdisc", "del", "dev", "eth0", "root")
+
+    def _any_container(self, service: str) -> str:
+        r = subprocess.run(["docker", "ps", "-aq", "--filter",
+                            f"label=com.docker.compose.project={self.lab.project}",
+                            "--filter", f"label=com.docker.compose.service={service}"],
+                           capture_output=True, text=True)
+        ids = r.stdout.split()
+        if not ids:
+            raise LabError(f"no container for {service}")
+        return ids[0]

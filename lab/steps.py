@@ -1,0 +1,136 @@
+"""Running one scenario step in the client container and reading its outcome."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from lab.errors import LabError
+from lab.expect import StepOutcome
+from lab.labctl import Lab
+from lab.scenario import Step
+
+
+def _event_line(ev: dict[str, Any]) -> str | None:
+    kind = ev.get("event", "")
+    if kind == "dns.query":
+        return f"DNS   ? {ev['name']} A  (asking {ev['server']})"
+    if kind == "dns.answer":
+        chain = "; ".join(ev.get("chain") or [])
+        addrs = ", ".join(ev.get("addresses") or []) or "-"
+        return (f"DNS   = {ev['name']} -> {addrs}  {ev['rcode']} {ev['ms']:.1f} ms"
+                + (f"  via {chain}" if chain else ""))
+    if kind == "tcp.connected":
+        return f"TCP   connected to {ev['address']}:{ev['port']} ({ev['host']}) {ev['ms']:.1f} ms"
+    if kind == "tls.established":
+        return (f"TLS   {ev['version']} {ev['cipher']} alpn={ev['alpn']} with {ev['host']}"
+                f" {ev['ms']:.1f} ms")
+    if kind == "http.done":
+        err = f"  ERROR {ev['error']}" if ev.get("error") else ""
+        return (f"HTTP  {ev['status'] or '---'} {ev['url']}  {ev['bytes']} B"
+                f"  cache={ev.get('cache') or '-'}{err}")
+    return None
+
+
+def _browse(lab: Lab, o: StepOutcome, step: Step, out: str, folder: Path,
+            events: list[dict[str, Any]]) -> None:
+    proc = subprocess.Popen(
+        ["docker", "exec", lab.container_id("client"), "python", "-m", "lab.client.browse",
+         step.args["url"], "--out", out],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stderr is not None
+    for line in proc.stdout:
+        try:
+            ev = json.loads(line)
+        except json.JSONDecodeError:
+            print("  " + line.rstrip(), flush=True)
+            continue
+        events.append(dict(ev, step=o.index))
+        text = _event_line(ev)
+        if text:
+            print("  " + text, flush=True)
+    err = proc.stderr.read()
+    code = proc.wait()
+    if code not in (0, 1):
+        raise LabError(f"the browse client failed in the client container (exit {code}):\n"
+                       f"{err.strip()[-1500:]}")
+    timeline_file = folder / f"step-{o.index}" / "timeline.json"
+    tl = json.loads(timeline_file.read_text()) if timeline_file.exists() else {}
+    o.detail = tl
+    fetches = tl.get("fetches", [])
+    o.ok = code == 0
+    o.status = fetches[0]["status"] if fetches else None
+    o.cache = [f["cache"] for f in fetches if f.get("cache")]
+    o.error = next((f["error"] for f in fetches if f.get("error")), "")
+
+
+def _dig(lab: Lab, o: StepOutcome, step: Step) -> None:
+    a = step.args
+    cmd = ["dig", "+time=3", "+tries=1"]
+    if a.get("server"):
+        cmd.append("@" + str(a["server"]))
+    cmd += ["+tcp"] if a.get("tcp") else []
+    cmd += ["+norec"] if a.get("norec") else []
+    cmd += [str(a["name"]), str(a.get("type", "A"))]
+    r = lab.exec("client", *cmd, timeout=60)
+    m = re.search(r"status: (\w+)", r.stdout)
+    o.rcode = m.group(1) if m else None
+    o.ok = r.returncode == 0 and o.rcode == "NOERROR"
+    lines = r.stdout.strip().splitlines()
+    o.error = "" if o.ok else (o.rcode or (lines[-1] if lines else r.stderr.strip()))
+    answers = re.findall(r"^(\S+)\s+(\d+)\s+IN\s+(\S+)\s+(.+)$",
+                         r.stdout.split(";; ANSWER SECTION:")[1].split("\n\n")[0]
+                         if ";; ANSWER SECTION:" in r.stdout else "", re.M)
+    o.detail = {"command": " ".join(cmd), "answers": [" ".join(x) for x in answers],
+                "output": r.stdout}
+    for line in [f"DIG   {' '.join(cmd[3:])} -> {o.rcode}"] + [
+            f"        {x}" for x in o.detail["answers"]]:
+        print("  " + line, flush=True)
+
+
+def _fetch(lab: Lab, o: StepOutcome, step: Step, out: str) -> None:
+    a = step.args
+    cmd = ["python", "-m", "lab.client.fetch", str(a.get("method", "GET")), str(a["url"]),
+           "--retries", str(a.get("retries", 0)), "--keylog", f"{out}/client.keylog"]
+    for k, v in (a.get("headers") or {}).items():
+        cmd += ["--header", f"{k}: {v}"]
+    if "json" in a:
+        cmd += ["--json", json.dumps(a["json"])]
+    if a.get("token"):
+        cmd += ["--token", str(a["token"])]
+    r = lab.exec("client", "sh", "-c", f"mkdir -p {out} && exec \"$@\"", "sh", *cmd,
+                 timeout=300)
+    if r.returncode != 0:
+        raise LabError(f"the fetch client failed (exit {r.returncode}): {r.stderr.strip()[-800:]}")
+    res = json.loads(r.stdout)
+    o.detail = {"fetch": res}
+    o.status, o.ok, o.error = res["status"] or None, res["ok"], res["error"]
+    cache = res["headers"].get("x-cache")
+    o.cache = [cache] if cache else []
+    tries = len(res["attempts"])
+    print(f"  HTTP  {res['method']} {res['url']} -> {res['status'] or res['error']}"
+          + (f" after {tries} attempts" if tries > 1 else ""), flush=True)
+    for att in res["attempts"][:-1]:
+        print(f"        attempt: {att['status'] or att['error']}"
+              f" retry-after={att['retry_after'] or '-'} waited {att['waited_s']:.2f} s",
+              flush=True)
+
+
+def run_step(lab: Lab, index: int, step: Step, folder: Path,
+             events: list[dict[str, Any]]) -> StepOutcome:
+    o = StepOutcome(index=index, kind=step.kind, target=step.target, started=time.time())
+    t0 = time.perf_counter()
+    out = f"/runs/{folder.name}/step-{index}"
+    if step.kind == "browse":
+        _browse(lab, o, step, out, folder, events)
+    elif step.kind == "dig":
+        _dig(lab, o, step)
+    elif step.kind == "fetch":
+        _fetch(lab, o, step, out)
+    o.ms = round((time.perf_counter() - t0) * 1000, 3)
+    o.finished = time.time()
+    return o
