@@ -93,17 +93,17 @@ def _can_install() -> bool:
 def _stream(cmd: list[str], say: Say, env: dict[str, str] | None = None,
             every: float = 5.0) -> None:
     """Run a command, echoing a line of its output at most every few seconds."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=env)
-    assert proc.stdout is not None
-    last = 0.0
     tail: list[str] = []
-    for line in proc.stdout:
-        tail = (tail + [line.rstrip()])[-15:]
-        if time.monotonic() - last > every and line.strip():
-            say(line.strip()[:110])
-            last = time.monotonic()
-    if proc.wait() != 0:
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          env=env) as proc:
+        assert proc.stdout is not None
+        last = 0.0
+        for line in proc.stdout:
+            tail = (tail + [line.rstrip()])[-15:]
+            if time.monotonic() - last > every and line.strip():
+                say(line.strip()[:110])
+                last = time.monotonic()
+    if proc.returncode != 0:
         raise LabError(f"command failed ({proc.returncode}): {' '.join(cmd)}\n"
                        + "\n".join("      | " + t for t in tail))
 
@@ -248,10 +248,10 @@ def _debootstrap_base(say: Say) -> None:
             shutil.rmtree(rootfs / junk, ignore_errors=True)
             (rootfs / junk).mkdir(parents=True, exist_ok=True)
         say(f"docker import as {BASE_LOCAL}")
-        tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
-        imp = subprocess.run(["docker", "import", "-c", "CMD [\"/bin/bash\"]", "-", BASE_LOCAL],
-                             stdin=tar.stdout, capture_output=True, text=True)
-        tar.wait()
+        with subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."],
+                              stdout=subprocess.PIPE) as tar:
+            imp = subprocess.run(["docker", "import", "-c", "CMD [\"/bin/bash\"]", "-",
+                                  BASE_LOCAL], stdin=tar.stdout, capture_output=True, text=True)
         if imp.returncode != 0:
             raise LabError(f"docker import failed: {imp.stderr.strip()}")
 

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from cryptography import x509
@@ -87,8 +88,9 @@ def _write_certs(path: Path, certs: Sequence[x509.Certificate]) -> None:
 
 
 def _builder(subject: str, issuer: x509.Name, public_key: ec.EllipticCurvePublicKey,
-             days: int) -> x509.CertificateBuilder:
-    start = _now() - dt.timedelta(minutes=5)  # tolerate small clock skew between containers
+             days: int, start: dt.datetime | None = None) -> x509.CertificateBuilder:
+    if start is None:
+        start = _now() - dt.timedelta(minutes=5)  # tolerate clock skew between containers
     return (x509.CertificateBuilder()
             .subject_name(_name(subject))
             .issuer_name(issuer)
@@ -106,10 +108,10 @@ def _ca_usage() -> x509.KeyUsage:
                          decipher_only=False)
 
 
-def make_root() -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+def make_root(name: str = ROOT_NAME) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     """A self-signed root: basicConstraints CA (RFC 5280 §4.2.1.9), keyCertSign."""
     key = _new_key()
-    cert = (_builder(ROOT_NAME, _name(ROOT_NAME), key.public_key(), ROOT_DAYS)
+    cert = (_builder(name, _name(name), key.public_key(), ROOT_DAYS)
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
             .add_extension(_ca_usage(), critical=True)
             .sign(key, hashes.SHA256()))
@@ -129,18 +131,23 @@ def make_issuing(root: x509.Certificate, root_key: ec.EllipticCurvePrivateKey
     return cert, key
 
 
-def make_leaf(leaf: Leaf, issuer: x509.Certificate, issuer_key: ec.EllipticCurvePrivateKey
-              ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+def make_leaf(leaf: Leaf, issuer: x509.Certificate | None,
+              issuer_key: ec.EllipticCurvePrivateKey, *, start: dt.datetime | None = None,
+              days: int = LEAF_DAYS) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     """A TLS server certificate: SAN, serverAuth, digitalSignature (ECDSA signs, never
-    encrypts, so keyEncipherment would be wrong here: RFC 8446 §4.4.3)."""
-    key = _new_key()
+    encrypts, so keyEncipherment would be wrong here: RFC 8446 §4.4.3).
+
+    ``issuer`` None makes it self-signed with ``issuer_key`` as its own key.
+    """
+    key = issuer_key if issuer is None else _new_key()
     usage = x509.KeyUsage(digital_signature=True, content_commitment=False,
                           key_encipherment=False, data_encipherment=False, key_agreement=False,
                           key_cert_sign=False, crl_sign=False, encipher_only=False,
                           decipher_only=False)
     aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key())
     san = x509.SubjectAlternativeName([x509.DNSName(n) for n in leaf.dns_names])
-    cert = (_builder(leaf.dns_names[0], issuer.subject, key.public_key(), LEAF_DAYS)
+    issuer_name = _name(leaf.dns_names[0]) if issuer is None else issuer.subject
+    cert = (_builder(leaf.dns_names[0], issuer_name, key.public_key(), days, start)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(usage, critical=True)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
@@ -244,13 +251,171 @@ def ensure_certs(directory: Path, progress: Callable[[str], None]) -> None:
         _ensure_leaf(directory, leaf, root, issuing, issuing_key, progress)
 
 
+# --- Bad certificates, on demand, for fault scenarios ---------------------------
+#
+# Each one is wrong in exactly one way for www.example.com, so a scenario can
+# show the single check a client refuses it on (RFC 5280 §6.1.3, RFC 6125 §6).
+
+BAD_HOST = "www.example.com"
+BAD_KINDS: Mapping[str, str] = {
+    "expired": "validity ended 30 days ago (RFC 5280 §4.1.2.5)",
+    "not-yet-valid": "validity starts in ten years (RFC 5280 §4.1.2.5)",
+    "wrong-host": "SAN names wrong.example.net only (RFC 6125 §6.4)",
+    "self-signed": "the leaf signs itself; no CA vouches for it",
+    "unknown-ca": "issued by a root the clients do not trust",
+    "missing-intermediate": "valid leaf sent without the issuing CA (RFC 8446 §4.4.2)",
+}
+ROGUE_NAME = "weblab Rogue Root CA"
+
+
+def _make_bad(kind: str, issuing: x509.Certificate, issuing_key: ec.EllipticCurvePrivateKey
+              ) -> tuple[list[x509.Certificate], ec.EllipticCurvePrivateKey]:
+    """The chain file content and key for one bad ``kind``."""
+    now = _now()
+    if kind == "expired":
+        cert, key = make_leaf(Leaf(kind, (BAD_HOST,)), issuing, issuing_key,
+                              start=now - dt.timedelta(days=120), days=90)
+        return [cert, issuing], key
+    if kind == "not-yet-valid":
+        cert, key = make_leaf(Leaf(kind, (BAD_HOST,)), issuing, issuing_key,
+                              start=now + dt.timedelta(days=3650), days=90)
+        return [cert, issuing], key
+    if kind == "wrong-host":
+        cert, key = make_leaf(Leaf(kind, ("wrong.example.net",)), issuing, issuing_key)
+        return [cert, issuing], key
+    if kind == "missing-intermediate":
+        cert, key = make_leaf(Leaf(kind, (BAD_HOST,)), issuing, issuing_key)
+        return [cert], key
+    if kind == "self-signed":
+        key = _new_key()
+        cert = make_leaf(Leaf(kind, (BAD_HOST,)), None, key)[0]
+        return [cert], key
+    if kind == "unknown-ca":
+        # The rogue root goes in the chain as a MITM box would send it; the client
+        # finds a self-signed root it does not trust (not a missing issuer).
+        rogue, rogue_key = make_root(ROGUE_NAME)
+        cert, key = make_leaf(Leaf(kind, (BAD_HOST,)), rogue, rogue_key)
+        return [cert, rogue], key
+    raise ValueError(f"unknown bad certificate kind {kind!r}")
+
+
+def _still_bad(kind: str, chain: Sequence[x509.Certificate],
+               issuing: x509.Certificate) -> None:
+    """``ValueError`` unless ``chain`` is still bad the intended way, under this issuing CA."""
+    if kind in ("expired", "not-yet-valid", "wrong-host", "missing-intermediate"):
+        chain[0].verify_directly_issued_by(issuing)  # else the CA was replaced
+    if kind == "not-yet-valid" and chain[0].not_valid_before_utc <= _now():
+        raise ValueError("became valid")
+
+
+def ensure_bad_certs(directory: Path, progress: Callable[[str], None]) -> None:
+    """Make ``directory/bad/<kind>.crt/.key`` for every kind in ``BAD_KINDS``."""
+    _root, issuing, issuing_key = _ensure_cas(directory, progress)
+    bad = directory / "bad"
+    try:
+        bad.mkdir(exist_ok=True)
+    except OSError as e:
+        raise PkiError(f"cannot create {bad}: {e.strerror}") from e
+    for kind, why in BAD_KINDS.items():
+        crt, key = bad / f"{kind}.crt", bad / f"{kind}.key"
+        try:
+            chain, _ = _load_pair(crt, key)
+            _still_bad(kind, chain, issuing)
+        except (OSError, ValueError, TypeError, InvalidSignature) as e:
+            progress(f"making bad/{kind}.crt: {why} ({_why(e)})")
+            chain, private = _make_bad(kind, issuing, issuing_key)
+            _write_key(key, private)
+            _write_certs(crt, chain)
+        else:
+            progress(f"keeping bad/{kind}.crt")
+
+
+# --- Describing what is on disk (``lab certs``) ---------------------------------
+
+@dataclass(frozen=True)
+class CertInfo:
+    subject: str
+    issuer: str
+    sans: tuple[str, ...]
+    not_before: str
+    not_after: str
+    sha256: str  # colon-separated, as openssl x509 -fingerprint -sha256 prints it
+
+
+@dataclass(frozen=True)
+class ChainInfo:
+    file: str  # relative to the certificate directory
+    certs: tuple[CertInfo, ...]
+
+
+def cert_info(cert: x509.Certificate) -> CertInfo:
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        sans = tuple(san.get_values_for_type(x509.DNSName))
+    except x509.ExtensionNotFound:
+        sans = ()
+    digest = cert.fingerprint(hashes.SHA256()).hex().upper()
+    return CertInfo(subject=cert.subject.rfc4514_string(), issuer=cert.issuer.rfc4514_string(),
+                    sans=sans, not_before=f"{cert.not_valid_before_utc:%Y-%m-%dT%H:%M:%SZ}",
+                    not_after=f"{cert.not_valid_after_utc:%Y-%m-%dT%H:%M:%SZ}",
+                    sha256=":".join(digest[i:i + 2] for i in range(0, len(digest), 2)))
+
+
+def describe(directory: Path) -> list[ChainInfo]:
+    """Every ``*.crt`` under ``directory`` (and ``bad/``), each certificate in file order."""
+    out: list[ChainInfo] = []
+    for path in sorted(directory.glob("*.crt")) + sorted(directory.glob("bad/*.crt")):
+        try:
+            certs = _load_certs(path)
+        except ValueError as e:
+            raise PkiError(f"{path} is not a PEM certificate file: {e}") from e
+        out.append(ChainInfo(file=path.relative_to(directory).as_posix(),
+                             certs=tuple(cert_info(c) for c in certs)))
+    return out
+
+
+def _render(chains: Sequence[ChainInfo]) -> str:
+    lines: list[str] = []
+    for chain in chains:
+        lines.append(chain.file)
+        for depth, c in enumerate(chain.certs):
+            lines.append(f"  [{depth}] subject   {c.subject}")
+            lines.append(f"      issuer    {c.issuer}")
+            if c.sans:
+                lines.append(f"      SANs      {', '.join(c.sans)}")
+            lines.append(f"      valid     {c.not_before} .. {c.not_after}")
+            lines.append(f"      sha256    {c.sha256}")
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lab.pki",
-                                     description="Create or refresh the lab's certificates.")
+                                     description="Create, refresh or list the lab's certificates.")
     parser.add_argument("directory", type=Path, help="where to write ca.crt, <server>.crt/.key")
+    parser.add_argument("--bad", action="store_true",
+                        help="also make the bad certificates in DIRECTORY/bad/ (fault scenarios)")
+    parser.add_argument("--show", action="store_true",
+                        help="list each chain (subject, issuer, SANs, validity, SHA-256); "
+                             "creates nothing")
+    parser.add_argument("--json", action="store_true", help="with --show: JSON output")
     args = parser.parse_args(argv)
+
+    def say(line: str) -> None:
+        print(line, file=sys.stderr)
+
     try:
-        ensure_certs(args.directory, lambda line: print(line, file=sys.stderr))
+        if args.show:
+            chains = describe(args.directory)
+            if not chains:
+                print(f"error: no certificates in {args.directory}; run without --show first",
+                      file=sys.stderr)
+                return 1
+            print(json.dumps([asdict(c) for c in chains], indent=2) if args.json
+                  else _render(chains))
+            return 0
+        ensure_certs(args.directory, say)
+        if args.bad:
+            ensure_bad_certs(args.directory, say)
     except PkiError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

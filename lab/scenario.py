@@ -252,7 +252,7 @@ def expand_filter(text: str) -> str:
     """Replace $service names in a display filter with the hosts' addresses."""
     groups = {"roots": ("root-a", "root-b"), "tlds": ("tld-a", "tld-b")}
     for name, members in groups.items():
-        text = text.replace(f"${name}", "{" + " ".join(
+        text = text.replace(f"${name}", "{" + ", ".join(
             topology.BY_SERVICE[m].ipv4 for m in members) + "}")
     for host in sorted(topology.HOSTS, key=lambda h: -len(h.service)):
         text = text.replace(f"${host.service}", host.ipv4)

@@ -38,23 +38,23 @@ def _event_line(ev: dict[str, Any]) -> str | None:
 
 def _browse(lab: Lab, o: StepOutcome, step: Step, out: str, folder: Path,
             events: list[dict[str, Any]]) -> None:
-    proc = subprocess.Popen(
-        ["docker", "exec", lab.container_id("client"), "python", "-m", "lab.client.browse",
-         step.args["url"], "--out", out],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert proc.stdout is not None and proc.stderr is not None
-    for line in proc.stdout:
-        try:
-            ev = json.loads(line)
-        except json.JSONDecodeError:
-            print("  " + line.rstrip(), flush=True)
-            continue
-        events.append(dict(ev, step=o.index))
-        text = _event_line(ev)
-        if text:
-            print("  " + text, flush=True)
-    err = proc.stderr.read()
-    code = proc.wait()
+    cmd = ["docker", "exec", lab.container_id("client"), "python", "-m", "lab.client.browse",
+           step.args["url"], "--out", out]
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        for line in proc.stdout:
+            try:
+                ev = json.loads(line)
+            except json.JSONDecodeError:
+                print("  " + line.rstrip(), flush=True)
+                continue
+            events.append(dict(ev, step=o.index))
+            text = _event_line(ev)
+            if text:
+                print("  " + text, flush=True)
+        err = proc.stderr.read()
+        code = proc.wait()
     if code not in (0, 1):
         raise LabError(f"the browse client failed in the client container (exit {code}):\n"
                        f"{err.strip()[-1500:]}")

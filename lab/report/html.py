@@ -1,0 +1,103 @@
+"""Assemble report.html: one self-contained file, inline CSS, SVG and a few lines of JS.
+
+Nothing is loaded from anywhere: the page opens from a run folder on a
+machine with no network, and from an archived copy years later.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from html import escape
+from typing import Any
+
+from lab.report.match import Section, frames_text
+from lab.report.packets import Message
+
+CSS = """
+body{font:14px/1.45 system-ui,sans-serif;margin:0 auto;max-width:1200px;padding:1em 2em;
+color:#222}
+h1{font-size:1.5em}h2{margin-top:2em;border-bottom:1px solid #ddd}
+.muted{color:#777;font-weight:normal}
+.scroll{overflow-x:auto;border:1px solid #e4e4e4;border-radius:6px;padding:.5em}
+svg text{font:11px ui-monospace,monospace}
+.heads{position:sticky;top:0;background:#fff}
+.heads rect{fill:#f3f6fa;stroke:#9ab}.heads text{font-weight:bold}
+.life{stroke:#ccd;stroke-dasharray:4 4}
+.msg line,.msg path{stroke-width:1.6}
+.msg .lbl{paint-order:stroke;stroke:#fff;stroke-width:3px}
+.msg .fno{fill:#999}
+.msg:hover .lbl,.msg.hl .lbl{font-weight:bold}
+.msg.hl line{stroke-width:3.5}
+details.phase>summary{cursor:pointer;padding:.2em 0;font-weight:600}
+.tick{stroke:#eee;fill:#999}
+section.step{border-left:4px solid #cde;padding:.1em 1em;margin:1em 0}
+section.step:hover{border-color:#1f6fb2}
+section.step h3{margin:.4em 0;font-size:1.05em}
+table{border-collapse:collapse}td,th{padding:.2em .6em;border-bottom:1px solid #eee;
+text-align:left}
+"""
+
+# Hovering a narration step highlights the arrows of the frames it cites.
+JS = """
+document.querySelectorAll('section.step').forEach(function (s) {
+  var frames = (s.dataset.frames || '').split(' ');
+  function mark(on) {
+    frames.forEach(function (f) {
+      document.querySelectorAll('.msg[data-frame="' + f + '"]').forEach(function (g) {
+        g.classList.toggle('hl', on);
+      });
+    });
+  }
+  s.addEventListener('mouseenter', function () { mark(true); });
+  s.addEventListener('mouseleave', function () { mark(false); });
+});
+"""
+
+
+def _summary(timeline: Mapping[str, Any], messages: Sequence[Message]) -> str:
+    fetches = timeline.get("fetches") or []
+    started = float(timeline.get("started") or 0)
+    when = dt.datetime.fromtimestamp(started, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    total = (float(timeline.get("finished") or started) - started) * 1000
+    counts: dict[str, int] = {}
+    for m in messages:
+        counts[m.proto] = counts.get(m.proto, 0) + 1
+    rows = [("scenario", str(timeline.get("scenario", "?"))), ("started", when),
+            ("requests", str(len(fetches))), ("wall time", f"{total:.1f} ms"),
+            ("outcome", "ok" if timeline.get("ok", True) else "FAILED"),
+            ("messages drawn", ", ".join(f"{n} {p.upper()}" for p, n in counts.items())),
+            ("TLS secrets embedded", str(timeline.get("tls_secrets", "?")))]
+    return "<table>" + "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>"
+                               for k, v in rows) + "</table>"
+
+
+def _sections(sections: Sequence[Section]) -> str:
+    parts = []
+    for s in sections:
+        frames = " ".join(str(f) for f in sorted(set(s.frames)))
+        paras = "".join(f"<p>{escape(p)}</p>" for p in s.paragraphs)
+        parts.append(f'<section class="step" data-frames="{frames}"><h3>{escape(s.title)} '
+                     f'<span class="muted">({escape(frames_text(s.frames))})</span></h3>'
+                     f"{paras}</section>")
+    return "".join(parts)
+
+
+def page(run_name: str, timeline: Mapping[str, Any], messages: Sequence[Message],
+         sequence: str, waterfall: str, sections: Sequence[Section]) -> str:
+    """The report page, from the parts the other modules drew."""
+    title = f"weblab run {run_name}"
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"<title>{escape(title)}</title><style>{CSS}</style></head><body>"
+        f"<h1>{escape(title)}</h1>{_summary(timeline, messages)}"
+        "<h2>Waterfall</h2><p class=\"muted\">From the client's timeline: where each "
+        "request's time went, as a browser's network panel shows it.</p>"
+        f'<div class="scroll">{waterfall}</div>'
+        "<h2>What happened, step by step</h2><p class=\"muted\">Hover a step to highlight "
+        "its frames in the diagram below; frame numbers are Wireshark's.</p>"
+        f"{_sections(sections)}"
+        "<h2>Sequence diagram</h2><p class=\"muted\">One arrow per message, in capture order; "
+        "hover an arrow for its frame and time. Each phase folds.</p>"
+        f'<div class="scroll">{sequence}</div>'
+        f"<script>{JS}</script></body></html>\n")
