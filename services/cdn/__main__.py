@@ -1,55 +1,83 @@
 """``python -m services.cdn --cert C --key K --ca CA --port 443 --route HOST=URL ...``
 
---route PUBLIC_HOST=https://UPSTREAM[:PORT]   repeatable; the upstream is reached by
-                                              its own name (SNI, Host, certificate)
---resolve UPSTREAM:PORT:ADDRESS               optional, repeatable, as curl's --resolve
+--route PUBLIC_HOST=https://UPSTREAM[:PORT][,https://UPSTREAM2...]
+                                repeatable; several upstreams are used round-robin
+                                with failover; each is reached by its own name (SNI,
+                                Host, certificate)
+--resolve UPSTREAM:PORT:ADDRESS optional, repeatable, as curl's --resolve
+--health-interval SECONDS       active GET of --health-path on every upstream (0: off)
+--plain                         test mode: listen without TLS, allow http:// upstreams
+                                (no --cert/--key/--ca needed); for http-cache-tests
 Environment: SSLKEYLOGFILE (optional; TLS key log for client and upstream sides).
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
+import ssl
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from aiohttp import web
+
 from services.cdn.app import EdgeConfig, make_app
 from services.cdn.routing import RouteError, Router, parse_resolve, parse_route
+from services.common.httpserver import JsonAccessLogger, run
 from services.common.logs import setup
-from services.common.httpserver import run
 from services.common.tls import client_context, server_context
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m services.cdn",
                                      description="The lab's CDN edge: TLS, routing, cache.")
-    parser.add_argument("--cert", type=Path, required=True, help="leaf + intermediate, PEM")
-    parser.add_argument("--key", type=Path, required=True, help="private key, PEM")
-    parser.add_argument("--ca", type=Path, required=True, help="root CA that upstreams chain to")
+    parser.add_argument("--cert", type=Path, help="leaf + intermediate, PEM")
+    parser.add_argument("--key", type=Path, help="private key, PEM")
+    parser.add_argument("--ca", type=Path, help="root CA that upstreams chain to")
+    parser.add_argument("--plain", action="store_true",
+                        help="listen on plain HTTP and allow http:// upstreams (test mode)")
     parser.add_argument("--host", default="0.0.0.0")
     parser.add_argument("--port", type=int, default=443)
-    parser.add_argument("--route", action="append", default=[], metavar="HOST=URL",
+    parser.add_argument("--route", action="append", default=[], metavar="HOST=URL[,URL...]",
                         required=True)
     parser.add_argument("--resolve", action="append", default=[], metavar="NAME:PORT:ADDR")
     parser.add_argument("--upstream-timeout", type=float, default=10.0, metavar="SECONDS")
     parser.add_argument("--cache-entries", type=int, default=1000)
+    parser.add_argument("--health-interval", type=float, default=5.0, metavar="SECONDS")
+    parser.add_argument("--health-path", default="/healthz")
     args = parser.parse_args(argv)
+    if not args.plain and not (args.cert and args.key and args.ca):
+        parser.error("--cert, --key and --ca are required (or --plain for test mode)")
     try:
-        routes = tuple(parse_route(r) for r in args.route)
+        routes = tuple(parse_route(r, allow_http=args.plain) for r in args.route)
         Router(routes)  # rejects duplicates now rather than at the first request
         pins = {(name, port): addr for name, port, addr in map(parse_resolve, args.resolve)}
     except RouteError as e:
         parser.error(str(e))
     setup("cdn")
+    ctx: ssl.SSLContext | None = None
+    upstream_tls: ssl.SSLContext | None = None
     try:
-        ctx = server_context(args.cert, args.key)
-        upstream_tls = client_context(args.ca)
+        if args.ca:
+            upstream_tls = client_context(args.ca)
+        if not args.plain:
+            ctx = server_context(args.cert, args.key)
     except OSError as e:
         parser.exit(1, f"python -m services.cdn: error: cannot start: {e}\n")
     config = EdgeConfig(routes=routes, upstream_tls=upstream_tls, clock=time.time, pins=pins,
-                        upstream_timeout=args.upstream_timeout, cache_entries=args.cache_entries)
-    run(make_app(config), host=args.host, port=args.port, ssl_context=ctx, service="cdn")
+                        upstream_timeout=args.upstream_timeout, cache_entries=args.cache_entries,
+                        health_interval=args.health_interval, health_path=args.health_path,
+                        scheme="http" if args.plain else "https")
+    app = make_app(config)
+    if ctx is None:
+        # Plain HTTP (test mode): common.httpserver.run always speaks TLS.
+        web.run_app(app, host=args.host, port=args.port, print=None,
+                    access_log=logging.getLogger("services.cdn.access"),
+                    access_log_class=JsonAccessLogger)
+    else:
+        run(app, host=args.host, port=args.port, ssl_context=ctx, service="cdn")
     return 0
 
 

@@ -2,29 +2,38 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ssl
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 import aiohttp
 from aiohttp import web
+from yarl import URL
 
 from services.cdn.cache import Cache
+from services.cdn.framing import framing_problem
+from services.cdn.health import probe_forever
 from services.cdn.proxy import EDGE, RESERVED_PREFIX, Edge, handle
 from services.cdn.resolve import PinnedResolver
 from services.cdn.routing import Route, Router
+from services.cdn.upstreams import Pool
 
 
 @dataclass(frozen=True)
 class EdgeConfig:
     routes: tuple[Route, ...]
-    upstream_tls: ssl.SSLContext  # trusts the lab root only
+    upstream_tls: ssl.SSLContext | None  # trusts the lab root only; None: plain HTTP
     clock: Callable[[], float]
     pins: Mapping[tuple[str, int], str] = field(default_factory=dict)
     upstream_timeout: float = 10.0
     connect_timeout: float = 3.0
     max_connections: int = 100
     cache_entries: int = 1000
+    health_interval: float = 5.0  # active checks; 0 turns them off
+    health_path: str = "/healthz"
+    scheme: str = "https"  # what clients speak to the edge (X-Forwarded-Proto)
 
 
 async def health(request: web.Request) -> web.Response:
@@ -33,10 +42,30 @@ async def health(request: web.Request) -> web.Response:
     cache = edge.cache
     return web.json_response(
         {"status": "ok", "service": "cdn",
-         "routes": {h: str(r.upstream) for h, r in sorted(edge.router.routes.items())},
+         "routes": {h: r.upstream_label for h, r in sorted(edge.router.routes.items())},
+         "upstreams": {h: pool.status() for h, pool in sorted(edge.pools.items())},
          "cache": {"entries": len(cache), "bytes": cache.size_bytes, "hits": cache.stats.hits,
-                   "misses": cache.stats.misses, "evictions": cache.stats.evictions}},
+                   "misses": cache.stats.misses, "evictions": cache.stats.evictions,
+                   "invalidations": cache.stats.invalidations}},
         headers={"Cache-Control": "no-store"})
+
+
+async def purge(request: web.Request) -> web.Response:
+    """``POST /__edge/purge {"url": "https://www.example.com/a.css"}``: drop every variant."""
+    edge = request.app[EDGE]
+    try:
+        data = await request.json()
+        url = URL(data["url"])
+    except (ValueError, KeyError, TypeError) as e:
+        return web.json_response({"error": f'expected JSON {{"url": "https://host/path"}}: {e}'},
+                                 status=400, headers={"Cache-Control": "no-store"})
+    route = edge.router.match(url.host or "")
+    if route is None:
+        return web.json_response({"error": f"no route for {url.host!r}"}, status=404,
+                                 headers={"Cache-Control": "no-store"})
+    removed = edge.cache.purge(route.public_host, url.raw_path_qs)
+    return web.json_response({"purged": removed, "host": route.public_host,
+                              "target": url.raw_path_qs}, headers={"Cache-Control": "no-store"})
 
 
 async def reserved(request: web.Request) -> web.Response:
@@ -44,13 +73,30 @@ async def reserved(request: web.Request) -> web.Response:
                                          f"endpoint (try {RESERVED_PREFIX}health)\n")
 
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def framing(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse ambiguous framing before anything is forwarded (RFC 9112 §6)."""
+    problem = framing_problem((request.version.major, request.version.minor),
+                              [(k.decode("latin-1"), v.decode("latin-1"))
+                               for k, v in request.raw_headers])
+    if problem is None:
+        return await handler(request)
+    status, reason = problem
+    return web.Response(status=status, text=f"{status} {reason}: request refused\n",
+                        headers={"Connection": "close", "Cache-Control": "no-store"})
+
+
 def make_app(config: EdgeConfig) -> web.Application:
-    app = web.Application()
+    app = web.Application(middlewares=[framing])
 
     async def upstream_session(app: web.Application) -> AsyncIterator[None]:
         # One session, one connection pool for all upstreams: TLS sessions and
         # keep-alive connections are reused across client requests.
-        connector = aiohttp.TCPConnector(ssl=config.upstream_tls, limit=config.max_connections,
+        connector = aiohttp.TCPConnector(ssl=config.upstream_tls or False,
+                                         limit=config.max_connections,
                                          resolver=PinnedResolver(config.pins))
         timeout = aiohttp.ClientTimeout(total=config.upstream_timeout,
                                         sock_connect=config.connect_timeout)
@@ -59,13 +105,25 @@ def make_app(config: EdgeConfig) -> web.Application:
         async with aiohttp.ClientSession(
                 connector=connector, timeout=timeout, auto_decompress=False, trust_env=False,
                 skip_auto_headers=("Accept", "Accept-Encoding", "User-Agent")) as session:
-            app[EDGE] = Edge(router=Router(config.routes),
-                             cache=Cache(config.clock, max_entries=config.cache_entries),
-                             session=session, clock=config.clock)
+            pools = {r.public_host: Pool(r.upstreams, config.clock) for r in config.routes}
+            edge = Edge(router=Router(config.routes), pools=pools,
+                        cache=Cache(config.clock, max_entries=config.cache_entries),
+                        session=session, clock=config.clock, scheme=config.scheme,
+                        wait_timeout=config.upstream_timeout)
+            app[EDGE] = edge
+            probes = [asyncio.get_running_loop().create_task(
+                probe_forever(session, pool, config.health_path, config.health_interval))
+                for pool in pools.values() if config.health_interval > 0]
             yield
+            for task in probes + list(edge.background):
+                task.cancel()
+            for task in probes + list(edge.background):
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     app.cleanup_ctx.append(upstream_session)
     app.router.add_get(RESERVED_PREFIX + "health", health)
+    app.router.add_post(RESERVED_PREFIX + "purge", purge)
     app.router.add_route("*", RESERVED_PREFIX + "{rest:.*}", reserved)
     app.router.add_route("*", "/{path:.*}", handle)
     return app

@@ -9,16 +9,21 @@ and forgets the least recently used first. Time comes from an injected clock.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from services.cdn.freshness import Decision, current_age, freshness_lifetime, usable
+from multidict import CIMultiDict
+
+from services.cdn.freshness import combined, current_age, freshness_lifetime
+from services.cdn.policy import vary_names
 
 Headers = tuple[tuple[str, str], ...]
+Key = tuple[str, str]
 
 
-def key(host: str, target: str) -> tuple[str, str]:
+def key(host: str, target: str) -> Key:
     """Host is case-insensitive (RFC 9110 §4.2.3); the target is compared as sent."""
     return host.lower(), target
 
@@ -30,20 +35,16 @@ def _normalize(value: str | None) -> str | None:
     return ",".join(part.strip() for part in value.split(","))
 
 
-def vary_names(response: Mapping[str, str]) -> tuple[str, ...]:
-    names = {n.strip().lower() for n in response.get("Vary", "").split(",") if n.strip()}
-    return tuple(sorted(names))
-
-
 def secondary_key(names: tuple[str, ...], request: Mapping[str, str]
                   ) -> tuple[tuple[str, str | None], ...]:
     """The request's values for the Vary'd fields; repeated fields are combined with
     commas (RFC 9110 §5.3), names compared case-insensitively."""
-    combined: dict[str, str] = {}
+    values: dict[str, str] = {}
     for k, v in request.items():
-        if k.lower() in names:
-            combined[k.lower()] = f"{combined[k.lower()]},{v}" if k.lower() in combined else v
-    return tuple((name, _normalize(combined.get(name))) for name in names)
+        low = k.lower()
+        if low in names:
+            values[low] = f"{values[low]},{v}" if low in values else v
+    return tuple((name, _normalize(values.get(name))) for name in names)
 
 
 @dataclass(frozen=True)
@@ -61,19 +62,21 @@ class Entry:
                 return v
         return None
 
-    def header_map(self) -> dict[str, str]:
-        """Headers for the freshness rules (the first of repeated fields is enough there)."""
-        out: dict[str, str] = {}
-        for k, v in self.headers:
-            out.setdefault(k.title(), v)
-        return out
+    def header_map(self) -> CIMultiDict[str]:
+        """Headers for the rules, repeated fields combined (RFC 9110 §5.3)."""
+        return combined(self.headers)
 
 
 @dataclass(frozen=True)
 class Hit:
     entry: Entry
     age: float
-    decision: Decision
+    lifetime: float
+
+    @property
+    def ttl(self) -> float:
+        """Seconds of freshness left; negative when stale (RFC 9211 §2.6)."""
+        return self.lifetime - self.age
 
 
 @dataclass
@@ -82,6 +85,7 @@ class Stats:
     misses: int = 0
     stores: int = 0
     evictions: int = 0
+    invalidations: int = 0
 
 
 class Cache:
@@ -92,7 +96,7 @@ class Cache:
         self.max_bytes = max_bytes
         self.max_object_bytes = max_object_bytes
         self.stats = Stats()
-        self._store: OrderedDict[tuple[str, str], list[Entry]] = OrderedDict()
+        self._store: OrderedDict[Key, list[Entry]] = OrderedDict()
         self._bytes = 0
 
     def __len__(self) -> int:
@@ -102,28 +106,29 @@ class Cache:
     def size_bytes(self) -> int:
         return self._bytes
 
-    def lookup(self, host: str, target: str, request: Mapping[str, str]) -> Hit | None:
-        """The stored variant matching ``request``, with its age and whether it may be used.
+    def has_url(self, host: str, target: str) -> bool:
+        """Any variant stored for this URL (tells a Vary miss from a URI miss)."""
+        return bool(self._store.get(key(host, target)))
 
-        None when nothing matches; a Hit whose decision is not ok when the stored
-        response is stale or the request refuses it.
-        """
+    def lookup(self, host: str, target: str, request: Mapping[str, str]) -> Hit | None:
+        """The newest stored variant matching ``request`` (§4.1), with its age and lifetime."""
         k = key(host, target)
-        variants = self._store.get(k)
-        if not variants:
-            return None
-        for entry in variants:
+        for entry in reversed(self._store.get(k, [])):
             names = tuple(name for name, _ in entry.vary)
-            if secondary_key(names, request) == entry.vary:
+            if "*" not in names and secondary_key(names, request) == entry.vary:
                 break
         else:
             return None
         self._store.move_to_end(k)
+        return self.age_of(entry)
+
+    def age_of(self, entry: Entry) -> Hit:
         headers = entry.header_map()
         age = current_age(headers, request_time=entry.request_time,
                           response_time=entry.response_time, now=self.clock())
-        lifetime = freshness_lifetime(headers, response_time=entry.response_time) or 0.0
-        return Hit(entry, age, usable(request, age=age, lifetime=lifetime))
+        lifetime = freshness_lifetime(headers, response_time=entry.response_time,
+                                      status=entry.status) or 0.0
+        return Hit(entry, age, lifetime)
 
     def store(self, host: str, target: str, request: Mapping[str, str], *, status: int,
               headers: Headers, body: bytes, request_time: float,
@@ -131,20 +136,33 @@ class Cache:
         """Keep a response the caller found storable; None if it is too large to keep."""
         if len(body) > self.max_object_bytes:
             return None
-        response = {k.title(): v for k, v in reversed(headers)}
         entry = Entry(status=status, headers=headers, body=body, request_time=request_time,
                       response_time=response_time,
-                      vary=secondary_key(vary_names(response), request))
+                      vary=secondary_key(vary_names(combined(headers)), request))
+        self._put(key(host, target), entry)
+        self.stats.stores += 1
+        return entry
+
+    def update(self, host: str, target: str, old: Entry, *, headers: Headers,
+               request_time: float, response_time: float) -> Entry:
+        """Freshen a stored response after validation (§4.3.4): new headers and times,
+        same content; the old entry is replaced wherever it still is."""
+        entry = dataclasses.replace(old, headers=headers, request_time=request_time,
+                                    response_time=response_time)
         k = key(host, target)
+        variants = self._store.get(k, [])
+        if old in variants:
+            variants[variants.index(old)] = entry
+        return entry
+
+    def _put(self, k: Key, entry: Entry) -> None:
         old = self._store.pop(k, [])
         self._bytes -= sum(len(e.body) for e in old)
         # A new response replaces the variant it matches (§4.3.3 spirit), keeps the others.
         variants = [e for e in old if e.vary != entry.vary] + [entry]
         self._store[k] = variants
         self._bytes += sum(len(e.body) for e in variants)
-        self.stats.stores += 1
         self._evict()
-        return entry
 
     def _evict(self) -> None:
         while self._store and (len(self) > self.max_entries or self._bytes > self.max_bytes):
@@ -156,4 +174,5 @@ class Cache:
         """Drop every variant of one URL; how many were dropped."""
         victims = self._store.pop(key(host, target), [])
         self._bytes -= sum(len(e.body) for e in victims)
+        self.stats.invalidations += len(victims)
         return len(victims)

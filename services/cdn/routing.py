@@ -36,16 +36,24 @@ class RouteError(ValueError):
 @dataclass(frozen=True)
 class Route:
     public_host: str
-    upstream: URL  # scheme://name[:port][/base], no query
+    upstreams: tuple[URL, ...]  # scheme://name[:port][/base], no query; tried in turn
+
+    @property
+    def upstream(self) -> URL:
+        return self.upstreams[0]
 
     @property
     def upstream_label(self) -> str:
-        return f"{self.upstream.host}:{self.upstream.port}"
+        return ",".join(label(u) for u in self.upstreams)
 
-    def target(self, raw_path_qs: str) -> URL:
+    def target(self, raw_path_qs: str, upstream: URL | None = None) -> URL:
         """The upstream URL for a request target, bytes kept as the client sent them."""
-        base = str(self.upstream).rstrip("/")
+        base = str(upstream or self.upstream).rstrip("/")
         return URL(base + raw_path_qs, encoded=True)
+
+
+def label(upstream: URL) -> str:
+    return f"{upstream.host}:{upstream.port}"
 
 
 def normalize_host(value: str) -> str:
@@ -56,16 +64,23 @@ def normalize_host(value: str) -> str:
     return host.rsplit(":", 1)[0].rstrip(".") if ":" in host else host.rstrip(".")
 
 
-def parse_route(spec: str) -> Route:
+def parse_route(spec: str, *, allow_http: bool = False) -> Route:
+    """``PUBLIC=https://a[,https://b...]``; plain http upstreams only when allowed
+    (the edge's --plain test mode)."""
     public, sep, upstream = spec.partition("=")
     if not sep or not public.strip() or not upstream.strip():
         raise RouteError(f"route {spec!r}: expected PUBLIC_HOST=https://UPSTREAM[:PORT]")
-    url = URL(upstream.strip())
-    if url.scheme != "https" or not url.host:
-        raise RouteError(f"route {spec!r}: the upstream must be an https:// URL")
-    if url.query_string or url.fragment:
-        raise RouteError(f"route {spec!r}: the upstream URL may not have a query or fragment")
-    return Route(public_host=normalize_host(public), upstream=url)
+    schemes = ("https", "http") if allow_http else ("https",)
+    urls = []
+    for part in upstream.split(","):
+        url = URL(part.strip())
+        if url.scheme not in schemes or not url.host:
+            raise RouteError(f"route {spec!r}: the upstream must be an https:// URL")
+        if url.query_string or url.fragment:
+            raise RouteError(f"route {spec!r}: the upstream URL may not have a query or "
+                             f"fragment")
+        urls.append(url)
+    return Route(public_host=normalize_host(public), upstreams=tuple(urls))
 
 
 def parse_resolve(spec: str) -> tuple[str, int, str]:
@@ -104,12 +119,12 @@ def end_to_end(headers: Mapping[str, str]) -> CIMultiDict[str]:
 
 
 def upstream_request_headers(incoming: Mapping[str, str], *, public_host: str,
-                             client_ip: str | None) -> CIMultiDict[str]:
+                             client_ip: str | None, proto: str = "https") -> CIMultiDict[str]:
     """Headers the edge sends upstream: the client's, plus where the request came from."""
     out = end_to_end(incoming)
     prior_for = ", ".join(out.popall("X-Forwarded-For", []))
     out["X-Forwarded-For"] = ", ".join(p for p in (prior_for, client_ip or "unknown") if p)
-    out["X-Forwarded-Proto"] = "https"
+    out["X-Forwarded-Proto"] = proto
     # The edge is the trust boundary: a client's own X-Forwarded-Host is replaced.
     out["X-Forwarded-Host"] = public_host
     append_via(out)

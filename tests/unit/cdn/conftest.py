@@ -73,16 +73,19 @@ async def api(certs: Path, tmp_path: Path, servers: list[TestServer]) -> TestSer
 
 @pytest.fixture
 def start_edge(certs: Path, servers: list[TestServer]) -> StartEdge:
-    """Start an edge with routes ``public=upstream-name:port`` pinned to 127.0.0.1."""
+    """Start an edge with routes ``public=upstream-name:port[,...]`` pinned to 127.0.0.1."""
 
-    async def start_edge(routes: dict[str, tuple[str, int]], *, timeout: float = 10.0,
-                         clock: Callable[[], float] = time.time) -> TestServer:
+    async def start_edge(routes: dict[str, tuple[str, int] | list[tuple[str, int]]], *,
+                         timeout: float = 10.0, clock: Callable[[], float] = time.time,
+                         health_interval: float = 0.0) -> TestServer:
+        upstreams = {public: up if isinstance(up, list) else [up]
+                     for public, up in routes.items()}
         config = EdgeConfig(
-            routes=tuple(parse_route(f"{public}=https://{name}:{port}")
-                         for public, (name, port) in routes.items()),
+            routes=tuple(parse_route(f"{public}=" + ",".join(f"https://{n}:{p}" for n, p in ups))
+                         for public, ups in upstreams.items()),
             upstream_tls=client_context(certs / "ca.crt", env={}), clock=clock,
-            pins={(name, port): "127.0.0.1" for name, port in routes.values()},
-            upstream_timeout=timeout)
+            pins={(n, p): "127.0.0.1" for ups in upstreams.values() for n, p in ups},
+            upstream_timeout=timeout, health_interval=health_interval)
         server = await start(make_edge(config),
                              server_context(certs / "edge.crt", certs / "edge.key", env={}))
         servers.append(server)

@@ -35,13 +35,13 @@ def test_hit_ages_with_the_clock_then_goes_stale() -> None:
     cache = Cache(clock)
     put(cache)
     hit = cache.lookup("static.example.com", "/a.css", {})
-    assert hit is not None and hit.decision.ok and hit.age == 0
+    assert hit is not None and hit.age == 0 and hit.ttl == 60
     clock.now += 30
     hit = cache.lookup("static.example.com", "/a.css", {})
-    assert hit is not None and hit.decision.ok and hit.age == 30
+    assert hit is not None and hit.age == 30 and hit.ttl == 30
     clock.now += 30
     hit = cache.lookup("static.example.com", "/a.css", {})
-    assert hit is not None and not hit.decision.ok and "stale" in hit.decision.reason
+    assert hit is not None and hit.ttl == 0  # stale: no freshness left
 
 
 def test_key_is_host_path_and_query() -> None:
@@ -98,3 +98,28 @@ def test_purge() -> None:
     put(cache, request={"Accept-Encoding": "gzip"}, vary="Accept-Encoding")
     put(cache, vary="Accept-Encoding")
     assert cache.purge("static.example.com", "/a.css") == 2 and cache.size_bytes == 0
+
+
+def test_update_freshens_in_place() -> None:
+    """update() swaps the stored entry's headers and times, keeping the body (§4.3.4)."""
+    clock = Clock()
+    cache = Cache(clock)
+    put(cache, max_age=10)
+    clock.now += 100
+    hit = cache.lookup("static.example.com", "/a.css", {})
+    assert hit is not None and hit.ttl < 0
+    new = cache.update("static.example.com", "/a.css", hit.entry,
+                       headers=(("Cache-Control", "max-age=10"),),
+                       request_time=clock.now, response_time=clock.now)
+    again = cache.lookup("static.example.com", "/a.css", {})
+    assert again is not None and again.entry is new and again.ttl == 10
+    assert again.entry.body == b"body" and len(cache) == 1
+
+
+def test_newest_variant_wins_and_url_presence() -> None:
+    """has_url tells a Vary miss from a URI miss; lookups pick the newest match (§4.1)."""
+    cache = Cache(Clock())
+    put(cache, request={"Accept-Language": "fr"}, vary="Accept-Language")
+    assert cache.has_url("static.example.com", "/a.css")
+    assert cache.lookup("static.example.com", "/a.css", {"Accept-Language": "de"}) is None
+    assert not cache.has_url("static.example.com", "/b.css")
