@@ -91,12 +91,68 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"\nrun folder: {result.folder}")
     print(f"capture:    {rel}  ({result.timeline.get('tls_secrets', 0)} TLS secrets embedded;"
           f" open it in Wireshark, HTTPS is decrypted)")
-    for extra in ("report.html", "har.json"):
-        if (result.folder / extra).exists():
-            print(f"{extra.split('.')[0] + ':':<11} {result.folder / extra}")
+    print(f"report:     {result.folder / 'report.html'}")
+    print(f"HAR:        {result.folder / 'run.har'}")
     print(f"took {result.seconds:.1f} s; " + ("all steps and expectations held" if result.ok
                                               else "FAILED: see the lines above"))
     return 0 if result.ok else 1
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from lab.har import write_har
+    from lab.report import build_report
+
+    folder = _run_folder(args.run)
+    print(build_report(folder))
+    print(write_har(folder))
+    return 0
+
+
+def _run_folder(name: str) -> Path:
+    for candidate in (Path(name), RUNS / name):
+        if (candidate / "capture.pcapng").exists():
+            return candidate
+    known = sorted(p.name for p in RUNS.glob("*-*") if (p / "capture.pcapng").exists())
+    raise UsageError(f"no run {name!r} (a folder with a capture.pcapng); "
+                     f"latest runs: {', '.join(known[-5:]) or 'none yet'}")
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    import json
+
+    for folder in sorted(RUNS.glob("2*-*")):
+        tl = folder / "timeline.json"
+        state = "interrupted" if (folder / "INTERRUPTED").exists() else "?"
+        if tl.exists():
+            doc = json.loads(tl.read_text())
+            checks = doc.get("expectations", [])
+            failed = sum(1 for c in checks if not c["passed"])
+            state = ("ok" if doc.get("ok") and not failed else "FAILED") + \
+                f" ({len(checks) - failed}/{len(checks)} expectations)"
+        print(f"{folder.name:<40} {state}")
+    return 0
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    argv = ["python", "-m", "services.resolver.ctl"]
+    if args.flush is not None:
+        argv += ["flush", *([args.flush] if args.flush else [])]
+    else:
+        argv += ["dump", *(["--json"] if args.json else [])]
+    return subprocess.call(["docker", "exec", Lab().container_id("resolver"), *argv])
+
+
+def cmd_certs(args: argparse.Namespace) -> int:
+    from lab import pki
+
+    return pki.main([str(ROOT / "certs"), "--show", *(["--json"] if args.json else [])])
+
+
+def cmd_tools(args: argparse.Namespace) -> int:
+    from lab import tooling
+
+    print(tooling.ensure(lambda m: print(f"      {m}", flush=True)))
+    return 0
 
 
 def _client_exec(argv: list[str], tty: bool = False) -> int:
@@ -185,6 +241,21 @@ def build_parser() -> argparse.ArgumentParser:
     lg.set_defaults(fn=cmd_logs)
     sub.add_parser("doctor", help="check each prerequisite and say how to fix it"
                    ).set_defaults(fn=cmd_doctor)
+    rp = sub.add_parser("report", help="rebuild a run's report.html and run.har")
+    rp.add_argument("run", help="a run folder, or its name under runs/")
+    rp.set_defaults(fn=cmd_report)
+    sub.add_parser("runs", help="list the runs and whether they held").set_defaults(fn=cmd_runs)
+    ca = sub.add_parser("cache", help="the resolver's cache: entries with remaining TTL")
+    ca.add_argument("--json", action="store_true")
+    ca.add_argument("--flush", nargs="?", const="", metavar="NAME",
+                    help="empty the cache, or only NAME and below")
+    ca.set_defaults(fn=cmd_cache)
+    ce = sub.add_parser("certs", help="the lab's certificate chains: subjects, expiry, "
+                                      "fingerprints")
+    ce.add_argument("--json", action="store_true")
+    ce.set_defaults(fn=cmd_certs)
+    sub.add_parser("tools", help="install the peers and test tools (nginx, NSD, Unbound, ...)"
+                   ).set_defaults(fn=cmd_tools)
     return p
 
 

@@ -20,11 +20,13 @@ included, is copied byte for byte.
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 import struct
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lab.topology import HOSTS
 
@@ -197,5 +199,33 @@ def first_frame_at(times: list[float], when: float) -> int | None:
 
 
 def lab_names() -> dict[str, str]:
-    """Address -> 'dns_name service' for every lab host, as the NRB wants it."""
-    return {h.ipv4: f"{h.dns_name} {h.service}" for h in HOSTS}
+    """Address -> 'service dns_name' for every lab host, as the NRB wants it.
+
+    Wireshark 4.0 keeps the last name of a record, so the DNS name goes last.
+    Name resolution is off by default in tshark and Wireshark alike
+    (nameres.network_name): use ``tshark -N n`` or View > Name Resolution >
+    Resolve Network Addresses.
+    """
+    return {h.ipv4: f"{h.service} {h.dns_name}" for h in HOSTS}
+
+
+def step_comments(times: list[float], fetches: Sequence[Mapping[str, Any]]) -> dict[int, str]:
+    """Frame comments marking where each request of a timeline (timeline.json) began."""
+    out: dict[int, str] = {}
+    for i, f in enumerate(fetches, 1):
+        frame = first_frame_at(times, float(f.get("started") or 0))
+        if frame is not None:
+            note = f"request {i}: GET {f.get('url', '')} begins"
+            out[frame] = f"{out[frame]}; {note}" if frame in out else note
+    return out
+
+
+def annotate_run(capture: Path, scenario: str, timeline: Mapping[str, Any]) -> None:
+    """Rewrite CAPTURE in place with the lab's names, a file comment and request marks."""
+    started = float(timeline.get("started") or 0)
+    when = dt.datetime.fromtimestamp(started, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    comment = f"weblab scenario {scenario}, run at {when}"
+    marks = step_comments(packet_times(capture), timeline.get("fetches") or [])
+    tmp = capture.with_suffix(".annotating")
+    add_names_and_comments(capture, tmp, lab_names(), comment, marks)
+    tmp.replace(capture)

@@ -5,6 +5,8 @@ A run leaves ``runs/<time>-<scenario>/`` behind:
 - capture.pcapng   every lab packet of the run, TLS secrets embedded
 - timeline.json    the steps and every request with its timings, the
                    expectations and whether they held
+- report.html      the story of the run: sequence diagram, waterfall, narration
+- run.har          the HTTP requests as HAR 1.2 (browser devtools open it)
 - keys.log         the TLS key log (also embedded in the capture)
 - services.log     the servers' structured logs during the run
 - events.jsonl     what the client reported as it went
@@ -23,7 +25,10 @@ from typing import Any
 from lab.capture import Capture, KeylogSlice, embed_secrets
 from lab.expect import Checked, StepOutcome, check
 from lab.faults import Faults
+from lab.har import write_har
 from lab.labctl import Lab
+from lab.pcapng import annotate_run
+from lab.report import build_report
 from lab.scenario import Scenario
 from lab.steps import run_step
 
@@ -89,6 +94,11 @@ def run_scenario(lab: Lab, scenario: Scenario, runs_dir: Path) -> RunResult:
                 _write_timeline(folder, scenario, started, outcomes, [], faults.notes, n_keys)
     checks = check(scenario.expect, outcomes, folder / "capture.pcapng")
     timeline = _write_timeline(folder, scenario, started, outcomes, checks, faults.notes, n_keys)
+    t_post = time.monotonic()
+    annotate_run(folder / "capture.pcapng", scenario.name, timeline)
+    write_har(folder)
+    build_report(folder)
+    timeline["report_seconds"] = round(time.monotonic() - t_post, 3)
     expected_steps = {e.step for e in scenario.expect if e.step is not None}
     ok = all(c.passed for c in checks) and all(
         o.ok for o in outcomes if o.index not in expected_steps)

@@ -28,8 +28,19 @@ CREATE TABLE IF NOT EXISTS users (
     created_at    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
 )
 """
+# Columns added after the first release, with the ALTER TABLE that adds them.
+MIGRATIONS = {
+    "email": "ALTER TABLE users ADD COLUMN email TEXT",
+    "role": "ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'user'",
+    "updated_at": "ALTER TABLE users ADD COLUMN updated_at TEXT",
+}
+ROLES = ("user", "admin")
+_NOW = "strftime('%Y-%m-%dT%H:%M:%SZ', 'now')"
+_COLUMNS = "username, display_name, email, role, created_at, COALESCE(updated_at, created_at)"
 
 USERNAME = re.compile(r"[a-z][a-z0-9_-]{2,31}")
+# Path segments under /api/users/ that are routes, not users.
+RESERVED = frozenset({"events"})
 # Deliberately loose (one @, a dot in the domain): full RFC 5322 addr-spec
 # checking rejects real addresses more often than it catches typos.
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
@@ -46,10 +57,13 @@ class User:
     display_name: str
     email: str | None
     created_at: str
+    role: str = "user"
+    updated_at: str = ""
 
     def to_json(self) -> dict[str, str | None]:
         return {"username": self.username, "display_name": self.display_name,
-                "email": self.email, "created_at": self.created_at}
+                "email": self.email, "role": self.role, "created_at": self.created_at,
+                "updated_at": self.updated_at or self.created_at}
 
 
 class UserStore:
@@ -63,24 +77,32 @@ class UserStore:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(SCHEMA)
         columns = {row[1] for row in conn.execute("PRAGMA table_info(users)")}
-        if "email" not in columns:  # databases from before the email field
-            conn.execute("ALTER TABLE users ADD COLUMN email TEXT")
+        for column, statement in MIGRATIONS.items():
+            if column not in columns:  # a database from before this column
+                conn.execute(statement)
         store = cls(conn)
         if store.get(DEMO_USER) is None:
             store.create(DEMO_USER, "Alice Liddell", hash_password(DEMO_PASSWORD),
                          email="alice@example.com")
+        # The demo user administers the others (403 scenarios need an admin and a non-admin).
+        conn.execute("UPDATE users SET role = 'admin' WHERE username = ?", (DEMO_USER,))
         return store
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """For companions keeping their own tables in the same file (refresh tokens)."""
+        return self._conn
 
     def close(self) -> None:
         self._conn.close()
 
     def _user(self, row: tuple[Any, ...]) -> User:
-        return User(username=row[0], display_name=row[1], email=row[2], created_at=row[3])
+        return User(username=row[0], display_name=row[1], email=row[2], role=row[3],
+                    created_at=row[4], updated_at=row[5])
 
     def get(self, username: str) -> User | None:
-        row = self._conn.execute(
-            "SELECT username, display_name, email, created_at FROM users WHERE username = ?",
-            (username,)).fetchone()
+        row = self._conn.execute(f"SELECT {_COLUMNS} FROM users WHERE username = ?",
+                                 (username,)).fetchone()
         return None if row is None else self._user(row)
 
     def password_hash(self, username: str) -> str | None:
@@ -88,10 +110,27 @@ class UserStore:
                                  (username,)).fetchone()
         return None if row is None else str(row[0])
 
-    def list(self) -> list[User]:
+    def list(self, *, offset: int = 0, limit: int = -1) -> list[User]:
+        """Users by name; ``limit`` -1 means all (SQLite's LIMIT -1)."""
         rows = self._conn.execute(
-            "SELECT username, display_name, email, created_at FROM users ORDER BY username")
+            f"SELECT {_COLUMNS} FROM users ORDER BY username LIMIT ? OFFSET ?", (limit, offset))
         return [self._user(r) for r in rows]
+
+    def count(self) -> int:
+        return int(self._conn.execute("SELECT COUNT(*) FROM users").fetchone()[0])
+
+    def update(self, username: str, display_name: str, email: str | None,
+               password_hash: str | None = None) -> User | None:
+        """Replace the editable fields (and the password when given); None if no such user."""
+        cursor = self._conn.execute(
+            f"UPDATE users SET display_name = ?, email = ?, updated_at = {_NOW}, "
+            "password_hash = COALESCE(?, password_hash) WHERE username = ?",
+            (display_name, email, password_hash, username))
+        return self.get(username) if cursor.rowcount else None
+
+    def delete(self, username: str) -> bool:
+        return self._conn.execute("DELETE FROM users WHERE username = ?",
+                                  (username,)).rowcount > 0
 
     def create(self, username: str, display_name: str, password_hash: str, *,
                email: str | None = None) -> User:
@@ -104,6 +143,18 @@ class UserStore:
         user = self.get(username)
         assert user is not None
         return user
+
+
+def _check_password_and_email(body: Mapping[str, Any], errors: list[tuple[str, str]]) -> None:
+    password = body.get("password")
+    if "password" in body and not isinstance(password, str):
+        errors.append(("password", "a string"))
+    elif isinstance(password, str) and not 8 <= len(password) <= 128:
+        errors.append(("password", "8 to 128 characters"))
+    email = body.get("email")
+    if email is not None and (not isinstance(email, str) or not EMAIL.fullmatch(email)
+                              or len(email) > 254):
+        errors.append(("email", "an address like name@example.com"))
 
 
 def validate_new_user(body: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -120,18 +171,36 @@ def validate_new_user(body: Mapping[str, Any]) -> list[tuple[str, str]]:
         errors.append(("username", "required, a string"))
     elif not USERNAME.fullmatch(username):
         errors.append(("username", "3-32 characters: a-z first, then a-z, 0-9, _ or -"))
-    password = body.get("password")
-    if "password" in body and not isinstance(password, str):
-        errors.append(("password", "a string"))
-    elif isinstance(password, str) and not 8 <= len(password) <= 128:
-        errors.append(("password", "8 to 128 characters"))
-    email = body.get("email")
-    if "email" in body and (not isinstance(email, str) or not EMAIL.fullmatch(email)
-                            or len(email) > 254):
+    elif username in RESERVED:
+        errors.append(("username", "reserved"))
+    if "email" in body and body["email"] is None:
         errors.append(("email", "an address like name@example.com"))
+    _check_password_and_email(body, errors)
     display = body.get("display_name", username if isinstance(username, str) else "")
     if not isinstance(display, str) or not 1 <= len(display) <= 64:
         errors.append(("display_name", "a string of 1 to 64 characters"))
+    return errors
+
+
+READ_ONLY = ("username", "role", "created_at", "updated_at")
+
+
+def validate_replacement(body: Mapping[str, Any], current: User) -> list[tuple[str, str]]:
+    """(field, problem) for a PUT body, or a PATCH result, replacing ``current``.
+
+    A replacement is the whole editable state (RFC 9110 §9.3.4): display_name
+    is required and a missing email means "no email". Read-only members may be
+    sent back unchanged, so a GET body can be edited and PUT as it is.
+    """
+    errors = [(f, "unknown field") for f in sorted(set(body) - {"display_name", "email",
+                                                                  "password", *READ_ONLY})]
+    shown = current.to_json()
+    errors += [(f, "read-only: leave it out or send the current value")
+               for f in READ_ONLY if f in body and body[f] != shown[f]]
+    display = body.get("display_name")
+    if not isinstance(display, str) or not 1 <= len(display) <= 64:
+        errors.append(("display_name", "required, a string of 1 to 64 characters"))
+    _check_password_and_email(body, errors)
     return errors
 
 

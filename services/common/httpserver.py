@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from aiohttp import web
@@ -31,10 +31,36 @@ class JsonAccessLogger(AbstractAccessLogger):
                   duration_ms=round(time * 1000, 3), remote=request.remote, **extra)
 
 
-def run(app: web.Application, *, host: str, port: int, ssl_context: ssl.SSLContext,
-        service: str) -> None:
-    """Serve ``app`` until SIGINT/SIGTERM (compose stop sends SIGTERM)."""
+def plain_listener(app: web.Application, *, host: str, port: int, service: str
+                   ) -> Callable[[web.Application], AsyncIterator[None]]:
+    """A cleanup context serving ``app`` over plain HTTP on ``port`` beside the main site.
+
+    Used by the origin's port-80 redirector; it starts and stops with the main app.
+    """
     logger = logging.getLogger(f"services.{service}")
+
+    async def listen(_main: web.Application) -> AsyncIterator[None]:
+        runner = web.AppRunner(app, access_log=logging.getLogger(f"services.{service}.access"),
+                               access_log_class=JsonAccessLogger)
+        await runner.setup()
+        await web.TCPSite(runner, host, port).start()
+        log_event(logger, "listening", host=host, port=port, tls=None)
+        yield
+        await runner.cleanup()
+
+    return listen
+
+
+def run(app: web.Application, *, host: str, port: int, ssl_context: ssl.SSLContext,
+        service: str, plain: tuple[web.Application, int] | None = None) -> None:
+    """Serve ``app`` until SIGINT/SIGTERM (compose stop sends SIGTERM).
+
+    ``plain`` = (app, port) adds a plain-HTTP listener (the origin's redirect to HTTPS).
+    """
+    logger = logging.getLogger(f"services.{service}")
+    if plain is not None:
+        app.cleanup_ctx.append(plain_listener(plain[0], host=host, port=plain[1],
+                                              service=service))
 
     # cleanup_ctx rather than on_startup: its type is checkable with this aiohttp/aiosignal pair.
     async def announce(_app: web.Application) -> AsyncIterator[None]:

@@ -1,4 +1,8 @@
-"""``python -m services.web --cert C --key K --port 443 [--host 0.0.0.0]``"""
+"""``python -m services.web --cert C --key K --port 443 [--host 0.0.0.0] [--http-port 80]``
+
+``--cert``/``--key`` may name a bad certificate from ``certs/bad/`` (``lab.pki
+--bad``) for the TLS fault scenarios. Env: SSLKEYLOGFILE.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,10 @@ from pathlib import Path
 
 from services.common.logs import setup
 from services.web.app import make_app
-from services.web.content import SITE_DIR, load_site
 from services.common.httpserver import run
 from services.common.tls import server_context
+from services.web.content import SITE_DIR, load_site
+from services.web.redirect import make_redirect_app
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -22,6 +27,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--host", default="0.0.0.0")
     parser.add_argument("--port", type=int, default=443)
     parser.add_argument("--site", type=Path, default=SITE_DIR, help="site root (www/, static/)")
+    parser.add_argument("--http-port", type=int, default=None,
+                        help="also listen for plain HTTP here, answering 301 to https "
+                             "(default: off)")
     args = parser.parse_args(argv)
     setup("web")
     try:
@@ -29,7 +37,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         site = load_site(args.site)
     except OSError as e:  # ssl.SSLError is an OSError too
         parser.exit(1, f"python -m services.web: error: cannot start: {e}\n")
-    run(make_app(site), host=args.host, port=args.port, ssl_context=ctx, service="web")
+    plain = None if args.http_port is None else (make_redirect_app(), args.http_port)
+    run(make_app(site), host=args.host, port=args.port, ssl_context=ctx, service="web",
+        plain=plain)
     return 0
 
 

@@ -1,26 +1,46 @@
-"""The origin web server: static site per virtual host, /healthz, /whoami."""
+"""The origin web server: static site per virtual host, dynamic pages, /healthz, /whoami."""
 
 from __future__ import annotations
 
 import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
 
+from services.common.logs import log_event
+from services.web import pages
 from services.web.content import Asset, Site, lookup, not_modified, public_host
+from services.web.encoding import choose
+from services.web.sessions import Sessions
 
 SITE: web.AppKey[Site] = web.AppKey("site", Site)
+logger = logging.getLogger(__name__)
 
-ALLOWED = "GET, HEAD"
+READ_ONLY = "GET, HEAD, OPTIONS"
+# One day, no includeSubDomains: the lab borrows example.com, and a long-lived pin
+# would follow a real browser back to the real domain (RFC 6797 §6.1).
+HSTS = "max-age=86400"
 
 
 def _asset_response(request: web.Request, asset: Asset, status: int = 200) -> web.Response:
-    headers = {"Cache-Control": asset.cache_control, "ETag": asset.etag,
+    coding = choose(request.headers.get("Accept-Encoding"), asset.encodings)
+    body, etag = asset.variant(coding)
+    headers = {"Cache-Control": asset.cache_control, "ETag": etag,
                "Last-Modified": asset.last_modified}
-    if status == 200 and not_modified(request.headers, asset):
+    if asset.negotiated:
+        headers["Vary"] = "Accept-Encoding"
+    if asset.cors:
+        headers["Access-Control-Allow-Origin"] = "*"
+    if status == 200 and not_modified(request.headers, asset, etag):
         # A 304 carries the validators and Cache-Control, no body (RFC 9110 §15.4.5).
         return web.Response(status=304, headers=headers)
-    return web.Response(status=status, body=asset.body, content_type=None,
-                        headers={**headers, "Content-Type": asset.content_type})
+    headers["Content-Type"] = asset.content_type
+    if coding:
+        headers["Content-Encoding"] = coding
+    return web.Response(status=status, body=body, headers=headers)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -41,9 +61,12 @@ async def whoami(request: web.Request) -> web.Response:
 
 
 async def serve_file(request: web.Request) -> web.StreamResponse:
+    if request.method == "OPTIONS":
+        # RFC 9110 §9.3.7: Allow lists what this resource supports.
+        return web.Response(status=204, headers={"Allow": READ_ONLY})
     if request.method not in ("GET", "HEAD"):
-        return web.Response(status=405, text="405 Method Not Allowed: this site is read-only\n",
-                            headers={"Allow": ALLOWED})
+        return web.Response(status=405, text="405 Method Not Allowed: this page is read-only\n",
+                            headers={"Allow": READ_ONLY})
     site = request.app[SITE]
     asset = lookup(site, public_host(request.headers), request.path)
     if asset is None:
@@ -51,10 +74,44 @@ async def serve_file(request: web.Request) -> web.StreamResponse:
     return _asset_response(request, asset)
 
 
-def make_app(site: Site) -> web.Application:
-    app = web.Application()
+def _methods(allow: str) -> Callable[[web.Request], Any]:
+    async def options(request: web.Request) -> web.Response:
+        return web.Response(status=204, headers={"Allow": allow})
+    return options
+
+
+@web.middleware
+async def origin_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    """An exception in a handler becomes the site's real 500 page, and a log event."""
+    try:
+        response: web.StreamResponse = await handler(request)
+    except web.HTTPException:
+        raise
+    except Exception as e:  # noqa: BLE001 - the last line of defence: log it, show the page
+        log_event(logger, "error", path=request.path, error=f"{type(e).__name__}: {e}")
+        response = _asset_response(request, request.app[SITE].server_error, status=500)
+    return response
+
+
+async def _hsts(_request: web.Request, response: web.StreamResponse) -> None:
+    """HSTS on every response, streamed ones too (RFC 6797 §7.1: over HTTPS only)."""
+    response.headers.setdefault("Strict-Transport-Security", HSTS)
+
+
+def make_app(site: Site, sessions: Sessions | None = None) -> web.Application:
+    app = web.Application(middlewares=[origin_middleware], client_max_size=pages.MAX_FORM)
     app[SITE] = site
+    app[pages.SESSIONS] = sessions or Sessions(clock=time.time)
+
+    # aiosignal's generic typing does not match aiohttp 3.11's handler type; runtime is fine.
+    app.on_response_prepare.append(_hsts)  # type: ignore[arg-type]
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/whoami", whoami)
+    app.router.add_get("/account", pages.account)
+    app.router.add_route("OPTIONS", "/account", _methods("GET, HEAD, OPTIONS"))
+    app.router.add_post("/contact", pages.contact_post)
+    app.router.add_route("OPTIONS", "/contact", _methods("GET, HEAD, POST, OPTIONS"))
+    app.router.add_get("/contact", serve_file)
+    app.router.add_get("/error", pages.error)
     app.router.add_route("*", "/{path:.*}", serve_file)
     return app

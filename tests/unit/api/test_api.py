@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json as _json
 import ssl
 from typing import Any
 
@@ -15,13 +16,16 @@ HOST = "api-origin.example.com"
 
 
 async def call(server: TestServer, trust: ssl.SSLContext, method: str, path: str, *,
-               token: str | None = None, json: Any = None, data: bytes | None = None
+               token: str | None = None, json: Any = None, data: bytes | None = None,
+               headers: dict[str, str] | None = None
                ) -> tuple[int, Any, aiohttp.ClientResponse]:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    """One request over TLS; the body is parsed as JSON when there is one."""
+    sent = {"Authorization": f"Bearer {token}"} if token else {}
     async with aiohttp.ClientSession() as session, session.request(
             method, f"https://127.0.0.1:{server.port}{path}", ssl=trust, server_hostname=HOST,
-            headers=headers, json=json, data=data) as resp:
-        body = await resp.json(content_type=None)
+            headers={**sent, **(headers or {})}, json=json, data=data) as resp:
+        raw = await resp.read()
+        body = _json.loads(raw) if raw else None
         return resp.status, body, resp
 
 
@@ -37,6 +41,7 @@ async def test_login_returns_bearer_token(api: TestServer, trust: ssl.SSLContext
     status, body, resp = await call(api, trust, "POST", "/api/login",
                                     json={"username": "alice", "password": "wonderland"})
     assert status == 200 and body["token_type"] == "Bearer" and body["expires_in"] == 900
+    assert body["refresh_token"]
     assert resp.headers["Cache-Control"] == "no-store"
 
 
@@ -110,7 +115,8 @@ async def test_invalid_user_is_422(api: TestServer, trust: ssl.SSLContext) -> No
 
 async def test_invalid_json_is_400(api: TestServer, trust: ssl.SSLContext) -> None:
     """A body that is not JSON: 400 problem saying so."""
-    status, body, _ = await call(api, trust, "POST", "/api/login", data=b"{not json")
+    status, body, _ = await call(api, trust, "POST", "/api/login", data=b"{not json",
+                                 headers={"Content-Type": "application/json"})
     assert status == 400 and body["title"] == "Body is not valid JSON"
 
 

@@ -105,3 +105,30 @@ def test_malformed(garbage: str) -> None:
     """Strings that are not JWS compact serialization are refused as malformed."""
     with pytest.raises(TokenError):
         verify(config(), garbage)
+
+
+def test_rs256_token_refused() -> None:
+    """Algorithm confusion the other way: an RS256 token (own RSA key) is refused by name."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    token = jwt.encode({"sub": "alice", "iat": int(NOW), "exp": int(NOW) + 60}, key,
+                       algorithm="RS256", headers={"kid": config().kid})
+    with pytest.raises(TokenError, match="algorithm 'RS256' not accepted"):
+        verify(config(), token)
+
+
+def test_hs256_signed_with_public_key_text_refused() -> None:
+    """The classic confusion: HS256 keyed with public key text (signed by hand) is refused."""
+    import hashlib
+    import hmac
+
+    cfg = config()
+    signing_input = b64({"alg": "HS256", "typ": "JWT", "kid": cfg.kid}) + "." + b64(
+        {"iss": cfg.issuer, "aud": cfg.audience, "sub": "admin", "iat": int(NOW),
+         "exp": int(NOW) + 60})
+    public_pem = b"-----BEGIN PUBLIC KEY-----\nMFkw...\n-----END PUBLIC KEY-----\n"
+    sig = hmac.new(public_pem, signing_input.encode(), hashlib.sha256).digest()
+    token = signing_input + "." + base64.urlsafe_b64encode(sig).rstrip(b"=").decode()
+    with pytest.raises(TokenError, match="signature"):
+        verify(cfg, token)

@@ -7,6 +7,7 @@ import pytest
 from services.web.content import (
     ASSET_CACHE,
     HTML_CACHE,
+    IMMUTABLE_CACHE,
     load_site,
     lookup,
     make_asset,
@@ -14,6 +15,7 @@ from services.web.content import (
     not_modified,
     public_host,
 )
+from services.web.fingerprint import fingerprinted
 
 SITE = load_site()
 
@@ -26,16 +28,43 @@ def test_www_serves_index_for_root() -> None:
     assert b"What happens when you open this page" in asset.body
 
 
-def test_page_references_static_assets_that_exist() -> None:
-    """Every https://static.example.com/ URL in the page resolves to an asset."""
+def test_page_references_fingerprinted_assets_that_exist() -> None:
+    """The page names CSS, JS, images and the font by fingerprint; each is immutable."""
     page = lookup(SITE, "www.example.com", "/")
     assert page is not None
     for path, ctype in (("/css/site.css", "text/css"), ("/js/app.js", "text/javascript"),
-                        ("/img/logo.svg", "image/svg+xml")):
-        assert f"https://static.example.com{path}".encode() in page.body
-        asset = lookup(SITE, "static.example.com", path)
+                        ("/img/logo.svg", "image/svg+xml"), ("/img/globe-16.png", "image/png"),
+                        ("/font/weblab-icons.woff2", "font/woff2")):
+        fingered = SITE.renames[path]
+        assert f"https://static.example.com{fingered}".encode() in page.body
+        assert f"https://static.example.com{path}".encode() not in page.body
+        asset = lookup(SITE, "static.example.com", fingered)
         assert asset is not None and asset.content_type.startswith(ctype)
-        assert asset.cache_control == ASSET_CACHE
+        assert asset.cache_control == IMMUTABLE_CACHE
+        plain = lookup(SITE, "static.example.com", path)
+        assert plain is not None and plain.cache_control == ASSET_CACHE
+
+
+def test_css_names_the_fingerprinted_font() -> None:
+    """The stylesheet's @font-face points at the font's fingerprinted URL."""
+    css = lookup(SITE, "static.example.com", SITE.renames["/css/site.css"])
+    assert css is not None
+    assert SITE.renames["/font/weblab-icons.woff2"].encode() in css.body
+    assert fingerprinted("/css/site.css", css.body) == SITE.renames["/css/site.css"]
+
+
+def test_font_is_woff2_with_cors() -> None:
+    """The font is real WOFF2 (signature wOF2) and allowed cross-origin."""
+    font = lookup(SITE, "static.example.com", "/font/weblab-icons.woff2")
+    assert font is not None and font.body[:4] == b"wOF2" and font.cors
+    assert font.encodings == {}  # already Brotli inside: never compressed again
+
+
+def test_pretty_urls() -> None:
+    """/contact and /thanks serve their .html files; /contact.x does not."""
+    assert lookup(SITE, "www.example.com", "/contact") is not None
+    assert lookup(SITE, "www.example.com", "/thanks") is not None
+    assert lookup(SITE, "www.example.com", "/contact.x") is None
 
 
 def test_vhosts_are_separate() -> None:

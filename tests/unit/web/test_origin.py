@@ -69,7 +69,7 @@ async def test_post_is_405(origin: TestServer, trust: ssl.SSLContext) -> None:
     async with aiohttp.ClientSession() as session, session.post(
             f"https://127.0.0.1:{origin.port}/", ssl=trust, server_hostname="www.example.com",
             headers={"Host": "www.example.com"}) as resp:
-        assert resp.status == 405 and resp.headers["Allow"] == "GET, HEAD"
+        assert resp.status == 405 and resp.headers["Allow"] == "GET, HEAD, OPTIONS"
 
 
 # Python warns when a context is pinned to TLS 1.1; that old version is the point here.

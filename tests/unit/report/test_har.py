@@ -1,0 +1,88 @@
+"""HAR 1.2 export, checked against a schema written from the spec."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lab.har import build_har, write_har
+
+from .conftest import DATA, SAMPLE, needs_tshark
+
+SCHEMA = json.loads((DATA / "har-1.2.schema.json").read_text())
+TYPES = {"object": dict, "array": list, "string": str, "integer": int,
+         "number": (int, float)}
+
+
+def _check(doc: Any, schema: dict[str, Any], where: str = "$") -> list[str]:
+    """A small JSON Schema subset (type, required, properties, items, enum, minimum, $ref)."""
+    if "$ref" in schema:
+        schema = SCHEMA["definitions"][schema["$ref"].rsplit("/", 1)[1]]
+    errors = []
+    t = schema.get("type")
+    if t and (not isinstance(doc, TYPES[t]) or (t != "boolean" and isinstance(doc, bool))):
+        return [f"{where}: expected {t}, got {type(doc).__name__}"]
+    if "enum" in schema and doc not in schema["enum"]:
+        errors.append(f"{where}: {doc!r} not in {schema['enum']}")
+    if "minimum" in schema and doc < schema["minimum"]:
+        errors.append(f"{where}: {doc} < {schema['minimum']}")
+    for key in schema.get("required", []):
+        if key not in doc:
+            errors.append(f"{where}: missing {key}")
+    for key, sub in schema.get("properties", {}).items():
+        if isinstance(doc, dict) and key in doc:
+            errors += _check(doc[key], sub, f"{where}.{key}")
+    if "items" in schema:
+        for i, item in enumerate(doc):
+            errors += _check(item, schema["items"], f"{where}[{i}]")
+    return errors
+
+
+def _timeline() -> dict[str, Any]:
+    return json.loads((SAMPLE / "timeline.json").read_text())
+
+
+def test_timeline_only_har_validates() -> None:
+    """Without the capture the HAR is still valid 1.2, with one entry per request."""
+    har = build_har(_timeline())
+    assert _check(har, SCHEMA) == []
+    assert har["log"]["version"] == "1.2" and len(har["log"]["entries"]) == 4
+
+
+def test_timings_follow_the_spec() -> None:
+    """ssl is inside connect, reused connections have -1, time is the sum of the rest."""
+    first, _, reused, _ = build_har(_timeline())["log"]["entries"]
+    t = first["timings"]
+    assert t["blocked"] == -1 and t["ssl"] == 2.667
+    assert t["connect"] == round(0.605 + 2.667, 3)
+    assert first["time"] == round(sum(v for v in t.values() if v > 0), 3)
+    assert reused["timings"]["dns"] == reused["timings"]["connect"] == -1
+    assert reused["serverIPAddress"] == "198.51.100.80"
+
+
+def test_broken_check_catches_missing_fields() -> None:
+    """The hand-written validator does reject a HAR with a missing member."""
+    har = build_har(_timeline())
+    del har["log"]["entries"][0]["timings"]
+    assert _check(har, SCHEMA) == ["$.log.entries[0]: missing timings"]
+
+
+@needs_tshark
+def test_har_with_capture_headers(run_dir: Path) -> None:
+    """write_har takes the real headers from the decrypted capture."""
+    har = json.loads(write_har(run_dir).read_text())
+    assert _check(har, SCHEMA) == []
+    entry = har["log"]["entries"][0]
+    names = [h["name"] for h in entry["response"]["headers"]]
+    assert {"X-Cache", "Via", "Age", "Cache-Control"} <= set(names)
+    assert entry["connection"] == "0" and entry["request"]["httpVersion"] == "HTTP/1.1"
+
+
+def test_jsonschema_when_available() -> None:
+    """If jsonschema is installed, it agrees with the hand check."""
+    try:
+        import jsonschema  # type: ignore[import-untyped]
+    except ImportError:
+        pytest.skip("jsonschema is not installed; the hand-written check ran instead")
+    jsonschema.validate(build_har(_timeline()), SCHEMA)

@@ -1,0 +1,70 @@
+"""report.html of the sample run: diagram, narration, self-containment."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from lab.report import build_report
+from lab.report.packets import read_messages
+from lab.report.sequence import phases, sequence_html
+
+from .conftest import SAMPLE, needs_tshark
+
+pytestmark = needs_tshark
+
+
+@pytest.fixture
+def html(run_dir: Path) -> str:
+    """The report built from a copy of the sample run."""
+    return build_report(run_dir).read_text()
+
+
+def test_lifeline_per_host() -> None:
+    """Every host that appears in the capture has exactly one lifeline, client first."""
+    svg = sequence_html(read_messages(SAMPLE / "capture.pcapng"))
+    hosts = re.findall(r'class="lifeline" data-host="([^"]+)"', svg)
+    assert hosts == ["client", "resolver", "a.root-servers.net", "a.gtld-servers.net",
+                     "ns1.example.com", "ns1.edgecdn-dns.com", "edge.edgecdn.net"]
+
+
+def test_arrows_in_capture_order() -> None:
+    """One arrow per message, with data-frame numbers that never go down, each with a tooltip."""
+    messages = read_messages(SAMPLE / "capture.pcapng")
+    svg = sequence_html(messages)
+    frames = [int(f) for f in re.findall(r'<g class="msg [^"]*" data-frame="(\d+)"', svg)]
+    assert frames == [m.frame for m in messages]
+    assert frames == sorted(frames)
+    assert svg.count("<title>frame ") == len(messages)
+
+
+def test_phases_fold() -> None:
+    """Messages group into foldable phases: DNS, handshakes, HTTP, close."""
+    ph = phases(read_messages(SAMPLE / "capture.pcapng"))
+    assert [p.key for p in ph] == ["dns", "connect:0", "http:0", "dns", "connect:1",
+                                   "http:1", "close"]
+
+
+def test_narration_cites_the_hierarchy(html: str) -> None:
+    """The story names root, TLD and authoritative servers with their frames."""
+    text = re.sub(r"<[^>]+>", " ", html)
+    assert "The root does not know www.example.com" in text
+    assert "(frames 2–3)" in text
+    assert "a.gtld-servers.net, a server for com." in text
+    assert "ns1.example.com, authoritative for example.com." in text
+    assert "glue-less delegation" in text
+    assert "ECDHE" in text and "RSA" in text  # says what really happens, and what does not
+    assert "keep-alive" in text
+
+
+def test_no_external_resources(html: str) -> None:
+    """No src or href attribute points anywhere: the page is self-contained."""
+    assert re.findall(r"""\s(?:src|href)\s*=""", html) == []
+    assert "<link" not in html and "@import" not in html
+    assert "<svg" in html and "<style>" in html
+
+
+def test_report_written_in_run_dir(run_dir: Path) -> None:
+    """build_report writes report.html into the run folder and returns its path."""
+    out = build_report(run_dir)
+    assert out == run_dir / "report.html" and out.stat().st_size > 10_000
