@@ -41,11 +41,13 @@ unit: $(VENV)/.installed
 	$(PYTEST) tests/unit -q
 
 integration: $(VENV)/.installed
+	$(LAB) tools
 	$(LAB) up
 	$(PYTEST) tests/integration -q
 
 test: $(VENV)/.installed
 	$(PYTEST) tests/unit -q
+	$(LAB) tools
 	$(LAB) up
 	$(PYTEST) tests/integration -q
 

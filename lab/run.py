@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lab.capture import Capture, KeylogSlice, embed_secrets
+from lab.capture import Capture, collect_keylogs, embed_secrets
 from lab.expect import Checked, StepOutcome, check
 from lab.faults import Faults
 from lab.har import write_har
@@ -57,7 +57,6 @@ def run_scenario(lab: Lab, scenario: Scenario, runs_dir: Path) -> RunResult:
         lab.restart("resolver")
     keylog_dir = runs_dir / "keylog"
     keylog_dir.mkdir(exist_ok=True)
-    keys = KeylogSlice(keylog_dir)
     faults = Faults(lab, scenario.faults)
     capture = Capture(lab.bridge(), folder / "raw.pcapng")
     since = dt.datetime.now(dt.timezone.utc).isoformat()
@@ -82,7 +81,7 @@ def run_scenario(lab: Lab, scenario: Scenario, runs_dir: Path) -> RunResult:
         finally:
             capture.stop()
             client_keys = sorted(folder.glob("step-*/client.keylog"))
-            n_keys = keys.collect(client_keys, folder / "keys.log")
+            n_keys = collect_keylogs(keylog_dir, client_keys, folder / "keys.log")
             embed_secrets(folder / "raw.pcapng", folder / "keys.log",
                           folder / "capture.pcapng")
             (folder / "events.jsonl").write_text(

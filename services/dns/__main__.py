@@ -2,6 +2,11 @@
 
 Exit status: 0 after a clean stop, 1 when a zone file is bad or the port
 cannot be bound (one line saying which), 2 for a usage error.
+
+SIGHUP reloads every zone file. The new set replaces the old one only if all
+files load and pass the checks; otherwise the error is logged (JSON,
+``dns_reload_failed`` with ``file:line: reason``) and the last good set stays
+in service, as ``nsd-control reload`` and ``rndc reload`` do.
 """
 
 from __future__ import annotations
@@ -14,9 +19,10 @@ import signal
 import sys
 
 from services.common.logs import log_event, setup
-from services.dns.listen import listen
+from services.dns.listen import TcpPolicy, listen, run
 from services.dns.masterfile import ZoneFileError
 from services.dns.server import AuthoritativeServer
+from services.dns.wire import CLASSIC_UDP_LIMIT, MAX_EDNS_PAYLOAD, OUR_EDNS_PAYLOAD
 from services.dns.zone import ZoneSet, load_zone
 
 logger = logging.getLogger("services.dns")
@@ -31,18 +37,52 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--name", default="dns", help="this server's host name, for the logs")
     parser.add_argument("--listen", default="0.0.0.0", help="address to bind (default 0.0.0.0)")
     parser.add_argument("--port", type=int, default=53, help="UDP and TCP port (default 53)")
-    return parser.parse_args(argv)
+    parser.add_argument("--edns-max", type=int, default=OUR_EDNS_PAYLOAD,
+                        help=f"largest UDP reply to EDNS clients, {CLASSIC_UDP_LIMIT}.."
+                             f"{MAX_EDNS_PAYLOAD} (default {OUR_EDNS_PAYLOAD})")
+    parser.add_argument("--tcp-idle", type=float, default=10.0,
+                        help="seconds an idle TCP connection stays open (default 10)")
+    parser.add_argument("--tcp-max-connections", type=int, default=128,
+                        help="simultaneous TCP connections (default 128)")
+    parser.add_argument("--no-wire-cache", action="store_true",
+                        help="disable the packed-reply cache (for measurements)")
+    args = parser.parse_args(argv)
+    if not CLASSIC_UDP_LIMIT <= args.edns_max <= MAX_EDNS_PAYLOAD:
+        parser.error(f"--edns-max must be between {CLASSIC_UDP_LIMIT} and {MAX_EDNS_PAYLOAD}")
+    return args
+
+
+def load_zones(paths: list[str]) -> ZoneSet:
+    """Load and check every zone file (raises ZoneFileError on the first problem)."""
+    return ZoneSet(load_zone(path) for path in paths)
+
+
+def reload(server: AuthoritativeServer, paths: list[str]) -> bool:
+    """Replace the server's zones with freshly loaded ones; keep the old on error."""
+    try:
+        zones = load_zones(paths)
+    except ZoneFileError as e:
+        logger.error("reload failed", extra={"event": "dns_reload_failed", "error": str(e),
+                                             "kept": sorted(server.zones.zones)})
+        return False
+    server.replace_zones(zones)
+    log_event(logger, "dns_reloaded", zones=sorted(zones.zones))
+    return True
 
 
 async def serve(args: argparse.Namespace, zones: ZoneSet) -> None:
     """Listen until SIGTERM or SIGINT."""
-    server = AuthoritativeServer(zones, args.name)
-    listener = await listen(server.handle, args.listen, args.port)
+    server = AuthoritativeServer(zones, args.name, edns_max=args.edns_max,
+                                 wire_cache=not args.no_wire_cache)
+    policy = TcpPolicy(idle_timeout=args.tcp_idle, max_connections=args.tcp_max_connections)
+    listener = await listen(server.handle, args.listen, args.port, policy)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    with contextlib.suppress(NotImplementedError, AttributeError):
+        loop.add_signal_handler(signal.SIGHUP, reload, server, list(args.zone))
     log_event(logger, "dns_started", server=args.name, listen=args.listen, port=listener.port,
               zones=sorted(zones.zones))
     await stop.wait()
@@ -55,13 +95,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     setup(args.name)
     try:
-        zones = ZoneSet(load_zone(path) for path in args.zone)
+        zones = load_zones(args.zone)
     except ZoneFileError as e:
         # Refuse to start: a server with half its data would answer wrongly.
         logger.error("bad zone file", extra={"event": "dns_zone_error", "error": str(e)})
         return 1
     try:
-        asyncio.run(serve(args, zones))
+        run(serve(args, zones))
     except OSError as e:
         logger.error("cannot listen", extra={"event": "dns_bind_error", "error": str(e),
                                              "listen": args.listen, "port": args.port})

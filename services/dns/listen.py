@@ -3,7 +3,9 @@
 A handler turns request bytes into reply bytes (or None to stay silent);
 this module only moves bytes. TCP uses the 2-byte length prefix of
 RFC 1035 §4.2.2 and keeps a connection open for several queries (RFC 7766
-§6.2.1), closing it after an idle period.
+§6.2.1), answers pipelined queries concurrently (§6.2.1.1), closes a
+connection after an idle period (§6.2.3) and caps simultaneous connections
+(§6.2.2).
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ import contextlib
 import errno
 import logging
 import struct
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -25,6 +28,8 @@ Address = tuple[str, int]
 Handler = Callable[[bytes, Address, str], Awaitable[bytes | None]]
 
 TCP_IDLE_TIMEOUT = 10.0  # seconds; RFC 7766 §6.2.3 suggests "at least a few seconds"
+TCP_MAX_CONNECTIONS = 128  # simultaneous TCP clients (RFC 7766 §6.2.2)
+TCP_MAX_INFLIGHT = 32  # pipelined queries in progress on one connection
 
 
 class _UdpProtocol(asyncio.DatagramProtocol):
@@ -57,36 +62,72 @@ class _UdpProtocol(asyncio.DatagramProtocol):
             self.transport.sendto(reply, addr)
 
 
+@dataclass
+class TcpPolicy:
+    """RFC 7766 §6.2 resource limits for TCP clients."""
+
+    idle_timeout: float = TCP_IDLE_TIMEOUT
+    max_connections: int = TCP_MAX_CONNECTIONS
+    max_inflight: int = TCP_MAX_INFLIGHT
+
+
+async def _answer_one(handler: Handler, data: bytes, addr: Address,
+                      writer: asyncio.StreamWriter, lock: asyncio.Lock) -> None:
+    try:
+        reply = await handler(data, addr, "tcp")
+    except Exception:
+        logger.exception("handler failed", extra={"event": "handler_error"})
+        return
+    if reply is None:
+        writer.close()  # nothing sensible to say: close, as for an unparseable stream
+        return
+    async with lock:  # one whole message at a time on the stream
+        writer.write(struct.pack("!H", len(reply)) + reply)
+        await writer.drain()
+
+
 async def _serve_tcp(handler: Handler, reader: asyncio.StreamReader,
-                     writer: asyncio.StreamWriter, tasks: set[asyncio.Task[None]]) -> None:
+                     writer: asyncio.StreamWriter, tasks: set[asyncio.Task[None]],
+                     policy: TcpPolicy) -> None:
     task = asyncio.current_task()
+    peer = writer.get_extra_info("peername") or ("?", 0)
+    addr: Address = (str(peer[0]), int(peer[1]))
+    if len(tasks) >= policy.max_connections:
+        # RFC 7766 §6.2.2: a server may refuse connections beyond what it can
+        # serve; closing at once frees the client to retry elsewhere.
+        log_event(logger, "tcp_refused", client=addr[0], connections=len(tasks))
+        writer.close()
+        return
     if task is not None:  # remembered so that closing the listener can end it
         tasks.add(task)
         task.add_done_callback(tasks.discard)
-    peer = writer.get_extra_info("peername") or ("?", 0)
-    addr: Address = (str(peer[0]), int(peer[1]))
+    lock = asyncio.Lock()
+    inflight: set[asyncio.Task[None]] = set()
     try:
         while True:
             try:
-                prefix = await asyncio.wait_for(reader.readexactly(2), TCP_IDLE_TIMEOUT)
+                prefix = await asyncio.wait_for(reader.readexactly(2), policy.idle_timeout)
                 (length,) = struct.unpack("!H", prefix)
-                data = await asyncio.wait_for(reader.readexactly(length), TCP_IDLE_TIMEOUT)
+                data = await asyncio.wait_for(reader.readexactly(length), policy.idle_timeout)
             except (asyncio.IncompleteReadError, TimeoutError, ConnectionError):
-                return
-            try:
-                reply = await handler(data, addr, "tcp")
-            except Exception:
-                logger.exception("handler failed", extra={"event": "handler_error"})
-                return
-            if reply is None:
-                return  # nothing sensible to say: close, as for an unparseable stream
-            writer.write(struct.pack("!H", len(reply)) + reply)
-            await writer.drain()
-    except ConnectionError:
-        return
+                break
+            # RFC 7766 §6.2.1.1: pipelined queries are processed concurrently
+            # and answered as each is ready (clients match replies by ID).
+            one = asyncio.ensure_future(_answer_one(handler, data, addr, writer, lock))
+            inflight.add(one)
+            one.add_done_callback(inflight.discard)
+            if len(inflight) >= policy.max_inflight:
+                await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
+        if inflight:
+            await asyncio.gather(*inflight, return_exceptions=True)
+    except (ConnectionError, asyncio.CancelledError):
+        # Cancelled by Listener.close: end quietly, since asyncio's stream
+        # callback reports a cancelled handler task as an error.
+        for one in inflight:
+            one.cancel()
     finally:
         writer.close()
-        with contextlib.suppress(ConnectionError):
+        with contextlib.suppress(ConnectionError, asyncio.CancelledError):
             await writer.wait_closed()
 
 
@@ -112,8 +153,10 @@ class Listener:
         await self.tcp.wait_closed()
 
 
-async def listen(handler: Handler, host: str, port: int) -> Listener:
+async def listen(handler: Handler, host: str, port: int,
+                 tcp_policy: TcpPolicy | None = None) -> Listener:
     """Bind UDP and TCP on ``host:port``; port 0 picks one free for both."""
+    policy = tcp_policy or TcpPolicy()
     loop = asyncio.get_running_loop()
     attempts = 20 if port == 0 else 1
     for attempt in range(attempts):
@@ -123,7 +166,7 @@ async def listen(handler: Handler, host: str, port: int) -> Listener:
         bound = int(udp.get_extra_info("sockname")[1])
         try:
             tcp = await asyncio.start_server(
-                lambda r, w: _serve_tcp(handler, r, w, connections), host, bound,
+                lambda r, w: _serve_tcp(handler, r, w, connections, policy), host, bound,
                 reuse_address=True,
             )
         except OSError as e:
@@ -134,3 +177,13 @@ async def listen(handler: Handler, host: str, port: int) -> Listener:
             continue
         return Listener(host, bound, udp, tcp, protocol, connections)
     raise OSError(errno.EADDRINUSE, "no port free for both UDP and TCP")
+
+
+def run(main: Coroutine[Any, Any, None]) -> None:
+    """Run the server's main coroutine, on uvloop when it is installed (faster I/O)."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+        return
+    uvloop.run(main)

@@ -1,7 +1,8 @@
 """Packet-level rules shared by the authoritative server and the resolver, no I/O.
 
-Parsing untrusted bytes, the FORMERR/NOTIMP decisions, EDNS(0) payload size
-and UDP truncation live here so both servers behave the same on the wire.
+Parsing untrusted bytes, the FORMERR/NOTIMP/BADVERS decisions, EDNS(0)
+(RFC 6891) payload size and UDP truncation live here so both servers behave
+the same on the wire.
 """
 
 from __future__ import annotations
@@ -12,6 +13,17 @@ from dnslib import EDNS0, OPCODE, QTYPE, RCODE, DNSBuffer, DNSError, DNSHeader, 
 
 CLASSIC_UDP_LIMIT = 512  # RFC 1035 §4.2.1
 OUR_EDNS_PAYLOAD = 1232  # the DNS Flag Day 2020 value: fits an IPv6 minimum MTU
+MAX_EDNS_PAYLOAD = 4096  # the largest --edns-max a server may be configured with
+BADVERS = 16  # RFC 6891 §6.1.3: extended RCODE, upper 8 bits go in the OPT TTL
+
+
+@dataclass(frozen=True)
+class Edns:
+    """What the requestor's OPT record said (RFC 6891 §6.1.2)."""
+
+    payload: int  # requestor's UDP payload size, already raised to at least 512
+    version: int
+    do: bool
 
 
 @dataclass
@@ -21,6 +33,30 @@ class Parsed:
     query: DNSRecord | None
     error: bytes | None = None
     reason: str = ""
+    edns: Edns | None = None
+
+
+def type_text(qtype: int) -> str:
+    """A type's mnemonic (``A``, ``NS``), or RFC 3597's ``TYPEnnn`` for unknown ones."""
+    name = QTYPE.get(qtype, None)
+    return str(name) if isinstance(name, str) else f"TYPE{qtype}"
+
+
+def _edns(query: DNSRecord) -> tuple[Edns | None, str]:
+    """The OPT record's content, or a reason it makes the query malformed."""
+    opts = [rr for rr in query.ar if rr.rtype == QTYPE.OPT]
+    if not opts:
+        return None, ""
+    if len(opts) > 1:
+        # RFC 6891 §6.1.1: more than one OPT RR means FORMERR.
+        return None, "more than one OPT record"
+    opt = opts[0]
+    if str(opt.rname) not in (".", ""):
+        return None, "OPT owner is not the root"  # RFC 6891 §6.1.2
+    ttl = int(opt.ttl)
+    # §6.2.5: a payload below 512 is treated as 512.
+    return Edns(max(CLASSIC_UDP_LIMIT, int(opt.rclass)), (ttl >> 16) & 0xFF,
+                bool(ttl & 0x8000)), ""
 
 
 def parse_query(wire: bytes) -> Parsed:
@@ -29,28 +65,41 @@ def parse_query(wire: bytes) -> Parsed:
     RFC 1035 §4.1.1: FORMERR when the server "was unable to interpret the
     query". Without a complete 12-byte header there is no ID to answer to,
     so the packet is dropped; a packet with QR=1 is a response and is dropped
-    too (answering it could start a reflection loop).
+    too (answering it could start a reflection loop). Unknown opcodes get
+    NOTIMP (RFC 1035 §4.1.1), EDNS versions above 0 get BADVERS (RFC 6891
+    §6.1.3); unknown EDNS options are ignored (§6.1.2).
     """
     if len(wire) < 12:
         return Parsed(None, None, "shorter than a DNS header")
     header = DNSHeader.parse(DNSBuffer(wire[:12]))
     if header.qr:
         return Parsed(None, None, "QR=1: a response, not a query")
-    try:
-        query = DNSRecord.parse(wire)
-    except (DNSError, ValueError, IndexError, UnicodeDecodeError) as e:
-        return Parsed(None, error_reply(header, RCODE.FORMERR), f"unparseable: {e}")
     if header.opcode != OPCODE.QUERY:
         return Parsed(None, error_reply(header, RCODE.NOTIMP), "opcode not QUERY")
+    try:
+        query = DNSRecord.parse(wire)
+    except (DNSError, ValueError, IndexError, UnicodeDecodeError, TypeError) as e:
+        return Parsed(None, error_reply(header, RCODE.FORMERR), f"unparseable: {e}")
     if len(query.questions) != 1:
         return Parsed(None, error_reply(header, RCODE.FORMERR), "QDCOUNT is not 1")
-    return Parsed(query)
+    edns, problem = _edns(query)
+    if problem:
+        return Parsed(None, error_reply(header, RCODE.FORMERR, query), problem)
+    if edns is not None and edns.version > 0:
+        # RFC 6891 §6.1.3: answer with our version (0) and BADVERS, nothing else.
+        reply = DNSRecord(DNSHeader(id=header.id, qr=1, opcode=header.opcode, rd=header.rd),
+                          questions=list(query.questions))
+        reply.add_ar(EDNS0(udp_len=OUR_EDNS_PAYLOAD, ext_rcode=BADVERS >> 4))
+        reply.header.rcode = BADVERS & 0xF
+        return Parsed(None, bytes(reply.pack()), f"EDNS version {edns.version}", edns)
+    return Parsed(query, edns=edns)
 
 
-def error_reply(header: DNSHeader, rcode: int) -> bytes:
-    """A header-only reply echoing the ID, opcode and RD bit of the query."""
+def error_reply(header: DNSHeader, rcode: int, query: DNSRecord | None = None) -> bytes:
+    """A reply echoing the ID, opcode and RD bit of the query (and its question if parsed)."""
     reply = DNSHeader(id=header.id, qr=1, opcode=header.opcode, rd=header.rd, rcode=rcode)
-    wire: bytes = DNSRecord(reply).pack()
+    questions = list(query.questions) if query is not None else []
+    wire: bytes = DNSRecord(reply, questions=questions).pack()
     return wire
 
 
@@ -62,24 +111,36 @@ def edns_payload(query: DNSRecord) -> int | None:
     return None
 
 
-def finish(query: DNSRecord, reply: DNSRecord, proto: str) -> bytes:
+def udp_limit(payload: int | None, our_max: int = OUR_EDNS_PAYLOAD) -> int:
+    """Largest UDP reply allowed: 512 without EDNS, else min(requestor's size, ours).
+
+    RFC 6891 §6.2.5 and §6.2.3: the requestor's size is a ceiling, and a
+    responder also keeps to its own configured maximum (1232 by default,
+    at most 4096).
+    """
+    if payload is None:
+        return CLASSIC_UDP_LIMIT
+    return max(CLASSIC_UDP_LIMIT, min(payload, our_max, MAX_EDNS_PAYLOAD))
+
+
+def finish(query: DNSRecord, reply: DNSRecord, proto: str,
+           our_max: int = OUR_EDNS_PAYLOAD) -> bytes:
     """Pack a reply; over UDP, truncate it to what the requestor can take.
 
-    RFC 6891 §7: a reply to an EDNS query carries an OPT record. RFC 2181 §9
-    and RFC 1035 §4.2.1: if the reply does not fit, send what fits with TC=1
-    and the client retries over TCP; here the sections are simply emptied,
-    keeping the question, which every client handles.
+    RFC 6891 §7: a reply to an EDNS query carries an OPT record (and only
+    then). RFC 2181 §9 and RFC 7766 §5: if the reply does not fit, never send
+    partial RRsets; here the header (TC=1), the question and the OPT are sent
+    and the client retries over TCP.
     """
     payload = edns_payload(query)
     reply.ar = [rr for rr in reply.ar if rr.rtype != QTYPE.OPT]
     if payload is not None:
-        reply.add_ar(EDNS0(udp_len=OUR_EDNS_PAYLOAD))
-    wire: bytes = reply.pack()
-    limit = min(payload, OUR_EDNS_PAYLOAD) if payload else CLASSIC_UDP_LIMIT
-    if proto == "udp" and len(wire) > limit:
+        reply.add_ar(EDNS0(udp_len=our_max))
+    wire = bytes(reply.pack())
+    if proto == "udp" and len(wire) > udp_limit(payload, our_max):
         short = DNSRecord(reply.header, questions=list(reply.questions))
         short.header.tc = 1
         if payload is not None:
-            short.add_ar(EDNS0(udp_len=OUR_EDNS_PAYLOAD))
-        wire = short.pack()
+            short.add_ar(EDNS0(udp_len=our_max))
+        wire = bytes(short.pack())
     return wire

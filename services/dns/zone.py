@@ -2,7 +2,15 @@
 
 The zone's apex is the owner of its SOA record, which must be the file's
 first record (RFC 1035 §5.2: "exactly one SOA RR ... at the top of the zone").
-Every other record must be at or below the apex.
+Every other record must be at or below the apex. Further checks, each
+reported as ``file:line: reason``:
+
+- a CNAME owner has no other data (RFC 1034 §3.6.2, RFC 2181 §10.1);
+- below a delegation only glue (A/AAAA) may appear; anything else would be
+  occluded, never served (RFC 1034 §4.2.1);
+- a name server named inside this zone, at the apex or under a delegation,
+  has an address here, or nobody could reach it (RFC 1034 §4.2.1 glue);
+- no NS at a wildcard (RFC 4592 §4.2: its meaning is undefined).
 """
 
 from __future__ import annotations
@@ -92,7 +100,34 @@ def build_zone(entries: Iterable[Entry], path: str = "<zone>") -> Zone:
             zone.names.add(ancestor)
     if not zone.get(zone.origin, QTYPE.NS):
         raise ZoneFileError(path, first.line, f"the apex {zone.origin} has no NS records")
+    _check_delegations(zone, owners_by_type, path)
     return zone
+
+
+def _check_delegations(zone: Zone, lines: dict[tuple[str, int], int], path: str) -> None:
+    """Occluded data, NS at wildcards and missing glue (see the module docstring)."""
+    for (name, rtype), line in lines.items():
+        cut = zone.find_cut(name)
+        if cut is None:
+            continue
+        allowed = (QTYPE.NS, QTYPE.DS, *ADDRESS_TYPES) if name == cut else ADDRESS_TYPES
+        if rtype not in allowed:
+            raise ZoneFileError(path, line, f"{name} {QTYPE.get(rtype)} is below the "
+                                f"delegation {cut} and would never be served")
+    for (name, rtype), line in lines.items():
+        if rtype != QTYPE.NS:
+            continue
+        if name.startswith("*."):
+            raise ZoneFileError(path, line, f"NS at the wildcard {name} (RFC 4592 §4.2)")
+        for rr in zone.get(name, QTYPE.NS):
+            target = norm(rr.rdata.label)
+            if not is_subdomain(target, zone.origin):
+                continue
+            # In-zone targets need an address here; for the apex this is the
+            # zone's own data, under a delegation it is glue.
+            if not any(zone.get(target, t) for t in ADDRESS_TYPES):
+                raise ZoneFileError(path, line, f"name server {target} of {name} is inside "
+                                    f"{zone.origin} but has no address (glue) in the zone")
 
 
 def load_zone(path: str | Path) -> Zone:

@@ -11,16 +11,18 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import os
 import signal
 import sys
 
 from services.common.logs import log_event, setup
-from services.dns.listen import listen
+from services.dns.listen import listen, run
 from services.dns.masterfile import ZoneFileError
-from services.resolver.cache import Cache
+from services.resolver.cache import Cache, CacheConfig
+from services.resolver.control import DEFAULT_SOCKET, serve_control
 from services.resolver.hints import RootServer, load_hints
 from services.resolver.iterate import Resolver
-from services.resolver.server import Network, RecursiveServer
+from services.resolver.server import CLIENT_DEADLINE, Network, RecursiveServer
 from services.resolver.transport import NetworkTransport
 
 logger = logging.getLogger("services.resolver")
@@ -50,23 +52,63 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=1.5,
                         help="seconds to wait for one server before the next (default 1.5)")
     parser.add_argument("--name", default="resolver", help="service name for the logs")
-    return parser.parse_args(argv)
+    parser.add_argument("--no-qname-minimisation", dest="qname_minimisation",
+                        action="store_false",
+                        help="send the full name to every server (RFC 9156 is on by default)")
+    parser.add_argument("--serve-stale", action="store_true",
+                        help="answer from expired data (TTL 30) when all upstreams fail "
+                             "(RFC 8767)")
+    parser.add_argument("--max-ttl", type=int, default=86400,
+                        help="cap on cached TTLs in seconds (default 86400)")
+    parser.add_argument("--min-ttl", type=int, default=0,
+                        help="floor for cached TTLs in seconds (default 0: none)")
+    parser.add_argument("--deadline", type=float, default=CLIENT_DEADLINE,
+                        help=f"seconds for a whole client question before SERVFAIL "
+                             f"(default {CLIENT_DEADLINE:g})")
+    parser.add_argument("--control-socket", default=DEFAULT_SOCKET,
+                        help=f"Unix socket for services.resolver.ctl (default {DEFAULT_SOCKET}; "
+                             "'' to disable)")
+    parser.add_argument("--no-wire-cache", action="store_true",
+                        help="disable the packed-reply cache (for measurements)")
+    args = parser.parse_args(argv)
+    if not 0 <= args.min_ttl <= args.max_ttl:
+        parser.error("need 0 <= --min-ttl <= --max-ttl")
+    return args
 
 
 async def serve(args: argparse.Namespace, roots: list[RootServer]) -> None:
     """Listen until SIGTERM or SIGINT."""
     transport = NetworkTransport(port=args.upstream_port, timeout=args.timeout)
-    resolver = Resolver(transport, Cache(), roots)
-    server = RecursiveServer(resolver, args.allow)
+    config = CacheConfig(max_ttl=args.max_ttl, min_ttl=args.min_ttl,
+                         serve_stale=args.serve_stale)
+    resolver = Resolver(transport, Cache(config=config), roots,
+                        qname_minimisation=args.qname_minimisation)
+    server = RecursiveServer(resolver, args.allow, deadline=args.deadline,
+                             wire_cache=not args.no_wire_cache)
     listener = await listen(server.handle, args.listen, args.port)
+    control = None
+    if args.control_socket:
+        try:
+            control = await serve_control(args.control_socket, resolver.cache.dump,
+                                          server.flush)
+        except OSError as e:
+            # The resolver still works without its control channel; say so.
+            logger.error("no control socket", extra={"event": "resolver_control_error",
+                                                      "error": str(e)})
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     log_event(logger, "resolver_started", listen=args.listen, port=listener.port,
-              roots=[r.name for r in roots], allow=[str(n) for n in args.allow])
+              roots=[r.name for r in roots], allow=[str(n) for n in args.allow],
+              qname_minimisation=args.qname_minimisation, serve_stale=args.serve_stale,
+              control_socket=args.control_socket or None)
     await stop.wait()
+    if control is not None:
+        control.close()
+        with contextlib.suppress(OSError):
+            os.unlink(args.control_socket)
     await listener.close()
     log_event(logger, "resolver_stopped")
 
@@ -81,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         logger.error("bad hints", extra={"event": "resolver_hints_error", "error": str(e)})
         return 1
     try:
-        asyncio.run(serve(args, roots))
+        run(serve(args, roots))
     except OSError as e:
         logger.error("cannot listen", extra={"event": "resolver_bind_error", "error": str(e),
                                              "listen": args.listen, "port": args.port})

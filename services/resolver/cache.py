@@ -6,7 +6,15 @@
   for min(SOA TTL, SOA MINIMUM) (RFC 2308 §5), capped at a few hours.
 - Every RRset carries a rank (RFC 2181 §5.4.1): glue and referral NS records
   may steer iteration but are never returned to a client as an answer, and
-  never replace fresher data of a higher rank.
+  never replace fresher data of a higher rank. Referral NS sets and glue
+  form the delegation (infrastructure) cache that lets iteration start
+  below the root.
+- TTLs are clamped to [min_ttl, max_ttl] when stored (RFC 8767 §4 on caps).
+- Serve-stale (RFC 8767): expired entries are kept for ``max_stale`` more
+  seconds and handed out, with TTL ``stale_ttl`` (30 s, §4), only when the
+  resolver could not refresh them because every upstream failed.
+- ``flush`` drops one name and everything below it, or everything; ``dump``
+  lists each entry with its remaining TTL, for ``services.resolver.ctl``.
 """
 
 from __future__ import annotations
@@ -15,10 +23,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import Any
 
 from dnslib import QTYPE, RCODE, RR
 
-from services.dns.names import ancestors, norm
+from services.dns.names import ancestors, is_subdomain, norm
+from services.dns.wire import type_text as _type_text
 
 Clock = Callable[[], float]
 
@@ -58,7 +68,11 @@ class CacheConfig:
     """Bounds on what upstream TTLs may ask for."""
 
     max_ttl: int = 86400  # a day: longer upstream TTLs are capped
+    min_ttl: int = 0  # raise shorter TTLs to this (0: keep them; TTL 0 is never cached)
     max_negative_ttl: int = 10800  # RFC 2308 §5 suggests one to three hours
+    serve_stale: bool = False  # RFC 8767
+    stale_ttl: int = 30  # RFC 8767 §4: TTL of a stale answer
+    max_stale: int = 86400  # RFC 8767 §5 suggests 1 to 3 days
 
 
 def _with_ttl(rr: RR, ttl: int) -> RR:
@@ -89,6 +103,7 @@ class Cache:
         ttl = min(min(int(rr.ttl) for rr in rrs), self.config.max_ttl)
         if ttl <= 0:
             return False  # RFC 1035 §3.2.1: TTL 0 means use once, do not cache
+        ttl = max(ttl, self.config.min_ttl)
         self._rrsets[key] = _Entry([_with_ttl(rr, ttl) for rr in rrs], now + ttl, rank)
         # Fresh positive data supersedes a cached denial of the same name.
         self._negative.pop((key[0], None), None)
@@ -103,7 +118,7 @@ class Cache:
             return None
         left = int(entry.expires - self.clock())
         if left <= 0:
-            del self._rrsets[key]
+            self._expire(self._rrsets, key, entry.expires)
             return None
         if entry.rank < min_rank:
             return None
@@ -128,11 +143,67 @@ class Cache:
                 continue
             left = int(entry.expires - now)
             if left <= 0:
-                del self._negative[key]
+                self._expire(self._negative, key, entry.expires)
                 continue
             soa = _with_ttl(entry.soa, left) if entry.soa is not None else None
             return Negative(entry.rcode, soa)
         return None
+
+    def _expire(self, table: dict[Any, Any], key: object, expires: float) -> None:
+        """Drop an expired entry, unless serve-stale keeps it a while longer."""
+        if not self.config.serve_stale or self.clock() > expires + self.config.max_stale:
+            del table[key]
+
+    def get_stale(self, name: str, qtype: int) -> list[RR] | Negative | None:
+        """RFC 8767 §4: an expired answer or denial, TTL set to ``stale_ttl``."""
+        if not self.config.serve_stale:
+            return None
+        now = self.clock()
+        name = norm(name)
+        for nkey in ((name, None), (name, qtype)):
+            neg = self._negative.get(nkey)
+            if neg is not None and now <= neg.expires + self.config.max_stale:
+                soa = _with_ttl(neg.soa, self.config.stale_ttl) if neg.soa else None
+                return Negative(neg.rcode, soa)
+        for rtype in (qtype, QTYPE.CNAME):
+            entry = self._rrsets.get((name, rtype))
+            if (entry is not None and entry.rank >= Rank.ANSWER
+                    and now <= entry.expires + self.config.max_stale):
+                ttl = self.config.stale_ttl if entry.expires <= now else int(entry.expires - now)
+                return [_with_ttl(rr, ttl) for rr in entry.rrs]
+        return None
+
+    def flush(self, name: str | None = None) -> int:
+        """Forget everything, or ``name`` and all names below it; returns entries dropped."""
+        if name is None:
+            dropped = len(self)
+            self._rrsets.clear()
+            self._negative.clear()
+            return dropped
+        zone = norm(name)
+        before = len(self)
+        self._rrsets = {k: v for k, v in self._rrsets.items() if not is_subdomain(k[0], zone)}
+        self._negative = {k: v for k, v in self._negative.items()
+                          if not is_subdomain(k[0], zone)}
+        return before - len(self)
+
+    def dump(self) -> list[dict[str, object]]:
+        """Every entry with its kind (answer, negative, delegation) and remaining TTL."""
+        now = self.clock()
+        rows: list[dict[str, object]] = []
+        for (name, rtype), entry in self._rrsets.items():
+            kind = "answer" if entry.rank >= Rank.ANSWER else "delegation"
+            rows.append({"name": name, "type": _type_text(rtype), "kind": kind,
+                         "rank": entry.rank.name.lower(), "ttl": int(entry.expires - now),
+                         "stale": entry.expires <= now,
+                         "records": [str(rr.rdata) for rr in entry.rrs]})
+        for (name, ntype), neg in self._negative.items():
+            rows.append({"name": name, "type": "*" if ntype is None else _type_text(ntype),
+                         "kind": "negative", "rank": RCODE.get(neg.rcode),
+                         "ttl": int(neg.expires - now), "stale": neg.expires <= now,
+                         "records": [str(neg.soa.rdata)] if neg.soa else []})
+        rows.sort(key=lambda r: (str(r["name"]).split(".")[::-1], str(r["type"])))
+        return rows
 
     def addresses(self, name: str) -> list[str]:
         """IPv4 addresses known for a host name at any rank (glue is fine here)."""

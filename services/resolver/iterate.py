@@ -9,10 +9,21 @@ For each name:
    restarts at 1 with the target; anything else (SERVFAIL, REFUSED, lame or
    upward referral, timeout) tries the next server.
 
+QNAME minimisation (RFC 9156, on by default): a zone's servers are asked
+only for the name one label below the zone (type A, §3), so the root never
+learns more than "com."; a referral moves down, an answer or NODATA means
+the name exists without a cut and one more label is added. Relaxed mode
+(§2.3): an NXDOMAIN or an error reply to a minimised question is not
+believed (broken servers answer empty non-terminals so) and the full name
+is asked instead. At most ``max_minimise`` minimised steps per name (§2.3's
+MAX_MINIMISE_COUNT).
+
 Guards: at most ``max_cname`` CNAMEs, ``max_referrals`` referrals per name,
 ``max_queries`` upstream queries per client question (sub-resolutions of
-glue-less name servers included), ``max_ns_depth`` nested sub-resolutions.
-When every server fails the result is SERVFAIL, never NXDOMAIN.
+glue-less name servers included), ``max_ns_depth`` nested sub-resolutions,
+``max_ns_lookups`` glue-less name servers resolved per delegation (the
+NXNSAttack bound). When every server fails the result is SERVFAIL, never
+NXDOMAIN; with serve-stale an expired answer is used instead (RFC 8767).
 
 Every upstream exchange and cache hit is recorded as a ``Step`` so the lab's
 report can tell the story of a lookup.
@@ -26,9 +37,9 @@ from dataclasses import dataclass, field
 
 from dnslib import QTYPE, RCODE, RR, DNSRecord
 
-from services.dns.names import ROOT, is_subdomain, norm, parent
+from services.dns.names import ROOT, is_subdomain, labels_between, norm, parent
 from services.resolver.analyse import describe, follow_chain, referral_target, rrsets, soa_of
-from services.resolver.cache import Cache, Rank
+from services.resolver.cache import Cache, Negative, Rank
 from services.resolver.hints import RootServer
 from services.resolver.transport import Transport, UpstreamError, UpstreamTimeout, qtype_text
 
@@ -41,6 +52,8 @@ class Limits:
     max_referrals: int = 16
     max_queries: int = 48
     max_ns_depth: int = 3
+    max_ns_lookups: int = 4  # glue-less NS names resolved per delegation (NXNSAttack)
+    max_minimise: int = 10  # RFC 9156 §2.3 MAX_MINIMISE_COUNT
     penalty: float = 60.0  # seconds a server that failed is tried after the others
 
 
@@ -69,6 +82,7 @@ class Resolution:
     trace: list[Step]
     queries: int
     reason: str = ""
+    stale: bool = False  # served from expired data (RFC 8767)
 
     @property
     def from_cache(self) -> bool:
@@ -95,17 +109,25 @@ class _Result:
     final: bool = True  # False: records end in a CNAME whose target is still to resolve
 
 
+def _one_label_below(name: str, known: str) -> str:
+    """The ancestor of ``name`` one label longer than ``known`` (``name`` itself at most)."""
+    below = labels_between(name, known)
+    return below[0] if below else name
+
+
 class Resolver:
     """Recursive resolution for clients, by iterative queries to authorities."""
 
     def __init__(self, transport: Transport, cache: Cache, roots: list[RootServer],
                  limits: Limits | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 qname_minimisation: bool = True) -> None:
         self.transport = transport
         self.cache = cache
         self.roots = roots
         self.limits = limits or Limits()
         self.clock = clock
+        self.qname_minimisation = qname_minimisation
         # Addresses that recently timed out or failed, and until when: tried
         # last, so one dead server costs one timeout, not one per question
         # (what resolvers call the infrastructure cache; cf. RFC 2308 §7.2).
@@ -120,8 +142,48 @@ class Resolver:
         try:
             result = await self._resolve(norm(qname), qtype, ctx, 0)
         except ResolveError as e:
-            return Resolution(RCODE.SERVFAIL, [], [], ctx.trace, ctx.queries, str(e))
+            return self.stale(norm(qname), qtype, ctx.trace, ctx.queries, str(e))
         return Resolution(result.rcode, result.records, result.authority, ctx.trace, ctx.queries)
+
+    def stale(self, qname: str, qtype: int, trace: list[Step], queries: int,
+              reason: str) -> Resolution:
+        """RFC 8767: after every upstream failed, an expired answer if kept, else SERVFAIL."""
+        chain: list[RR] = []
+        name = qname
+        for _ in range(self.limits.max_cname + 1):
+            found = self.cache.get_stale(name, qtype)
+            if found is None:
+                break
+            if isinstance(found, Negative):
+                return Resolution(found.rcode, chain, [found.soa] if found.soa else [],
+                                  trace, queries, f"stale: {reason}", stale=True)
+            chain.extend(found)
+            if found[0].rtype == qtype or found[0].rtype != QTYPE.CNAME:
+                return Resolution(RCODE.NOERROR, chain, [], trace, queries,
+                                  f"stale: {reason}", stale=True)
+            name = norm(found[0].rdata.label)
+        return Resolution(RCODE.SERVFAIL, [], [], trace, queries, reason)
+
+    def from_cache_only(self, qname: str, qtype: int) -> Resolution | None:
+        """A client question with RD=0: the cached answer, or None (no recursion)."""
+        ctx = _Context(self.limits)
+        chain: list[RR] = []
+        name = norm(qname)
+        for _ in range(self.limits.max_cname + 1):
+            result = self._from_cache(name, qtype, ctx, 0)
+            if result is None:
+                return None if not chain else Resolution(RCODE.NOERROR, chain, [], ctx.trace, 0)
+            chain.extend(result.records)
+            if result.final or not result.records:
+                return Resolution(result.rcode, chain, result.authority, ctx.trace, 0)
+            name = norm(result.records[-1].rdata.label)
+        return None
+
+    def flush(self, name: str | None = None) -> int:
+        """Forget cached data (all, or a name and below) and, for all, server health."""
+        if name is None:
+            self._failed_until.clear()
+        return self.cache.flush(name)
 
     # -- step 1 and the CNAME loop -------------------------------------------------
 
@@ -180,13 +242,36 @@ class Resolver:
 
     async def _iterate(self, name: str, qtype: int, ctx: _Context, depth: int) -> _Result:
         zone, ns_names = self._start(name)
-        for _ in range(ctx.limits.max_referrals):
-            reply = await self._ask_zone(zone, ns_names, name, qtype, ctx, depth)
-            child = referral_target(reply, zone, name) if not reply.rr else None
+        minimise = self.qname_minimisation
+        known = zone  # deepest name known to exist on the way down (RFC 9156 §2)
+        steps = 0
+        for _ in range(ctx.limits.max_referrals + ctx.limits.max_minimise):
+            ask_name, ask_type = name, qtype
+            if minimise and steps < ctx.limits.max_minimise:
+                ask_name = _one_label_below(name, known)
+                if ask_name != name:
+                    ask_type = QTYPE.A  # RFC 9156 §3: A hides the real type
+            partial = ask_name != name
+            reply = await self._ask_zone(zone, ns_names, ask_name, ask_type, ctx, depth,
+                                         any_reply=partial)
+            child = referral_target(reply, zone, ask_name) if not reply.rr else None
             if reply.header.rcode == RCODE.NOERROR and not reply.rr and child is not None:
                 zone, ns_names = self._follow_referral(reply, zone, child)
+                known = zone
                 continue
-            return self._accept(reply, zone, name, qtype)
+            if not partial:
+                return self._accept(reply, zone, name, qtype)
+            steps += 1
+            if reply.header.rcode != RCODE.NOERROR:
+                # RFC 9156 §2.3 relaxed mode: NXDOMAIN or an error for a minimised
+                # name is not believed (some servers get empty non-terminals
+                # wrong); the whole name is asked instead.
+                minimise = False
+                self._note(ctx, None, None, zone, ask_name, qtype, "error",
+                           f"{RCODE.get(reply.header.rcode)} for the minimised name: "
+                           "asking the full name (RFC 9156 relaxed mode)", None, depth)
+                continue
+            known = ask_name  # it exists, with no cut: one label deeper, same servers
         raise ResolveError(f"more than {ctx.limits.max_referrals} referrals for {name}")
 
     def _follow_referral(self, reply: DNSRecord, zone: str, child: str) -> tuple[str, list[str]]:
@@ -223,9 +308,14 @@ class Resolver:
         return _Result(RCODE.NOERROR, path, final=complete)
 
     async def _ask_zone(self, zone: str, ns_names: list[str], name: str, qtype: int,
-                        ctx: _Context, depth: int) -> DNSRecord:
-        """RFC 1034 §5.3.3 step 3: ask the zone's servers until one gives a usable reply."""
+                        ctx: _Context, depth: int, any_reply: bool = False) -> DNSRecord:
+        """RFC 1034 §5.3.3 step 3: ask the zone's servers until one gives a usable reply.
+
+        With ``any_reply`` (a minimised question) an error reply is returned
+        too, for the relaxed-mode fallback; only silence moves to the next server.
+        """
         tried: set[str] = set()
+        lookups = 0
 
         def preference(ns: str) -> tuple[bool, bool]:
             known = self._known_addresses(ns)
@@ -236,12 +326,21 @@ class Resolver:
         for ns in sorted(ns_names, key=preference):
             addresses = self._known_addresses(ns)
             if not addresses:
+                if lookups >= ctx.limits.max_ns_lookups:
+                    # NXNSAttack: a referral naming many glue-less servers must
+                    # not make us resolve them all.
+                    self._note(ctx, None, ns, zone, ns, QTYPE.A, "error",
+                               f"more than {ctx.limits.max_ns_lookups} glue-less name "
+                               "servers: not looked up", None, depth)
+                    break
+                lookups += 1
                 addresses = await self._lookup_server(ns, zone, ctx, depth)
             for address in sorted(addresses, key=lambda a: not self._healthy(a)):
                 if address in tried:
                     continue
                 tried.add(address)
-                reply = await self._exchange(address, ns, zone, name, qtype, ctx, depth)
+                reply = await self._exchange(address, ns, zone, name, qtype, ctx, depth,
+                                             any_reply)
                 if reply is not None:
                     return reply
         raise ResolveError(f"no server for {zone} gave a usable answer for {name}")
@@ -268,7 +367,7 @@ class Resolver:
         return [str(r.rdata) for r in result.records if r.rtype == QTYPE.A]
 
     async def _exchange(self, address: str, ns: str, zone: str, name: str, qtype: int,
-                        ctx: _Context, depth: int) -> DNSRecord | None:
+                        ctx: _Context, depth: int, any_reply: bool = False) -> DNSRecord | None:
         """One upstream query; returns the reply if usable, None to try the next server."""
         if ctx.queries >= ctx.limits.max_queries:
             raise ResolveError(f"gave up after {ctx.queries} upstream queries")
@@ -283,6 +382,8 @@ class Resolver:
             return None
         result, detail = describe(reply, zone, name)
         self._note(ctx, address, ns, zone, name, qtype, result, detail, started, depth)
+        if any_reply and result != "lame":
+            return reply
         if result in ("servfail", "refused", "lame", "error"):
             self._failed_until[address] = self.clock() + ctx.limits.penalty
             return None

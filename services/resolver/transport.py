@@ -84,6 +84,7 @@ class NetworkTransport:
     port: int = 53
     timeout: float = 1.5
     address_map: dict[str, tuple[str, int]] = field(default_factory=dict)
+    tcp_retries: int = 0  # replies that came back TC=1 and were asked again over TCP
 
     def _peer(self, server: str) -> tuple[str, int]:
         return self.address_map.get(server, (server, self.port))
@@ -102,6 +103,7 @@ class NetworkTransport:
         request = self.make_request(qname, qtype)
         reply = await self._udp(peer, request)
         if reply.header.tc:
+            self.tcp_retries += 1
             reply = await self._tcp(peer, self.make_request(qname, qtype))
         return reply
 

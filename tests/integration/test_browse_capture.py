@@ -94,3 +94,65 @@ def test_capture_decrypts_without_key_file(browse_run: Path) -> None:
                   "http.host", "http.request.uri")
     assert ["www.example.com", "/"] in rows
     assert any(host == "static.example.com" for host, _uri in rows)
+
+
+def test_capture_names_hosts_and_marks_steps(browse_run: Path) -> None:
+    """The pcapng names the lab's hosts, says which scenario it is and marks step starts."""
+    cap = browse_run / "capture.pcapng"
+    named = run("tshark", "-r", str(cap), "-N", "n", "-Y", "ip.dst == 198.51.100.4 || "
+                "ip.dst == 198.51.100.5", "-T", "fields", "-e", "ip.dst_host")
+    assert named.returncode == 0, named.stderr
+    assert set(named.stdout.split()) <= {"a.root-servers.net", "b.root-servers.net"}
+    assert named.stdout.split()
+    info = run("capinfos", str(cap))
+    assert "browse" in info.stdout  # the capture comment names the scenario
+    assert tshark(cap, "frame.comment")
+
+
+def test_har_validates(browse_run: Path) -> None:
+    """run.har is HAR 1.2: it validates against the schema and has every request."""
+    import jsonschema
+
+    schema = json.loads((ROOT / "tests" / "unit" / "report" / "data" /
+                         "har-1.2.schema.json").read_text())
+    har = json.loads((browse_run / "run.har").read_text())
+    jsonschema.validate(har, schema)
+    timeline = json.loads((browse_run / "timeline.json").read_text())
+    assert [e["request"]["url"] for e in har["log"]["entries"]] == \
+        [f["url"] for f in timeline["fetches"]]
+
+
+def _lab_hosts_in_capture(cap: Path) -> set[str]:
+    rows = tshark(cap, "ip", "ip.src", "ip.dst")
+    addrs = {a for row in rows for a in row if a.startswith("198.51.100.")}
+    return addrs - {"198.51.100.1"}
+
+
+def test_report_renders_in_chromium(browse_run: Path) -> None:
+    """Headless Chromium renders report.html with no console error; the diagram has a
+    lifeline for every host in the capture and its arrows in capture order."""
+    import re
+    import shutil
+    import tempfile
+
+    chromium = shutil.which("chromium")
+    assert chromium, "chromium is missing: `lab tools` installs it"
+    report = browse_run / "report.html"
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             "--enable-logging=stderr", "--v=0"]
+    with tempfile.TemporaryDirectory() as profile:
+        dom = run(chromium, *flags, f"--user-data-dir={profile}", "--dump-dom",
+                  report.as_uri(), timeout=120)
+    with tempfile.TemporaryDirectory() as profile:
+        shot = run(chromium, *flags, f"--user-data-dir={profile}", "--window-size=1400,3000",
+                   f"--screenshot={browse_run / 'report.png'}", report.as_uri(), timeout=120)
+    assert shot.returncode == 0 and (browse_run / "report.png").stat().st_size > 10_000
+    console = [ln for ln in dom.stderr.splitlines() if "CONSOLE" in ln]
+    assert not [ln for ln in console if "Uncaught" in ln or "rror" in ln], console
+    assert "Failed to load resource" not in dom.stderr
+    html = dom.stdout
+    lifelines = set(re.findall(r'class="lifeline" data-host="[^"]*" data-address="([^"]+)"', html))
+    assert _lab_hosts_in_capture(browse_run / "capture.pcapng") <= lifelines
+    frames = [int(f) for f in re.findall(r'<g class="msg [^"]*" data-frame="(\d+)"', html)]
+    assert len(frames) > 20 and frames == sorted(frames)

@@ -90,7 +90,7 @@ def test_cname_answer_stops_at_zone_edge(example: ZoneSet) -> None:
 def test_cname_chain_followed_inside_zone() -> None:
     """A CNAME whose target is in the same zone is followed to the data."""
     zone = build_zone(parse_master(
-        "$TTL 60\n$ORIGIN z.\n@ SOA ns.z. h.z. 1 2 3 4 5\n@ NS ns.z.\n"
+        "$TTL 60\n$ORIGIN z.\n@ SOA ns.z. h.z. 1 2 3 4 5\n@ NS ns.z.\nns A 192.0.2.9\n"
         "a CNAME b\nb CNAME c\nc A 192.0.2.7\nloop1 CNAME loop2\nloop2 CNAME loop1\n"))
     reply = ask(ZoneSet([zone]), "a.z")
     assert [r[2] for r in rrs(reply.rr)] == ["b.z.", "c.z.", "192.0.2.7"]

@@ -1,22 +1,22 @@
-"""Key log slicing: a run embeds only the TLS secrets written during it."""
+"""Key log collection: every secret the run's TLS sessions may need, once."""
 
 from pathlib import Path
 
-from lab.capture import KeylogSlice
+from lab.capture import collect_keylogs
 
 
-def test_slice_takes_only_new_lines(tmp_path: Path) -> None:
-    """Lines a server wrote before the run started are left out."""
-    (tmp_path / "edge.keylog").write_text("CLIENT_RANDOM old 1\n")
-    s = KeylogSlice(tmp_path)
-    with (tmp_path / "edge.keylog").open("a") as fh:
-        fh.write("CLIENT_RANDOM new 2\n")
-    (tmp_path / "origin.keylog").write_text("SERVER_TRAFFIC_SECRET_0 o 3\n")
+def test_collects_servers_and_clients_without_duplicates(tmp_path: Path) -> None:
+    """Server logs are taken whole (pooled connections predate the run), comments dropped."""
+    keylog = tmp_path / "keylog"
+    keylog.mkdir()
+    (keylog / "edge.keylog").write_text("CLIENT_RANDOM old 1\nCLIENT_RANDOM new 2\n")
+    (keylog / "origin.keylog").write_text("SERVER_TRAFFIC_SECRET_0 o 3\n")
     run = tmp_path / "run"
     run.mkdir()
     client = run / "client.keylog"
-    client.write_text("# comment\nCLIENT_HANDSHAKE_TRAFFIC_SECRET c 4\n")
+    client.write_text("# comment\nCLIENT_HANDSHAKE_TRAFFIC_SECRET c 4\nCLIENT_RANDOM new 2\n")
     out = tmp_path / "keys.log"
-    assert s.collect([client], out) == 3
-    text = out.read_text()
-    assert "old" not in text and "new 2" in text and "o 3" in text and "c 4" in text
+    assert collect_keylogs(keylog, [client, run / "absent.keylog"], out) == 4
+    assert out.read_text().splitlines() == [
+        "CLIENT_RANDOM old 1", "CLIENT_RANDOM new 2", "SERVER_TRAFFIC_SECRET_0 o 3",
+        "CLIENT_HANDSHAKE_TRAFFIC_SECRET c 4"]

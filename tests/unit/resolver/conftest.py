@@ -97,3 +97,9 @@ def net(lab_zone_sets: dict[str, ZoneSet]) -> FakeNetwork:
 @pytest.fixture
 def resolver(net: FakeNetwork, clock: FakeClock, roots: list[RootServer]) -> Resolver:
     return Resolver(net, Cache(clock), roots, Limits(), clock=clock)
+
+
+@pytest.fixture
+def classic(net: FakeNetwork, clock: FakeClock, roots: list[RootServer]) -> Resolver:
+    """A resolver without QNAME minimisation: full names to every server, as before RFC 7816."""
+    return Resolver(net, Cache(clock), roots, Limits(), clock=clock, qname_minimisation=False)

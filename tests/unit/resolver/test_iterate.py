@@ -18,10 +18,10 @@ def texts(rrs: list[RR]) -> list[str]:
     return [f"{r.rname} {QTYPE.get(r.rtype)} {r.rdata}" for r in rrs]
 
 
-async def test_www_walks_root_tld_example_and_glueless_cdn(resolver: Resolver,
+async def test_www_walks_root_tld_example_and_glueless_cdn(classic: Resolver,
                                                           net: FakeNetwork) -> None:
     """www.example.com resolves through the CNAME and the glue-less CDN delegation."""
-    result = await resolver.resolve("www.example.com", QTYPE.A)
+    result = await classic.resolve("www.example.com", QTYPE.A)
     assert result.rcode == RCODE.NOERROR
     assert texts(result.answer) == [
         "www.example.com. CNAME www.example.com.edgecdn.net.",
@@ -57,12 +57,12 @@ async def test_second_query_from_cache_with_lower_ttl(resolver: Resolver, net: F
 
 
 async def test_expired_cdn_record_refetched_from_cached_delegation(
-        resolver: Resolver, net: FakeNetwork, clock: FakeClock) -> None:
+        classic: Resolver, net: FakeNetwork, clock: FakeClock) -> None:
     """After the 60 s CDN TTL only the CDN server is asked again (delegation cached)."""
-    await resolver.resolve("www.example.com", QTYPE.A)
+    await classic.resolve("www.example.com", QTYPE.A)
     clock.advance(61)
     net.sent.clear()
-    result = await resolver.resolve("www.example.com", QTYPE.A)
+    result = await classic.resolve("www.example.com", QTYPE.A)
     assert net.sent == [("198.51.100.31", "www.example.com.edgecdn.net.", "A")]
     assert result.answer[0].ttl == 3600 - 61
 
@@ -84,9 +84,9 @@ async def test_nodata(resolver: Resolver) -> None:
     assert QTYPE.get(result.authority[0].rtype) == "SOA"
 
 
-async def test_unknown_tld_is_nxdomain_from_root(resolver: Resolver) -> None:
+async def test_unknown_tld_is_nxdomain_from_root(classic: Resolver) -> None:
     """A name under a TLD the root does not have is NXDOMAIN from the root."""
-    result = await resolver.resolve("www.example.invalid", QTYPE.A)
+    result = await classic.resolve("www.example.invalid", QTYPE.A)
     assert result.rcode == RCODE.NXDOMAIN and len(result.trace) == 1
 
 
@@ -190,17 +190,17 @@ async def test_lame_upward_referral_is_skipped(resolver: Resolver, net: FakeNetw
     assert ("198.51.100.11", "lame") in {(s.server, s.result) for s in result.trace}
 
 
-async def test_failed_server_is_tried_last_for_a_while(resolver: Resolver, net: FakeNetwork,
+async def test_failed_server_is_tried_last_for_a_while(classic: Resolver, net: FakeNetwork,
                                                        clock: FakeClock) -> None:
     """After a timeout the dead root is asked last, until its penalty runs out."""
     net.down.add("198.51.100.4")
-    await resolver.resolve("origin.example.com", QTYPE.A)
+    await classic.resolve("origin.example.com", QTYPE.A)
     net.sent.clear()
-    await resolver.resolve("nowhere.invalid", QTYPE.A)
+    await classic.resolve("nowhere.invalid", QTYPE.A)
     assert [server for server, _, _ in net.sent] == ["198.51.100.5"]
     clock.advance(61)
     net.sent.clear()
-    await resolver.resolve("elsewhere.invalid", QTYPE.A)
+    await classic.resolve("elsewhere.invalid", QTYPE.A)
     assert [server for server, _, _ in net.sent] == ["198.51.100.4", "198.51.100.5"]
 
 

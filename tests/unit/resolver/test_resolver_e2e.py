@@ -54,7 +54,7 @@ async def lab(lab_zone_sets: dict[str, ZoneSet], roots: list[RootServer],
         address_map={a: ("127.0.0.1", lis.port) for a, lis in authorities.items()})
     # The cache's clock is a fake one, so "later" needs no sleeping.
     resolver = Resolver(transport, Cache(clock), roots)
-    front = RecursiveServer(resolver, [ipaddress.ip_network("127.0.0.0/8")])
+    front = RecursiveServer(resolver, [ipaddress.ip_network("127.0.0.0/8")], clock=clock)
     listener = await listen(front.handle, "127.0.0.1", 0)
     yield Lab(authorities, listener, front, transport)
     await listener.close()
@@ -181,6 +181,7 @@ async def test_resolver_command_line_starts_and_refuses(tmp_path: Path) -> None:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "services.resolver", "--root-zone", "services/zones/root.zone",
         "--allow", "10.0.0.0/8", "--listen", "127.0.0.1", "--port", "0",
+        "--control-socket", str(tmp_path / "ctl.sock"),
         cwd=ROOT_DIR, stdout=asyncio.subprocess.PIPE)
     assert proc.stdout is not None
     try:
@@ -189,6 +190,43 @@ async def test_resolver_command_line_starts_and_refuses(tmp_path: Path) -> None:
         assert started["roots"] == ["a.root-servers.net.", "b.root-servers.net."]
         reply = await ask(started["port"], "www.example.com")
         assert reply.header.rcode == RCODE.REFUSED
+        ctl = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "services.resolver.ctl", "--socket", str(tmp_path / "ctl.sock"),
+            "flush", cwd=ROOT_DIR, stdout=asyncio.subprocess.PIPE)
+        out, _ = await asyncio.wait_for(ctl.communicate(), DEADLINE)
+        assert ctl.returncode == 0 and out.startswith(b"flushed 0 entries")
     finally:
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), DEADLINE) == 0
+
+
+async def test_big_answer_makes_resolver_retry_over_tcp(lab: Lab) -> None:
+    """big.example.com TXT (>1232 B): the authority sets TC=1, the resolver asks again over TCP."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", lab.resolver.port)
+    wire = DNSRecord.question("big.example.com", "TXT").pack()
+    writer.write(struct.pack("!H", len(wire)) + wire)
+    (length,) = struct.unpack("!H", await asyncio.wait_for(reader.readexactly(2), DEADLINE))
+    reply = DNSRecord.parse(await reader.readexactly(length))
+    writer.close()
+    assert reply.header.rcode == RCODE.NOERROR and len(reply.rr) == 24
+    assert lab.transport.tcp_retries >= 1
+    over_udp = await ask(lab.resolver.port, "big.example.com", "TXT")
+    assert over_udp.header.tc == 1  # the stub, too, must use TCP for it
+
+
+async def test_wildcard_through_the_resolver(lab: Lab) -> None:
+    """A wildcard-synthesised answer arrives with the asked name as owner."""
+    reply = await ask(lab.resolver.port, "anything.wild.example.com")
+    assert records(reply) == [("anything.wild.example.com.", "A", "198.51.100.80")]
+
+
+async def test_all_servers_silent_servfail_within_deadline(lab: Lab) -> None:
+    """Every authority gone: SERVFAIL within the client deadline, never NXDOMAIN."""
+    for authority in lab.authorities.values():
+        await authority.close()
+    lab.server.deadline = 1.0
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    reply = await ask(lab.resolver.port, "origin.example.com")
+    assert reply.header.rcode == RCODE.SERVFAIL
+    assert loop.time() - started < 1.0 + 0.5

@@ -1,0 +1,82 @@
+"""``python -m services.resolver.ctl [--socket PATH] dump [--json] | flush [NAME]``.
+
+Talks to the running resolver over its control socket (run it inside the
+resolver's container). ``dump`` prints a table of cache entries with their
+remaining TTL and kind (answer, negative, delegation), or JSON with
+``--json``; ``flush`` empties the cache, or drops NAME and all names below.
+Exit 0 on success, 1 when the resolver cannot be reached, 2 for a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import sys
+from typing import Any
+
+from services.resolver.control import DEFAULT_SOCKET
+
+
+def request(path: str, payload: dict[str, Any], timeout: float = 5.0) -> dict[str, Any]:
+    """Send one request, return the decoded reply (raises OSError/ValueError)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        sock.connect(path)
+        sock.sendall(json.dumps(payload).encode() + b"\n")
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    reply: dict[str, Any] = json.loads(data)
+    return reply
+
+
+def table(entries: list[dict[str, Any]]) -> str:
+    """Human table: name, type, kind, TTL left, data."""
+    rows = [("NAME", "TYPE", "KIND", "TTL", "DATA")]
+    for e in entries:
+        ttl = f"{e['ttl']}" + (" (stale)" if e.get("stale") else "")
+        data = ", ".join(e["records"][:3]) + (" ..." if len(e["records"]) > 3 else "")
+        rows.append((e["name"], e["type"], e["kind"], ttl, data))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=True)) + "  " + r[4]
+             for r in rows]
+    return "\n".join(lines) + f"\n{len(entries)} entries\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one control command against the resolver."""
+    parser = argparse.ArgumentParser(prog="python -m services.resolver.ctl")
+    parser.add_argument("--socket", default=DEFAULT_SOCKET, help=f"default {DEFAULT_SOCKET}")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    dump = sub.add_parser("dump", help="list cache entries with remaining TTL")
+    dump.add_argument("--json", action="store_true", help="machine-readable output")
+    flush = sub.add_parser("flush", help="empty the cache, or one name and below")
+    flush.add_argument("name", nargs="?")
+    args = parser.parse_args(argv)
+    payload: dict[str, Any] = {"cmd": args.cmd}
+    if args.cmd == "flush" and args.name:
+        payload["name"] = args.name
+    try:
+        reply = request(args.socket, payload)
+    except (OSError, ValueError) as e:
+        sys.stderr.write(f"ctl: cannot reach the resolver at {args.socket}: {e}; "
+                         "is it running, and is this its container?\n")
+        return 1
+    if not reply.get("ok"):
+        sys.stderr.write(f"ctl: {reply.get('error', 'request failed')}\n")
+        return 1
+    if args.cmd == "dump":
+        sys.stdout.write(json.dumps(reply["entries"], indent=1) + "\n" if args.json
+                         else table(reply["entries"]))
+    else:
+        what = reply["name"] or "everything"
+        sys.stdout.write(f"flushed {reply['flushed']} entries ({what})\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
