@@ -311,6 +311,7 @@ def step_certs(say: Say) -> str:
     from lab import pki
 
     pki.ensure_certs(ROOT / "certs", say)
+    pki.ensure_bad_certs(ROOT / "certs", say)
     return "certificates ready in certs/"
 
 

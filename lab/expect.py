@@ -65,6 +65,13 @@ def _step_checks(e: Expect, o: StepOutcome) -> list[Checked]:
     if e.max_ms is not None:
         out.append(Checked(e.line, f"step {o.index} within {e.max_ms:g} ms", o.ms <= e.max_ms,
                            f"{o.ms:.1f} ms"))
+    if e.error is not None:
+        out.append(Checked(e.line, f"step {o.index} error mentions {e.error!r}",
+                           e.error.lower() in o.error.lower(), o.error or "no error"))
+    if e.attempts is not None:
+        n = len(o.detail.get("fetch", {}).get("attempts", []))
+        out.append(Checked(e.line, f"step {o.index} took {e.attempts} attempts", n == e.attempts,
+                           str(n)))
     if e.ok is not None:
         out.append(Checked(e.line, f"step {o.index} {'succeeds' if e.ok else 'fails'}",
                            o.ok == e.ok, "ok" if o.ok else f"failed: {o.error}"))

@@ -13,6 +13,7 @@ the fault is not applied and the run says so: nothing pretends.
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Callable
 
@@ -21,6 +22,7 @@ from lab.labctl import Lab
 from lab.scenario import Fault
 
 Say = Callable[[str], None]
+API_ADMIN_TOKEN = "lab-admin-token"  # compose.yaml gives the API the same value
 
 
 def _iptables_rules(fault: Fault) -> list[list[str]]:
@@ -68,6 +70,11 @@ class Faults:
             say(f"fault: {what} in and out of {svc} (iptables)")
             for rule in _iptables_rules(fault):
                 self._iptables(svc, "-I", rule)
+        elif fault.kind == "api":
+            doc = {k: (int(v) if k in ("status", "retry_after", "latency_ms") else v)
+                   for k, v in fault.settings}
+            say(f"fault: the API answers {json.dumps(doc)} (its /__fault switch)")
+            self._api_switch("POST", json.dumps(doc))
         elif fault.kind == "delay":
             r = self.lab.exec(svc, "tc", "qdisc", "add", "dev", "eth0", "root", "netem",
                               "delay", f"{fault.ms}ms")
@@ -110,6 +117,21 @@ class Faults:
                 self._iptables(svc, "-D", rule)
         elif fault.kind == "delay":
             self.lab.exec(svc, "tc", "qdisc", "del", "dev", "eth0", "root")
+        elif fault.kind == "api":
+            say("undo: the API's faults switched off")
+            self._api_switch("DELETE", None)
+
+    def _api_switch(self, method: str, body: str | None) -> None:
+        """Flip the API's fault switch from the client, with the lab's admin token."""
+        cmd = ["curl", "-sS", "-f", "-X", method, "--cacert", "/certs/ca.crt",
+               "-H", f"Authorization: Bearer {API_ADMIN_TOKEN}",
+               "https://api-origin.example.com/__fault"]
+        if body is not None:
+            cmd += ["-H", "Content-Type: application/json", "-d", body]
+        r = self.lab.exec("client", *cmd)
+        if r.returncode != 0:
+            raise LabError(f"the API's fault switch refused {method}: "
+                           f"{(r.stderr or r.stdout).strip()}")
 
     def _any_container(self, service: str) -> str:
         r = subprocess.run(["docker", "ps", "-aq", "--filter",

@@ -49,7 +49,7 @@ class Leaf:
 LEAVES: tuple[Leaf, ...] = (
     Leaf("edge", ("www.example.com", "static.example.com", "api.example.com", "example.com",
                   "edge.edgecdn.net", "*.edgecdn.net")),
-    Leaf("origin", ("origin.example.com", "www.example.com")),
+    Leaf("origin", ("origin.example.com", "origin2.example.com", "www.example.com")),
     Leaf("api", ("api-origin.example.com",)),
 )
 

@@ -55,6 +55,9 @@ def run_scenario(lab: Lab, scenario: Scenario, runs_dir: Path) -> RunResult:
     if scenario.cold_dns:
         say("prep  restarting the resolver so its cache is empty")
         lab.restart("resolver")
+    if scenario.cold_edge:
+        say("prep  restarting the edge: empty cache, no open connections to the origins")
+        lab.restart("edge")
     keylog_dir = runs_dir / "keylog"
     keylog_dir.mkdir(exist_ok=True)
     faults = Faults(lab, scenario.faults)
@@ -120,6 +123,7 @@ def _write_timeline(folder: Path, scenario: Scenario, started: float,
         "started": started,
         "finished": time.time(),
         "cold_dns": scenario.cold_dns,
+        "cold_edge": scenario.cold_edge,
         "faults": [asdict(f) for f in scenario.faults],
         "fault_notes": notes,
         "steps": [{k: v for k, v in asdict(o).items() if k != "detail"} for o in outcomes],

@@ -6,6 +6,7 @@ never as a traceback. The shape::
     name: packet-loss
     description: 5% loss on the edge's interface
     cold_dns: true                 # restart the resolver first: nothing cached
+    cold_edge: true                # restart the edge: empty cache, new connections
     faults:                        # applied before the steps, removed after
       - loss: {service: edge, percent: 5}
     steps:
@@ -17,7 +18,8 @@ never as a traceback. The shape::
       - packets: "tcp.analysis.retransmission && ip.addr == $edge"
         min: 1                     # checked on the capture after the run
 
-In packet filters ``$service`` stands for that host's address (``$edge``,
+In step arguments ``$run`` stands for a token unique to the run (a fresh user
+name on every run). In packet filters ``$service`` stands for that host's address (``$edge``,
 ``$root-a``); ``$roots`` and ``$tlds`` for the set ``{a b}`` of both.
 """
 
@@ -42,7 +44,7 @@ STEP_KINDS: dict[str, tuple[str, dict[str, type], str]] = {
             {"name": str, "type": str, "server": str, "tcp": bool, "norec": bool}, "name"),
     "fetch": ("one HTTP request from the client, with retries honouring Retry-After",
               {"url": str, "method": str, "headers": dict, "json": object, "retries": int,
-               "token": str}, "url"),
+               "token": str, "connect_to": str, "follow": bool}, "url"),
 }
 FAULT_KINDS: dict[str, tuple[str, dict[str, type]]] = {
     "stop": ("stop a service for the run", {"service": str}),
@@ -53,12 +55,16 @@ FAULT_KINDS: dict[str, tuple[str, dict[str, type]]] = {
              {"service": str, "percent": float}),
     "delay": ("add latency on a host's interface (needs the kernel's netem)",
               {"service": str, "ms": int}),
+    "api": ("make the API itself misbehave (its /__fault switch): errors, latency, drops",
+            {"service": str, "error_rate": float, "status": int, "retry_after": int,
+             "latency_ms": int, "drop_rate": float}),
 }
 EXPECT_KEYS: dict[str, type] = {
     "step": int, "status": int, "cache": str, "rcode": str, "max_ms": float, "ok": bool,
+    "error": str, "attempts": int,
     "packets": str, "count": int, "min": int, "max": int, "during": int, "note": str,
 }
-TOP_KEYS = {"name", "description", "cold_dns", "faults", "steps", "expect"}
+TOP_KEYS = {"name", "description", "cold_dns", "cold_edge", "faults", "steps", "expect"}
 
 
 @dataclass(frozen=True)
@@ -78,6 +84,7 @@ class Fault:
     service: str
     percent: float = 0.0
     ms: int = 0
+    settings: tuple[tuple[str, float], ...] = ()  # the api fault's switch values
 
 
 @dataclass(frozen=True)
@@ -89,6 +96,8 @@ class Expect:
     rcode: str | None = None
     max_ms: float | None = None
     ok: bool | None = None
+    error: str | None = None  # a substring of the step's error message
+    attempts: int | None = None  # how many tries the step took (retries + 1)
     packets: str | None = None
     count: int | None = None
     min: int | None = None
@@ -103,6 +112,7 @@ class Scenario:
     description: str
     path: Path
     cold_dns: bool = False
+    cold_edge: bool = False  # restart the edge: empty cache, no pooled upstream connections
     faults: tuple[Fault, ...] = ()
     steps: tuple[Step, ...] = field(default_factory=tuple)
     expect: tuple[Expect, ...] = ()
@@ -187,7 +197,11 @@ def _fault(r: _Reader, node: yaml.Node) -> Fault:
         raise r.fail(v, "loss needs `percent:` between 0 and 100")
     if kind == "delay" and args.get("ms", 0) <= 0:
         raise r.fail(v, "delay needs `ms:` above 0")
-    return Fault(kind, str(service), float(args.get("percent", 0)), int(args.get("ms", 0)))
+    if kind == "api" and service != "api":
+        raise r.fail(v, "the api fault applies to `service: api` only")
+    settings = tuple(sorted((k, float(x)) for k, x in args.items() if k != "service"))
+    return Fault(kind, str(service), float(args.get("percent", 0)), int(args.get("ms", 0)),
+                 settings if kind == "api" else ())
 
 
 def _expect(r: _Reader, node: yaml.Node, n_steps: int) -> Expect:
@@ -237,12 +251,15 @@ def load(path: Path) -> Scenario:
     if not steps:
         raise r.fail(top["steps"], "steps must be a non-empty list")
     cold = top.get("cold_dns")
+    cold_edge = top.get("cold_edge")
     return Scenario(
         name=r.value(top["name"], str, "name"),
         description=r.value(top["description"], str, "description")
         if "description" in top else "",
         path=path,
         cold_dns=bool(r.value(cold, bool, "cold_dns")) if cold is not None else False,
+        cold_edge=bool(r.value(cold_edge, bool, "cold_edge")) if cold_edge is not None
+        else False,
         faults=tuple(_fault(r, n) for n in seq("faults")),
         steps=steps,
         expect=tuple(_expect(r, n, len(steps)) for n in seq("expect")))

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from lab import topology
 from lab.errors import LabError
 from lab.expect import StepOutcome
 from lab.labctl import Lab
@@ -102,6 +103,10 @@ def _fetch(lab: Lab, o: StepOutcome, step: Step, out: str) -> None:
         cmd += ["--json", json.dumps(a["json"])]
     if a.get("token"):
         cmd += ["--token", str(a["token"])]
+    if a.get("connect_to"):
+        cmd += ["--connect-to", _address(str(a["connect_to"]))]
+    if a.get("follow"):
+        cmd.append("--follow")
     r = lab.exec("client", "sh", "-c", f"mkdir -p {out} && exec \"$@\"", "sh", *cmd,
                  timeout=300)
     if r.returncode != 0:
@@ -112,6 +117,8 @@ def _fetch(lab: Lab, o: StepOutcome, step: Step, out: str) -> None:
     cache = res["headers"].get("x-cache")
     o.cache = [cache] if cache else []
     tries = len(res["attempts"])
+    for hop in res.get("redirects", []):
+        print(f"  HTTP  {hop}", flush=True)
     print(f"  HTTP  {res['method']} {res['url']} -> {res['status'] or res['error']}"
           + (f" after {tries} attempts" if tries > 1 else ""), flush=True)
     for att in res["attempts"][:-1]:
@@ -120,8 +127,22 @@ def _fetch(lab: Lab, o: StepOutcome, step: Step, out: str) -> None:
               flush=True)
 
 
+def _address(target: str) -> str:
+    """``badcert:8441`` -> ``198.51.100.95:8441``: a lab service name or an address."""
+    host, _, port = target.rpartition(":")
+    known = topology.BY_SERVICE.get(host)
+    return f"{known.ipv4 if known else host}:{port}"
+
+
+def _with_run_token(step: Step, token: str) -> Step:
+    """Replace ``$run`` in the step's arguments (unique names for data that persists)."""
+    args = json.loads(json.dumps(step.args).replace("$run", token))
+    return Step(step.kind, args, step.line)
+
+
 def run_step(lab: Lab, index: int, step: Step, folder: Path,
              events: list[dict[str, Any]]) -> StepOutcome:
+    step = _with_run_token(step, folder.name.split("-", 1)[0] + folder.name.split("-")[1])
     o = StepOutcome(index=index, kind=step.kind, target=step.target, started=time.time())
     t0 = time.perf_counter()
     out = f"/runs/{folder.name}/step-{index}"

@@ -33,7 +33,10 @@ HOSTS: tuple[Host, ...] = (
     Host("resolver", "caching recursive resolver", "198.51.100.53", "resolver.isp.test"),
     Host("edge", "CDN edge / reverse proxy cache", "198.51.100.80", "edge.edgecdn.net"),
     Host("origin", "HTTPS origin web server", "198.51.100.90", "origin.example.com"),
+    Host("origin-2", "second HTTPS origin (failover)", "198.51.100.92", "origin2.example.com"),
     Host("api", "JSON API backend", "198.51.100.91", "api-origin.example.com"),
+    Host("badcert", "origin behind bad certificates (ports 8441-8446)", "198.51.100.95",
+         "badcert.example.com"),
     Host("client", "scenario client (dig, curl, openssl, the browse script)", "198.51.100.100",
          "client.isp.test"),
 )

@@ -13,13 +13,14 @@ import argparse
 import http.client
 import json
 import random
+import socket
 import ssl
 import sys
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 CA_FILE = "/certs/ca.crt"
 IDEMPOTENT = {"GET", "HEAD", "PUT", "DELETE", "OPTIONS"}
@@ -48,6 +49,7 @@ class FetchResult:
     error: str = ""
     attempts: list[Attempt] = field(default_factory=list)
     idempotency_key: str = ""
+    redirects: list[str] = field(default_factory=list)
 
 
 def _context(keylog: str | None) -> ssl.SSLContext:
@@ -57,11 +59,41 @@ def _context(keylog: str | None) -> ssl.SSLContext:
     return ctx
 
 
-def _once(method: str, url: str, headers: dict[str, str], body: bytes | None,
-          ctx: ssl.SSLContext) -> tuple[int, dict[str, str], bytes]:
+def _connection(url: str, ctx: ssl.SSLContext, connect_to: str | None
+                ) -> http.client.HTTPConnection:
+    """Open the connection; ``connect_to`` = "address:port" overrides DNS, like curl's
+    --connect-to: the TLS name (SNI and the certificate check) stays the URL's host."""
     parts = urlsplit(url)
-    conn = http.client.HTTPSConnection(parts.hostname or "", parts.port or 443, context=ctx,
-                                       timeout=15)
+    host = parts.hostname or ""
+    https = parts.scheme == "https"
+    port = parts.port or (443 if https else 80)
+    addr, to_port = (connect_to.rsplit(":", 1) if connect_to else (host, str(port)))
+    raw = socket.create_connection((addr, int(to_port)), timeout=15)
+    if not https:
+        conn = http.client.HTTPConnection(host, port, timeout=15)
+        conn.sock = raw
+        return conn
+    try:
+        tls = ctx.wrap_socket(raw, server_hostname=host)
+    except ssl.SSLCertVerificationError as e:
+        raw.close()
+        # Report the check that failed as OpenSSL names it, not "connection error".
+        raise CertificateError(f"TLS certificate verification failed: {e.verify_message} "
+                               f"(OpenSSL error {e.verify_code})") from e
+    conn = http.client.HTTPSConnection(host, port, context=ctx, timeout=15)
+    conn.sock = tls
+    return conn
+
+
+class CertificateError(OSError):
+    """The server's certificate was refused; the message says which check failed."""
+
+
+def _once(method: str, url: str, headers: dict[str, str], body: bytes | None,
+          ctx: ssl.SSLContext, connect_to: str | None = None
+          ) -> tuple[int, dict[str, str], bytes]:
+    parts = urlsplit(url)
+    conn = _connection(url, ctx, connect_to)
     try:
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         conn.request(method, path, body=body, headers=headers)
@@ -87,7 +119,8 @@ def login(base: str, ctx: ssl.SSLContext) -> str:
 
 
 def fetch(method: str, url: str, headers: dict[str, str] | None = None, payload: Any = None,
-          retries: int = 0, token: str | None = None, keylog: str | None = None) -> FetchResult:
+          retries: int = 0, token: str | None = None, keylog: str | None = None,
+          connect_to: str | None = None, follow: bool = False) -> FetchResult:
     ctx = _context(keylog)
     method = method.upper()
     hdrs = {"User-Agent": "weblab-fetch/0.1", "Accept": "application/json"}
@@ -97,9 +130,14 @@ def fetch(method: str, url: str, headers: dict[str, str] | None = None, payload:
     if payload is not None:
         body = json.dumps(payload).encode()
         hdrs.setdefault("Content-Type", "application/json")
-    if token == "login":
+    if token in ("login", "tampered"):
         parts = urlsplit(url)
-        token = login(f"{parts.scheme}://{parts.netloc}", ctx)
+        real = login(f"{parts.scheme}://{parts.netloc}", ctx)
+        # "tampered": the payload's last character changed, the signature kept, as
+        # an attacker editing the claims would: the API must refuse it.
+        head, claims, sig = real.split(".")
+        token = real if token == "login" else \
+            f"{head}.{claims[:-1]}{'A' if claims[-1] != 'A' else 'B'}.{sig}"
     if token:
         hdrs["Authorization"] = f"Bearer {token}"
     if retries and method not in IDEMPOTENT:
@@ -107,18 +145,20 @@ def fetch(method: str, url: str, headers: dict[str, str] | None = None, payload:
         # httpapi-idempotency-key-header); with it the server replays the first answer.
         hdrs.setdefault("Idempotency-Key", str(uuid.uuid4()))
     result.idempotency_key = hdrs.get("Idempotency-Key", "")
-    for n in range(retries + 1):
+    n = 0
+    while n <= retries:
         a = Attempt(time.time())
         t0 = time.perf_counter()
         try:
-            status, rh, raw = _once(method, url, hdrs, body, ctx)
+            status, rh, raw = _once(method, url, hdrs, body, ctx, connect_to)
         except (OSError, http.client.HTTPException) as e:
             a.error, a.ms = f"{type(e).__name__}: {e}", (time.perf_counter() - t0) * 1000
             result.attempts.append(a)
             result.error = a.error
-            if n < retries:
+            if n < retries and not isinstance(e, CertificateError):
                 a.waited_s = _delay(n, "")
                 time.sleep(a.waited_s)
+                n += 1
                 continue
             return result
         a.status, a.ms = status, round((time.perf_counter() - t0) * 1000, 3)
@@ -132,6 +172,17 @@ def fetch(method: str, url: str, headers: dict[str, str] | None = None, payload:
         if status in RETRY_STATUS and n < retries:
             a.waited_s = _delay(n, a.retry_after)
             time.sleep(a.waited_s)
+            n += 1
+            continue
+        location = rh.get("location", "")
+        if follow and status in (301, 302, 303, 307, 308) and location and len(
+                result.attempts) < 10:
+            # Follow as a browser does: 303 (and 301/302 after a POST) become GET.
+            result.redirects.append(f"{status} {url} -> {location}")
+            url = urljoin(url, location)
+            result.url = url
+            if status == 303 or (status in (301, 302) and method == "POST"):
+                method, body = "GET", None
             continue
         break
     result.ok = 200 <= result.status < 400
@@ -145,13 +196,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--header", action="append", default=[], help="Name: value")
     ap.add_argument("--json", dest="payload", help="request body, JSON text")
     ap.add_argument("--retries", type=int, default=0)
-    ap.add_argument("--token", help="a bearer token, or `login` to log in as the demo user")
+    ap.add_argument("--token", help="a bearer token; `login`: log in as the demo user first; "
+                                    "`tampered`: that token with its claims altered")
     ap.add_argument("--keylog")
+    ap.add_argument("--connect-to", help="ADDRESS:PORT to connect to instead of the URL's host")
+    ap.add_argument("--follow", action="store_true", help="follow redirects, as a browser does")
     args = ap.parse_args(argv)
     headers = dict(h.split(":", 1) for h in args.header)
     headers = {k.strip(): v.strip() for k, v in headers.items()}
     payload = json.loads(args.payload) if args.payload is not None else None
-    res = fetch(args.method, args.url, headers, payload, args.retries, args.token, args.keylog)
+    res = fetch(args.method, args.url, headers, payload, args.retries, args.token, args.keylog,
+                args.connect_to, args.follow)
     print(json.dumps(asdict(res)))
     return 0
 

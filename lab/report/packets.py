@@ -35,7 +35,7 @@ FIELDS = (
     "tls.handshake.certificate",
     "http.request.method", "http.request.uri", "http.request.version", "http.host",
     "http.request.line", "http.response.code", "http.response.phrase", "http.response.version",
-    "http.response.line", "http.request_in", "http.content_length_header",
+    "http.response.line", "http.request_in", "http.content_length_header", "tls.app_data",
 )
 
 
@@ -69,7 +69,8 @@ class Message:
     dst: str
     proto: str  # dns, tcp, tls, http
     kind: str  # query, response, syn, syn-ack, ack, fin, rst, retransmission,
-    #            client-hello, server-hello, certificate, finished, request
+    #            client-hello, server-hello, certificate, finished, request,
+    #            encrypted (TLS records the capture's secrets cannot open)
     label: str
     stream: int | None = None  # tcp.stream, for TCP, TLS and HTTP
     dns: DnsInfo | None = None
@@ -151,6 +152,8 @@ def messages_from_rows(rows: Sequence[Row]) -> list[Message]:
     out: list[Message] = []
     handshake_acks: set[int] = set()
     syn_acked: set[int] = set()
+    last_sealed: dict[int, tuple[str, str]] = {}  # stream -> direction of its last sealed arrow
+    greeted: set[int] = set()  # streams whose ClientHello is in the capture
     for row in rows:
         src, dst = _one(row, "ip.src"), _one(row, "ip.dst")
         if not src:
@@ -172,9 +175,21 @@ def messages_from_rows(rows: Sequence[Row]) -> list[Message]:
             add("dns", "response" if dns.response else "query", dns.label(), dns=dns)
         for tls in tls_infos(row):
             add("tls", tls.kind, tls.label(), tls=tls)
+            if tls.kind == "client-hello" and stream is not None:
+                greeted.add(stream)
         http = _http(row)
         if http is not None:
             add("http", "request" if http.request else "response", _http_label(http), http=http)
+            last_sealed.pop(stream if stream is not None else -1, None)
+        elif _one(row, "tls.app_data") and stream is not None and stream not in greeted:
+            # Application data tshark could not decrypt: in TLS 1.3 the record
+            # nonce counts every record since the handshake (RFC 8446 §5.3), so a
+            # connection opened before the capture began cannot be read from the
+            # middle. One arrow per burst in one direction, not one per record.
+            if last_sealed.get(stream) != (src, dst):
+                add("tls", "encrypted", "TLS data (connection older than the capture: "
+                                        "sealed)")
+                last_sealed[stream] = (src, dst)
     return out
 
 

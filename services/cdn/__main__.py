@@ -26,6 +26,7 @@ from aiohttp import web
 from services.cdn.app import EdgeConfig, make_app
 from services.cdn.routing import RouteError, Router, parse_resolve, parse_route
 from services.common.httpserver import JsonAccessLogger, run
+from services.common.redirect import make_redirect_app
 from services.common.logs import setup
 from services.common.tls import client_context, server_context
 
@@ -47,6 +48,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cache-entries", type=int, default=1000)
     parser.add_argument("--health-interval", type=float, default=5.0, metavar="SECONDS")
     parser.add_argument("--health-path", default="/healthz")
+    parser.add_argument("--http-port", type=int, default=None,
+                        help="also listen for plain HTTP here, answering 301 to https, as CDNs "
+                             "do for sites that are HTTPS-only (default: off)")
     args = parser.parse_args(argv)
     if not args.plain and not (args.cert and args.key and args.ca):
         parser.error("--cert, --key and --ca are required (or --plain for test mode)")
@@ -77,7 +81,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     access_log=logging.getLogger("services.cdn.access"),
                     access_log_class=JsonAccessLogger)
     else:
-        run(app, host=args.host, port=args.port, ssl_context=ctx, service="cdn")
+        plain_app = None if args.http_port is None else (make_redirect_app(), args.http_port)
+        run(app, host=args.host, port=args.port, ssl_context=ctx, service="cdn",
+            plain=plain_app)
     return 0
 
 

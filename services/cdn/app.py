@@ -111,15 +111,20 @@ def make_app(config: EdgeConfig) -> web.Application:
                         session=session, clock=config.clock, scheme=config.scheme,
                         wait_timeout=config.upstream_timeout)
             app[EDGE] = edge
+            checker = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(ssl=config.upstream_tls or False, limit_per_host=1,
+                                               resolver=PinnedResolver(config.pins)),
+                trust_env=False)
             probes = [asyncio.get_running_loop().create_task(
-                probe_forever(session, pool, config.health_path, config.health_interval))
-                for pool in pools.values() if config.health_interval > 0]
+                probe_forever(checker, list(pools.values()), config.health_path,
+                              config.health_interval))] if config.health_interval > 0 else []
             yield
             for task in probes + list(edge.background):
                 task.cancel()
             for task in probes + list(edge.background):
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await checker.close()
 
     app.cleanup_ctx.append(upstream_session)
     app.router.add_get(RESERVED_PREFIX + "health", health)

@@ -31,7 +31,8 @@ from services.cdn.policy import (
     stored_fields,
 )
 from services.cdn.respond import from_entry, plain
-from services.cdn.routing import Route, Router, loop_detected, normalize_host, \
+from services.common.hosts import normalize_host
+from services.cdn.routing import Route, Router, loop_detected, \
     upstream_request_headers
 from services.cdn.upstreams import Pool
 from services.cdn.validation import conditional_headers, freshen

@@ -11,6 +11,8 @@ upstream name to an address without DNS, which is how the tests point
 
 from __future__ import annotations
 
+from services.common.hosts import normalize_host
+
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -54,14 +56,6 @@ class Route:
 
 def label(upstream: URL) -> str:
     return f"{upstream.host}:{upstream.port}"
-
-
-def normalize_host(value: str) -> str:
-    """``WWW.Example.COM.:443`` -> ``www.example.com``."""
-    host = value.strip().lower()
-    if host.startswith("["):
-        return host.split("]")[0] + "]"
-    return host.rsplit(":", 1)[0].rstrip(".") if ":" in host else host.rstrip(".")
 
 
 def parse_route(spec: str, *, allow_http: bool = False) -> Route:

@@ -31,11 +31,14 @@ class JsonAccessLogger(AbstractAccessLogger):
                   duration_ms=round(time * 1000, 3), remote=request.remote, **extra)
 
 
-def plain_listener(app: web.Application, *, host: str, port: int, service: str
+def plain_listener(app: web.Application, *, host: str, port: int, service: str,
+                   ssl_context: ssl.SSLContext | None = None
                    ) -> Callable[[web.Application], AsyncIterator[None]]:
-    """A cleanup context serving ``app`` over plain HTTP on ``port`` beside the main site.
+    """A cleanup context serving ``app`` on ``port`` beside the main site.
 
-    Used by the origin's port-80 redirector; it starts and stops with the main app.
+    Plain HTTP by default (the port-80 redirectors); with ``ssl_context``, one more
+    TLS listener (the bad-certificate server's one port per certificate). It starts
+    and stops with the main app.
     """
     logger = logging.getLogger(f"services.{service}")
 
@@ -43,8 +46,9 @@ def plain_listener(app: web.Application, *, host: str, port: int, service: str
         runner = web.AppRunner(app, access_log=logging.getLogger(f"services.{service}.access"),
                                access_log_class=JsonAccessLogger)
         await runner.setup()
-        await web.TCPSite(runner, host, port).start()
-        log_event(logger, "listening", host=host, port=port, tls=None)
+        await web.TCPSite(runner, host, port, ssl_context=ssl_context).start()
+        log_event(logger, "listening", host=host, port=port,
+                  tls=None if ssl_context is None else "1.2-1.3")
         yield
         await runner.cleanup()
 

@@ -16,7 +16,7 @@ from services.web.app import make_app
 from services.common.httpserver import run
 from services.common.tls import server_context
 from services.web.content import SITE_DIR, load_site
-from services.web.redirect import make_redirect_app
+from services.common.redirect import make_redirect_app
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,6 +10,8 @@ comes from X-Forwarded-Host, which only the edge can reach us with.
 
 from __future__ import annotations
 
+from services.common.hosts import normalize_host
+
 import hashlib
 import mimetypes
 from collections.abc import Mapping
@@ -130,14 +132,6 @@ def load_site(root: Path = SITE_DIR) -> Site:
     return Site(trees={"www": www, "static": static},
                 not_found=page("404.html", NOT_FOUND_CACHE),
                 server_error=page("500.html", ERROR_CACHE), renames=renames)
-
-
-def normalize_host(value: str) -> str:
-    """``WWW.Example.COM.:443`` -> ``www.example.com`` (RFC 9110 §4.2.3: case-insensitive)."""
-    host = value.strip().lower()
-    if host.startswith("["):  # IPv6 literal
-        return host.split("]")[0] + "]"
-    return host.rsplit(":", 1)[0].rstrip(".") if ":" in host else host.rstrip(".")
 
 
 def public_host(headers: Mapping[str, str]) -> str:

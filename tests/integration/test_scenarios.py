@@ -11,7 +11,8 @@ from lab.labctl import ROOT, Lab
 from lab.run import run_scenario
 
 
-@pytest.mark.parametrize("name", ["dns-trace", "dns-cache", "tld-outage", "packet-loss"])
+@pytest.mark.parametrize("name", ["dns-trace", "dns-cache", "tld-outage", "packet-loss", "truncation",
+                                  "redirect", "bad-cert", "origin-down", "api"])
 def test_scenario_expectations_hold(lab: Lab, name: str) -> None:
     """Every expectation the scenario file states is met by the real run and its capture."""
     sc = scenario.find(name)

@@ -78,3 +78,24 @@ def test_rows_without_ip_are_skipped() -> None:
              "tcp.flags.ack": ["0"]}]
     msgs = messages_from_rows(rows)
     assert [(m.frame, m.label) for m in msgs] == [(2, "SYN")]
+
+
+def test_sealed_tls_data_on_connections_older_than_the_capture() -> None:
+    """TLS records on a stream whose handshake was not captured become one 'sealed' arrow
+    per burst; records on a stream whose ClientHello was seen do not."""
+    from lab.report.packets import messages_from_rows
+
+    def row(frame: int, stream: int, src: str, dst: str, **extra: list[str]) -> dict:
+        base = {"frame.number": [str(frame)], "frame.time_epoch": ["1.0"], "ip.src": [src],
+                "ip.dst": [dst], "tcp.stream": [str(stream)], "tcp.flags.ack": ["1"]}
+        return base | extra
+
+    rows = [
+        row(1, 7, "a", "b", **{"tls.app_data": ["00"]}),
+        row(2, 7, "a", "b", **{"tls.app_data": ["00"]}),
+        row(3, 7, "b", "a", **{"tls.app_data": ["00"]}),
+        row(4, 8, "a", "c", **{"tls.handshake.type": ["1"]}),
+        row(5, 8, "a", "c", **{"tls.app_data": ["00"]}),
+    ]
+    sealed = [m.frame for m in messages_from_rows(rows) if m.kind == "encrypted"]
+    assert sealed == [1, 3]

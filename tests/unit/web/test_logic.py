@@ -6,7 +6,7 @@ import pytest
 
 from services.web.encoding import choose, compress, parse_accept_encoding
 from services.web.fingerprint import fingerprinted, rewrite
-from services.web.redirect import https_location
+from services.common.redirect import https_location
 from services.web.sessions import Sessions, set_cookie
 
 BOTH = {"gzip": b"g", "br": b"b"}

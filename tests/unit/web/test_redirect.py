@@ -9,7 +9,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from services.common.httpserver import plain_listener
-from services.web.redirect import make_redirect_app
+from services.common.redirect import make_redirect_app
 
 
 async def test_plain_http_redirects() -> None:

@@ -13,7 +13,7 @@ import re
 
 from aiohttp import web
 
-from services.web.content import normalize_host
+from services.common.hosts import normalize_host
 
 _HOST = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*"
                    r"|\[[0-9a-f:.]+\]")
