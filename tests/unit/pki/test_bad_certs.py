@@ -92,7 +92,7 @@ def test_describe_lists_every_chain(certs: Path) -> None:
     leaf, issuing = chains["origin.crt"].certs
     assert leaf.subject == "CN=origin.example.com,O=weblab"
     assert leaf.issuer == issuing.subject == "CN=weblab Issuing CA 1,O=weblab"
-    assert leaf.sans == ("origin.example.com", "www.example.com")
+    assert leaf.sans == ("origin.example.com", "origin2.example.com", "www.example.com")
     assert len(leaf.sha256.split(":")) == 32 and leaf.not_after.endswith("Z")
 
 
