@@ -79,19 +79,31 @@ def embed_secrets(raw: Path, keylog: Path, out: Path) -> None:
         raw.rename(out)
 
 
-def collect_keylogs(directory: Path, extra: list[Path], out: Path) -> int:
+def client_randoms(capture: Path) -> set[str]:
+    """The client randoms of every ClientHello in the capture (lower-case hex)."""
+    r = subprocess.run(["tshark", "-r", str(capture), "-Y", "tls.handshake.type == 1",
+                        "-T", "fields", "-e", "tls.handshake.random"],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise LabError(f"tshark could not read {capture}: {r.stderr.strip()[-300:]}")
+    return {w.replace(":", "").lower() for w in r.stdout.split()}
+
+
+def collect_keylogs(directory: Path, extra: list[Path], out: Path,
+                    randoms: set[str] | None = None) -> int:
     """Merge the servers' key logs and the run's own into OUT; return the secret count.
 
-    The servers' logs are taken whole, not just what was written during the run:
-    the edge keeps pooled TLS connections to its upstreams open across runs, and
-    a request of this run may travel on a connection whose handshake (and key
-    log line) came before it. Secrets of sessions absent from the capture do no
-    harm; Wireshark only uses the ones whose client random it sees.
+    Key log lines are keyed by the client random of their handshake (NSS key log
+    format). With ``randoms``, only the sessions whose ClientHello is in the
+    capture are kept: a TLS session whose handshake was not captured cannot be
+    decrypted anyway, and the servers' logs grow with every connection.
     """
     lines: list[str] = []
     for p in [*sorted(directory.glob("*.keylog")), *extra]:
         if p.exists():
             lines += p.read_bytes().decode("ascii", "replace").splitlines()
     keep = list(dict.fromkeys(ln for ln in lines if ln and not ln.startswith("#")))
+    if randoms is not None:
+        keep = [ln for ln in keep if len(ln.split()) == 3 and ln.split()[1].lower() in randoms]
     out.write_text("".join(ln + "\n" for ln in keep))
     return len(keep)

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lab.capture import Capture, collect_keylogs, embed_secrets
+from lab.capture import Capture, client_randoms, collect_keylogs, embed_secrets
 from lab.expect import Checked, StepOutcome, check
 from lab.faults import Faults
 from lab.har import write_har
@@ -84,7 +84,8 @@ def run_scenario(lab: Lab, scenario: Scenario, runs_dir: Path) -> RunResult:
         finally:
             capture.stop()
             client_keys = sorted(folder.glob("step-*/client.keylog"))
-            n_keys = collect_keylogs(keylog_dir, client_keys, folder / "keys.log")
+            n_keys = collect_keylogs(keylog_dir, client_keys, folder / "keys.log",
+                                     client_randoms(folder / "raw.pcapng"))
             embed_secrets(folder / "raw.pcapng", folder / "keys.log",
                           folder / "capture.pcapng")
             (folder / "events.jsonl").write_text(

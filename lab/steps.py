@@ -116,7 +116,7 @@ def _fetch(lab: Lab, o: StepOutcome, step: Step, out: str) -> None:
     o.status, o.ok, o.error = res["status"] or None, res["ok"], res["error"]
     cache = res["headers"].get("x-cache")
     o.cache = [cache] if cache else []
-    tries = len(res["attempts"])
+    tries = len(res["attempts"]) - len(res.get("redirects", []))
     for hop in res.get("redirects", []):
         print(f"  HTTP  {hop}", flush=True)
     print(f"  HTTP  {res['method']} {res['url']} -> {res['status'] or res['error']}"

@@ -110,12 +110,19 @@ def _delay(attempt: int, retry_after: str, cap: float = 10.0) -> float:
     return float(min(cap, 0.2 * 2 ** attempt) * random.uniform(0.5, 1.0))
 
 
-def login(base: str, ctx: ssl.SSLContext) -> str:
-    status, _h, body = _once("POST", base + "/api/login", {"Content-Type": "application/json"},
-                             json.dumps(DEMO_USER).encode(), ctx)
-    if status != 200:
-        raise RuntimeError(f"login failed with {status}: {body[:200]!r}")
-    return str(json.loads(body)["access_token"])
+def login(base: str, ctx: ssl.SSLContext, retries: int = 0) -> str:
+    """Log in as the demo user, retrying 429/503 as told (login is safe to repeat)."""
+    for n in range(retries + 1):
+        status, headers, body = _once("POST", base + "/api/login",
+                                      {"Content-Type": "application/json"},
+                                      json.dumps(DEMO_USER).encode(), ctx)
+        if status in RETRY_STATUS and n < retries:
+            time.sleep(_delay(n, headers.get("retry-after", "")))
+            continue
+        if status != 200:
+            raise RuntimeError(f"login failed with {status}: {body[:200]!r}")
+        return str(json.loads(body)["access_token"])
+    raise AssertionError("unreachable")
 
 
 def fetch(method: str, url: str, headers: dict[str, str] | None = None, payload: Any = None,
@@ -132,7 +139,11 @@ def fetch(method: str, url: str, headers: dict[str, str] | None = None, payload:
         hdrs.setdefault("Content-Type", "application/json")
     if token in ("login", "tampered"):
         parts = urlsplit(url)
-        real = login(f"{parts.scheme}://{parts.netloc}", ctx)
+        try:
+            real = login(f"{parts.scheme}://{parts.netloc}", ctx, retries)
+        except (RuntimeError, OSError, http.client.HTTPException) as e:
+            result.error = f"could not get a token: {e}"
+            return result
         # "tampered": the payload's last character changed, the signature kept, as
         # an attacker editing the claims would: the API must refuse it.
         head, claims, sig = real.split(".")

@@ -63,6 +63,11 @@ async def exchange(session: aiohttp.ClientSession, route: Route, pool: Pool, *,
         except aiohttp.ClientConnectorError as e:
             reason = f"cannot connect to {member.label}: {e.os_error.strerror or e.os_error}"
             last = UpstreamError(502, f"502 Bad Gateway: {reason}")
+        except aiohttp.ConnectionTimeoutError:
+            # No SYN-ACK in time (a host that is gone answers nothing at all): the
+            # request was never sent, so trying the next upstream is safe.
+            reason = f"no answer from {member.label} to the TCP handshake in time"
+            last = UpstreamError(504, f"504 Gateway Timeout: {reason}")
         except (TimeoutError, asyncio.TimeoutError) as e:
             raise UpstreamError(504, f"504 Gateway Timeout: {member.label} did not answer "
                                      f"in time") from e
