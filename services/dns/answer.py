@@ -24,7 +24,8 @@ from dataclasses import dataclass
 
 from dnslib import CLASS, QTYPE, RCODE, RR, TXT, DNSRecord
 
-from services.dns.names import ancestors, norm
+from services.dns.names import ancestors, norm, parent
+from services.dns.wire import reply_to
 from services.dns.zone import ADDRESS_TYPES, Zone, ZoneSet
 
 CLASS_ANY = 255  # RFC 1035 §3.2.5 QCLASS "*"
@@ -122,14 +123,38 @@ def _chaos(reply: DNSRecord, qname: str, qtype: int, server_name: str) -> DNSRec
     return reply
 
 
+def _zone_for(zones: ZoneSet, qname: str, qtype: int) -> Zone | None:
+    """The zone that answers: the deepest holding ``qname``, but the parent's for DS at an apex.
+
+    RFC 4035 §3.1.4.1: DS records live on the parent side of a cut, so a
+    server holding both parent and child answers DS at the child's apex from
+    the parent zone (the DS, or NODATA with the parent's SOA); holding only
+    the child, it answers from the child (NODATA with the child's SOA).
+    """
+    zone = zones.find(qname)
+    above = parent(qname)
+    if zone is not None and qtype == QTYPE.DS and qname == zone.origin and above is not None:
+        return zones.find(above) or zone
+    return zone
+
+
 def answer(zones: ZoneSet, query: DNSRecord, server_name: str = "") -> Outcome:
     """Build the reply to a single-question query from the zones held."""
-    reply = query.reply(ra=0, aa=0)
+    outcome = _answer(zones, query, server_name)
+    if query.q.qclass == CLASS_ANY:
+        # RFC 6895 §3.2: a QCLASS ANY question might have data in classes this
+        # server is not authoritative for, so the reply cannot claim AA (as NSD).
+        outcome.reply.header.aa = 0
+    return outcome
+
+
+def _answer(zones: ZoneSet, query: DNSRecord, server_name: str) -> Outcome:
+    reply = reply_to(query, aa=False, ra=False)
     question = query.q
     qname, qtype = norm(question.qname), int(question.qtype)
     if question.qclass == CLASS_CH:
         return Outcome(_chaos(reply, qname, qtype, server_name), None)
-    zone = zones.find(qname)
+    zone = _zone_for(zones, qname, qtype)
     if zone is None or question.qclass not in (CLASS.IN, CLASS_ANY):
         # Not our data: refuse rather than pretend it does not exist.
         reply.header.rcode = RCODE.REFUSED

@@ -6,7 +6,10 @@ reply copies that differs between identical questions; flags, question case
 and EDNS size are all in the key), the value the packed reply whose ID is
 patched on the way out. An authoritative reply is a pure function of the
 zones and those bytes, so the cache is exact; it is emptied when the zones
-are replaced (SIGHUP) and when it reaches its size bound.
+are replaced (SIGHUP) and when it reaches its size bound. The listener
+tries ``cached`` straight from ``datagram_received``, so a hit costs no
+task, no coroutine and no parsing; the query log rations its lines at high
+rates (services/dns/querylog.py).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from services.common.logs import log_event
 from services.dns.answer import answer
 from services.dns.listen import Address
 from services.dns.names import norm
+from services.dns.querylog import QUERY_LOG_RATE, QueryLog
 from services.dns.wire import OUR_EDNS_PAYLOAD, finish, parse_query, type_text
 from services.dns.zone import ZoneSet
 
@@ -30,38 +34,68 @@ logger = logging.getLogger(__name__)
 WIRE_CACHE_SIZE = 4096  # distinct (query bytes, transport) pairs remembered
 
 
+class _Packed:
+    """A cached reply: everything after its ID, and the query log's fields."""
+
+    __slots__ = ("tail", "fields")
+
+    def __init__(self, data: bytes, fields: dict[str, Any]) -> None:
+        self.tail = data[2:]
+        self.fields = fields
+
+
 class AuthoritativeServer:
     """Answers queries from a set of zones; safe against any input bytes."""
 
     def __init__(self, zones: ZoneSet, name: str,
                  clock: Callable[[], float] = time.monotonic,
-                 edns_max: int = OUR_EDNS_PAYLOAD, wire_cache: bool = True) -> None:
+                 edns_max: int = OUR_EDNS_PAYLOAD, wire_cache: bool = True,
+                 query_log_rate: int = QUERY_LOG_RATE) -> None:
         self.zones = zones
         self.name = name
         self.clock = clock
         self.edns_max = edns_max
         self.wire_cache = wire_cache
-        self._replies: dict[tuple[str, bytes], tuple[bytes, dict[str, Any]]] = {}
+        self.log = QueryLog(logger, "dns_query", query_log_rate, clock)
+        # One table per transport: a UDP reply may be truncated, a TCP one not.
+        self._replies: dict[str, dict[bytes, _Packed]] = {"udp": {}, "tcp": {}}
 
     def replace_zones(self, zones: ZoneSet) -> None:
         """Serve a new set of zones (a reload); cached replies are forgotten."""
         self.zones = zones
-        self._replies.clear()
+        for table in self._replies.values():
+            table.clear()
 
     async def handle(self, wire: bytes, client: Address, proto: str) -> bytes | None:
         """The listener's handler (async only to fit the shared listener)."""
         return self.respond(wire, client, proto)
 
+    def cached(self, wire: bytes, client: Address, proto: str) -> bytes | None:
+        """The hot path: the packed reply to these exact query bytes, or None.
+
+        No parsing: the key is every byte after the ID, so only a query
+        identical to one answered before (flags, case, EDNS included) hits.
+        """
+        hit = self._replies[proto].get(wire[2:])
+        if hit is None:
+            return None
+        now = self.clock()
+        fields = hit.fields
+        if self.log.admit(now):
+            self.log.write(client=client[0], proto=proto, **fields, wire_cache=True,
+                           latency_ms=round((self.clock() - now) * 1000, 3))
+        else:
+            self.log.skip(hit, fields["qname"], fields["qtype"], fields["rcode"])
+        return wire[:2] + hit.tail
+
     def respond(self, wire: bytes, client: Address, proto: str) -> bytes | None:
         """Answer one query packet, or return None to drop it."""
+        wire = bytes(wire)  # callers may hand in a bytearray (dnslib's pack)
+        if self.wire_cache:
+            data = self.cached(wire, client, proto)
+            if data is not None:
+                return data
         started = self.clock()
-        key = (proto, bytes(wire[2:]))
-        hit = self._replies.get(key) if self.wire_cache else None
-        if hit is not None:
-            data = bytes(wire[:2]) + hit[0][2:]
-            log_event(logger, "dns_query", client=client[0], proto=proto, **hit[1],
-                      wire_cache=True, latency_ms=round((self.clock() - started) * 1000, 3))
-            return data
         parsed = parse_query(wire)
         if parsed.query is None:
             log_event(logger, "dns_bad_packet", client=client[0], proto=proto,
@@ -80,9 +114,14 @@ class AuthoritativeServer:
             truncated=bool(reply.header.tc), size=len(data),
         )
         if self.wire_cache:
-            if len(self._replies) >= WIRE_CACHE_SIZE:
-                self._replies.clear()
-            self._replies[key] = (data, fields)
-        log_event(logger, "dns_query", client=client[0], proto=proto, **fields,
-                  wire_cache=False, latency_ms=round((self.clock() - started) * 1000, 3))
+            table = self._replies[proto]
+            if len(table) >= WIRE_CACHE_SIZE:
+                table.clear()
+            table[wire[2:]] = _Packed(data, fields)
+        if self.log.admit(started):
+            self.log.write(client=client[0], proto=proto, **fields, wire_cache=False,
+                           latency_ms=round((self.clock() - started) * 1000, 3))
+        else:
+            self.log.skip((fields["qname"], fields["qtype"], fields["rcode"]),
+                          fields["qname"], fields["qtype"], fields["rcode"])
         return data

@@ -36,6 +36,21 @@ class Parsed:
     edns: Edns | None = None
 
 
+def reply_to(query: DNSRecord, *, aa: bool, ra: bool) -> DNSRecord:
+    """An empty reply to ``query``: its ID, opcode and question; of its flags only RD and CD.
+
+    dnslib's ``DNSRecord.reply`` copies the query's whole flag word, so a
+    query's AD, Z, TC or RCODE bits would come back set. RFC 1035 §4.1.1:
+    RD is copied into the response, Z must be zero, TC means this message
+    was truncated and RCODE is the responder's; RFC 4035 §3.1.6 (authoritative)
+    and §3.2.3 (recursive): CD is copied, AD is set only for data the server
+    has validated or is authoritative for with DNSSEC, which we never do.
+    """
+    h = query.header
+    return DNSRecord(DNSHeader(id=h.id, qr=1, opcode=h.opcode, rd=h.rd, cd=h.cd,
+                               aa=int(aa), ra=int(ra)), q=query.q)
+
+
 def type_text(qtype: int) -> str:
     """A type's mnemonic (``A``, ``NS``), or RFC 3597's ``TYPEnnn`` for unknown ones."""
     name = QTYPE.get(qtype, None)
@@ -87,8 +102,8 @@ def parse_query(wire: bytes) -> Parsed:
         return Parsed(None, error_reply(header, RCODE.FORMERR, query), problem)
     if edns is not None and edns.version > 0:
         # RFC 6891 §6.1.3: answer with our version (0) and BADVERS, nothing else.
-        reply = DNSRecord(DNSHeader(id=header.id, qr=1, opcode=header.opcode, rd=header.rd),
-                          questions=list(query.questions))
+        reply = DNSRecord(DNSHeader(id=header.id, qr=1, opcode=header.opcode, rd=header.rd,
+                                    cd=header.cd), questions=list(query.questions))
         reply.add_ar(EDNS0(udp_len=OUR_EDNS_PAYLOAD, ext_rcode=BADVERS >> 4))
         reply.header.rcode = BADVERS & 0xF
         return Parsed(None, bytes(reply.pack()), f"EDNS version {edns.version}", edns)
@@ -96,8 +111,9 @@ def parse_query(wire: bytes) -> Parsed:
 
 
 def error_reply(header: DNSHeader, rcode: int, query: DNSRecord | None = None) -> bytes:
-    """A reply echoing the ID, opcode and RD bit of the query (and its question if parsed)."""
-    reply = DNSHeader(id=header.id, qr=1, opcode=header.opcode, rd=header.rd, rcode=rcode)
+    """A reply echoing the ID, opcode, RD and CD bits of the query (and its question if parsed)."""
+    reply = DNSHeader(id=header.id, qr=1, opcode=header.opcode, rd=header.rd, cd=header.cd,
+                      rcode=rcode)
     questions = list(query.questions) if query is not None else []
     wire: bytes = DNSRecord(reply, questions=questions).pack()
     return wire

@@ -18,6 +18,7 @@ import sys
 from services.common.logs import log_event, setup
 from services.dns.listen import listen, run
 from services.dns.masterfile import ZoneFileError
+from services.dns.querylog import QUERY_LOG_RATE
 from services.resolver.cache import Cache, CacheConfig
 from services.resolver.control import DEFAULT_SOCKET, serve_control
 from services.resolver.hints import RootServer, load_hints
@@ -70,7 +71,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "'' to disable)")
     parser.add_argument("--no-wire-cache", action="store_true",
                         help="disable the packed-reply cache (for measurements)")
+    parser.add_argument("--query-log-rate", type=int, default=QUERY_LOG_RATE, metavar="N",
+                        help="resolver_query lines a second for cached answers before the "
+                             "rest are only counted in a resolver_query_summary line "
+                             f"(default {QUERY_LOG_RATE}; 0: summaries only)")
     args = parser.parse_args(argv)
+    if args.query_log_rate < 0:
+        parser.error("--query-log-rate must be 0 or more")
     if not 0 <= args.min_ttl <= args.max_ttl:
         parser.error("need 0 <= --min-ttl <= --max-ttl")
     return args
@@ -84,8 +91,10 @@ async def serve(args: argparse.Namespace, roots: list[RootServer]) -> None:
     resolver = Resolver(transport, Cache(config=config), roots,
                         qname_minimisation=args.qname_minimisation)
     server = RecursiveServer(resolver, args.allow, deadline=args.deadline,
-                             wire_cache=not args.no_wire_cache)
-    listener = await listen(server.handle, args.listen, args.port)
+                             wire_cache=not args.no_wire_cache,
+                             query_log_rate=args.query_log_rate)
+    listener = await listen(server.handle, args.listen, args.port,
+                            fast=server.cached if server.wire_cache else None)
     control = None
     if args.control_socket:
         try:
@@ -110,6 +119,7 @@ async def serve(args: argparse.Namespace, roots: list[RootServer]) -> None:
         with contextlib.suppress(OSError):
             os.unlink(args.control_socket)
     await listener.close()
+    server.log.flush()
     log_event(logger, "resolver_stopped")
 
 

@@ -79,6 +79,10 @@ def _with_ttl(rr: RR, ttl: int) -> RR:
     return RR(rr.rname, rr.rtype, rr.rclass, ttl, rr.rdata)
 
 
+def _rrset_key(rr: RR) -> tuple[str, int]:
+    return norm(rr.rname), int(rr.rtype)
+
+
 class Cache:
     """RRset and negative cache keyed by normalised (name, type)."""
 
@@ -100,15 +104,36 @@ class Cache:
         old = self._rrsets.get(key)
         if old is not None and old.expires > now and old.rank > rank:
             return False
-        ttl = min(min(int(rr.ttl) for rr in rrs), self.config.max_ttl)
+        ttl = self.rrset_ttl(rrs)
         if ttl <= 0:
             return False  # RFC 1035 §3.2.1: TTL 0 means use once, do not cache
-        ttl = max(ttl, self.config.min_ttl)
         self._rrsets[key] = _Entry([_with_ttl(rr, ttl) for rr in rrs], now + ttl, rank)
         # Fresh positive data supersedes a cached denial of the same name.
         self._negative.pop((key[0], None), None)
         self._negative.pop(key, None)
         return True
+
+    def rrset_ttl(self, rrs: list[RR]) -> int:
+        """The TTL an RRset gets here: its lowest, clamped to [min_ttl, max_ttl]; 0 stays 0."""
+        ttl = min(min(int(rr.ttl) for rr in rrs), self.config.max_ttl)
+        return max(ttl, self.config.min_ttl) if ttl > 0 else 0
+
+    def negative_ttl(self, soa: RR) -> int:
+        """How long a denial with this SOA is kept: min(TTL, MINIMUM, cap), RFC 2308 §5."""
+        return min(int(soa.ttl), int(soa.rdata.times[4]), self.config.max_negative_ttl)
+
+    def as_cached(self, rrs: list[RR]) -> list[RR]:
+        """Copies of ``rrs`` with each RRset's TTL as the cache gives it out.
+
+        The reply that first brings data in must show the same capped TTLs as
+        the replies later served from the cache, or a client would see the TTL
+        jump down (say from 172800 to 86400) between two identical questions.
+        """
+        groups: dict[tuple[str, int], list[RR]] = {}
+        for rr in rrs:
+            groups.setdefault(_rrset_key(rr), []).append(rr)
+        ttls = {key: self.rrset_ttl(rrset) for key, rrset in groups.items()}
+        return [_with_ttl(rr, ttls[_rrset_key(rr)]) for rr in rrs]
 
     def get_rrset(self, name: str, qtype: int, min_rank: Rank = Rank.ANSWER) -> list[RR] | None:
         """A fresh RRset of at least ``min_rank``, TTLs showing the time left."""
@@ -128,7 +153,7 @@ class Cache:
         """Cache NXDOMAIN (whole name) or NODATA (name and type), RFC 2308 §5."""
         if soa is None:
             return  # RFC 2308 §5: no SOA, no negative caching
-        ttl = min(int(soa.ttl), int(soa.rdata.times[4]), self.config.max_negative_ttl)
+        ttl = self.negative_ttl(soa)
         if ttl <= 0:
             return
         key: tuple[str, int | None] = (norm(name), None if rcode == RCODE.NXDOMAIN else qtype)

@@ -302,10 +302,13 @@ class Resolver:
             # NXDOMAIN, or NODATA (NOERROR, SOA, nothing of the type): RFC 2308 §2, §5.
             # With a CNAME chain the denial is about its last name (RFC 6604 §3).
             self.cache.put_negative(last, qtype, rcode, soa)
-            return _Result(rcode, path, [soa] if soa else [])
+            authority = [] if soa is None else [
+                RR(soa.rname, soa.rtype, soa.rclass, self.cache.negative_ttl(soa), soa.rdata)]
+            return _Result(rcode, self.cache.as_cached(path), authority)
         if not complete and not path:
             return _Result(RCODE.NOERROR, [])  # NODATA without SOA: answer, do not cache
-        return _Result(RCODE.NOERROR, path, final=complete)
+        # The first reply shows the TTLs the cache will give out (--max-ttl, --min-ttl).
+        return _Result(RCODE.NOERROR, self.cache.as_cached(path), final=complete)
 
     async def _ask_zone(self, zone: str, ns_names: list[str], name: str, qtype: int,
                         ctx: _Context, depth: int, any_reply: bool = False) -> DNSRecord:

@@ -12,6 +12,11 @@
   replies keyed by the query bytes without the ID and the transport; an
   entry is reused for at most one second, so the TTLs it carries are never
   more than a second too high (the same granularity as the TTL itself).
+  The listener tries ``cached`` straight from ``datagram_received``: a hit
+  costs no task, no coroutine and no parsing.
+- One ``resolver_query`` line per question; at high rates answers from the
+  caches are rationed to ``query_log_rate`` lines a second plus a summary
+  (services/dns/querylog.py); lookups that went upstream always get theirs.
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ from dnslib import NS, QTYPE, RCODE, RR, A, DNSRecord
 from services.common.logs import log_event
 from services.dns.listen import Address
 from services.dns.names import ROOT, norm
-from services.dns.wire import finish, parse_query
+from services.dns.querylog import QUERY_LOG_RATE, QueryLog
+from services.dns.wire import finish, parse_query, reply_to
 from services.resolver.cache import Cache, Rank
 from services.resolver.iterate import Resolution, Resolver
 from services.resolver.transport import qtype_text
@@ -41,40 +47,80 @@ WIRE_REUSE = 1.0  # seconds a packed reply may be reused (TTLs are whole seconds
 WIRE_CACHE_SIZE = 4096
 
 
+class _Packed:
+    """A reusable reply: when it was packed, everything after its ID, the log's fields."""
+
+    __slots__ = ("stored", "tail", "fields")
+
+    def __init__(self, stored: float, data: bytes, fields: dict[str, object]) -> None:
+        self.stored = stored
+        self.tail = data[2:]
+        self.fields = fields
+
+
 class RecursiveServer:
     """Answers clients in the allowed networks by recursion (RA=1, AA=0)."""
 
     def __init__(self, resolver: Resolver, allow: Sequence[Network],
                  clock: Callable[[], float] = time.monotonic,
-                 deadline: float = CLIENT_DEADLINE, wire_cache: bool = True) -> None:
+                 deadline: float = CLIENT_DEADLINE, wire_cache: bool = True,
+                 query_log_rate: int = QUERY_LOG_RATE) -> None:
         self.resolver = resolver
         self.allow = list(allow)
         self.clock = clock
         self.deadline = deadline
         self.wire_cache = wire_cache
-        self._packed: dict[tuple[str, bytes], tuple[float, bytes, dict[str, object]]] = {}
+        self.log = QueryLog(logger, "resolver_query", query_log_rate, clock)
+        self._packed: dict[str, dict[bytes, _Packed]] = {"udp": {}, "tcp": {}}
+        self._allowed: dict[str, bool] = {}  # client address -> allowed(), memoised
         # Identical questions in flight share one resolution (RFC 5452 §5:
         # duplicate upstream queries make spoofing easier).
         self._inflight: dict[tuple[str, int], asyncio.Task[Resolution]] = {}
 
     def allowed(self, client: str) -> bool:
         """RFC 5358: recursion only for our own clients, never an open resolver."""
+        known = self._allowed.get(client)
+        if known is not None:
+            return known
         try:
             address = ipaddress.ip_address(client)
         except ValueError:
             return False
-        return any(address in network for network in self.allow)
+        verdict = any(address in network for network in self.allow)
+        if len(self._allowed) >= WIRE_CACHE_SIZE:
+            self._allowed.clear()
+        self._allowed[client] = verdict
+        return verdict
+
+    def cached(self, wire: bytes, client: Address, proto: str) -> bytes | None:
+        """The hot path: a reply packed less than a second ago for these query bytes, or None.
+
+        No parsing: the key is every byte after the ID (flags, case and EDNS
+        included), and only allowed clients are served from it.
+        """
+        hit = self._packed[proto].get(wire[2:])
+        if hit is None:
+            return None
+        now = self.clock()
+        if now - hit.stored >= WIRE_REUSE or not self.allowed(client[0]):
+            return None
+        fields = hit.fields
+        if self.log.admit(now):
+            self.log.write(client=client[0], proto=proto, **fields, wire_cache=True,
+                           duration_ms=round((self.clock() - now) * 1000, 3))
+        else:
+            self.log.skip(hit, str(fields["qname"]), str(fields["qtype"]), str(fields["rcode"]))
+        return wire[:2] + hit.tail
 
     async def handle(self, wire: bytes, client: Address, proto: str) -> bytes | None:
         """The listener's handler: one client packet in, reply bytes out."""
+        wire = bytes(wire)  # callers may hand in a bytearray (dnslib's pack)
+        if self.wire_cache:
+            data = self.cached(wire, client, proto)
+            if data is not None:
+                return data
         started = self.clock()
         allowed = self.allowed(client[0])
-        key = (proto, bytes(wire[2:]))
-        hit = self._packed.get(key) if allowed and self.wire_cache else None
-        if hit is not None and started - hit[0] < WIRE_REUSE:
-            log_event(logger, "resolver_query", client=client[0], proto=proto, **hit[2],
-                      wire_cache=True, duration_ms=round((self.clock() - started) * 1000, 3))
-            return bytes(wire[:2]) + hit[1][2:]
         parsed = parse_query(wire)
         if parsed.query is None:
             log_event(logger, "resolver_bad_packet", client=client[0], proto=proto,
@@ -83,9 +129,9 @@ class RecursiveServer:
             return parsed.error
         query = parsed.query
         qname, qtype = norm(query.q.qname), int(query.q.qtype)
-        reply = query.reply(ra=1, aa=0)
+        reply = reply_to(query, aa=False, ra=True)
         fields: dict[str, object] = {}
-        cacheable = False
+        cacheable = upstream = False
         if not allowed:
             reply.header.rcode = RCODE.REFUSED
             fields = {"refused": "client not in --allow"}
@@ -96,6 +142,7 @@ class RecursiveServer:
             resolution = await self._resolve(qname, qtype)
             reply = reply_for(query, resolution)
             cacheable = resolution.rcode in (RCODE.NOERROR, RCODE.NXDOMAIN) and not resolution.stale
+            upstream = not resolution.from_cache
             fields = {
                 "from_cache": resolution.from_cache, "upstream_queries": resolution.queries,
                 "reason": resolution.reason or None, "stale": resolution.stale,
@@ -106,18 +153,28 @@ class RecursiveServer:
             qname=qname, qtype=qtype_text(qtype), rcode=RCODE.get(reply.header.rcode),
             answers=len(reply.rr), truncated=bool(reply.header.tc))
         if cacheable and self.wire_cache:
-            if len(self._packed) >= WIRE_CACHE_SIZE:
-                self._packed.clear()
-            self._packed[key] = (self.clock(), data, {
+            table = self._packed[proto]
+            if len(table) >= WIRE_CACHE_SIZE:
+                table.clear()
+            table[wire[2:]] = _Packed(self.clock(), data, {
                 **summary, "from_cache": True, "upstream_queries": 0, "trace": []})
-        log_event(logger, "resolver_query", client=client[0], proto=proto, **summary,
-                  wire_cache=False, duration_ms=round((self.clock() - started) * 1000, 3),
-                  **fields)
+        now = self.clock()
+        line = dict(client=client[0], proto=proto, **summary, wire_cache=False,
+                    duration_ms=round((now - started) * 1000, 3), **fields)
+        if upstream:
+            # A lookup that went upstream always gets its line: the report
+            # narrates its trace, and it cost far more than the line.
+            self.log.force(now, **line)
+        elif self.log.admit(now):
+            self.log.write(**line)
+        else:
+            self.log.skip((qname, qtype), qname, qtype_text(qtype), str(summary["rcode"]))
         return data
 
     def flush(self, name: str | None = None) -> int:
         """Flush the resolver's cache (all, or a name and below) and the packed replies."""
-        self._packed.clear()
+        for table in self._packed.values():
+            table.clear()
         return self.resolver.flush(name)
 
     def _norec(self, query: DNSRecord, qname: str, qtype: int) -> DNSRecord:
@@ -125,7 +182,7 @@ class RecursiveServer:
         cached = self.resolver.from_cache_only(qname, qtype)
         if cached is not None:
             return reply_for(query, cached)
-        reply = query.reply(ra=1, aa=0)
+        reply = reply_to(query, aa=False, ra=True)
         cache = self.resolver.cache
         known = cache.closest_delegation(qname)
         if known is None:
@@ -172,7 +229,7 @@ def cache_ttl(cache: Cache, name: str) -> int:
 
 def reply_for(query: DNSRecord, resolution: Resolution) -> DNSRecord:
     """The client reply for a resolution (used by tests and the report)."""
-    reply = query.reply(ra=1, aa=0)
+    reply = reply_to(query, aa=False, ra=True)
     reply.header.rcode = resolution.rcode
     for rr in resolution.answer:
         reply.add_answer(rr)

@@ -1,0 +1,1 @@
+"""Benchmarks: our servers against peer servers measured in the same run (``make bench``)."""
