@@ -9,6 +9,7 @@ then decrypt HTTPS with no key file and no settings.
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
@@ -23,7 +24,7 @@ DEFAULT_FILTER = "not ip6 and not (udp port 5353 or udp port 5355)"
 
 
 class Capture:
-    """dumpcap on one interface, started before a run and stopped after it."""
+    """dumpcap on the host, on the lab bridge: started before a run, stopped after it."""
 
     def __init__(self, interface: str, raw_file: Path, bpf: str | None = DEFAULT_FILTER) -> None:
         self.interface = interface
@@ -65,6 +66,75 @@ class Capture:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
+
+
+class ContainerCapture:
+    """tcpdump in a throw-away container sharing the Docker host's network stack.
+
+    For hosts that cannot see the lab bridge themselves (Docker Desktop runs the
+    engine in a VM): the container's ``--network host`` is the VM's, where the
+    bridge is. It writes pcap into the run folder; ``stop`` converts it to
+    pcapng (editcap) so the rest of a run does not care which capture ran.
+    """
+
+    def __init__(self, interface: str, raw_file: Path, image: str,
+                 bpf: str | None = DEFAULT_FILTER) -> None:
+        self.interface, self.raw_file, self.image, self.bpf = interface, raw_file, image, bpf
+        self.cid = ""
+
+    def start(self, timeout: float = 20) -> None:
+        folder = self.raw_file.parent.resolve()
+        cmd = ["docker", "run", "-d", "--rm", "--network", "host", "--cap-add", "NET_RAW",
+               "--cap-add", "NET_ADMIN", "--label", "org.weblab.lab=capture",
+               "-v", f"{folder}:/capture", "--entrypoint", "tcpdump", self.image,
+               "-i", self.interface, "-U", "-w", "/capture/raw.pcap"]
+        if self.bpf:
+            cmd.append(self.bpf)
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise LabError(f"could not start the capture container: {r.stderr.strip()}")
+        self.cid = r.stdout.strip()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            logs = subprocess.run(["docker", "logs", self.cid], capture_output=True, text=True)
+            if "listening on" in logs.stderr:
+                return
+            if logs.returncode != 0:
+                break
+            time.sleep(0.1)
+        self.stop()
+        raise LabError(f"tcpdump in the capture container did not start on {self.interface}")
+
+    def stop(self, settle: float = 0.3) -> None:
+        """SIGTERM makes tcpdump flush and close the file; then convert it to pcapng."""
+        if not self.cid:
+            return
+        time.sleep(settle)
+        subprocess.run(["docker", "stop", "-t", "10", self.cid], capture_output=True)
+        self.cid = ""
+        pcap = self.raw_file.parent / "raw.pcap"
+        if pcap.exists():
+            r = subprocess.run(["editcap", "-F", "pcapng", str(pcap), str(self.raw_file)],
+                               capture_output=True, text=True)
+            if r.returncode != 0:
+                raise LabError(f"editcap could not convert the capture: {r.stderr.strip()}")
+            pcap.unlink()
+
+
+def make_capture(bridge: str, raw_file: Path, image: str, raw: bool = False
+                 ) -> Capture | ContainerCapture:
+    """The host's dumpcap when the host sees the bridge, else a capture container.
+
+    LAB_CAPTURE=host or LAB_CAPTURE=container forces one. ``raw`` keeps the
+    noise the default filter leaves out (IPv6 neighbour discovery, mDNS, ...).
+    """
+    bpf = None if raw else DEFAULT_FILTER
+    how = os.environ.get("LAB_CAPTURE", "auto")
+    if how not in ("auto", "host", "container"):
+        raise LabError(f"LAB_CAPTURE={how!r}: expected auto, host or container")
+    if how == "host" or (how == "auto" and Path("/sys/class/net", bridge).exists()):
+        return Capture(bridge, raw_file, bpf)
+    return ContainerCapture(bridge, raw_file, image, bpf)
 
 
 def embed_secrets(raw: Path, keylog: Path, out: Path) -> None:

@@ -83,7 +83,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not lab.running():
         raise LabError("the lab is not running; start it with `make up` (or `lab up`)")
     print(f"run {sc.name}: {sc.description}", flush=True)
-    result = run_scenario(lab, sc, RUNS)
+    result = run_scenario(lab, sc, RUNS, raw=args.raw)
     print()
     print(format_timeline(result.timeline))
     capture = result.capture
@@ -96,6 +96,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"took {result.seconds:.1f} s; " + ("all steps and expectations held" if result.ok
                                               else "FAILED: see the lines above"))
     return 0 if result.ok else 1
+
+
+def cmd_capture(args: argparse.Namespace) -> int:
+    from lab.live import capture_live
+
+    lab = Lab()
+    if not lab.running():
+        raise LabError("the lab is not running; start it with `make up` (or `lab up`)")
+    folder = capture_live(lab, RUNS, raw=args.raw, seconds=args.seconds)
+    print(f"capture:    {folder / 'capture.pcapng'}")
+    print(f"report:     {folder / 'report.html'}")
+    return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -227,7 +239,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("scenarios", help="list scenarios").set_defaults(fn=cmd_scenarios)
     run = sub.add_parser("run", help="run a scenario and capture it")
     run.add_argument("scenario", help="a name from `lab scenarios`, or a .yaml path")
+    run.add_argument("--raw", action="store_true",
+                     help="keep the noise the capture leaves out by default (IPv6 ND, mDNS)")
     run.set_defaults(fn=cmd_run)
+    cap = sub.add_parser("capture", help="capture the lab's traffic live until Ctrl-C")
+    cap.add_argument("--raw", action="store_true", help="keep IPv6 ND, mDNS and other noise")
+    cap.add_argument("--seconds", type=float, help="stop by itself after this long")
+    cap.set_defaults(fn=cmd_capture)
     for name, fn, what in (("dig", cmd_dig, "dig from the client container"),
                            ("curl", cmd_curl, "curl from the client (trusting the lab CA)")):
         sp = sub.add_parser(name, help=what)

@@ -38,6 +38,7 @@ class Lab:
 
     def __init__(self, project: str | None = None, root: Path = ROOT) -> None:
         self.project: str = project or os.environ.get("LAB_PROJECT") or "weblab"
+        self.image: str = os.environ.get("LAB_IMAGE", "weblab/lab:latest")
         self.root = root
 
     # -- compose ---------------------------------------------------------

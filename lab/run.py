@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lab.capture import Capture, client_randoms, collect_keylogs, embed_secrets
+from lab.capture import client_randoms, collect_keylogs, embed_secrets, make_capture
 from lab.expect import Checked, StepOutcome, check
 from lab.faults import Faults
 from lab.har import write_har
@@ -47,7 +47,7 @@ def say(msg: str) -> None:
     print(f"  {msg}", flush=True)
 
 
-def run_scenario(lab: Lab, scenario: Scenario, runs_dir: Path) -> RunResult:
+def run_scenario(lab: Lab, scenario: Scenario, runs_dir: Path, raw: bool = False) -> RunResult:
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     folder = runs_dir / f"{stamp}-{scenario.name}"
     folder.mkdir(parents=True, exist_ok=False)
@@ -61,13 +61,16 @@ def run_scenario(lab: Lab, scenario: Scenario, runs_dir: Path) -> RunResult:
     keylog_dir = runs_dir / "keylog"
     keylog_dir.mkdir(exist_ok=True)
     faults = Faults(lab, scenario.faults)
-    capture = Capture(lab.bridge(), folder / "raw.pcapng")
+    capture = make_capture(lab.bridge(), folder / "raw.pcapng", lab.image, raw)
     since = dt.datetime.now(dt.timezone.utc).isoformat()
     events: list[dict[str, Any]] = []
     outcomes: list[StepOutcome] = []
     started = time.time()
     interrupted = False
+    overhead: dict[str, float] = {}  # what the capture and the report add to a run, seconds
+    t0 = time.monotonic()
     capture.start()
+    overhead["capture_start"] = round(time.monotonic() - t0, 3)
     try:
         faults.apply(say)
         for i, step in enumerate(scenario.steps, 1):
@@ -82,12 +85,14 @@ def run_scenario(lab: Lab, scenario: Scenario, runs_dir: Path) -> RunResult:
         try:
             faults.remove(say)
         finally:
+            t0 = time.monotonic()
             capture.stop()
             client_keys = sorted(folder.glob("step-*/client.keylog"))
             n_keys = collect_keylogs(keylog_dir, client_keys, folder / "keys.log",
                                      client_randoms(folder / "raw.pcapng"))
             embed_secrets(folder / "raw.pcapng", folder / "keys.log",
                           folder / "capture.pcapng")
+            overhead["capture_stop_and_secrets"] = round(time.monotonic() - t0, 3)
             (folder / "events.jsonl").write_text(
                 "".join(json.dumps(e) + "\n" for e in events))
             logs = lab.compose("logs", "--no-color", "--no-log-prefix", "--since", since,
@@ -101,7 +106,9 @@ def run_scenario(lab: Lab, scenario: Scenario, runs_dir: Path) -> RunResult:
     annotate_run(folder / "capture.pcapng", scenario.name, timeline)
     write_har(folder)
     build_report(folder)
-    timeline["report_seconds"] = round(time.monotonic() - t_post, 3)
+    overhead["names_har_report"] = round(time.monotonic() - t_post, 3)
+    timeline["overhead_seconds"] = overhead
+    (folder / "timeline.json").write_text(json.dumps(timeline, indent=2))
     expected_steps = {e.step for e in scenario.expect if e.step is not None}
     ok = all(c.passed for c in checks) and all(
         o.ok for o in outcomes if o.index not in expected_steps)

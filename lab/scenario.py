@@ -38,8 +38,9 @@ SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 
 # kind -> (help, {argument: type}, the argument a bare scalar fills)
 STEP_KINDS: dict[str, tuple[str, dict[str, type], str]] = {
-    "browse": ("open a page like a browser: DNS, TCP, TLS, HTTP, then its subresources",
-               {"url": str}, "url"),
+    "browse": ("open a page like a browser: DNS, TCP, TLS, HTTP, then its subresources "
+               "(`visits: 2` reloads it: resumed TLS, conditional requests)",
+               {"url": str, "visits": int}, "url"),
     "dig": ("a DNS lookup with dig from the client (the lab resolver unless `server`)",
             {"name": str, "type": str, "server": str, "tcp": bool, "norec": bool}, "name"),
     "fetch": ("one HTTP request from the client, with retries honouring Retry-After",

@@ -40,7 +40,7 @@ def _event_line(ev: dict[str, Any]) -> str | None:
 def _browse(lab: Lab, o: StepOutcome, step: Step, out: str, folder: Path,
             events: list[dict[str, Any]]) -> None:
     cmd = ["docker", "exec", lab.container_id("client"), "python", "-m", "lab.client.browse",
-           step.args["url"], "--out", out]
+           step.args["url"], "--out", out, "--visits", str(step.args.get("visits", 1))]
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           text=True) as proc:
         assert proc.stdout is not None and proc.stderr is not None

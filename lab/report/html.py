@@ -68,6 +68,12 @@ def _summary(timeline: Mapping[str, Any], messages: Sequence[Message]) -> str:
             ("outcome", "ok" if timeline.get("ok", True) else "FAILED"),
             ("messages drawn", ", ".join(f"{n} {p.upper()}" for p, n in counts.items())),
             ("TLS secrets embedded", str(timeline.get("tls_secrets", "?")))]
+    visits = max((int(f.get("visit") or 1) for f in fetches), default=1)
+    if visits > 1:
+        resumed = sum(1 for f in fetches if f.get("tls_resumed") and not f.get("reused_connection"))
+        not_modified = sum(1 for f in fetches if f.get("status") == 304)
+        rows.insert(3, ("visits", f"{visits} (later ones as a reload: {resumed} TLS "
+                                  f"handshakes resumed, {not_modified} responses 304)"))
     return "<table>" + "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>"
                                for k, v in rows) + "</table>"
 

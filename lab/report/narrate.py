@@ -2,7 +2,9 @@
 
 Inputs are the capture's messages, the client's timeline and the servers'
 structured log lines; the matching of one to the other lives in
-lab/report/match.py, the DNS part of the story in narrate_dns.py.
+lab/report/match.py, the DNS part of the story in narrate_dns.py, the TLS
+part (full and resumed handshakes) in narrate_tls.py. A run with several
+visits (``browse --visits 2``) is told visit by visit.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from typing import Any
 from lab.report.hosts import host_name
 from lab.report.match import Matcher, Section, frames_text
 from lab.report.narrate_dns import narrate_dns
-from lab.report.packets import Message
+from lab.report.narrate_tls import narrate_tls
+from lab.report.packets import HttpInfo, Message
 from lab.topology import BY_SERVICE
 
 
@@ -41,56 +44,6 @@ def _tcp(m: Matcher, f: Mapping[str, Any], after: int) -> tuple[Section, int | N
     return sec, syn.stream
 
 
-def _tls(m: Matcher, f: Mapping[str, Any], stream: int) -> Section:
-    sec = Section(f"TLS: handshake with {f.get('host')}")
-    ch = m.take(lambda x: x.kind == "client-hello" and x.stream == stream)
-    sh = m.take(lambda x: x.kind == "server-hello" and x.stream == stream)
-    cert = m.take(lambda x: x.kind == "certificate" and x.stream == stream)
-    fins = [x for x in (m.take(lambda x: x.kind == "finished" and x.stream == stream)
-                        for _ in range(2)) if x is not None]
-    sec.frames = [x.frame for x in (ch, sh, cert, *fins) if x is not None]
-    if ch is None or ch.tls is None or sh is None or sh.tls is None:
-        sec.paragraphs.append("The capture does not hold this handshake's hellos.")
-        return sec
-    version = sh.tls.versions[0] if sh.tls.versions else "TLS"
-    group = sh.tls.groups[0] if sh.tls.groups else "an elliptic curve"
-    sec.paragraphs.append(
-        f"The ClientHello (frame {ch.frame}) names the site in the SNI extension "
-        f"({ch.tls.sni}), so that the edge, which serves many names on one address, can pick "
-        f"the right certificate. It offers {' and '.join(ch.tls.versions) or 'its versions'}, "
-        f"ALPN {', '.join(ch.tls.alpn) or '(none)'} and, already, a key share: a fresh "
-        f"ephemeral {', '.join(ch.tls.groups) or 'ECDHE'} public key.")
-    sec.paragraphs.append(
-        f"The ServerHello (frame {sh.frame}) settles on {version} with {sh.tls.cipher} and "
-        f"returns the edge's own ephemeral {group} public key. Each side combines its private "
-        "key with the other's public key (ECDHE) and gets the same shared secret, which never "
-        "crossed the wire; HKDF turns it into the handshake keys and later the traffic keys "
-        "(RFC 8446, section 7.1). Older write-ups have the client encrypt a session key with "
-        "the server's RSA public key; TLS 1.3 removed that key transport. The ephemeral keys "
-        "are discarded after the handshake, so even a later theft of the edge's private key "
-        "would not decrypt this traffic (forward secrecy).")
-    if cert is not None and cert.tls is not None and cert.tls.certs:
-        leaf, chain = cert.tls.certs[0], cert.tls.certs[1:]
-        inter = "".join(f" and the intermediate {c.subject}, issued by {c.issuer}"
-                        for c in chain)
-        sec.paragraphs.append(
-            "Everything after the ServerHello is encrypted, the certificate included; this "
-            "report can show it only because the run's session secrets are embedded in the "
-            f"capture. The edge sent its chain (frame {cert.frame}): the leaf {leaf.subject}, "
-            f"valid for {', '.join(leaf.dns_names) or 'its subject'}, issued by "
-            f"{leaf.issuer}{inter}. The client verified the chain up to the lab's root CA, "
-            f"the only CA it trusts, and checked that {ch.tls.sni} is among the leaf's names. "
-            "With CertificateVerify the edge signs the handshake transcript with the leaf's "
-            "private key, proving it holds that key.")
-    if fins:
-        sec.paragraphs.append(
-            f"The Finished messages ({frames_text([x.frame for x in fins])}) are MACs over the "
-            "whole handshake: had anyone altered a hello on the way, they would not match. "
-            f"The handshake took {float(f.get('tls_ms') or 0):.2f} ms as the client measured "
-            f"it; ALPN settled on {', '.join(sh.tls.alpn) or f.get('alpn') or 'HTTP/1.1'}.")
-    return sec
-
-
 def _upstream_text(m: Matcher, edge: str, first: int, last: int) -> tuple[str, list[int]]:
     ups = m.between(lambda x: x.src == edge and x.dst != m.client, first, last)
     if not ups:
@@ -100,8 +53,26 @@ def _upstream_text(m: Matcher, edge: str, first: int, last: int) -> tuple[str, l
     return f" It talked to {dsts}: {labels}.", [x.frame for x in ups]
 
 
+def _validators(req: Message, f: Mapping[str, Any]) -> list[str]:
+    """The conditional headers the request carried (from the capture, else the timeline)."""
+    names = ("If-None-Match", "If-Modified-Since")
+    h = req.http
+    seen = [f"{n}: {h.header(n)}" for n in names if h is not None and h.header(n)]
+    sent = f.get("conditional") or {}
+    return seen or [f"{n}: {sent[n]}" for n in names if n in sent]
+
+
+def _not_modified(resp: HttpInfo, hit: bool) -> str:
+    copy = "its cached copy" if hit else "the copy it got from the origin"
+    return (f"And since the client's validator matched {copy}, the edge sent "
+            f"{resp.status} {resp.phrase or 'Not Modified'} instead of the content: headers "
+            "only, no body on the wire (RFC 9110, section 15.4.5; RFC 9111, section 4.3.2). "
+            "The client used the copy it had kept. The 304 repeats the headers a 200 would "
+            "carry (Cache-Control, ETag), so that copy is fresh again for its max-age.")
+
+
 def _http(m: Matcher, f: Mapping[str, Any], stream: int | None,
-          cdn: Mapping[str, Any] | None, first_hit: bool) -> Section:
+          cdn: Mapping[str, Any] | None, first_hit: bool, missed_before: bool) -> Section:
     url, host = str(f.get("url")), str(f.get("host"))
     path = url.split(host, 1)[-1] or "/"
     sec = Section(f"HTTP: GET {url}")
@@ -119,23 +90,36 @@ def _http(m: Matcher, f: Mapping[str, Any], stream: int | None,
            else "as the first request on the new connection")
     sec.paragraphs.append(f"The client sent GET {path} with Host: {host} (frame {req.frame}), "
                           f"{how}.")
+    validators = _validators(req, f)
+    if validators:
+        plural = "s" if len(validators) > 1 else ""
+        sec.paragraphs.append(
+            f"It is a conditional request: the client sent the validator{plural} it kept "
+            f"from the earlier response ({'; '.join(validators)}), meaning \"send the "
+            "resource only if it changed\" (RFC 9110, section 13.1). A reload does this for "
+            "everything it has a copy of.")
     if resp is None or resp.http is None:
         sec.paragraphs.append("No response to it is in the capture.")
         return sec
     h = resp.http
     cache = h.header("X-Cache")
     age = f", Age: {h.header('Age')} s" if h.header("Age") else ""
+    body = ("headers only" if h.status == 304 else
+            f"{h.header('Content-Type') or 'no content type'}, {f.get('bytes', 0)} bytes")
     sec.paragraphs.append(
-        f"{host_name(resp.src)} answered {h.status} {h.phrase} (frame {resp.frame}), "
-        f"{h.header('Content-Type') or 'no content type'}, {f.get('bytes', 0)} bytes, "
+        f"{host_name(resp.src)} answered {h.status} {h.phrase} (frame {resp.frame}), {body}, "
         f"X-Cache: {cache or '(none)'}{age}; time to first byte {float(f.get('ttfb_ms') or 0):.2f} ms.")
     reason = f" ({cdn.get('reason')})" if cdn and cdn.get("reason") else ""
     if cache.upper().startswith("HIT"):
-        why = (" The first run after the cache was emptied was a MISS; this one is fast "
+        why = (" Earlier in this run the same request was a MISS, which filled the cache."
+               if missed_before else
+               " The first run after the cache was emptied was a MISS; this one is fast "
                "because an earlier run paid for it." if first_hit else "")
         sec.paragraphs.append(
             f"The edge had a fresh copy{reason}, so it answered from its cache: no request went "
             f"to the origin.{why}")
+        if h.status == 304:
+            sec.paragraphs.append(_not_modified(h, True))
     elif cache:
         text, ups = _upstream_text(m, resp.src, req.frame, resp.frame)
         sec.frames += ups
@@ -147,17 +131,38 @@ def _http(m: Matcher, f: Mapping[str, Any], stream: int | None,
             f"connection to {upstream} and forwarded the request.{seen} It kept the response "
             "as Cache-Control allows, added Via and X-Cache, and relayed it. A repeat within "
             "the freshness lifetime gets a HIT.")
+        if h.status == 304:
+            sec.paragraphs.append(_not_modified(h, False))
     return sec
 
 
 def _cdn_event(events: Sequence[Mapping[str, Any]], f: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    url = str(f.get("url"))
-    for e in events:
-        if (e.get("event") == "request" and e.get("host") == f.get("host")
-                and url.endswith(str(e.get("path"))) and e.get("cache") is not None
-                and abs(float(e.get("time", 0)) - float(f["started"])) < 30):
-            return e
-    return None
+    """The edge's log line for fetch F: same host and path, nearest in time (a reload
+    asks for the same URL a moment later)."""
+    url, started = str(f.get("url")), float(f["started"])
+    cands = [e for e in events
+             if e.get("event") == "request" and e.get("host") == f.get("host")
+             and url.endswith(str(e.get("path"))) and e.get("cache") is not None
+             and abs(float(e.get("time", 0)) - started) < 30]
+    if not cands:
+        return None
+    return min(cands, key=lambda e: abs(float(e.get("time", 0)) - started))
+
+
+def _visit_section(n: int) -> Section:
+    return Section(f"Visit {n}: the same page again, as a reload", [
+        "The client closed its connections and opened the page again, as a user reloading "
+        "it. It dropped its own DNS answers, so it asks the resolver again; it kept the TLS "
+        "tickets the edge gave it and, for every response that carried a validator (ETag, "
+        "Last-Modified), that validator and the body. So each new connection can resume its "
+        "TLS session, and each request can be conditional."])
+
+
+def _subresources_text(f: Mapping[str, Any], subs: Sequence[Mapping[str, Any]]) -> str:
+    how = ("The page came back 304, so the client parsed the copy it had kept" if
+           int(f.get("status") or 0) == 304 else "The page is HTML. The client parsed it")
+    return (f"{how}, as a browser does, and found {len(subs)} subresources to fetch: "
+            + ", ".join(str(x["url"]) for x in subs) + ".")
 
 
 def narrate(messages: Sequence[Message], timeline: Mapping[str, Any],
@@ -166,34 +171,49 @@ def narrate(messages: Sequence[Message], timeline: Mapping[str, Any],
     m = Matcher(messages, BY_SERVICE["client"].ipv4)
     out: list[Section] = []
     streams: dict[str, int | None] = {}
-    dns_by_name = {str(d["name"]): d for d in timeline.get("dns") or []}
+    lookups: dict[tuple[str, int], list[Mapping[str, Any]]] = {}
+    for d in timeline.get("dns") or []:
+        lookups.setdefault((str(d["name"]), int(d.get("visit") or 1)), []).append(d)
+    full_tls_ms: dict[str, float] = {}  # host -> the first full handshake's time
+    missed: set[str] = set()  # URLs that were a MISS earlier in the run
     after = 0
     hits = 0
+    visit = 1
     fetches = timeline.get("fetches") or []
     for f in fetches:
-        host = str(f["host"])
+        host, url = str(f["host"]), str(f["url"])
+        if int(f.get("visit") or 1) != visit:
+            visit = int(f.get("visit") or 1)
+            out.append(_visit_section(visit))
         if not f.get("reused_connection"):
-            d = dns_by_name.pop(host, None)
-            if d is not None:
-                sec = narrate_dns(m, d, events)
+            queue = lookups.get((host, visit)) or []
+            if queue:
+                sec = narrate_dns(m, queue.pop(0), events)
                 out.append(sec)
                 after = max(sec.frames, default=after)
             tcp, stream = _tcp(m, f, after)
             out.append(tcp)
             streams[host] = stream
             if stream is not None:
-                out.append(_tls(m, f, stream))
-        out.append(_http(m, f, streams.get(host), _cdn_event(events, f), not hits))
-        hits += str(f.get("cache") or "").upper().startswith("HIT")
-        if f is fetches[0] and len(fetches) > 1:
-            out[-1].paragraphs.append(
-                f"The page is HTML. The client parsed it, as a browser does, and found "
-                f"{len(fetches) - 1} subresources to fetch: "
-                + ", ".join(str(x["url"]) for x in fetches[1:]) + ".")
+                sec = narrate_tls(m, f, stream, full_tls_ms.get(host))
+                out.append(sec)
+                if not f.get("tls_resumed"):
+                    full_tls_ms.setdefault(host, float(f.get("tls_ms") or 0))
+        cache = str(f.get("cache") or "").upper()
+        out.append(_http(m, f, streams.get(host), _cdn_event(events, f), not hits,
+                         url in missed))
+        hits += cache.startswith("HIT")
+        if cache.startswith("MISS"):
+            missed.add(url)
+        subs = [x for x in fetches if x.get("initiator") == url
+                and int(x.get("visit") or 1) == visit]
+        if not f.get("initiator") and subs:
+            out[-1].paragraphs.append(_subresources_text(f, subs))
     fins = m.between(lambda x: x.kind == "fin", 0, 10**9)
     if fins:
+        when = ("At the end of each visit" if visit > 1 else "When the page was complete")
         out.append(Section("TCP: connections closed", [
-            f"When the page was complete the client closed its connections: each side sent a "
+            f"{when} the client closed its connections: each side sent a "
             f"FIN and acknowledged the other's ({frames_text([x.frame for x in fins])})."],
             [x.frame for x in fins]))
     return out

@@ -32,7 +32,8 @@ FIELDS = (
     "tls.handshake.type", "tls.handshake.extensions_server_name",
     "tls.handshake.extensions_alpn_str", "tls.handshake.extensions.supported_version",
     "tls.handshake.ciphersuite", "tls.handshake.extensions_key_share_group",
-    "tls.handshake.certificate",
+    "tls.handshake.certificate", "tls.handshake.extensions.psk.identity.identity",
+    "tls.handshake.extensions.psk.identity.selected", "tls.handshake.session_ticket_lifetime_hint",
     "http.request.method", "http.request.uri", "http.request.version", "http.host",
     "http.request.line", "http.response.code", "http.response.phrase", "http.response.version",
     "http.response.line", "http.request_in", "http.content_length_header", "tls.app_data",
@@ -69,7 +70,8 @@ class Message:
     dst: str
     proto: str  # dns, tcp, tls, http
     kind: str  # query, response, syn, syn-ack, ack, fin, rst, retransmission,
-    #            client-hello, server-hello, certificate, finished, request,
+    #            client-hello, server-hello, new-session-ticket, certificate, finished,
+    #            request,
     #            encrypted (TLS records the capture's secrets cannot open)
     label: str
     stream: int | None = None  # tcp.stream, for TCP, TLS and HTTP

@@ -41,6 +41,10 @@ def _phase_key(m: Message) -> str:
         return "close"
     if m.kind == "retransmission":
         return ""  # belongs to whatever phase it interrupts
+    if m.kind == "new-session-ticket":
+        # Sent once the server has the client's Finished: it may land before or after
+        # the first request, so it joins whatever phase is open rather than split one.
+        return ""
     if m.proto == "http":
         return f"http:{m.stream}"
     return f"connect:{m.stream}"

@@ -4,6 +4,11 @@ In TLS 1.3 everything after the ServerHello is encrypted with handshake keys
 (RFC 8446 section 2), so the Certificate message is readable only because the
 capture carries the session secrets; tshark decrypts it and hands over the
 DER certificates, which `cryptography` parses here.
+
+Session resumption (RFC 8446 §2.2) shows in three places: the server's
+NewSessionTicket after a full handshake, a later ClientHello offering that
+ticket in its pre_shared_key extension, and a ServerHello whose own
+pre_shared_key extension selects it (and then no Certificate follows).
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ from cryptography.x509.oid import NameOID
 
 Row = Mapping[str, Sequence[str]]
 
-KINDS = {1: "client-hello", 2: "server-hello", 11: "certificate", 20: "finished"}
+KINDS = {1: "client-hello", 2: "server-hello", 4: "new-session-ticket", 11: "certificate",
+         20: "finished"}
 
 VERSIONS = {0x0304: "TLS 1.3", 0x0303: "TLS 1.2", 0x0302: "TLS 1.1", 0x0301: "TLS 1.0"}
 
@@ -54,14 +60,25 @@ class TlsInfo:
     cipher: str = ""
     groups: list[str] = field(default_factory=list)  # key_share groups
     certs: list[CertInfo] = field(default_factory=list)
+    psk_offered: int = 0  # ClientHello: identities (tickets) in its pre_shared_key extension
+    psk_accepted: bool = False  # ServerHello: its pre_shared_key selects one of them
+    tickets: int = 0  # NewSessionTicket messages in the frame
+    ticket_lifetime: int = 0  # seconds the (first) ticket may be used
 
     def label(self) -> str:
         if self.kind == "client-hello":
             alpn = f" ALPN {','.join(self.alpn)}" if self.alpn else ""
-            return f"ClientHello SNI {self.sni or '(none)'}{alpn}"
+            psk = " + PSK (resume)" if self.psk_offered else ""
+            return f"ClientHello SNI {self.sni or '(none)'}{alpn}{psk}"
         if self.kind == "server-hello":
             group = f" {self.groups[0]}" if self.groups else ""
-            return f"ServerHello {self.versions[0] if self.versions else ''} {self.cipher}{group}"
+            psk = " · PSK accepted" if self.psk_accepted else ""
+            return (f"ServerHello {self.versions[0] if self.versions else ''} "
+                    f"{self.cipher}{group}{psk}")
+        if self.kind == "new-session-ticket":
+            n = f" ×{self.tickets}" if self.tickets > 1 else ""
+            life = f" (lifetime {self.ticket_lifetime} s)" if self.ticket_lifetime else ""
+            return f"NewSessionTicket{n}{life}"
         if self.kind == "certificate":
             chain = " ← ".join(c.subject for c in self.certs)
             return f"Certificate {chain}" if chain else "Certificate"
@@ -98,8 +115,9 @@ def cert_info(der_hex: str) -> CertInfo:
 def tls_infos(row: Row) -> list[TlsInfo]:
     """The handshake messages of one frame worth a diagram arrow, in order."""
     out: list[TlsInfo] = []
-    for code in row.get("tls.handshake.type") or []:
-        kind = KINDS.get(_num(code))
+    codes = [_num(c) for c in row.get("tls.handshake.type") or []]
+    for code in codes:
+        kind = KINDS.get(code)
         if kind is None or any(t.kind == kind for t in out):
             continue
         info = TlsInfo(kind)
@@ -113,6 +131,8 @@ def tls_infos(row: Row) -> list[TlsInfo]:
             info.alpn = list(row.get("tls.handshake.extensions_alpn_str") or [])
             info.versions, info.groups = versions, groups
             info.cipher = f"{len(suites)} cipher suites offered"
+            info.psk_offered = len(row.get("tls.handshake.extensions.psk.identity.identity")
+                                   or [])
         elif kind == "server-hello":
             # TLS 1.3 keeps 1.2 in legacy_version; the real one is in supported_versions
             # (RFC 8446 section 4.1.3).
@@ -120,6 +140,13 @@ def tls_infos(row: Row) -> list[TlsInfo]:
             info.groups = groups
             info.alpn = list(row.get("tls.handshake.extensions_alpn_str") or [])
             info.cipher = CIPHERS.get(_num(suites[0]), suites[0]) if suites else ""
+            # RFC 8446 §4.2.11: the server's pre_shared_key carries only selected_identity.
+            info.psk_accepted = bool(
+                row.get("tls.handshake.extensions.psk.identity.selected"))
+        elif kind == "new-session-ticket":
+            info.tickets = codes.count(4)
+            lifetimes = row.get("tls.handshake.session_ticket_lifetime_hint") or []
+            info.ticket_lifetime = max(_num(lifetimes[0]), 0) if lifetimes else 0
         elif kind == "certificate":
             info.certs = [cert_info(h) for h in row.get("tls.handshake.certificate") or []]
         out.append(info)

@@ -62,7 +62,10 @@ def waterfall_svg(timeline: Mapping[str, Any]) -> str:
             out.append(f'<rect x="{x:.2f}" y="{y + 4}" width="{w:.2f}" height="{ROW - 8}" '
                        f'fill="{color}"><title>{escape(name)}: {ms:.3f} ms</title></rect>')
             x += ms * scale
-        reuse = " · reused connection" if f.get("reused_connection") else ""
+        reuse = (" · reused connection" if f.get("reused_connection") else
+                 " · TLS resumed" if f.get("tls_resumed") else "")
+        visit = int(f.get("visit") or 1)
+        reuse += f" · visit {visit}" if visit > 1 else ""
         status = f.get("status") or "ERR"
         cache = f" · {f['cache']}" if f.get("cache") else ""
         out.append(f'<text x="{x + 6:.1f}" y="{y + 15}" class="muted">'

@@ -49,3 +49,57 @@ def test_broken_expectation_fails_the_run(lab: Lab, tmp_path) -> None:  # type: 
     result = run_scenario(lab, scenario.load(p), ROOT / "runs")
     assert not result.ok
     assert [c.found for c in result.checks] == ["NOERROR"]
+
+
+def test_interrupted_run_cleans_up(lab: Lab) -> None:
+    """Ctrl-C during a run: faults removed, capture closed, the folder says INTERRUPTED."""
+    import signal
+    import subprocess
+    import time
+
+    before = set((ROOT / "runs").glob("*-tld-outage"))
+    proc = subprocess.Popen([str(ROOT / ".venv" / "bin" / "lab"), "run", "tld-outage"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout is not None
+    for line in proc.stdout:  # wait until the fault is in place and the step runs
+        if line.startswith("step 1/1"):
+            break
+    time.sleep(0.5)  # inside the step, where a user's Ctrl-C would land
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out
+    (folder,) = set((ROOT / "runs").glob("*-tld-outage")) - before
+    assert (folder / "INTERRUPTED").exists()
+    assert (folder / "capture.pcapng").read_bytes()[:4] == b"\x0a\x0d\x0d\x0a"
+    r = lab.exec("client", "dig", "+time=2", "+tries=1", "+norec", "@198.51.100.11", "com.",
+                 "SOA")
+    assert "status: NOERROR" in r.stdout, "the blackhole was left in place"
+
+
+def test_capture_container_backend(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The capture container (for hosts that cannot see the bridge) records a run as well."""
+    monkeypatch.setenv("LAB_CAPTURE", "container")
+    result = run_scenario(lab, scenario.find("dns-trace"), ROOT / "runs")
+    assert result.ok, [c for c in result.checks if not c.passed]
+    assert not (result.folder / "raw.pcap").exists()
+
+
+def test_live_capture(lab: Lab) -> None:
+    """`lab capture --seconds` records what happens meanwhile, with a report."""
+    import subprocess
+    import threading
+
+    from lab.live import capture_live
+
+    def later() -> None:
+        lab.exec("client", "dig", "+time=2", "+tries=1", "example.com", "MX")
+
+    timer = threading.Timer(1.5, later)
+    timer.start()
+    folder = capture_live(lab, ROOT / "runs", seconds=4)
+    timer.join()
+    r = subprocess.run(["tshark", "-r", str(folder / "capture.pcapng"), "-Y",
+                        "dns.qry.name == example.com && dns.qry.type == 15"],
+                       capture_output=True, text=True)
+    assert r.stdout.strip(), "the MX lookup made during the capture is missing"
+    assert (folder / "report.html").exists()
