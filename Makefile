@@ -50,6 +50,7 @@ test: $(VENV)/.installed
 	$(PYTEST) tests/unit -q
 	$(LAB) tools
 	$(PYTEST) tests/conformance -q
+	$(PYTEST) tests/dnsdiff -q
 	$(LAB) up
 	$(PYTEST) tests/integration -q
 

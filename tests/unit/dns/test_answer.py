@@ -156,3 +156,20 @@ def test_ds_at_cut_answered_by_parent(tld: ZoneSet) -> None:
     """DS at a delegation point is the parent's data (RFC 4035): NODATA, not a referral."""
     out = answer(tld, DNSRecord.question("example.com", "DS"))
     assert not out.referral and out.reply.header.aa == 1
+
+
+def test_ds_at_child_apex_comes_from_the_parent_zone(tld: ZoneSet) -> None:
+    """Holding net. and its child, DS at the child's apex is net.'s NODATA (RFC 4035 §3.1.4.1)."""
+    reply = ask(tld, "gtld-servers.net", "DS")
+    assert reply.header.aa == 1 and reply.header.rcode == RCODE.NOERROR and not reply.rr
+    assert [(str(r.rname), QTYPE.get(r.rtype)) for r in reply.auth] == [("net.", "SOA")]
+    # Other types at the apex still come from the child zone.
+    soa = ask(tld, "gtld-servers.net", "SOA")
+    assert rrs(soa.rr)[0][:2] == ("gtld-servers.net.", "SOA")
+
+
+def test_ds_at_apex_without_the_parent_is_the_childs_nodata() -> None:
+    """Holding only the child, DS at its apex is NODATA with the child's SOA."""
+    reply = ask(zones("gtld-servers.net.zone"), "gtld-servers.net", "DS")
+    assert reply.header.aa == 1 and not reply.rr
+    assert [str(r.rname) for r in reply.auth] == ["gtld-servers.net."]

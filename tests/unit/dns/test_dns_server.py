@@ -29,7 +29,8 @@ async def server() -> AsyncIterator[Listener]:
         "$TTL 60\n$ORIGIN big.test.\n@ SOA ns h 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\n"
         + "".join(f'txt TXT "{i:03d}{"x" * 200}"\n' for i in range(10))))
     zones = ZoneSet([load_zone(ZONES / "example.com.zone"), big])
-    listener = await listen(AuthoritativeServer(zones, "test").handle, "127.0.0.1", 0)
+    srv = AuthoritativeServer(zones, "test")
+    listener = await listen(srv.handle, "127.0.0.1", 0, fast=srv.cached)  # as __main__ does
     yield listener
     await listener.close()
 
@@ -199,3 +200,25 @@ async def test_health_probe(server: Listener) -> None:
     refused = await loop.run_in_executor(None, probe_main,
                                          ["127.0.0.1", "example.org.", "SOA", "--port", port])
     assert (healthy, refused) == (0, 1)
+
+
+async def test_repeats_are_answered_on_the_fast_path() -> None:
+    """A repeated UDP query is answered by the synchronous wire-cache path, with its own ID."""
+    srv = AuthoritativeServer(ZoneSet([load_zone(ZONES / "example.com.zone")]), "test")
+    served: list[bool] = []
+
+    def fast(wire: bytes, client: tuple[str, int], proto: str) -> bytes | None:
+        reply = srv.cached(wire, client, proto)
+        served.append(reply is not None)
+        return reply
+
+    listener = await listen(srv.handle, "127.0.0.1", 0, fast=fast)
+    try:
+        for qid in (1, 2, 3):
+            query = DNSRecord.question("origin.example.com", "A")
+            query.header.id = qid
+            reply = await udp_query(listener.port, query)
+            assert reply.header.id == qid and str(reply.rr[0].rdata) == "198.51.100.90"
+    finally:
+        await listener.close()
+    assert served == [False, True, True]

@@ -160,3 +160,38 @@ def test_reload_empties_wire_cache() -> None:
     assert ask(DNSRecord.question("origin.example.com"), srv=srv).rr
     srv.replace_zones(ZoneSet([load_zone(ZONES / "com.zone")]))
     assert ask(DNSRecord.question("origin.example.com"), srv=srv).header.aa == 0
+
+
+def test_reply_flags_only_rd_and_cd_come_from_the_query() -> None:
+    """AD, Z, TC and RCODE bits of a query are not echoed; RD and CD are (RFC 1035 §4.1.1)."""
+    for proto in ("udp", "tcp"):
+        query = DNSRecord.question("example.com", "SOA")
+        query.header.ad = query.header.z = query.header.tc = query.header.cd = 1
+        query.header.rd = 1
+        query.header.rcode = RCODE.SERVFAIL
+        reply = ask(query, proto).header
+        assert (reply.ad, reply.z, reply.tc, reply.rcode) == (0, 0, 0, RCODE.NOERROR)
+        assert (reply.rd, reply.cd, reply.aa, reply.ra) == (1, 1, 1, 0)
+        plain = DNSRecord.question("example.com", "SOA")
+        plain.header.rd = 0
+        assert (ask(plain, proto).header.rd, ask(plain, proto).header.cd) == (0, 0)
+
+
+def test_error_replies_do_not_echo_stray_bits() -> None:
+    """FORMERR/NOTIMP replies keep RD and CD but not AD, Z or TC (RFC 1035 §4.1.1)."""
+    query = DNSRecord.question("example.com")
+    query.header.opcode = OPCODE.STATUS
+    query.header.ad = query.header.z = query.header.tc = query.header.cd = 1
+    reply = ask(query).header
+    assert reply.rcode == RCODE.NOTIMP
+    assert (reply.ad, reply.z, reply.tc, reply.cd) == (0, 0, 0, 1)
+
+
+def test_qclass_any_is_answered_without_aa() -> None:
+    """A QCLASS ANY answer does not claim authority: AA=0 (RFC 6895 §3.2), data as for IN."""
+    anyclass = DNSRecord.question("example.com", "SOA")
+    anyclass.questions[0].qclass = 255
+    reply = ask(anyclass)
+    assert reply.header.aa == 0 and reply.header.rcode == RCODE.NOERROR
+    assert [QTYPE.get(rr.rtype) for rr in reply.rr] == ["SOA"]
+    assert ask(DNSRecord.question("example.com", "SOA")).header.aa == 1

@@ -231,3 +231,26 @@ async def test_expired_in_zone_glue_is_refreshed_from_parent(
     result = await resolver.resolve("origin.example.com", QTYPE.A)
     assert result.rcode == RCODE.NOERROR
     assert net.sent[0][0] == "198.51.100.11"  # back to com. for the glue
+
+
+async def test_first_answer_already_shows_capped_ttls(net: FakeNetwork, clock: FakeClock,
+                                                      roots: list[RootServer]) -> None:
+    """--max-ttl and --min-ttl apply to the reply that fills the cache, not only to later ones."""
+    cache = Cache(clock, CacheConfig(max_ttl=600, min_ttl=120))
+    resolver = Resolver(net, cache, roots, clock=clock)
+    first = await resolver.resolve("www.example.com", QTYPE.A)
+    assert not first.from_cache
+    assert [r.ttl for r in first.answer] == [600, 120]  # zone: 3600 and 60
+    again = await resolver.resolve("www.example.com", QTYPE.A)
+    assert again.from_cache and [r.ttl for r in again.answer] == [600, 120]
+
+
+async def test_first_denial_shows_the_cached_soa_ttl(net: FakeNetwork, clock: FakeClock,
+                                                     roots: list[RootServer]) -> None:
+    """The SOA of a first NXDOMAIN has the TTL the negative cache will count down from."""
+    cache = Cache(clock, CacheConfig(max_negative_ttl=30))
+    resolver = Resolver(net, cache, roots, clock=clock)
+    first = await resolver.resolve("nx-weblab.example.com", QTYPE.A)
+    again = await resolver.resolve("nx-weblab.example.com", QTYPE.A)
+    assert first.rcode == again.rcode == RCODE.NXDOMAIN and again.from_cache
+    assert [r.ttl for r in first.authority] == [r.ttl for r in again.authority] == [30]

@@ -48,14 +48,14 @@ async def lab(lab_zone_sets: dict[str, ZoneSet], roots: list[RootServer],
     authorities: dict[str, Listener] = {}
     for address, zones in lab_zone_sets.items():
         server = AuthoritativeServer(zones, address)
-        authorities[address] = await listen(server.handle, "127.0.0.1", 0)
+        authorities[address] = await listen(server.handle, "127.0.0.1", 0, fast=server.cached)
     transport = NetworkTransport(
         timeout=0.5,
         address_map={a: ("127.0.0.1", lis.port) for a, lis in authorities.items()})
     # The cache's clock is a fake one, so "later" needs no sleeping.
     resolver = Resolver(transport, Cache(clock), roots)
     front = RecursiveServer(resolver, [ipaddress.ip_network("127.0.0.0/8")], clock=clock)
-    listener = await listen(front.handle, "127.0.0.1", 0)
+    listener = await listen(front.handle, "127.0.0.1", 0, fast=front.cached)
     yield Lab(authorities, listener, front, transport)
     await listener.close()
     for authority in authorities.values():

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import logging
 from typing import TYPE_CHECKING
 
+import pytest
 from dnslib import NS, QTYPE, RCODE, RR, DNSRecord
 
 from services.dns.names import norm
@@ -171,3 +173,30 @@ async def test_control_requests(resolver: Resolver, clock: FakeClock) -> None:
     assert handle_request(b"nonsense", resolver.cache.dump, server.flush)["ok"] is False
     assert handle_request(b'{"cmd": "reboot"}', resolver.cache.dump, server.flush)["ok"] is False
     json.dumps(dumped)
+
+
+async def test_reply_flags_only_rd_and_cd_come_from_the_query(resolver: Resolver,
+                                                              clock: FakeClock) -> None:
+    """AD, Z, TC and RCODE bits of a query are not echoed; RD and CD are (RFC 4035 §3.2.3)."""
+    server = front(resolver, clock)
+    for _ in range(2):  # resolved, then from the wire cache
+        query = DNSRecord.question("origin.example.com")
+        query.header.ad = query.header.z = query.header.cd = 1
+        reply = DNSRecord.parse(await server.handle(query.pack(), LOCAL, "udp") or b"").header
+        assert (reply.ad, reply.z, reply.tc, reply.aa) == (0, 0, 0, 0)
+        assert (reply.rd, reply.cd, reply.ra, reply.rcode) == (1, 1, 1, RCODE.NOERROR)
+
+
+async def test_lookups_upstream_always_logged_cache_hits_rationed(
+        resolver: Resolver, clock: FakeClock, caplog: pytest.LogCaptureFixture) -> None:
+    """With the line budget spent, upstream lookups still log; cached answers are summarised."""
+    caplog.set_level(logging.INFO, logger="services.resolver.server")
+    server = RecursiveServer(resolver, [ipaddress.ip_network("127.0.0.0/8")], clock=clock,
+                             query_log_rate=0)
+    query = DNSRecord.question("origin.example.com").pack()
+    for _ in range(3):
+        await server.handle(query, LOCAL, "udp")
+    server.log.flush()
+    events = [(r.event, getattr(r, "from_cache", None), getattr(r, "not_logged", None))
+              for r in caplog.records if r.name == "services.resolver.server"]
+    assert events == [("resolver_query", False, None), ("resolver_query_summary", None, 2)]

@@ -1,0 +1,72 @@
+"""Fixtures: a MiniInternet with our servers and the peers, started once per session.
+
+These tests need root (network namespaces) and the peer tools (NSD, Unbound,
+dig, kdig, drill); without them they skip, saying what is missing
+(``python -c "from lab import tooling; tooling.ensure(print)"`` installs them).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from subprocess import Popen
+
+import pytest
+
+from bench import netns
+
+TOOLS = ("nsd", "nsd-checkzone", "unbound", "unbound-checkconf", "dig", "kdig", "drill",
+         "iptables")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Declare this folder's marker."""
+    config.addinivalue_line("markers", "netns: needs root and a network namespace (no Docker)")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test here runs in a network namespace."""
+    for item in items:
+        if "dnsdiff" in str(item.path):
+            item.add_marker(pytest.mark.netns)
+
+
+def need_namespace() -> None:
+    """Skip unless namespaces and the peer tools are available."""
+    why = netns.available()
+    if why:
+        pytest.skip(why)
+    missing = [t for t in TOOLS if shutil.which(t) is None]
+    if missing:
+        pytest.skip("missing " + " ".join(missing) + "; run lab.tooling.ensure")
+
+
+@dataclass
+class Lab:
+    """A running mini-Internet: ours on the lab addresses, NSDs and Unbound beside."""
+
+    net: netns.MiniInternet
+    tmp: Path
+    ours: dict[str, Popen[bytes]]
+    nsd: dict[str, Popen[bytes]]
+    unbound: Popen[bytes]
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """Our servers, one NSD per zone set and Unbound, all fresh."""
+    need_namespace()
+    tmp = tmp_path_factory.mktemp("dnsdiff")
+    with netns.MiniInternet() as net:
+        yield Lab(net, tmp, netns.start_ours(net, tmp), netns.start_nsds(net, tmp),
+                  netns.start_unbound(net, tmp))
+
+
+@pytest.fixture
+def fresh(tmp_path: Path) -> Iterator[tuple[netns.MiniInternet, dict[str, Popen[bytes]]]]:
+    """A namespace of its own with only our servers (for tests that break things)."""
+    need_namespace()
+    with netns.MiniInternet() as net:
+        yield net, netns.start_ours(net, tmp_path)
