@@ -87,7 +87,9 @@ class ContainerCapture:
         cmd = ["docker", "run", "-d", "--rm", "--network", "host", "--cap-add", "NET_RAW",
                "--cap-add", "NET_ADMIN", "--label", "org.weblab.lab=capture",
                "-v", f"{folder}:/capture", "--entrypoint", "tcpdump", self.image,
-               "-i", self.interface, "-U", "-w", "/capture/raw.pcap"]
+               # --immediate-mode: without it libpcap hands packets over a block at
+               # a time (up to a second late) and the last block is lost at stop.
+               "-i", self.interface, "--immediate-mode", "-U", "-w", "/capture/raw.pcap"]
         if self.bpf:
             cmd.append(self.bpf)
         r = subprocess.run(cmd, capture_output=True, text=True)

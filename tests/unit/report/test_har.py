@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from lab.har import build_har, write_har
+from lab.report.packets import messages_from_rows
 
 from .conftest import DATA, SAMPLE, needs_tshark
 
@@ -86,3 +87,18 @@ def test_jsonschema_when_available() -> None:
     except ImportError:
         pytest.skip("jsonschema is not installed; the hand-written check ran instead")
     jsonschema.validate(build_har(_timeline()), SCHEMA)
+
+
+def test_har_of_two_visits() -> None:
+    """A two-visit timeline makes a valid HAR that pairs each visit's request with its own
+    capture exchange: the reload's 304s carry their validators."""
+    warm = DATA / "warm-run"
+    messages = messages_from_rows(json.loads((warm / "rows.json").read_text()))
+    har = build_har(json.loads((warm / "timeline.json").read_text()), messages)
+    assert _check(har, SCHEMA) == []
+    entries = har["log"]["entries"]
+    assert len(entries) == 12
+    assert [e["response"]["status"] for e in entries] == [200] * 6 + [304] * 6
+    names = {h["name"] for h in entries[6]["request"]["headers"]}
+    assert {"If-None-Match", "If-Modified-Since"} <= names
+    assert entries[6]["response"]["content"]["size"] == 0
