@@ -44,9 +44,11 @@ class Faults:
         self.applied: list[Fault] = []
         self.notes: list[str] = []
 
-    def apply(self, say: Say) -> None:
+    def apply(self, say: Say, before_step: int = 1) -> None:
+        """Apply the faults due before step ``before_step``."""
         for fault in self.faults:
-            self._apply(fault, say)
+            if fault.before_step == before_step:
+                self._apply(fault, say)
 
     def _iptables(self, service: str, op: str, rule: list[str]) -> None:
         chain, *rest = rule

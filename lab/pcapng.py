@@ -209,9 +209,15 @@ def lab_names() -> dict[str, str]:
     return {h.ipv4: f"{h.service} {h.dns_name}" for h in HOSTS}
 
 
-def step_comments(times: list[float], fetches: Sequence[Mapping[str, Any]]) -> dict[int, str]:
-    """Frame comments marking where each request of a timeline (timeline.json) began."""
+def step_comments(times: list[float], fetches: Sequence[Mapping[str, Any]],
+                  steps: Sequence[Mapping[str, Any]] = ()) -> dict[int, str]:
+    """Frame comments marking where each scenario step and each request began."""
     out: dict[int, str] = {}
+    for s in steps:
+        frame = first_frame_at(times, float(s.get("started") or 0))
+        if frame is not None:
+            note = f"step {s.get('index')}: {s.get('kind')} {s.get('target', '')} begins"
+            out[frame] = f"{out[frame]}; {note}" if frame in out else note
     for i, f in enumerate(fetches, 1):
         frame = first_frame_at(times, float(f.get("started") or 0))
         if frame is not None:
@@ -225,7 +231,8 @@ def annotate_run(capture: Path, scenario: str, timeline: Mapping[str, Any]) -> N
     started = float(timeline.get("started") or 0)
     when = dt.datetime.fromtimestamp(started, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
     comment = f"weblab scenario {scenario}, run at {when}"
-    marks = step_comments(packet_times(capture), timeline.get("fetches") or [])
+    marks = step_comments(packet_times(capture), timeline.get("fetches") or [],
+                          timeline.get("steps") or [])
     tmp = capture.with_suffix(".annotating")
     add_names_and_comments(capture, tmp, lab_names(), comment, marks)
     tmp.replace(capture)

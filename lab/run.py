@@ -72,8 +72,8 @@ def run_scenario(lab: Lab, scenario: Scenario, runs_dir: Path, raw: bool = False
     capture.start()
     overhead["capture_start"] = round(time.monotonic() - t0, 3)
     try:
-        faults.apply(say)
         for i, step in enumerate(scenario.steps, 1):
+            faults.apply(say, before_step=i)
             print(f"step {i}/{len(scenario.steps)}: {step.kind} {step.target}", flush=True)
             outcomes.append(run_step(lab, i, step, folder, events))
     except KeyboardInterrupt:

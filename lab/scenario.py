@@ -43,22 +43,25 @@ STEP_KINDS: dict[str, tuple[str, dict[str, type], str]] = {
                {"url": str, "visits": int}, "url"),
     "dig": ("a DNS lookup with dig from the client (the lab resolver unless `server`)",
             {"name": str, "type": str, "server": str, "tcp": bool, "norec": bool}, "name"),
+    "wait": ("let time pass (seconds, at most 120): cached answers age, TTLs count down",
+             {"seconds": float}, "seconds"),
     "fetch": ("one HTTP request from the client, with retries honouring Retry-After",
               {"url": str, "method": str, "headers": dict, "json": object, "retries": int,
                "token": str, "connect_to": str, "follow": bool}, "url"),
 }
 FAULT_KINDS: dict[str, tuple[str, dict[str, type]]] = {
-    "stop": ("stop a service for the run", {"service": str}),
-    "pause": ("freeze a service's processes (docker pause)", {"service": str}),
+    "stop": ("stop a service for the run", {"service": str, "before_step": int}),
+    "pause": ("freeze a service's processes (docker pause)",
+              {"service": str, "before_step": int}),
     "blackhole": ("drop every packet to and from a host (iptables DROP in its container)",
-                  {"service": str}),
+                  {"service": str, "before_step": int}),
     "loss": ("drop a share of a host's packets at random (iptables statistic)",
-             {"service": str, "percent": float}),
+             {"service": str, "percent": float, "before_step": int}),
     "delay": ("add latency on a host's interface (needs the kernel's netem)",
-              {"service": str, "ms": int}),
+              {"service": str, "ms": int, "before_step": int}),
     "api": ("make the API itself misbehave (its /__fault switch): errors, latency, drops",
             {"service": str, "error_rate": float, "status": int, "retry_after": int,
-             "latency_ms": int, "drop_rate": float}),
+             "latency_ms": int, "drop_rate": float, "before_step": int}),
 }
 EXPECT_KEYS: dict[str, type] = {
     "step": int, "status": int, "cache": str, "rcode": str, "max_ms": float, "ok": bool,
@@ -86,6 +89,7 @@ class Fault:
     percent: float = 0.0
     ms: int = 0
     settings: tuple[tuple[str, float], ...] = ()  # the api fault's switch values
+    before_step: int = 1  # applied just before this step (1: before the run's first)
 
 
 @dataclass(frozen=True)
@@ -200,9 +204,10 @@ def _fault(r: _Reader, node: yaml.Node) -> Fault:
         raise r.fail(v, "delay needs `ms:` above 0")
     if kind == "api" and service != "api":
         raise r.fail(v, "the api fault applies to `service: api` only")
+    before = int(args.pop("before_step", 1))
     settings = tuple(sorted((k, float(x)) for k, x in args.items() if k != "service"))
     return Fault(kind, str(service), float(args.get("percent", 0)), int(args.get("ms", 0)),
-                 settings if kind == "api" else ())
+                 settings if kind == "api" else (), before)
 
 
 def _expect(r: _Reader, node: yaml.Node, n_steps: int) -> Expect:
@@ -251,6 +256,13 @@ def load(path: Path) -> Scenario:
     steps = tuple(_step(r, n) for n in seq("steps"))
     if not steps:
         raise r.fail(top["steps"], "steps must be a non-empty list")
+    for s in steps:
+        if s.kind == "wait" and not 0 < float(s.args["seconds"]) <= 120:
+            raise UsageError(f"{r.path}:{s.line}: wait takes 0 < seconds <= 120")
+    faults = tuple(_fault(r, n) for n in seq("faults"))
+    for f, node in zip(faults, seq("faults")):
+        if not 1 <= f.before_step <= len(steps):
+            raise r.fail(node, f"before_step {f.before_step} is not a step of this scenario")
     cold = top.get("cold_dns")
     cold_edge = top.get("cold_edge")
     return Scenario(
@@ -261,7 +273,7 @@ def load(path: Path) -> Scenario:
         cold_dns=bool(r.value(cold, bool, "cold_dns")) if cold is not None else False,
         cold_edge=bool(r.value(cold_edge, bool, "cold_edge")) if cold_edge is not None
         else False,
-        faults=tuple(_fault(r, n) for n in seq("faults")),
+        faults=faults,
         steps=steps,
         expect=tuple(_expect(r, n, len(steps)) for n in seq("expect")))
 

@@ -152,6 +152,11 @@ def run_step(lab: Lab, index: int, step: Step, folder: Path,
         _dig(lab, o, step)
     elif step.kind == "fetch":
         _fetch(lab, o, step, out)
+    elif step.kind == "wait":
+        seconds = float(step.args["seconds"])
+        print(f"  WAIT  {seconds:g} s", flush=True)
+        time.sleep(seconds)  # a scenario's own pause, bounded by the loader (<= 120 s)
+        o.ok = True
     o.ms = round((time.perf_counter() - t0) * 1000, 3)
     o.finished = time.time()
     return o

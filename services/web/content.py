@@ -35,7 +35,7 @@ VHOSTS: Mapping[str, str] = {
 # The page may change, so caches keep it only briefly (RFC 9111 §5.2.2.1).
 # Plain asset names may change content under the same URL: an hour. Fingerprinted
 # names never do: a year and "immutable" (RFC 8246), so browsers skip revalidation.
-HTML_CACHE = "public, max-age=60"
+HTML_CACHE = "public, max-age=5, stale-if-error=86400"  # RFC 5861: a fallback when origins fail
 ASSET_CACHE = "public, max-age=3600"
 IMMUTABLE_CACHE = "public, max-age=31536000, immutable"
 NOT_FOUND_CACHE = "public, max-age=10"

@@ -12,6 +12,7 @@ from lab.run import run_scenario
 
 
 @pytest.mark.parametrize("name", ["dns-trace", "dns-cache", "tld-outage", "packet-loss", "truncation",
+                                  "origins-down",
                                   "redirect", "bad-cert", "origin-down", "api"])
 def test_scenario_expectations_hold(lab: Lab, name: str) -> None:
     """Every expectation the scenario file states is met by the real run and its capture."""

@@ -80,7 +80,7 @@ async def test_fingerprinted_asset_is_immutable(origin: TestServer,
     _, headers, _ = await request(origin, trust, "GET", "static.example.com", CSS)
     assert headers["Cache-Control"] == "public, max-age=31536000, immutable"
     _, headers, _ = await request(origin, trust, "GET", "www.example.com", "/")
-    assert headers["Cache-Control"] == "public, max-age=60"
+    assert headers["Cache-Control"] == "public, max-age=5, stale-if-error=86400"
 
 
 async def test_font_served_with_cors(origin: TestServer, trust: ssl.SSLContext) -> None:

@@ -29,7 +29,7 @@ async def test_page_for_www(origin: TestServer, trust: ssl.SSLContext) -> None:
     status, headers, body = await get(origin, trust, "www.example.com", "/")
     assert status == 200 and b"<!doctype html>" in body
     assert headers["Content-Type"] == "text/html; charset=utf-8"
-    assert headers["Cache-Control"] == "public, max-age=60"
+    assert headers["Cache-Control"] == "public, max-age=5, stale-if-error=86400"
     assert "ETag" in headers and "Last-Modified" in headers
 
 
