@@ -13,14 +13,20 @@ import dataclasses
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
-from multidict import CIMultiDict
+from multidict import CIMultiDictProxy
 
-from services.cdn.freshness import combined, current_age, freshness_lifetime
+from services.cdn.freshness import combined, freshness_lifetime, initial_age
 from services.cdn.policy import vary_names
 
 Headers = tuple[tuple[str, str], ...]
 Key = tuple[str, str]
+
+# Fields written afresh on every answer from an entry (respond.py): Age (RFC 9111
+# §5.1), the edge's own X-Cache, and the lists each hop appends to (Cache-Status,
+# RFC 9211 §2; Via, RFC 9110 §7.6.3).
+PER_ANSWER = frozenset({"age", "x-cache", "cache-status", "via"})
 
 
 def key(host: str, target: str) -> Key:
@@ -39,6 +45,8 @@ def secondary_key(names: tuple[str, ...], request: Mapping[str, str]
                   ) -> tuple[tuple[str, str | None], ...]:
     """The request's values for the Vary'd fields; repeated fields are combined with
     commas (RFC 9110 §5.3), names compared case-insensitively."""
+    if not names:
+        return ()
     values: dict[str, str] = {}
     for k, v in request.items():
         low = k.lower()
@@ -49,6 +57,9 @@ def secondary_key(names: tuple[str, ...], request: Mapping[str, str]
 
 @dataclass(frozen=True)
 class Entry:
+    """A response as stored. Entries never change (a 304 makes a new one), so what is
+    derived from the headers is worked out once, on first use, not on every hit."""
+
     status: int
     headers: Headers  # as received, hop-by-hop fields already removed
     body: bytes
@@ -62,9 +73,45 @@ class Entry:
                 return v
         return None
 
-    def header_map(self) -> CIMultiDict[str]:
+    def header_map(self) -> CIMultiDictProxy[str]:
         """Headers for the rules, repeated fields combined (RFC 9110 §5.3)."""
-        return combined(self.headers)
+        return self._header_map
+
+    @cached_property
+    def _header_map(self) -> CIMultiDictProxy[str]:
+        return CIMultiDictProxy(combined(self.headers))
+
+    @cached_property
+    def vary_names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.vary)
+
+    @cached_property
+    def initial_age(self) -> float:
+        """Age on arrival (§4.2.3); the current age adds the time spent here."""
+        return initial_age(self.header_map(), request_time=self.request_time,
+                           response_time=self.response_time)
+
+    @cached_property
+    def lifetime(self) -> float:
+        """Freshness lifetime (§4.2.1), explicit or heuristic; 0 when there is none."""
+        return freshness_lifetime(self.header_map(), response_time=self.response_time,
+                                  status=self.status) or 0.0
+
+    @cached_property
+    def kept_headers(self) -> Headers:
+        """The stored fields an answer repeats as they are: all but PER_ANSWER."""
+        return tuple((n, v) for n, v in self.headers if n.lower() not in PER_ANSWER)
+
+    @cached_property
+    def prior(self) -> Mapping[str, str]:
+        """Each PER_ANSWER field as received (repeated fields joined by ", "), for the
+        answer to append to (Cache-Status, Via)."""
+        out: dict[str, list[str]] = {}
+        for n, v in self.headers:
+            low = n.lower()
+            if low in PER_ANSWER:
+                out.setdefault(low, []).append(v)
+        return {low: ", ".join(values) for low, values in out.items()}
 
 
 @dataclass(frozen=True)
@@ -114,7 +161,7 @@ class Cache:
         """The newest stored variant matching ``request`` (§4.1), with its age and lifetime."""
         k = key(host, target)
         for entry in reversed(self._store.get(k, [])):
-            names = tuple(name for name, _ in entry.vary)
+            names = entry.vary_names
             if "*" not in names and secondary_key(names, request) == entry.vary:
                 break
         else:
@@ -123,12 +170,9 @@ class Cache:
         return self.age_of(entry)
 
     def age_of(self, entry: Entry) -> Hit:
-        headers = entry.header_map()
-        age = current_age(headers, request_time=entry.request_time,
-                          response_time=entry.response_time, now=self.clock())
-        lifetime = freshness_lifetime(headers, response_time=entry.response_time,
-                                      status=entry.status) or 0.0
-        return Hit(entry, age, lifetime)
+        # §4.2.3: current_age = corrected_initial_age + resident_time
+        resident_time = max(0.0, self.clock() - entry.response_time)
+        return Hit(entry, entry.initial_age + resident_time, entry.lifetime)
 
     def store(self, host: str, target: str, request: Mapping[str, str], *, status: int,
               headers: Headers, body: bytes, request_time: float,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 CACHE_NAME = "weblab-edge"
 
@@ -20,6 +21,10 @@ class Outcome:
 
     def header(self) -> str:
         """The Cache-Status member for this cache (§2), e.g. ``weblab-edge; hit; ttl=42``."""
+        return self._header
+
+    @cached_property
+    def _header(self) -> str:
         params = [CACHE_NAME]
         if self.hit:
             params.append("hit")

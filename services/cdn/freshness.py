@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from email.utils import parsedate_to_datetime
 
 from multidict import CIMultiDict
@@ -28,9 +29,15 @@ _DIRECTIVE = re.compile(
 
 def parse_cache_control(value: str | None) -> dict[str, str | None]:
     """Directives (names lower-cased, §5.2) to their argument, unquoted; None if bare."""
-    directives: dict[str, str | None] = {}
     if not value:
-        return directives
+        return {}
+    # A stored response's field is parsed on every use of it: parse each value once.
+    return dict(_parse_cache_control(value))
+
+
+@lru_cache(maxsize=1024)
+def _parse_cache_control(value: str) -> dict[str, str | None]:
+    directives: dict[str, str | None] = {}
     for match in _DIRECTIVE.finditer(value):
         name, arg = match.group(1).lower(), match.group(2)
         if arg is not None and arg.startswith('"'):
@@ -122,13 +129,20 @@ def age_value(value: str | None) -> float:
     return float(MAX_DELTA if seconds is None else seconds)
 
 
-def current_age(response: Mapping[str, str], *, request_time: float, response_time: float,
-                now: float) -> float:
-    """The response's age now (§4.2.3), counting upstream caches and transit time."""
+def initial_age(response: Mapping[str, str], *, request_time: float,
+                response_time: float) -> float:
+    """The age when the response arrived (§4.2.3 corrected_initial_age): what upstream
+    caches and transit time added; fixed for a stored response."""
     date_value = http_date(response.get("Date"))
     apparent_age = max(0.0, response_time - date_value) if date_value is not None else 0.0
     response_delay = max(0.0, response_time - request_time)
     corrected_age_value = age_value(response.get("Age")) + response_delay
-    corrected_initial_age = max(apparent_age, corrected_age_value)
+    return max(apparent_age, corrected_age_value)
+
+
+def current_age(response: Mapping[str, str], *, request_time: float, response_time: float,
+                now: float) -> float:
+    """The response's age now (§4.2.3), counting upstream caches and transit time."""
     resident_time = max(0.0, now - response_time)
-    return corrected_initial_age + resident_time
+    return initial_age(response, request_time=request_time,
+                       response_time=response_time) + resident_time

@@ -43,6 +43,8 @@ def request_directives(request: Mapping[str, str]) -> dict[str, str | None]:
     no Cache-Control at all (§5.4)."""
     if "Cache-Control" in request:
         return parse_cache_control(request.get("Cache-Control"))
+    if "Pragma" not in request:
+        return {}
     pragma = {p.strip().lower() for p in request.get("Pragma", "").split(",")}
     return {"no-cache": None} if "no-cache" in pragma else {}
 

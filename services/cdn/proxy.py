@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -23,6 +24,7 @@ from services.cdn.freshness import combined
 from services.cdn.policy import (
     ERROR_STATUSES,
     Use,
+    Verdict,
     evaluate,
     invalidated_targets,
     request_directives,
@@ -45,6 +47,8 @@ RESERVED_PREFIX = "/__edge/"
 # Client validators the edge answers itself, so that its own fetch fills the cache.
 CONDITIONALS = ("If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since",
                 "If-Range")
+# RFC 9211 §2.8: why a stale response was served.
+STALE_DETAIL = {Use.STALE: "max-stale", Use.STALE_REVALIDATE: "stale-while-revalidate"}
 
 
 @dataclass
@@ -85,7 +89,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
                           f"{normalize_host(request.host)!r} (it serves: {known})",
                      Outcome("BYPASS", fwd="bypass"))
     fields["upstream"] = route.upstream_label
-    if loop_detected(request.headers):
+    if "Via" in request.headers and loop_detected(request.headers):
         return plain(508, "508 Loop Detected: this request already passed through the edge",
                      Outcome("BYPASS", fwd="bypass"))
     if request.method == "PURGE":
@@ -100,7 +104,8 @@ async def handle(request: web.Request) -> web.StreamResponse:
 
 
 def _ms_since(started: float) -> float:
-    return round((asyncio.get_running_loop().time() - started) * 1000, 3)
+    # perf_counter, not loop.time(): uvloop's clock moves in whole milliseconds.
+    return round((time.perf_counter() - started) * 1000, 3)
 
 
 def _log(fields: dict[str, object], result: Result, reason: str) -> None:
@@ -108,29 +113,32 @@ def _log(fields: dict[str, object], result: Result, reason: str) -> None:
                   cache_status=result.outcome.header())
 
 
+def _verdict(req: Mapping[str, str], hit: Hit | None) -> Verdict | None:
+    if hit is None:
+        return None
+    return evaluate(req, hit.entry.header_map(), age=hit.age, lifetime=hit.lifetime)
+
+
 async def _cached(request: web.Request, edge: Edge, route: Route,
                   fields: dict[str, object]) -> web.StreamResponse:
     host, target, req = route.public_host, request.raw_path, request.headers
     k = key(host, target)
     hit = edge.cache.lookup(host, target, req)
+    verdict = _verdict(req, hit)
     collapsed = False
-    if (hit is None or evaluate(req, hit.entry.header_map(), age=hit.age,
-                                lifetime=hit.lifetime).use is Use.VALIDATE):
+    if verdict is None or verdict.use is Use.VALIDATE:
         # Another request is already fetching this URL: wait for it, look again.
         if await edge.collapser.wait(k, edge.wait_timeout):
             hit, collapsed = edge.cache.lookup(host, target, req), True
-    if hit is not None:
-        verdict = evaluate(req, hit.entry.header_map(), age=hit.age, lifetime=hit.lifetime)
+            verdict = _verdict(req, hit)
+    if hit is not None and verdict is not None:
         fields["reason"] = verdict.reason
         if verdict.use is not Use.VALIDATE:
             stale = verdict.use is not Use.FRESH
             if verdict.use is Use.STALE_REVALIDATE:
                 _revalidate_later(edge, route, target, req, hit, request.remote)
             outcome = Outcome("STALE" if stale else "HIT", hit=True, ttl=hit.ttl,
-                              collapsed=collapsed,
-                              detail={Use.STALE: "max-stale",
-                                      Use.STALE_REVALIDATE: "stale-while-revalidate"
-                                      }.get(verdict.use))
+                              collapsed=collapsed, detail=STALE_DETAIL.get(verdict.use))
             edge.cache.stats.hits += 1
             fields.update(cache=outcome.x_cache, age=int(hit.age),
                           cache_status=outcome.header())
@@ -140,7 +148,7 @@ async def _cached(request: web.Request, edge: Edge, route: Route,
                           "(RFC 9111 §5.2.1.7)", Outcome("MISS", fwd="request"))
     fwd = ("stale" if hit is not None else
            "vary-miss" if edge.cache.has_url(host, target) else "uri-miss")
-    started = asyncio.get_running_loop().time()
+    started = time.perf_counter()
     if edge.collapser.in_flight(k) is None:
         with edge.collapser.lead(k):
             result = await _refresh(edge, route, target, req, hit, request.remote, fwd)
@@ -249,7 +257,7 @@ async def _pass(request: web.Request, edge: Edge, route: Route,
     headers = upstream_request_headers(request.headers, public_host=host,
                                        client_ip=request.remote, proto=edge.scheme)
     body = await request.read() if request.can_read_body else None
-    started = asyncio.get_running_loop().time()
+    started = time.perf_counter()
     try:
         fetched = await exchange(edge.session, route, edge.pools[host], method=request.method,
                                  target=request.raw_path, headers=headers, body=body,

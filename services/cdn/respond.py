@@ -9,8 +9,12 @@ from multidict import CIMultiDict
 
 from services.cdn.cache import Entry
 from services.cdn.cachestatus import Outcome
-from services.cdn.routing import append_via
+from services.cdn.onewrite import OneWriteResponse
+from services.cdn.routing import VIA, append_via
 from services.cdn.validation import not_modified
+
+# Fields that describe content, left out of a 304 (RFC 9110 §15.4.5).
+CONTENT_FIELDS = frozenset({"content-type", "content-encoding", "content-language"})
 
 
 def plain(status: int, text: str, outcome: Outcome) -> web.Response:
@@ -24,23 +28,24 @@ def plain(status: int, text: str, outcome: Outcome) -> web.Response:
 def from_entry(request: web.Request, entry: Entry, outcome: Outcome, *,
                age: float | None, now: float) -> web.Response:
     """The client's answer from a response; ``age`` None keeps the upstream's Age."""
-    headers = CIMultiDict(entry.headers)
-    if age is not None:
-        headers.popall("Age", None)
-        if age >= 1 or outcome.hit:
-            headers["Age"] = str(int(age))  # RFC 9111 §5.1: whole seconds
-    if "Date" not in headers:
+    headers = list(entry.kept_headers)
+    prior = entry.prior
+    if age is None:
+        headers.extend((n, v) for n, v in entry.headers if n.lower() == "age")
+    elif age >= 1 or outcome.hit:
+        headers.append(("Age", str(int(age))))  # RFC 9111 §5.1: whole seconds
+    if "Date" not in entry.header_map():
         # RFC 9110 §6.6.1: a recipient of a response without Date adds one.
-        headers["Date"] = formatdate(now, usegmt=True)
-    headers["X-Cache"] = outcome.x_cache
-    prior = ", ".join(headers.popall("Cache-Status", []))
+        headers.append(("Date", formatdate(now, usegmt=True)))
+    headers.append(("X-Cache", outcome.x_cache))
     # RFC 9211 §2: each cache appends its own member, nearest the client last.
-    headers["Cache-Status"] = f"{prior}, {outcome.header()}" if prior else outcome.header()
-    append_via(headers)
-    if (request.method in ("GET", "HEAD") and entry.status == 200
+    status = outcome.header()
+    headers.append(("Cache-Status", f"{prior['cache-status']}, {status}"
+                    if "cache-status" in prior else status))
+    headers.append(("Via", f"{prior['via']}, {VIA}" if "via" in prior else VIA))
+    if (entry.status == 200 and request.method in ("GET", "HEAD")
             and not_modified(request.headers, entry.header_map())):
         # RFC 9110 §15.4.5: 304 repeats the fields a 200 would have sent, minus content.
-        for name in ("Content-Type", "Content-Encoding", "Content-Language"):
-            headers.popall(name, None)
-        return web.Response(status=304, headers=headers)
-    return web.Response(status=entry.status, body=entry.body, headers=headers)
+        return OneWriteResponse(status=304, headers=[
+            (n, v) for n, v in headers if n.lower() not in CONTENT_FIELDS])
+    return OneWriteResponse(status=entry.status, body=entry.body, headers=headers)

@@ -15,6 +15,7 @@ from services.common.hosts import normalize_host
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 from multidict import CIMultiDict
 from yarl import URL
@@ -44,7 +45,7 @@ class Route:
     def upstream(self) -> URL:
         return self.upstreams[0]
 
-    @property
+    @cached_property
     def upstream_label(self) -> str:
         return ",".join(label(u) for u in self.upstreams)
 
