@@ -109,3 +109,51 @@ def test_resolver_caches_with_ttl_counting_down(lab: Lab) -> None:
     t1 = int(first.records("ANSWER", "A")[0][1])
     t2 = int(second.records("ANSWER", "A")[0][1])
     assert t2 <= t1
+
+
+def test_dig_trace_from_the_client(lab: Lab) -> None:
+    """dig +trace from the client walks the lab's hierarchy: root, com., example.com."""
+    r = lab.exec("client", "dig", "+trace", "+time=3", "+tries=1", "@198.51.100.4",
+                 "www.example.com", "A", timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = r.stdout
+    assert "from 198.51.100.4#53" in out or "from 198.51.100.5#53" in out
+    assert "(a.gtld-servers.net)" in out or "(b.gtld-servers.net)" in out
+    assert "(ns1.example.com)" in out
+    assert "www.example.com.edgecdn.net." in out
+
+
+def test_truncated_udp_answer_sets_tc(lab: Lab) -> None:
+    """A 512-byte UDP limit makes the big answer come back truncated (TC=1)."""
+    d = dig(lab, "@198.51.100.21", "+norec", "+bufsize=512", "+ignore", "big.example.com",
+            "TXT")
+    assert "tc" in d.flags and not d.records("ANSWER")
+    full = dig(lab, "@198.51.100.21", "+norec", "+tcp", "big.example.com", "TXT")
+    assert len(full.records("ANSWER", "TXT")) == 24
+
+
+def test_edns_and_no_dnssec(lab: Lab) -> None:
+    """Replies carry an OPT record when asked with EDNS, and no AD bit on unsigned data."""
+    d = dig(lab, "@198.51.100.53", "+dnssec", "+bufsize=1232", "example.com", "SOA")
+    assert "ad" not in d.flags
+    assert "; EDNS: version: 0" in d.text
+
+
+def test_lab_cache_shows_and_flushes(lab: Lab) -> None:
+    """`lab cache` lists cached names with remaining TTL; `--flush NAME` removes them."""
+    import json
+    import subprocess
+
+    from lab.labctl import ROOT
+
+    dig(lab, "@198.51.100.53", "origin2.example.com", "A")
+    lab_cli = str(ROOT / ".venv" / "bin" / "lab")
+    r = subprocess.run([lab_cli, "cache", "--json"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    text = json.dumps(json.loads(r.stdout))
+    assert "origin2.example.com" in text
+    r = subprocess.run([lab_cli, "cache", "--flush", "origin2.example.com"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([lab_cli, "cache", "--json"], capture_output=True, text=True)
+    assert "origin2.example.com" not in json.dumps(json.loads(r.stdout))

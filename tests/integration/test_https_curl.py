@@ -109,3 +109,58 @@ def test_api_bad_json_is_400(lab: Lab) -> None:
     assert " 400" in head.splitlines()[0]
     assert "application/problem+json" in headers(head)["content-type"]
     assert json.loads(body)["status"] == 400
+
+
+def test_compression_and_validators(lab: Lab) -> None:
+    """The page comes compressed when the client accepts it, with an ETag; a revalidation
+    with that ETag gets 304."""
+    _c, out, _e = curl(lab, "--cacert", "/certs/ca.crt", "-D", "-", "-o", "/dev/null",
+                       "-H", "Accept-Encoding: br, gzip", "https://www.example.com/")
+    h = headers(out)
+    assert h.get("content-encoding") in ("br", "gzip")
+    assert "accept-encoding" in h.get("vary", "").lower()
+    etag = h["etag"]
+    _c, out, _e = curl(lab, "--cacert", "/certs/ca.crt", "-D", "-", "-o", "/dev/null",
+                       "-H", "Accept-Encoding: br, gzip", "-H", f"If-None-Match: {etag}",
+                       "https://www.example.com/")
+    assert " 304" in out.splitlines()[0]
+
+
+def test_session_cookie_flags(lab: Lab) -> None:
+    """The account page sets a session cookie that is Secure, HttpOnly and SameSite."""
+    _c, out, _e = curl(lab, "--cacert", "/certs/ca.crt", "-D", "-", "-o", "/dev/null",
+                       "https://www.example.com/account")
+    cookie = headers(out)["set-cookie"].lower()
+    assert "secure" in cookie and "httponly" in cookie and "samesite=lax" in cookie
+    assert "no-store" in headers(out)["cache-control"]
+
+
+def test_idempotency_key_creates_one_row(lab: Lab) -> None:
+    """A POST retried with the same Idempotency-Key gets the first answer; one user exists."""
+    _c, out, _e = curl(lab, "--cacert", "/certs/ca.crt", "-H", "Content-Type: application/json",
+                       "-d", '{"username": "alice", "password": "wonderland"}',
+                       "https://api.example.com/api/login")
+    token = json.loads(out)["access_token"]
+    name = f"idem-{uuid.uuid4().hex[:8]}"
+    key = str(uuid.uuid4())
+    args = ["--cacert", "/certs/ca.crt", "-D", "-", "-H", f"Authorization: Bearer {token}",
+            "-H", "Content-Type: application/json", "-H", f"Idempotency-Key: {key}",
+            "-d", json.dumps({"username": name, "email": f"{name}@example.com"}),
+            "https://api.example.com/api/users"]
+    def total() -> int:
+        _c, out, _e = curl(lab, "--cacert", "/certs/ca.crt",
+                           "-H", f"Authorization: Bearer {token}",
+                           "https://api.example.com/api/users?per_page=1")
+        return int(json.loads(out)["total"])
+
+    before = total()
+    _c, first, _e = curl(lab, *args)
+    _c, second, _e = curl(lab, *args)
+    assert total() == before + 1
+    assert " 201" in first.splitlines()[0] and " 201" in second.splitlines()[0]
+    h1, h2 = headers(first.split("\n\n")[0]), headers(second.split("\n\n")[0])
+    assert h1["location"] == h2["location"]
+    assert h2.get("idempotent-replayed") == "true"
+    _c, out, _e = curl(lab, "--cacert", "/certs/ca.crt", "-H", f"Authorization: Bearer {token}",
+                       f"https://api.example.com/api/users/{name}")
+    assert json.loads(out)["username"] == name
