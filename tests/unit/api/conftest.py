@@ -15,28 +15,15 @@ import pytest
 from aiohttp.test_utils import TestServer
 from multidict import CIMultiDict
 
-from lab.pki import ensure_certs
 from services.api.app import make_app
 from services.api.state import ApiConfig
 from services.api.store import UserStore
 from services.api.tokens import TokenConfig
-from services.common.tls import client_context, server_context
+from services.common.tls import server_context
 
 SECRET = b"test-secret-0123456789abcdef0123"
 HOST = "api-origin.example.com"
 ADMIN_TOKEN = "admin-secret"
-
-
-@pytest.fixture(scope="session")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("certs")
-    ensure_certs(directory, lambda _line: None)
-    return directory
-
-
-@pytest.fixture
-def trust(certs: Path) -> ssl.SSLContext:
-    return client_context(certs / "ca.crt", env={})
 
 
 class Clock:

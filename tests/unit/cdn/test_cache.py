@@ -123,3 +123,26 @@ def test_newest_variant_wins_and_url_presence() -> None:
     assert cache.has_url("static.example.com", "/a.css")
     assert cache.lookup("static.example.com", "/a.css", {"Accept-Language": "de"}) is None
     assert not cache.has_url("static.example.com", "/b.css")
+
+
+def test_worked_out_once_matches_the_rules_and_follows_updates() -> None:
+    """An entry's stored age and lifetime equal freshness.py's; a 304 update recomputes."""
+    from services.cdn.freshness import current_age, freshness_lifetime
+
+    clock = Clock()
+    cache = Cache(clock)
+    headers = (("Cache-Control", "max-age=60"), ("Age", "5"),
+               ("Date", formatdate(T0 - 2, usegmt=True)), ("Via", "1.1 a"), ("Via", "1.1 b"))
+    entry = cache.store("h", "/x", {}, status=200, headers=headers, body=b"b",
+                        request_time=T0 - 1, response_time=T0)
+    assert entry is not None
+    clock.now += 7
+    hit = cache.age_of(entry)
+    fields = entry.header_map()
+    assert hit.age == current_age(fields, request_time=T0 - 1, response_time=T0, now=clock.now)
+    assert hit.lifetime == freshness_lifetime(fields, response_time=T0, status=200) == 60
+    assert entry.prior == {"age": "5", "via": "1.1 a, 1.1 b"}
+    assert ("Age", "5") not in entry.kept_headers
+    newer = cache.update("h", "/x", entry, headers=(("Cache-Control", "max-age=600"),),
+                         request_time=clock.now, response_time=clock.now)
+    assert cache.age_of(newer).lifetime == 600 and cache.age_of(newer).age == 0

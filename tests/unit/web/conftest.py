@@ -2,29 +2,15 @@
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestServer
 
-from lab.pki import ensure_certs
 from services.web.app import make_app
 from services.web.content import load_site
-from services.common.tls import client_context, server_context
-
-
-@pytest.fixture(scope="session")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("certs")
-    ensure_certs(directory, lambda _line: None)
-    return directory
-
-
-@pytest.fixture
-def trust(certs: Path) -> ssl.SSLContext:
-    return client_context(certs / "ca.crt", env={})
+from services.common.tls import server_context
 
 
 @pytest.fixture
