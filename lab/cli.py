@@ -66,6 +66,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0 if all(s.state == "running" for s in statuses) else 1
 
 
+def _running_lab() -> Lab:
+    lab = Lab()
+    if not lab.running():
+        raise LabError("the lab is not running; start it with `make up` (or `lab up`)")
+    return lab
+
+
 def cmd_scenarios(args: argparse.Namespace) -> int:
     from lab import scenario
 
@@ -79,9 +86,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from lab.run import format_timeline, run_scenario
 
     sc = scenario.find(args.scenario)
-    lab = Lab()
-    if not lab.running():
-        raise LabError("the lab is not running; start it with `make up` (or `lab up`)")
+    lab = _running_lab()
     print(f"run {sc.name}: {sc.description}", flush=True)
     result = run_scenario(lab, sc, RUNS, raw=args.raw)
     print()
@@ -101,9 +106,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_capture(args: argparse.Namespace) -> int:
     from lab.live import capture_live
 
-    lab = Lab()
-    if not lab.running():
-        raise LabError("the lab is not running; start it with `make up` (or `lab up`)")
+    lab = _running_lab()
     folder = capture_live(lab, RUNS, raw=args.raw, seconds=args.seconds)
     print(f"capture:    {folder / 'capture.pcapng'}")
     print(f"report:     {folder / 'report.html'}")
