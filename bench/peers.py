@@ -118,15 +118,9 @@ def start_edge(work: Path, routes: list[str], *, tls: Tls | None = None,
         args += ["--route", r]
     for r in resolve or []:
         args += ["--resolve", r]
-    if uvloop:
-        # aiohttp's run_app makes its loop with asyncio.new_event_loop(), which follows the
-        # policy: the edge runs unchanged on uvloop.
-        code = ("import asyncio, runpy, sys, uvloop; asyncio.set_event_loop_policy("
-                "uvloop.EventLoopPolicy()); sys.argv[0] = 'services.cdn'; "
-                "runpy.run_module('services.cdn', run_name='__main__', alter_sys=True)")
-        argv = [PYTHON, "-c", code, *args]
-    else:
-        argv = [PYTHON, "-m", "services.cdn", *args]
+    # The edge picks uvloop by itself when it is installed; the plain row turns
+    # it off so both event loops are measured.
+    argv = [PYTHON, "-m", "services.cdn", *args, *([] if uvloop else ["--no-uvloop"])]
     return start("edge", argv, work / "edge.log", port=port, cwd=ROOT)
 
 

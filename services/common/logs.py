@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 _RESERVED = set(vars(logging.makeLogRecord({})))
+_ENCODER = json.JSONEncoder(default=str, separators=(",", ":"))  # one, not one per record
 
 
 class JsonFormatter(logging.Formatter):
@@ -35,7 +36,7 @@ class JsonFormatter(logging.Formatter):
                 doc[key] = value
         if record.exc_info:
             doc["error"] = self.formatException(record.exc_info)
-        return json.dumps(doc, default=str, separators=(",", ":"))
+        return _ENCODER.encode(doc)
 
 
 def setup(service: str, level: int = logging.INFO) -> None:
