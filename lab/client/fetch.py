@@ -26,6 +26,7 @@ CA_FILE = "/certs/ca.crt"
 IDEMPOTENT = {"GET", "HEAD", "PUT", "DELETE", "OPTIONS"}
 RETRY_STATUS = {429, 503}
 DEMO_USER = {"username": "alice", "password": "wonderland"}
+EXPIRED_WAIT = 7.0  # 1 s lifetime + the API's 5 s leeway + 1
 
 
 @dataclass
@@ -110,12 +111,16 @@ def _delay(attempt: int, retry_after: str, cap: float = 10.0) -> float:
     return float(min(cap, 0.2 * 2 ** attempt) * random.uniform(0.5, 1.0))
 
 
-def login(base: str, ctx: ssl.SSLContext, retries: int = 0) -> str:
+def login(base: str, ctx: ssl.SSLContext, retries: int = 0,
+          expires_in: int | None = None) -> str:
     """Log in as the demo user, retrying 429/503 as told (login is safe to repeat)."""
+    creds: dict[str, object] = dict(DEMO_USER)
+    if expires_in is not None:
+        creds["expires_in"] = expires_in
     for n in range(retries + 1):
         status, headers, body = _once("POST", base + "/api/login",
                                       {"Content-Type": "application/json"},
-                                      json.dumps(DEMO_USER).encode(), ctx)
+                                      json.dumps(creds).encode(), ctx)
         if status in RETRY_STATUS and n < retries:
             time.sleep(_delay(n, headers.get("retry-after", "")))
             continue
@@ -137,18 +142,23 @@ def fetch(method: str, url: str, headers: dict[str, str] | None = None, payload:
     if payload is not None:
         body = json.dumps(payload).encode()
         hdrs.setdefault("Content-Type", "application/json")
-    if token in ("login", "tampered"):
+    if token in ("login", "tampered", "expired"):
         parts = urlsplit(url)
         try:
-            real = login(f"{parts.scheme}://{parts.netloc}", ctx, retries)
+            # "expired": a token asked to live one second, used once it is past
+            # the API's 5 s clock-skew leeway (RFC 7519 §4.1.4).
+            real = login(f"{parts.scheme}://{parts.netloc}", ctx, retries,
+                         1 if token == "expired" else None)
+            if token == "expired":
+                time.sleep(EXPIRED_WAIT)
         except (RuntimeError, OSError, http.client.HTTPException) as e:
             result.error = f"could not get a token: {e}"
             return result
         # "tampered": the payload's last character changed, the signature kept, as
         # an attacker editing the claims would: the API must refuse it.
         head, claims, sig = real.split(".")
-        token = real if token == "login" else \
-            f"{head}.{claims[:-1]}{'A' if claims[-1] != 'A' else 'B'}.{sig}"
+        token = f"{head}.{claims[:-1]}{'A' if claims[-1] != 'A' else 'B'}.{sig}" \
+            if token == "tampered" else real
     if token:
         hdrs["Authorization"] = f"Bearer {token}"
     if retries and method not in IDEMPOTENT:
@@ -208,7 +218,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", dest="payload", help="request body, JSON text")
     ap.add_argument("--retries", type=int, default=0)
     ap.add_argument("--token", help="a bearer token; `login`: log in as the demo user first; "
-                                    "`tampered`: that token with its claims altered")
+                                    "`tampered`: that token with its claims altered; "
+                                    "`expired`: a 1-second token, used 7 s later")
     ap.add_argument("--keylog")
     ap.add_argument("--connect-to", help="ADDRESS:PORT to connect to instead of the URL's host")
     ap.add_argument("--follow", action="store_true", help="follow redirects, as a browser does")

@@ -73,11 +73,13 @@ def authenticate(request: web.Request) -> Principal:
     return Principal(username=user.username, role=user.role)
 
 
-def _token_response(request: web.Request, username: str) -> web.Response:
+def _token_response(request: web.Request, username: str,
+                    lifetime: int | None = None) -> web.Response:
     config = request.app[TOKENS]
+    seconds = config.lifetime if lifetime is None else min(lifetime, config.lifetime)
     # RFC 6749 §5.1: token responses are never cached.
-    return web.json_response({"access_token": issue(config, username), "token_type": "Bearer",
-                              "expires_in": config.lifetime,
+    return web.json_response({"access_token": issue(config, username, seconds),
+                              "token_type": "Bearer", "expires_in": seconds,
                               "refresh_token": request.app[REFRESH].issue(username)},
                              headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
@@ -86,6 +88,12 @@ async def login(request: web.Request) -> web.Response:
     body, _ = await read_object(request, max_body=request.app[CONFIG].max_body)
     errors = [(f, "required, a string") for f in ("username", "password")
               if not isinstance(body.get(f), str)]
+    # A client may ask for a shorter-lived token (the api scenario's expired-token
+    # case); never a longer one than the server's lifetime.
+    lifetime = body.get("expires_in")
+    if "expires_in" in body and (isinstance(lifetime, bool) or not isinstance(lifetime, int)
+                                 or not 1 <= lifetime <= 900):
+        errors.append(("expires_in", "an integer from 1 to 900 (seconds)"))
     if errors:
         raise invalid(errors)
     username, password = str(body["username"]), str(body["password"])
@@ -98,7 +106,7 @@ async def login(request: web.Request) -> web.Response:
         raise ApiProblem(401, type_="invalid-credentials", detail="wrong username or password",
                          headers={"WWW-Authenticate": REALM})
     log_event(logger, "login", username=username)
-    return _token_response(request, username)
+    return _token_response(request, username, lifetime if isinstance(lifetime, int) else None)
 
 
 async def refresh(request: web.Request) -> web.Response:

@@ -41,10 +41,12 @@ class TokenConfig:
         return hashlib.sha256(b"kid:" + self.secret).hexdigest()[:16]
 
 
-def issue(config: TokenConfig, subject: str) -> str:
+def issue(config: TokenConfig, subject: str, lifetime: int | None = None) -> str:
+    """A signed access token; ``lifetime`` may shorten (never lengthen) the default."""
     now = int(config.clock())
+    seconds = config.lifetime if lifetime is None else min(lifetime, config.lifetime)
     claims = {"iss": config.issuer, "aud": config.audience, "sub": subject, "iat": now,
-              "exp": now + config.lifetime}
+              "exp": now + seconds}
     return jwt.encode(claims, config.secret, algorithm=ALGORITHM, headers={"kid": config.kid})
 
 

@@ -45,6 +45,22 @@ async def test_login_returns_bearer_token(api: TestServer, trust: ssl.SSLContext
     assert resp.headers["Cache-Control"] == "no-store"
 
 
+async def test_login_may_shorten_the_token_lifetime(api: TestServer,
+                                                    trust: ssl.SSLContext) -> None:
+    """expires_in asks for a shorter-lived token; its exp says so; out of range is 422."""
+    import jwt
+
+    status, body, _ = await call(api, trust, "POST", "/api/login", json={
+        "username": "alice", "password": "wonderland", "expires_in": 2})
+    assert status == 200 and body["expires_in"] == 2
+    claims = jwt.decode(body["access_token"], options={"verify_signature": False})
+    assert claims["exp"] - claims["iat"] == 2
+    for bad in (0, 901, "5", True):
+        status, body, _ = await call(api, trust, "POST", "/api/login", json={
+            "username": "alice", "password": "wonderland", "expires_in": bad})
+        assert status == 422, bad
+
+
 @pytest.mark.parametrize("creds", [{"username": "alice", "password": "nope"},
                                    {"username": "nobody", "password": "wonderland"}])
 async def test_bad_credentials(api: TestServer, trust: ssl.SSLContext,
