@@ -125,10 +125,11 @@ def _http(m: Matcher, f: Mapping[str, Any], stream: int | None,
         sec.frames += ups
         seen = (f"{text} ({frames_text(ups)})" if ups else
                 " Its connection to the origin is not in this capture.")
-        upstream = (cdn or {}).get("upstream") or "the origin"
+        upstream = str((cdn or {}).get("upstream") or "")
+        origins = f" (this name's origins: {upstream.replace(',', ', ')})" if upstream else ""
         sec.paragraphs.append(
-            f"The edge had no usable copy{reason} ({cache}), so it opened its own TLS "
-            f"connection to {upstream} and forwarded the request.{seen} It kept the response "
+            f"The edge had no usable copy{reason} ({cache}), so it forwarded the request "
+            f"upstream over its own TLS connection{origins}.{seen} It kept the response "
             "as Cache-Control allows, added Via and X-Cache, and relayed it. A repeat within "
             "the freshness lifetime gets a HIT.")
         if h.status == 304:
