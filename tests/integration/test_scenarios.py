@@ -104,3 +104,19 @@ def test_live_capture(lab: Lab) -> None:
                        capture_output=True, text=True)
     assert r.stdout.strip(), "the MX lookup made during the capture is missing"
     assert (folder / "report.html").exists()
+
+
+def test_delay_fault_is_honest(lab: Lab, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A delay fault is applied only where the kernel has netem; otherwise the run says so."""
+    from lab.cli import _has_netem
+
+    p = tmp_path / "delay.yaml"
+    p.write_text("name: delay\nfaults:\n  - delay: {service: resolver, ms: 200}\n"
+                 "steps:\n  - dig: www.example.com\n")
+    result = run_scenario(lab, scenario.load(p), ROOT / "runs")
+    notes = " ".join(result.timeline["fault_notes"])
+    if _has_netem():
+        assert not notes
+    else:
+        assert "NOT applied" in notes and "netem" in notes
+    assert result.ok
