@@ -12,7 +12,6 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from lab.pki import ensure_certs
 from services.api.app import make_app as make_api
 from services.api.store import UserStore
 from services.api.tokens import TokenConfig
@@ -25,18 +24,6 @@ from services.common.httpserver import JsonAccessLogger
 from services.common.tls import client_context, server_context
 
 StartEdge = Callable[..., Awaitable[TestServer]]
-
-
-@pytest.fixture(scope="session")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("certs")
-    ensure_certs(directory, lambda _line: None)
-    return directory
-
-
-@pytest.fixture
-def trust(certs: Path) -> ssl.SSLContext:
-    return client_context(certs / "ca.crt", env={})
 
 
 async def start(app: web.Application, ctx: ssl.SSLContext) -> TestServer:
