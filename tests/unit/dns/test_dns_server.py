@@ -17,6 +17,7 @@ from services.dns.listen import Listener, listen
 from services.dns.masterfile import parse_master
 from services.dns.server import AuthoritativeServer
 from services.dns.zone import ZoneSet, build_zone, load_zone
+from tests.unit.udpclient import udp_exchange
 
 ROOT_DIR = Path(__file__).resolve().parents[3]
 ZONES = ROOT_DIR / "services" / "zones"
@@ -35,21 +36,6 @@ async def server() -> AsyncIterator[Listener]:
     await listener.close()
 
 
-async def udp_exchange(port: int, data: bytes) -> bytes:
-    loop = asyncio.get_running_loop()
-    got: asyncio.Future[bytes] = loop.create_future()
-
-    class Client(asyncio.DatagramProtocol):
-        def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-            if not got.done():
-                got.set_result(data)
-
-    transport, _ = await loop.create_datagram_endpoint(Client, remote_addr=("127.0.0.1", port))
-    try:
-        transport.sendto(data)
-        return await asyncio.wait_for(got, DEADLINE)
-    finally:
-        transport.close()
 
 
 async def udp_query(port: int, query: DNSRecord) -> DNSRecord:

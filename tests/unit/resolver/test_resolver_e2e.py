@@ -3,6 +3,8 @@ the real resolver and transport, real UDP/TCP sockets; lab addresses mapped to 1
 
 from __future__ import annotations
 
+from tests.unit.udpclient import udp_exchange
+
 import asyncio
 import ipaddress
 import json
@@ -64,20 +66,7 @@ async def lab(lab_zone_sets: dict[str, ZoneSet], roots: list[RootServer],
 
 async def ask(port: int, name: str, qtype: str = "A") -> DNSRecord:
     """A stub client query over UDP, RD=1, like dig."""
-    loop = asyncio.get_running_loop()
-    got: asyncio.Future[bytes] = loop.create_future()
-
-    class Client(asyncio.DatagramProtocol):
-        def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-            if not got.done():
-                got.set_result(data)
-
-    udp, _ = await loop.create_datagram_endpoint(Client, remote_addr=("127.0.0.1", port))
-    try:
-        udp.sendto(DNSRecord.question(name, qtype).pack())
-        return DNSRecord.parse(await asyncio.wait_for(got, DEADLINE))
-    finally:
-        udp.close()
+    return DNSRecord.parse(await udp_exchange(port, DNSRecord.question(name, qtype).pack()))
 
 
 def records(reply: DNSRecord) -> list[tuple[str, str, str]]:
