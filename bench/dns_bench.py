@@ -1,6 +1,6 @@
 """``python -m bench.dns_bench``: our DNS servers against NSD and Unbound, same run, same box.
 
-Everything runs in a throw-away network namespace (bench/netns.py) on the
+Everything runs in a throw-away network namespace (harness/netns.py) on the
 lab's addresses, port 53, no Docker. dnsperf with one thread and one client
 (``-T 1 -c 1``) for a bounded time sends the same query list to:
 
@@ -26,8 +26,11 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bench import netns
-from bench.netns import LAB_DNS, NSD_FOR, UNBOUND_ADDRESS, MiniInternet
+from harness.accounting import tree_cpu_seconds, tree_rss_kib
+from harness.addresses import ADDRESSES, CLIENT_ADDRESS, LAB_DNS, NSD_FOR, UNBOUND_ADDRESS
+from harness.dnspeers import start_nsd, start_unbound
+from harness.dnsservers import compose_services, start_ours
+from harness.netns import MiniInternet, NetnsError, available
 
 EXAMPLE = "ns-example"
 
@@ -51,9 +54,9 @@ class Figures:
 
 def auth_queries() -> list[str]:
     """dnsperf lines for ns1.example.com: each owner of example.com x common types."""
-    from tests.dnsdiff.corpus import zone_records
+    from harness.corpus import zone_records
 
-    zone = netns.compose_services()[EXAMPLE].zones()[0]
+    zone = compose_services()[EXAMPLE].zones()[0]
     owners = sorted({o for o, _, _ in zone_records(zone) if not o.startswith("big.")})
     return [f"{o.replace('*', 'x')} {t}" for o in owners for t in ("A", "AAAA", "TXT", "MX")]
 
@@ -71,11 +74,11 @@ def dnsperf(net: MiniInternet, server: str, pid: int, lines: list[str], tmp: Pat
     """One dnsperf run (one thread, one client) while the server's CPU is measured."""
     data = tmp / f"{name}.queries"
     data.write_text("\n".join(lines) + "\n")
-    cpu = netns.tree_cpu_seconds(pid)
-    r = net.run(["dnsperf", "-s", server, "-a", netns.CLIENT_ADDRESS, "-d", str(data),
+    cpu = tree_cpu_seconds(pid)
+    r = net.run(["dnsperf", "-s", server, "-a", CLIENT_ADDRESS, "-d", str(data),
                  "-T", "1", "-c", "1", "-q", str(outstanding), "-l", str(seconds), "-t", "5"],
                 timeout=seconds + 30)
-    cpu = netns.tree_cpu_seconds(pid) - cpu
+    cpu = tree_cpu_seconds(pid) - cpu
     if r.returncode != 0:
         raise RuntimeError(f"dnsperf against {server} failed: {r.stderr.strip()[-300:]}")
     return Figures(name, _number(r.stdout, r"Queries per second:\s+([\d.]+)"),
@@ -96,23 +99,23 @@ def fill_cache(net: MiniInternet, server: str, pid: int, tmp: Path, names: int,
     """Send ``names`` distinct wildcard names once; (completed, RSS KiB) afterwards."""
     data = tmp / f"fill-{tag}.queries"
     data.write_text("".join(f"n{i}.wild.example.com A\n" for i in range(names)))
-    r = net.run(["dnsperf", "-s", server, "-a", netns.CLIENT_ADDRESS, "-d", str(data),
+    r = net.run(["dnsperf", "-s", server, "-a", CLIENT_ADDRESS, "-d", str(data),
                  "-T", "1", "-c", "1", "-q", "50", "-n", "1", "-l", str(seconds), "-t", "5"],
                 timeout=seconds + 30)
     completed = int(_number(r.stdout, r"Queries completed:\s+(\d+)")) if r.returncode == 0 else 0
-    return completed, netns.tree_rss_kib(pid)
+    return completed, tree_rss_kib(pid)
 
 
 def run(seconds: float, names: int, fill_seconds: float) -> dict[str, object]:
     """Start everything in a namespace, measure, stop everything; the figures."""
     results: dict[str, object] = {}
-    with tempfile.TemporaryDirectory(prefix="dns-bench-") as folder, MiniInternet() as net:
+    with tempfile.TemporaryDirectory(prefix="dns-bench-") as folder, MiniInternet(ADDRESSES) as net:
         tmp = Path(folder)
-        ours = netns.start_ours(net, tmp)
-        services = netns.compose_services()
-        nsd = netns.start_nsd(net, tmp, NSD_FOR[EXAMPLE], services[EXAMPLE].zones(), EXAMPLE,
+        ours = start_ours(net, tmp)
+        services = compose_services()
+        nsd = start_nsd(net, tmp, NSD_FOR[EXAMPLE], services[EXAMPLE].zones(), EXAMPLE,
                               services[EXAMPLE].option("--name"))
-        unbound = netns.start_unbound(net, tmp)
+        unbound = start_unbound(net, tmp)
 
         auth = auth_queries()
         a = dnsperf(net, LAB_DNS[EXAMPLE], ours[EXAMPLE].pid, auth, tmp, seconds, "ours auth")
@@ -131,7 +134,7 @@ def run(seconds: float, names: int, fill_seconds: float) -> dict[str, object]:
         memory = {}
         for tag, server, pid in (("ours", LAB_DNS["resolver"], ours["resolver"].pid),
                                  ("unbound", UNBOUND_ADDRESS, unbound.pid)):
-            before = netns.tree_rss_kib(pid)
+            before = tree_rss_kib(pid)
             started = time.monotonic()
             completed, after = fill_cache(net, server, pid, tmp, names, fill_seconds, tag)
             memory[tag] = {"names_sent": names, "answered": completed, "rss_before_kib": before,
@@ -174,13 +177,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="bound on filling each resolver's cache (240)")
     parser.add_argument("--json", action="store_true", help="machine output")
     args = parser.parse_args(argv)
-    why = netns.available()
+    why = available()
     if why:
         print(f"dns_bench: {why}; run as root", file=sys.stderr)
         return 1
     try:
         results = run(args.seconds, args.names, args.fill_seconds)
-    except (netns.NetnsError, RuntimeError) as e:
+    except (NetnsError, RuntimeError) as e:
         print(f"dns_bench: {e}", file=sys.stderr)
         return 1
     if args.json:

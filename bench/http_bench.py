@@ -30,8 +30,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bench.peers import Tls, lab_tls, start_edge, start_nginx, start_origin
-from bench.procs import LOOPBACK, ROOT, Proc, children, cpu_seconds
+from harness.peers import Tls, lab_tls, start_edge, start_nginx, start_origin
+from harness.accounting import children, cpu_seconds
+from harness.procs import LOOPBACK, ROOT, Proc
 
 HOST = "static.example.com"
 ASSET = "/css/site.css"

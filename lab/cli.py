@@ -14,7 +14,7 @@ from pathlib import Path
 
 from lab import topology
 from lab.errors import LabError, UsageError
-from lab.labctl import ROOT, Lab, ServiceStatus, status_json
+from lab.compose import ROOT, Lab, ServiceStatus, status_json
 
 RUNS = ROOT / "runs"
 
@@ -74,7 +74,7 @@ def _running_lab() -> Lab:
 
 
 def cmd_scenarios(args: argparse.Namespace) -> int:
-    from lab import scenario
+    from lab.scenario import spec as scenario
 
     for name, path in scenario.available().items():
         print(f"{name:<14} {scenario.load(path).description}")
@@ -82,8 +82,8 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from lab import scenario
-    from lab.run import format_timeline, run_scenario
+    from lab.scenario import spec as scenario
+    from lab.scenario.runner import format_timeline, run_scenario
 
     sc = scenario.find(args.scenario)
     lab = _running_lab()
@@ -104,7 +104,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_capture(args: argparse.Namespace) -> int:
-    from lab.live import capture_live
+    from lab.capture.live import capture_live
 
     lab = _running_lab()
     folder = capture_live(lab, RUNS, raw=args.raw, seconds=args.seconds)
@@ -114,7 +114,7 @@ def cmd_capture(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from lab.har import write_har
+    from lab.report.har import write_har
     from lab.report import build_report
 
     folder = _run_folder(args.run)

@@ -2,6 +2,12 @@
 
 ``build_report(run_dir)`` reads capture.pcapng (through tshark), timeline.json
 and services.log and writes report.html next to them.
+
+Map: ``packets`` reads the capture through tshark (with ``dns_fields`` and
+``tls_fields``), ``match`` ties frames to steps, ``narrate`` (with
+``narrate_dns`` and ``narrate_tls``) tells the story, ``sequence`` and
+``waterfall`` draw it, ``hosts`` names the lifelines, ``html`` lays out the
+page, ``har`` writes run.har.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from lab.errors import LabError
-from lab.har import write_har
+from lab.report.har import write_har
 from lab.report import build_report
 
 

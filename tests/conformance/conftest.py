@@ -19,8 +19,8 @@ _CHECKOUT = str(Path(__file__).resolve().parents[2])
 if _CHECKOUT not in sys.path:
     sys.path.insert(0, _CHECKOUT)
 
-from bench.peers import Tls, lab_tls  # noqa: E402  (after the path above)
-from bench.procs import ROOT  # noqa: E402
+from harness.peers import Tls, lab_tls  # noqa: E402  (after the path above)
+from harness.procs import ROOT  # noqa: E402
 from tests.conformance.support import Procs  # noqa: E402
 
 RESULTS = ROOT / "runs" / "conformance"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.procs import Proc
+from harness.procs import Proc
 
 
 class Procs:

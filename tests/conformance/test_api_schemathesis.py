@@ -27,8 +27,8 @@ from typing import Any
 
 import pytest
 
-from bench.peers import Tls, start_api
-from bench.procs import LOOPBACK, ROOT
+from harness.peers import Tls, start_api
+from harness.procs import LOOPBACK, ROOT
 from tests.conformance.support import Procs
 
 CHECKS = ("not_a_server_error", "response_schema_conformance", "status_code_conformance",

@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from bench.peers import start_edge, start_nginx
-from bench.procs import LOOPBACK, free_port, start
+from harness.peers import start_edge, start_nginx
+from harness.procs import LOOPBACK, free_port, start
 from lab import tooling
 from tests.conformance.support import Procs, need
 

@@ -33,8 +33,8 @@ from sslyze.mozilla_tls_profile.tls_config_checker import (
     check_server_against_tls_configuration,
 )
 
-from bench.peers import Tls, start_edge, start_origin
-from bench.procs import LOOPBACK
+from harness.peers import Tls, start_edge, start_origin
+from harness.procs import LOOPBACK
 from tests.conformance.support import Procs
 
 # sslyze loads its bundled Mozilla trust store, which holds a certificate with a negative

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from dnslib import CLASS, QTYPE, DNSRecord
 
 from tests.dnsdiff.compare import Difference, rr_key
-from tests.dnsdiff.corpus import Question
+from harness.corpus import Question
 
 CLASS_ANY = 255
 

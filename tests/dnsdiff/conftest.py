@@ -15,7 +15,10 @@ from subprocess import Popen
 
 import pytest
 
-from bench import netns
+from harness.addresses import ADDRESSES
+from harness.dnspeers import start_nsds, start_unbound
+from harness.dnsservers import start_ours
+from harness.netns import MiniInternet, available
 
 TOOLS = ("nsd", "nsd-checkzone", "unbound", "unbound-checkconf", "dig", "kdig", "drill",
          "iptables")
@@ -35,7 +38,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def need_namespace() -> None:
     """Skip unless namespaces and the peer tools are available."""
-    why = netns.available()
+    why = available()
     if why:
         pytest.skip(why)
     missing = [t for t in TOOLS if shutil.which(t) is None]
@@ -47,7 +50,7 @@ def need_namespace() -> None:
 class Lab:
     """A running mini-Internet: ours on the lab addresses, NSDs and Unbound beside."""
 
-    net: netns.MiniInternet
+    net: MiniInternet
     tmp: Path
     ours: dict[str, Popen[bytes]]
     nsd: dict[str, Popen[bytes]]
@@ -59,14 +62,14 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     """Our servers, one NSD per zone set and Unbound, all fresh."""
     need_namespace()
     tmp = tmp_path_factory.mktemp("dnsdiff")
-    with netns.MiniInternet() as net:
-        yield Lab(net, tmp, netns.start_ours(net, tmp), netns.start_nsds(net, tmp),
-                  netns.start_unbound(net, tmp))
+    with MiniInternet(ADDRESSES) as net:
+        yield Lab(net, tmp, start_ours(net, tmp), start_nsds(net, tmp),
+                  start_unbound(net, tmp))
 
 
 @pytest.fixture
-def fresh(tmp_path: Path) -> Iterator[tuple[netns.MiniInternet, dict[str, Popen[bytes]]]]:
+def fresh(tmp_path: Path) -> Iterator[tuple[MiniInternet, dict[str, Popen[bytes]]]]:
     """A namespace of its own with only our servers (for tests that break things)."""
     need_namespace()
-    with netns.MiniInternet() as net:
-        yield net, netns.start_ours(net, tmp_path)
+    with MiniInternet(ADDRESSES) as net:
+        yield net, start_ours(net, tmp_path)

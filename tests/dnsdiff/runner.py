@@ -8,10 +8,13 @@ from pathlib import Path
 
 from dnslib import DNSRecord
 
-from bench.netns import LAB_DNS, NSD_FOR, UNBOUND_ADDRESS, MiniInternet, compose_services, exchange
+from harness.addresses import LAB_DNS, NSD_FOR, UNBOUND_ADDRESS
+from harness.dnsquery import exchange
+from harness.dnsservers import compose_services
+from harness.netns import MiniInternet
 from tests.dnsdiff.allowed import explain
 from tests.dnsdiff.compare import Difference, compare_auth, compare_recursive, summary
-from tests.dnsdiff.corpus import Question, original_ttls
+from harness.corpus import Question, original_ttls
 
 REPORT_DIR = Path(__file__).resolve().parents[2] / "runs" / "dnsdiff"
 

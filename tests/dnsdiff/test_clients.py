@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 
-from bench import netns
+from harness.addresses import LAB_DNS
+from harness.dnsservers import root_hints
 from tests.dnsdiff.conftest import Lab
 
-RESOLVER = netns.LAB_DNS["resolver"]
+RESOLVER = LAB_DNS["resolver"]
 
 
 def test_dig_trace_walks_root_com_example_from_the_namespace(lab: Lab) -> None:
@@ -44,7 +45,7 @@ def test_dig_bufsize_512_sees_tc_on_the_big_name(lab: Lab) -> None:
 
 def test_drill_trace_from_our_root_hints(lab: Lab) -> None:
     """drill -T with our generated root hints traces www.example.com to the edge address."""
-    hints = netns.root_hints(lab.tmp)
+    hints = root_hints(lab.tmp)
     r = lab.net.run(["drill", "-T", "-r", str(hints), "www.example.com"])
     assert r.returncode == 0, r.stderr
     assert "example.com.\t172800\tIN\tNS\tns1.example.com." in r.stdout

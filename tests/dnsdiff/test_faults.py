@@ -9,12 +9,14 @@ from subprocess import Popen
 
 from dnslib import QTYPE, RCODE
 
-from bench import netns
+from harness.addresses import LAB_DNS
+from harness.dnsquery import query
+from harness.netns import MiniInternet
 
-RESOLVER = netns.LAB_DNS["resolver"]
+RESOLVER = LAB_DNS["resolver"]
 DEADLINE = 6.0  # the resolver's default --deadline (services/resolver/server.py)
 
-Fresh = tuple[netns.MiniInternet, dict[str, Popen[bytes]]]
+Fresh = tuple[MiniInternet, dict[str, Popen[bytes]]]
 
 
 def _timeouts(log: Path, address: str) -> int:
@@ -39,7 +41,7 @@ def test_blackholed_tld_server_fails_over(fresh: Fresh, tmp_path: Path) -> None:
         times = []
         for name in ("www.example.com", "api.example.com", "mail.example.com"):
             started = time.monotonic()
-            reply = netns.query(net, RESOLVER, name, "A", rd=True, timeout=DEADLINE + 2)
+            reply = query(net, RESOLVER, name, "A", rd=True, timeout=DEADLINE + 2)
             times.append(time.monotonic() - started)
             assert reply is not None and reply.header.rcode == RCODE.NOERROR, reply
             assert any(rr.rtype == QTYPE.A for rr in reply.rr), reply
@@ -51,9 +53,9 @@ def test_blackholed_tld_server_fails_over(fresh: Fresh, tmp_path: Path) -> None:
     assert times[0] < DEADLINE
 
 
-def _servfail_time(net: netns.MiniInternet, name: str) -> float:
+def _servfail_time(net: MiniInternet, name: str) -> float:
     started = time.monotonic()
-    reply = netns.query(net, RESOLVER, name, "A", rd=True, timeout=DEADLINE + 4)
+    reply = query(net, RESOLVER, name, "A", rd=True, timeout=DEADLINE + 4)
     elapsed = time.monotonic() - started
     assert reply is not None, "no reply at all"
     assert reply.header.rcode == RCODE.SERVFAIL, RCODE.get(reply.header.rcode)

@@ -9,11 +9,13 @@ from collections.abc import Iterator
 
 from dnslib import RCODE, DNSRecord
 
-from bench import netns
+from harness.addresses import CLIENT_ADDRESS, LAB_DNS
+from harness.dnsquery import query
+from harness.netns import MiniInternet
 from tests.dnsdiff.conftest import Lab
 
 TARGETS = {"ns-example": ("198.51.100.21", "www.example.com", False),
-           "resolver": (netns.LAB_DNS["resolver"], "www.example.com", True)}
+           "resolver": (LAB_DNS["resolver"], "www.example.com", True)}
 UDP_PACKETS = 6000  # per target: 12,000 in all
 TCP_PACKETS = 150  # per target
 TIME_BOUND = 60.0  # seconds for the whole barrage per target
@@ -55,10 +57,10 @@ def packets(rng: random.Random, count: int) -> Iterator[bytes]:
             yield bytes(header) + good[12:] + rng.randbytes(rng.randrange(0, 40))
 
 
-def _still_answers(net: netns.MiniInternet, address: str, name: str, rd: bool) -> DNSRecord:
+def _still_answers(net: MiniInternet, address: str, name: str, rd: bool) -> DNSRecord:
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
-        reply = netns.query(net, address, name, "A", rd=rd, timeout=2)
+        reply = query(net, address, name, "A", rd=rd, timeout=2)
         if reply is not None:
             return reply
     raise AssertionError(f"{address} stopped answering")
@@ -71,7 +73,7 @@ def test_fuzz_keeps_servers_alive(lab: Lab) -> None:
     for service, (address, name, rd) in TARGETS.items():
         started = time.monotonic()
         with lab.net.socket() as udp:
-            udp.bind((netns.CLIENT_ADDRESS, 0))
+            udp.bind((CLIENT_ADDRESS, 0))
             udp.setblocking(False)
             for packet in packets(rng, UDP_PACKETS):
                 if time.monotonic() - started > TIME_BOUND:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from lab.labctl import Lab
+from lab.compose import Lab
 
 
 @pytest.fixture(scope="session")

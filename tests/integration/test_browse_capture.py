@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.labctl import ROOT, Lab
+from lab.compose import ROOT, Lab
 
 from .conftest import run
 

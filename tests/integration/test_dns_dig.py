@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from lab.labctl import Lab
+from lab.compose import Lab
+from lab.topology import BY_SERVICE
 
 from .conftest import dig
 
-ROOTS = ("198.51.100.4", "198.51.100.5")
-TLDS = ("198.51.100.11", "198.51.100.12")
+ROOTS = (BY_SERVICE["root-a"].ipv4, BY_SERVICE["root-b"].ipv4)
+TLDS = (BY_SERVICE["tld-a"].ipv4, BY_SERVICE["tld-b"].ipv4)
 
 
 @pytest.mark.parametrize("server", ROOTS)
@@ -30,82 +31,82 @@ def test_tld_refers_to_example_com(lab: Lab, server: str) -> None:
     d = dig(lab, f"@{server}", "+norec", "www.example.com", "A")
     assert d.status == "NOERROR" and "aa" not in d.flags
     assert [r[4] for r in d.records("AUTHORITY", "NS")] == ["ns1.example.com."]
-    assert [r[4] for r in d.records("ADDITIONAL", "A")] == ["198.51.100.21"]
+    assert [r[4] for r in d.records("ADDITIONAL", "A")] == [BY_SERVICE["ns-example"].ipv4]
 
 
 def test_tld_gives_glueless_cdn_delegation(lab: Lab) -> None:
     """edgecdn.net is delegated to a name server in another zone, with no glue."""
-    d = dig(lab, "@198.51.100.12", "+norec", "www.example.com.edgecdn.net", "A")
+    d = dig(lab, f"@{BY_SERVICE['tld-b'].ipv4}", "+norec", "www.example.com.edgecdn.net", "A")
     assert [r[4] for r in d.records("AUTHORITY", "NS")] == ["ns1.edgecdn-dns.com."]
     assert not d.records("ADDITIONAL", "A")
 
 
 def test_example_com_answers_cname_authoritatively(lab: Lab) -> None:
     """ns1.example.com answers www with a CNAME into the CDN's zone, AA set."""
-    d = dig(lab, "@198.51.100.21", "+norec", "www.example.com", "A")
+    d = dig(lab, f"@{BY_SERVICE['ns-example'].ipv4}", "+norec", "www.example.com", "A")
     assert d.status == "NOERROR" and "aa" in d.flags
     assert d.records("ANSWER", "CNAME")[0][4] == "www.example.com.edgecdn.net."
 
 
 def test_cdn_server_answers_edge_address(lab: Lab) -> None:
     """The CDN's server gives the edge's address for the CDN name."""
-    d = dig(lab, "@198.51.100.31", "+norec", "www.example.com.edgecdn.net", "A")
+    d = dig(lab, f"@{BY_SERVICE['ns-cdn'].ipv4}", "+norec", "www.example.com.edgecdn.net", "A")
     assert "aa" in d.flags
-    assert [r[4] for r in d.records("ANSWER", "A")] == ["198.51.100.80"]
+    assert [r[4] for r in d.records("ANSWER", "A")] == [BY_SERVICE["edge"].ipv4]
 
 
 def test_nxdomain_carries_soa(lab: Lab) -> None:
     """A name that does not exist: NXDOMAIN, AA, and the zone's SOA in authority."""
-    d = dig(lab, "@198.51.100.21", "+norec", "nosuch.example.com", "A")
+    d = dig(lab, f"@{BY_SERVICE['ns-example'].ipv4}", "+norec", "nosuch.example.com", "A")
     assert d.status == "NXDOMAIN" and "aa" in d.flags
     assert d.records("AUTHORITY", "SOA")[0][0] == "example.com."
 
 
 def test_nodata_carries_soa(lab: Lab) -> None:
     """A name with no record of the asked type: NOERROR, empty answer, SOA."""
-    d = dig(lab, "@198.51.100.21", "+norec", "origin.example.com", "MX")
+    d = dig(lab, f"@{BY_SERVICE['ns-example'].ipv4}", "+norec", "origin.example.com", "MX")
     assert d.status == "NOERROR" and not d.records("ANSWER")
     assert d.records("AUTHORITY", "SOA")
 
 
 def test_outside_zones_refused(lab: Lab) -> None:
     """An authoritative server refuses names outside its zones."""
-    d = dig(lab, "@198.51.100.21", "+norec", "www.example.org", "A")
+    d = dig(lab, f"@{BY_SERVICE['ns-example'].ipv4}", "+norec", "www.example.org", "A")
     assert d.status == "REFUSED"
 
 
 def test_tcp_query(lab: Lab) -> None:
     """The root answers over TCP as well as UDP."""
-    d = dig(lab, "@198.51.100.4", "+norec", "+tcp", "example.com", "NS")
+    d = dig(lab, f"@{BY_SERVICE['root-a'].ipv4}", "+norec", "+tcp", "example.com", "NS")
     assert d.status == "NOERROR" and d.records("AUTHORITY", "NS")
 
 
 def test_resolver_full_answer(lab: Lab) -> None:
     """The lab resolver returns the whole CNAME chain and the edge's address, RA set."""
-    d = dig(lab, "@198.51.100.53", "www.example.com", "A")
+    d = dig(lab, f"@{BY_SERVICE['resolver'].ipv4}", "www.example.com", "A")
     assert d.status == "NOERROR" and "ra" in d.flags and "aa" not in d.flags
     assert d.records("ANSWER", "CNAME")[0][4] == "www.example.com.edgecdn.net."
-    assert [r[4] for r in d.records("ANSWER", "A")] == ["198.51.100.80"]
+    assert [r[4] for r in d.records("ANSWER", "A")] == [BY_SERVICE["edge"].ipv4]
 
 
 def test_client_uses_lab_resolver(lab: Lab) -> None:
     """With no @server, the client's dig asks the lab resolver, not Docker's 127.0.0.11."""
     d = dig(lab, "static.example.com", "A")
-    assert d.server == "198.51.100.53"
-    assert [r[4] for r in d.records("ANSWER", "A")] == ["198.51.100.80"]
+    assert d.server == BY_SERVICE["resolver"].ipv4
+    assert [r[4] for r in d.records("ANSWER", "A")] == [BY_SERVICE["edge"].ipv4]
 
 
 def test_resolver_nxdomain(lab: Lab) -> None:
     """The resolver passes NXDOMAIN through with the SOA for negative caching."""
-    d = dig(lab, "@198.51.100.53", "nosuch.example.com", "A")
+    d = dig(lab, f"@{BY_SERVICE['resolver'].ipv4}", "nosuch.example.com", "A")
     assert d.status == "NXDOMAIN"
     assert d.records("AUTHORITY", "SOA")
 
 
 def test_resolver_caches_with_ttl_counting_down(lab: Lab) -> None:
     """A second lookup comes from the cache, its TTL no higher than the first."""
-    first = dig(lab, "@198.51.100.53", "origin.example.com", "A")
-    second = dig(lab, "@198.51.100.53", "origin.example.com", "A")
+    first = dig(lab, f"@{BY_SERVICE['resolver'].ipv4}", "origin.example.com", "A")
+    second = dig(lab, f"@{BY_SERVICE['resolver'].ipv4}", "origin.example.com", "A")
     t1 = int(first.records("ANSWER", "A")[0][1])
     t2 = int(second.records("ANSWER", "A")[0][1])
     assert t2 <= t1
@@ -113,7 +114,7 @@ def test_resolver_caches_with_ttl_counting_down(lab: Lab) -> None:
 
 def test_dig_trace_from_the_client(lab: Lab) -> None:
     """dig +trace from the client walks the lab's hierarchy: root, com., example.com."""
-    r = lab.exec("client", "dig", "+trace", "+time=3", "+tries=1", "@198.51.100.4",
+    r = lab.exec("client", "dig", "+trace", "+time=3", "+tries=1", f"@{BY_SERVICE['root-a'].ipv4}",
                  "www.example.com", "A", timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
     out = r.stdout
@@ -125,16 +126,16 @@ def test_dig_trace_from_the_client(lab: Lab) -> None:
 
 def test_truncated_udp_answer_sets_tc(lab: Lab) -> None:
     """A 512-byte UDP limit makes the big answer come back truncated (TC=1)."""
-    d = dig(lab, "@198.51.100.21", "+norec", "+bufsize=512", "+ignore", "big.example.com",
+    d = dig(lab, f"@{BY_SERVICE['ns-example'].ipv4}", "+norec", "+bufsize=512", "+ignore", "big.example.com",
             "TXT")
     assert "tc" in d.flags and not d.records("ANSWER")
-    full = dig(lab, "@198.51.100.21", "+norec", "+tcp", "big.example.com", "TXT")
+    full = dig(lab, f"@{BY_SERVICE['ns-example'].ipv4}", "+norec", "+tcp", "big.example.com", "TXT")
     assert len(full.records("ANSWER", "TXT")) == 24
 
 
 def test_edns_and_no_dnssec(lab: Lab) -> None:
     """Replies carry an OPT record when asked with EDNS, and no AD bit on unsigned data."""
-    d = dig(lab, "@198.51.100.53", "+dnssec", "+bufsize=1232", "example.com", "SOA")
+    d = dig(lab, f"@{BY_SERVICE['resolver'].ipv4}", "+dnssec", "+bufsize=1232", "example.com", "SOA")
     assert "ad" not in d.flags
     assert "; EDNS: version: 0" in d.text
 
@@ -144,9 +145,9 @@ def test_lab_cache_shows_and_flushes(lab: Lab) -> None:
     import json
     import subprocess
 
-    from lab.labctl import ROOT
+    from lab.compose import ROOT
 
-    dig(lab, "@198.51.100.53", "origin2.example.com", "A")
+    dig(lab, f"@{BY_SERVICE['resolver'].ipv4}", "origin2.example.com", "A")
     lab_cli = str(ROOT / ".venv" / "bin" / "lab")
     r = subprocess.run([lab_cli, "cache", "--json"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr

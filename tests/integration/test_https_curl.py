@@ -6,7 +6,7 @@ import json
 import re
 import uuid
 
-from lab.labctl import Lab
+from lab.compose import Lab
 
 
 def curl(lab: Lab, *args: str) -> tuple[int, str, str]:

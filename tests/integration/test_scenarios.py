@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from lab import scenario
-from lab.labctl import ROOT, Lab
-from lab.run import run_scenario
+from lab.scenario import spec as scenario
+from lab.compose import ROOT, Lab
+from lab.scenario.runner import run_scenario
 
 
 @pytest.mark.parametrize("name", ["dns-trace", "dns-cache", "tld-outage", "packet-loss", "truncation",
@@ -90,7 +90,7 @@ def test_live_capture(lab: Lab) -> None:
     import subprocess
     import threading
 
-    from lab.live import capture_live
+    from lab.capture.live import capture_live
 
     def later() -> None:
         lab.exec("client", "dig", "+time=2", "+tries=1", "example.com", "MX")

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from lab.capture import collect_keylogs
+from lab.capture.record import collect_keylogs
 
 
 def test_collects_servers_and_clients_without_duplicates(tmp_path: Path) -> None:

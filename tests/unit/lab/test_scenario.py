@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from lab import scenario
+from lab.scenario import spec as scenario
 from lab.errors import UsageError
 
 

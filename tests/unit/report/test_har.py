@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from lab.har import build_har, write_har
+from lab.report.har import build_har, write_har
 from lab.report.packets import messages_from_rows
 
 from .conftest import DATA, SAMPLE, needs_tshark

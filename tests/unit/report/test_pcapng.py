@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.pcapng import (DSB, NRB, add_names_and_comments, first_frame_at, lab_names,
+from lab.capture.pcapng import (DSB, NRB, add_names_and_comments, first_frame_at, lab_names,
                         packet_times, read_blocks, step_comments)
 
 from .conftest import SAMPLE, needs_tshark

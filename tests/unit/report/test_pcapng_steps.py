@@ -1,6 +1,6 @@
 """Packet comments mark where each scenario step begins, whatever its kind."""
 
-from lab.pcapng import step_comments
+from lab.capture.pcapng import step_comments
 
 
 def test_steps_and_requests_are_marked() -> None:

@@ -12,6 +12,7 @@ import pytest
 from dnslib import QTYPE, DNSRecord
 
 from services.dns.answer import answer
+from harness.dnsservers import compose_services
 from services.dns.zone import ZoneSet, load_zone
 from services.resolver.cache import Cache
 from services.resolver.hints import RootServer, load_hints
@@ -20,14 +21,10 @@ from services.resolver.transport import UpstreamError, UpstreamTimeout
 
 ZONES = Path(__file__).resolve().parents[3] / "services" / "zones"
 
-# Which zone files each lab server loads (as compose runs them).
+# Which zone files each lab server loads, read from compose.yaml (as compose runs them).
 LAB_SERVERS: dict[str, tuple[str, ...]] = {
-    "198.51.100.4": ("root.zone", "root-servers.net.zone"),
-    "198.51.100.5": ("root.zone", "root-servers.net.zone"),
-    "198.51.100.11": ("com.zone", "net.zone", "gtld-servers.net.zone"),
-    "198.51.100.12": ("com.zone", "net.zone", "gtld-servers.net.zone"),
-    "198.51.100.21": ("example.com.zone",),
-    "198.51.100.31": ("edgecdn.net.zone", "edgecdn-dns.com.zone"),
+    service.address: tuple(Path(f).name for f in service.zones())
+    for service in compose_services().values() if service.zones()
 }
 
 

@@ -18,8 +18,8 @@ import subprocess
 from collections.abc import Callable
 
 from lab.errors import LabError
-from lab.labctl import Lab
-from lab.scenario import Fault
+from lab.compose import Lab
+from lab.scenario.spec import Fault
 
 Say = Callable[[str], None]
 API_ADMIN_TOKEN = "lab-admin-token"  # compose.yaml gives the API the same value

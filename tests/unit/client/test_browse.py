@@ -19,10 +19,10 @@ from aiohttp.test_utils import TestServer
 from dnslib import QTYPE, RR, A, DNSRecord
 from dnslib.server import BaseResolver, DNSHandler, DNSServer
 
-from lab.client.browse import Browser, Timeline, main
-from lab.expect import StepOutcome, check
+from services.client.browse import Browser, Timeline, main
+from lab.scenario.expect import StepOutcome, check
 from lab.pki import ensure_certs
-from lab.scenario import find
+from lab.scenario.spec import find
 from services.cdn.app import EdgeConfig
 from services.cdn.app import make_app as make_edge
 from services.cdn.routing import parse_route

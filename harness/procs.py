@@ -1,4 +1,4 @@
-"""Starting and stopping real programs on 127.0.0.1 for benchmarks and conformance tests.
+"""Starting and stopping real programs for benchmarks and conformance tests.
 
 Every process is started here and stopped by its own PID (never by name), and
 readiness is a TCP connect polled with a deadline, never a sleep.
@@ -104,30 +104,3 @@ def start(name: str, argv: Sequence[str], log: Path, *, port: int | None = None,
         proc.stop()
         raise
     return proc
-
-
-def children(pid: int) -> list[int]:
-    """Direct child PIDs of ``pid`` (nginx's workers under its master)."""
-    kids: list[int] = []
-    task_dir = Path(f"/proc/{pid}/task")
-    try:
-        for task in task_dir.iterdir():
-            kids += [int(k) for k in (task / "children").read_text().split()]
-    except OSError:
-        pass
-    return kids
-
-
-def cpu_seconds(pids: Sequence[int]) -> float:
-    """utime + stime of the given processes, in seconds, from /proc/PID/stat."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            continue
-        # Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-        fields = stat[stat.rindex(")") + 2:].split()
-        total += int(fields[11]) + int(fields[12])
-    return total / tick

@@ -13,7 +13,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.procs import LOOPBACK, PYTHON, ROOT, Proc, free_port, start
+from harness.procs import LOOPBACK, PYTHON, ROOT, Proc, free_port, start
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
@@ -54,7 +54,7 @@ def nginx_conf(work: Path, port: int, upstream: str, *, tls: Tls | None = None,
             proxy_set_header Host {upstream_name};
             proxy_set_header X-Forwarded-Host $host;
             proxy_set_header X-Forwarded-Proto https;"""
-    return f"""# written by bench/peers.py: one worker, cache and temp files under {work}
+    return f"""# written by harness/peers.py: one worker, cache and temp files under {work}
 daemon off;
 master_process on;
 worker_processes 1;

@@ -20,7 +20,8 @@ from pathlib import Path
 
 from dnslib import CLASS, EDNS0, QTYPE, DNSQuestion, DNSRecord, ZoneParser
 
-from bench.netns import NSD_FOR, Service, compose_services
+from harness.addresses import NSD_FOR
+from harness.dnsservers import Service, compose_services
 
 TYPES = ("A", "AAAA", "NS", "SOA", "MX", "TXT", "CNAME")
 CLASS_HS, CLASS_ANY = 4, 255

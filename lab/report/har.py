@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl, urlsplit
 from lab.errors import LabError
 from lab.report.packets import HttpInfo, Message, TsharkError, read_messages
 
-CREATOR = {"name": "weblab", "version": "0.1.0", "comment": "lab.har from timeline.json"}
+CREATOR = {"name": "weblab", "version": "0.1.0", "comment": "lab.report.har from timeline.json"}
 
 
 def _iso(ts: float) -> str:

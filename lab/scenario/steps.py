@@ -11,9 +11,9 @@ from typing import Any
 
 from lab import topology
 from lab.errors import LabError
-from lab.expect import StepOutcome
-from lab.labctl import Lab
-from lab.scenario import Step
+from lab.scenario.expect import StepOutcome
+from lab.compose import Lab
+from lab.scenario.spec import Step
 
 
 def _event_line(ev: dict[str, Any]) -> str | None:
@@ -39,7 +39,7 @@ def _event_line(ev: dict[str, Any]) -> str | None:
 
 def _browse(lab: Lab, o: StepOutcome, step: Step, out: str, folder: Path,
             events: list[dict[str, Any]]) -> None:
-    cmd = ["docker", "exec", lab.container_id("client"), "python", "-m", "lab.client.browse",
+    cmd = ["docker", "exec", lab.container_id("client"), "python", "-m", "services.client.browse",
            step.args["url"], "--out", out, "--visits", str(step.args.get("visits", 1))]
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           text=True) as proc:
@@ -95,7 +95,7 @@ def _dig(lab: Lab, o: StepOutcome, step: Step) -> None:
 
 def _fetch(lab: Lab, o: StepOutcome, step: Step, out: str) -> None:
     a = step.args
-    cmd = ["python", "-m", "lab.client.fetch", str(a.get("method", "GET")), str(a["url"]),
+    cmd = ["python", "-m", "services.client.fetch", str(a.get("method", "GET")), str(a["url"]),
            "--retries", str(a.get("retries", 0)), "--keylog", f"{out}/client.keylog"]
     for k, v in (a.get("headers") or {}).items():
         cmd += ["--header", f"{k}: {v}"]

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.errors import LabError
-from lab.scenario import Expect, expand_filter
+from lab.scenario.spec import Expect, expand_filter
 
 
 @dataclass

@@ -22,15 +22,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lab.capture import client_randoms, collect_keylogs, embed_secrets, make_capture
-from lab.expect import Checked, StepOutcome, check
-from lab.faults import Faults
-from lab.har import write_har
-from lab.labctl import Lab
-from lab.pcapng import annotate_run
+from lab.capture.record import client_randoms, collect_keylogs, embed_secrets, make_capture
+from lab.scenario.expect import Checked, StepOutcome, check
+from lab.scenario.faults import Faults
+from lab.report.har import write_har
+from lab.compose import Lab
+from lab.capture.pcapng import annotate_run
 from lab.report import build_report
-from lab.scenario import Scenario
-from lab.steps import run_step
+from lab.scenario.spec import Scenario
+from lab.scenario.steps import run_step
 
 
 @dataclass
