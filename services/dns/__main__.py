@@ -19,11 +19,11 @@ import signal
 import sys
 
 from services.common.logs import log_event, setup
-from services.dns.listen import TcpPolicy, listen, run
-from services.dns.masterfile import ZoneFileError
-from services.dns.querylog import QUERY_LOG_RATE
+from services.dnscore.listen import TcpPolicy, listen, run
+from services.dnscore.masterfile import ZoneFileError
+from services.dnscore.querylog import QUERY_LOG_RATE
 from services.dns.server import AuthoritativeServer
-from services.dns.wire import CLASSIC_UDP_LIMIT, MAX_EDNS_PAYLOAD, OUR_EDNS_PAYLOAD
+from services.dnscore.wire import CLASSIC_UDP_LIMIT, MAX_EDNS_PAYLOAD, OUR_EDNS_PAYLOAD
 from services.dns.zone import ZoneSet, load_zone
 
 logger = logging.getLogger("services.dns")

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 from dnslib import CLASS, QTYPE, RCODE, RR, TXT, DNSRecord
 
-from services.dns.names import ancestors, norm, parent
-from services.dns.wire import reply_to
+from services.dnscore.names import ancestors, norm, parent
+from services.dnscore.wire import reply_to
 from services.dns.zone import ADDRESS_TYPES, Zone, ZoneSet
 
 CLASS_ANY = 255  # RFC 1035 §3.2.5 QCLASS "*"

@@ -23,10 +23,10 @@ from dnslib import RCODE
 
 from services.common.logs import log_event
 from services.dns.answer import answer
-from services.dns.listen import Address
-from services.dns.names import norm
-from services.dns.querylog import QUERY_LOG_RATE, QueryLog
-from services.dns.wire import OUR_EDNS_PAYLOAD, finish, parse_query, type_text
+from services.dnscore.listen import Address
+from services.dnscore.names import norm
+from services.dnscore.querylog import QUERY_LOG_RATE, QueryLog
+from services.dnscore.wire import OUR_EDNS_PAYLOAD, finish, parse_query, type_text
 from services.dns.zone import ZoneSet
 
 logger = logging.getLogger(__name__)

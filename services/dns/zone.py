@@ -21,8 +21,8 @@ from pathlib import Path
 
 from dnslib import QTYPE, RR
 
-from services.dns.masterfile import Entry, ZoneFileError, load_master
-from services.dns.names import ancestors, is_subdomain, norm
+from services.dnscore.masterfile import Entry, ZoneFileError, load_master
+from services.dnscore.names import ancestors, is_subdomain, norm
 
 ADDRESS_TYPES = (QTYPE.A, QTYPE.AAAA)
 

@@ -16,9 +16,9 @@ import signal
 import sys
 
 from services.common.logs import log_event, setup
-from services.dns.listen import listen, run
-from services.dns.masterfile import ZoneFileError
-from services.dns.querylog import QUERY_LOG_RATE
+from services.dnscore.listen import listen, run
+from services.dnscore.masterfile import ZoneFileError
+from services.dnscore.querylog import QUERY_LOG_RATE
 from services.resolver.cache import Cache, CacheConfig
 from services.resolver.control import DEFAULT_SOCKET, serve_control
 from services.resolver.hints import RootServer, load_hints

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dnslib import QTYPE, RCODE, RR, DNSRecord
 
-from services.dns.names import is_subdomain, norm
+from services.dnscore.names import is_subdomain, norm
 from services.resolver.transport import qtype_text
 
 

@@ -27,8 +27,8 @@ from typing import Any
 
 from dnslib import QTYPE, RCODE, RR
 
-from services.dns.names import ancestors, is_subdomain, norm
-from services.dns.wire import type_text as _type_text
+from services.dnscore.names import ancestors, is_subdomain, norm
+from services.dnscore.wire import type_text as _type_text
 
 Clock = Callable[[], float]
 

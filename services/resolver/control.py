@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from services.common.logs import log_event
-from services.dns.names import norm
+from services.dnscore.names import norm
 
 logger = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from dnslib import QTYPE
 
-from services.dns.masterfile import Entry, ZoneFileError, load_master
-from services.dns.names import ROOT, norm
+from services.dnscore.masterfile import Entry, ZoneFileError, load_master
+from services.dnscore.names import ROOT, norm
 
 HINTS_TTL = 3600000  # the TTL named.root has always used
 

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 
 from dnslib import QTYPE, RCODE, RR, DNSRecord
 
-from services.dns.names import ROOT, is_subdomain, labels_between, norm, parent
+from services.dnscore.names import ROOT, is_subdomain, labels_between, norm, parent
 from services.resolver.analyse import describe, follow_chain, referral_target, rrsets, soa_of
 from services.resolver.cache import Cache, Negative, Rank
 from services.resolver.hints import RootServer

@@ -31,10 +31,10 @@ from dataclasses import asdict
 from dnslib import NS, QTYPE, RCODE, RR, A, DNSRecord
 
 from services.common.logs import log_event
-from services.dns.listen import Address
-from services.dns.names import ROOT, norm
-from services.dns.querylog import QUERY_LOG_RATE, QueryLog
-from services.dns.wire import finish, parse_query, reply_to
+from services.dnscore.listen import Address
+from services.dnscore.names import ROOT, norm
+from services.dnscore.querylog import QUERY_LOG_RATE, QueryLog
+from services.dnscore.wire import finish, parse_query, reply_to
 from services.resolver.cache import Cache, Rank
 from services.resolver.iterate import Resolution, Resolver
 from services.resolver.transport import qtype_text

@@ -17,8 +17,8 @@ from typing import Protocol
 
 from dnslib import EDNS0, QTYPE, DNSHeader, DNSQuestion, DNSRecord
 
-from services.dns.names import norm
-from services.dns.wire import OUR_EDNS_PAYLOAD
+from services.dnscore.names import norm
+from services.dnscore.wire import OUR_EDNS_PAYLOAD
 
 
 class UpstreamError(Exception):

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from dnslib import EDNS0, QTYPE, RCODE, DNSRecord
 
-from services.dns.listen import Listener, listen
-from services.dns.masterfile import parse_master
+from services.dnscore.listen import Listener, listen
+from services.dnscore.masterfile import parse_master
 from services.dns.server import AuthoritativeServer
 from services.dns.zone import ZoneSet, build_zone, load_zone
 from tests.unit.udpclient import udp_exchange

@@ -4,7 +4,7 @@ import logging
 
 import pytest
 
-from services.dns.querylog import QueryLog
+from services.dnscore.querylog import QueryLog
 from services.dns.server import AuthoritativeServer
 from services.dns.zone import ZoneSet, load_zone
 

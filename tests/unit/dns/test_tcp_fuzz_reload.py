@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from dnslib import EDNS0, RCODE, DNSRecord
 
-from services.dns.listen import Address, Listener, TcpPolicy, listen
+from services.dnscore.listen import Address, Listener, TcpPolicy, listen
 from services.dns.server import AuthoritativeServer
 from services.dns.zone import ZoneSet, load_zone
 

@@ -6,7 +6,7 @@ import pytest
 from dnslib import QTYPE, RCODE, DNSRecord
 
 from services.dns.answer import answer, closest_encloser
-from services.dns.masterfile import ZoneFileError, parse_master
+from services.dnscore.masterfile import ZoneFileError, parse_master
 from services.dns.zone import ZoneSet, build_zone, load_zone
 
 ZONES = Path(__file__).resolve().parents[3] / "services" / "zones"

@@ -1,4 +1,4 @@
-"""EDNS(0), RCODEs and truncation decided by services.dns.wire and the server, no sockets."""
+"""EDNS(0), RCODEs and truncation decided by services.dnscore.wire and the server, no sockets."""
 
 import struct
 from pathlib import Path
@@ -6,7 +6,7 @@ from pathlib import Path
 from dnslib import EDNS0, OPCODE, QTYPE, RCODE, DNSRecord
 
 from services.dns.server import AuthoritativeServer
-from services.dns.wire import BADVERS, parse_query, udp_limit
+from services.dnscore.wire import BADVERS, parse_query, udp_limit
 from services.dns.zone import ZoneSet, load_zone
 
 ZONES = Path(__file__).resolve().parents[3] / "services" / "zones"

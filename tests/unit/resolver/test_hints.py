@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from services.dns.masterfile import ZoneFileError, parse_master
+from services.dnscore.masterfile import ZoneFileError, parse_master
 from services.resolver.hints import RootServer, load_hints, render, root_servers
 
 ROOT_DIR = Path(__file__).resolve().parents[3]

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import pytest
 from dnslib import QTYPE, RCODE, DNSRecord
 
-from services.dns.listen import Listener, listen
+from services.dnscore.listen import Listener, listen
 from services.dns.server import AuthoritativeServer
 from services.dns.zone import ZoneSet
 from services.resolver.cache import Cache

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import pytest
 from dnslib import NS, QTYPE, RCODE, RR, DNSRecord
 
-from services.dns.names import norm
+from services.dnscore.names import norm
 from services.resolver.cache import Cache, CacheConfig, Rank
 from services.resolver.control import handle_request
 from services.resolver.hints import RootServer

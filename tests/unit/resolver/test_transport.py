@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 from dnslib import QTYPE, RCODE, DNSRecord
 
-from services.dns.listen import Listener, listen
-from services.dns.masterfile import parse_master
+from services.dnscore.listen import Listener, listen
+from services.dnscore.masterfile import parse_master
 from services.dns.server import AuthoritativeServer
 from services.dns.zone import ZoneSet, build_zone
 from services.resolver.transport import NetworkTransport, UpstreamError, UpstreamTimeout

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from dnslib import CLASS, QTYPE, RDMAP, RR, DNSBuffer, DNSLabel
 
-from services.dns.names import ROOT, norm
+from services.dnscore.names import ROOT, norm
 
 _TTL_RE = re.compile(r"^\d+[smhdwSMHDW]?$|^(\d+[smhdwSMHDW])+$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
