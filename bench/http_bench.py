@@ -92,9 +92,22 @@ def warm(port: int, ca: Path) -> str:
 def keepalive(proc: Proc, seconds: int, conns: int) -> tuple[float, float, float, float]:
     """wrk against ``proc``: rps, p50 ms, p99 ms, server CPU seconds."""
     before = cpu_seconds(_pids(proc))
-    out = subprocess.run(["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency",
-                          "-H", f"Host: {HOST}", f"https://{LOOPBACK}:{proc.port}{ASSET}"],
-                         capture_output=True, text=True, timeout=seconds + 20, check=True).stdout
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{conns}",
+            f"-d{seconds}s",
+            "--latency",
+            "-H",
+            f"Host: {HOST}",
+            f"https://{LOOPBACK}:{proc.port}{ASSET}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 20,
+        check=True,
+    ).stdout
     cpu = cpu_seconds(_pids(proc)) - before
     rps, p50, p99 = parse_wrk(out)
     return rps, p50, p99, cpu
@@ -103,9 +116,22 @@ def keepalive(proc: Proc, seconds: int, conns: int) -> tuple[float, float, float
 def handshakes(proc: Proc, seconds: int) -> tuple[float, float]:
     """``openssl s_time -new``: full handshakes per second, server CPU ms per handshake."""
     before = cpu_seconds(_pids(proc))
-    out = subprocess.run(["openssl", "s_time", "-connect", f"{LOOPBACK}:{proc.port}", "-new",
-                          "-time", str(seconds), "-www", ASSET],
-                         capture_output=True, text=True, timeout=seconds + 20).stdout
+    out = subprocess.run(
+        [
+            "openssl",
+            "s_time",
+            "-connect",
+            f"{LOOPBACK}:{proc.port}",
+            "-new",
+            "-time",
+            str(seconds),
+            "-www",
+            ASSET,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 20,
+    ).stdout
     cpu = cpu_seconds(_pids(proc)) - before
     m = re.search(r"(\d+) connections in ([\d.]+)s", out)
     if not m:
@@ -130,14 +156,18 @@ def measure(name: str, proc: Proc, ca: Path, seconds: int, conns: int) -> Figure
 
 def table(rows: Sequence[Figures], base: Figures) -> str:
     """The figures and the ratio of each row to ``base`` (nginx)."""
-    head = (f"{'server':14} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'CPU s':>6} "
-            f"{'CPU us/req':>10} {'hs/s':>7} {'CPU ms/hs':>9}  ratio req/s, hs/s vs nginx")
+    head = (
+        f"{'server':14} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'CPU s':>6} "
+        f"{'CPU us/req':>10} {'hs/s':>7} {'CPU ms/hs':>9}  ratio req/s, hs/s vs nginx"
+    )
     lines = [head, "-" * len(head)]
     for f in rows:
-        lines.append(f"{f.server:14} {f.rps:9.0f} {f.p50_ms:7.2f} {f.p99_ms:7.2f} {f.cpu_s:6.2f} "
-                     f"{f.cpu_us_per_req:10.1f} {f.handshakes_s:7.0f} "
-                     f"{f.cpu_ms_per_handshake:9.2f}  {f.rps / base.rps:.2f}, "
-                     f"{f.handshakes_s / base.handshakes_s:.2f}")
+        lines.append(
+            f"{f.server:14} {f.rps:9.0f} {f.p50_ms:7.2f} {f.p99_ms:7.2f} {f.cpu_s:6.2f} "
+            f"{f.cpu_us_per_req:10.1f} {f.handshakes_s:7.0f} "
+            f"{f.cpu_ms_per_handshake:9.2f}  {f.rps / base.rps:.2f}, "
+            f"{f.handshakes_s / base.handshakes_s:.2f}"
+        )
     return "\n".join(lines)
 
 
@@ -145,8 +175,10 @@ def run(seconds: int, conns: int, with_uvloop: bool, out: Path | None) -> list[F
     """Start the origin, nginx and our edge (plain asyncio, then uvloop), measure each."""
     for tool in ("wrk", "openssl"):
         if not shutil.which(tool):
-            raise SystemExit(f"bench: {tool} not found; run python -c 'from lab import "
-                             "tooling; tooling.ensure(print)'")
+            raise SystemExit(
+                f"bench: {tool} not found; run python -c 'from lab import "
+                "tooling; tooling.ensure(print)'"
+            )
     rows: list[Figures] = []
     with tempfile.TemporaryDirectory(prefix="weblab-bench-") as tmp:
         work = Path(tmp)
@@ -156,19 +188,29 @@ def run(seconds: int, conns: int, with_uvloop: bool, out: Path | None) -> list[F
             origin = start_origin(work / "origin", origin_tls)
             started.append(origin)
             upstream = f"https://{ORIGIN_NAME}:{origin.port}"
-            nginx = start_nginx(work / "nginx", f"https://{LOOPBACK}:{origin.port}",
-                                tls=edge_tls, upstream_name=ORIGIN_NAME, server_name=HOST)
+            nginx = start_nginx(
+                work / "nginx",
+                f"https://{LOOPBACK}:{origin.port}",
+                tls=edge_tls,
+                upstream_name=ORIGIN_NAME,
+                server_name=HOST,
+            )
             started.append(nginx)
             rows.append(measure("nginx", nginx, edge_tls.ca, seconds, conns))
             nginx.stop()
             variants = [False, True] if with_uvloop and _has_uvloop() else [False]
             for uv in variants:
-                edge = start_edge(work / ("edge-uvloop" if uv else "edge"), [f"{HOST}={upstream}"],
-                                  tls=Tls(edge_tls.cert, edge_tls.key, edge_tls.ca),
-                                  resolve=[f"{ORIGIN_NAME}:{origin.port}:{LOOPBACK}"], uvloop=uv)
+                edge = start_edge(
+                    work / ("edge-uvloop" if uv else "edge"),
+                    [f"{HOST}={upstream}"],
+                    tls=Tls(edge_tls.cert, edge_tls.key, edge_tls.ca),
+                    resolve=[f"{ORIGIN_NAME}:{origin.port}:{LOOPBACK}"],
+                    uvloop=uv,
+                )
                 started.append(edge)
-                rows.append(measure("edge+uvloop" if uv else "edge", edge, edge_tls.ca,
-                                    seconds, conns))
+                rows.append(
+                    measure("edge+uvloop" if uv else "edge", edge, edge_tls.ca, seconds, conns)
+                )
                 edge.stop()
         finally:
             for p in reversed(started):
@@ -176,9 +218,19 @@ def run(seconds: int, conns: int, with_uvloop: bool, out: Path | None) -> list[F
     print(table(rows, rows[0]))
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps({"time": time.time(), "seconds": seconds, "connections": conns,
-                                   "asset": f"https://{HOST}{ASSET}",
-                                   "figures": [asdict(r) for r in rows]}, indent=2) + "\n")
+        out.write_text(
+            json.dumps(
+                {
+                    "time": time.time(),
+                    "seconds": seconds,
+                    "connections": conns,
+                    "asset": f"https://{HOST}{ASSET}",
+                    "figures": [asdict(r) for r in rows],
+                },
+                indent=2,
+            )
+            + "\n"
+        )
         print(f"written {out}", file=sys.stderr)
     return rows
 
@@ -192,8 +244,9 @@ def _has_uvloop() -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.http_bench", description=__doc__
-                                     .splitlines()[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.http_bench", description=__doc__.splitlines()[0] if __doc__ else None
+    )
     parser.add_argument("--seconds", type=int, default=5, help="each measurement (max 10)")
     parser.add_argument("--connections", type=int, default=20, help="wrk keep-alive connections")
     parser.add_argument("--no-uvloop", action="store_true", help="skip the uvloop variant")

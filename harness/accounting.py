@@ -39,7 +39,7 @@ def cpu_seconds(pids: Sequence[int]) -> float:
         except OSError:
             continue
         # Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-        fields = stat[stat.rindex(")") + 2:].split()
+        fields = stat[stat.rindex(")") + 2 :].split()
         total += int(fields[11]) + int(fields[12])
     return total / tick
 

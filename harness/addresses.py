@@ -21,6 +21,10 @@ UNBOUND_ADDRESS = str(_NET[202])
 # One NSD per distinct zone set of ours, so that each NSD holds exactly the
 # zones the server it is compared with holds (cross-zone CNAMEs, referrals
 # and REFUSED all depend on that).
-NSD_FOR = {"root-a": NSD_ADDRESS, "tld-a": str(_NET[203]),
-           "ns-example": str(_NET[204]), "ns-cdn": str(_NET[205])}
+NSD_FOR = {
+    "root-a": NSD_ADDRESS,
+    "tld-a": str(_NET[203]),
+    "ns-example": str(_NET[204]),
+    "ns-cdn": str(_NET[205]),
+}
 ADDRESSES = (*LAB_DNS.values(), *NSD_FOR.values(), UNBOUND_ADDRESS, CLIENT_ADDRESS)

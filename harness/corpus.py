@@ -47,9 +47,18 @@ class Question:
 
     def key(self) -> str:
         """A readable identity for reports."""
-        flags = "".join(f for f, on in (("+rd", self.rd), ("+ad", self.ad), ("+cd", self.cd),
-                                        ("+z", self.z), ("+tc", self.tc),
-                                        ("+do", self.do)) if on)
+        flags = "".join(
+            f
+            for f, on in (
+                ("+rd", self.rd),
+                ("+ad", self.ad),
+                ("+cd", self.cd),
+                ("+z", self.z),
+                ("+tc", self.tc),
+                ("+do", self.do),
+            )
+            if on
+        )
         edns = f"edns{self.edns}" if self.edns is not None else "noedns"
         cls = CLASS.get(self.qclass, None) or f"CLASS{self.qclass}"
         return f"{self.server}:{self.qname}/{self.qtype}/{cls}/{edns}{flags}"
@@ -76,8 +85,10 @@ def _qtype(text: str) -> int:
 
 def zone_records(path: str) -> list[tuple[str, str, int]]:
     """(owner, type, TTL) of every record of a master file, owners lower-cased."""
-    return [(str(rr.rname).lower(), QTYPE[rr.rtype], rr.ttl)
-            for rr in ZoneParser(Path(path).read_text())]
+    return [
+        (str(rr.rname).lower(), QTYPE[rr.rtype], rr.ttl)
+        for rr in ZoneParser(Path(path).read_text())
+    ]
 
 
 def _origin(path: str) -> str:
@@ -131,8 +142,10 @@ def auth_corpus(services: dict[str, Service] | None = None) -> list[Question]:
             # Empty non-terminals and names below each delegation (referrals).
             cuts = {o for o, t, _ in records if t == "NS" and o != origin}
             for cut in sorted(cuts):
-                out += [Question(server, cut, "DS", "DS at cut"),
-                        Question(server, _child(cut, "deep.below"), "A", "below cut")]
+                out += [
+                    Question(server, cut, "DS", "DS at cut"),
+                    Question(server, _child(cut, "deep.below"), "A", "below cut"),
+                ]
             ents = {o.split(".", 1)[1] for o in owners if o.count(".") > origin.count(".") + 1}
             for ent in sorted(ents - set(owners)):
                 if ent.endswith(origin) and ent != origin:

@@ -12,13 +12,13 @@ from harness.dnsservers import compose_services, root_hints
 from harness.netns import MiniInternet, NetnsError
 
 
-def nsd_conf(tmp: Path, address: str, zone_files: Sequence[str], tag: str,
-             identity: str = "") -> Path:
+def nsd_conf(
+    tmp: Path, address: str, zone_files: Sequence[str], tag: str, identity: str = ""
+) -> Path:
     """An NSD 4.6 configuration: one server process, RRL off, IPv4 only, files in tmp."""
     work = tmp / f"nsd-{tag}"
     work.mkdir(parents=True, exist_ok=True)
-    zones = "".join(f"zone:\n  name: \"{_origin(f)}\"\n  zonefile: \"{f}\"\n"
-                    for f in zone_files)
+    zones = "".join(f'zone:\n  name: "{_origin(f)}"\n  zonefile: "{f}"\n' for f in zone_files)
     conf = work / "nsd.conf"
     conf.write_text(f"""server:
   ip-address: {address}
@@ -33,7 +33,7 @@ def nsd_conf(tmp: Path, address: str, zone_files: Sequence[str], tag: str,
   xfrdfile: "{work}/xfrd.state"
   pidfile: "{work}/nsd.pid"
   logfile: "{work}/nsd.log"
-  identity: "{identity or 'nsd-' + tag}"
+  identity: "{identity or "nsd-" + tag}"
   verbosity: 0
   rrl-ratelimit: 0
   rrl-whitelist-ratelimit: 0
@@ -52,15 +52,22 @@ def check_zones(zone_files: Sequence[str]) -> list[str]:
     """Problems ``nsd-checkzone`` finds in our zone files (empty when all pass)."""
     problems = []
     for f in zone_files:
-        r = subprocess.run(["nsd-checkzone", _origin(f), f], capture_output=True, text=True,
-                           timeout=30)
+        r = subprocess.run(
+            ["nsd-checkzone", _origin(f), f], capture_output=True, text=True, timeout=30
+        )
         if r.returncode != 0:
             problems.append(f"{f}: {(r.stdout + r.stderr).strip()}")
     return problems
 
 
-def start_nsd(net: MiniInternet, tmp: Path, address: str, zone_files: Sequence[str],
-              tag: str, identity: str = "") -> subprocess.Popen[bytes]:
+def start_nsd(
+    net: MiniInternet,
+    tmp: Path,
+    address: str,
+    zone_files: Sequence[str],
+    tag: str,
+    identity: str = "",
+) -> subprocess.Popen[bytes]:
     """NSD in the foreground (-d) on ``address``; waits until it answers."""
     conf = nsd_conf(tmp, address, zone_files, tag, identity)
     proc = net.start(["nsd", "-d", "-c", str(conf)], log=tmp / f"nsd-{tag}.out")
@@ -71,13 +78,17 @@ def start_nsd(net: MiniInternet, tmp: Path, address: str, zone_files: Sequence[s
 def start_nsds(net: MiniInternet, tmp: Path) -> dict[str, subprocess.Popen[bytes]]:
     """One NSD for each of our distinct zone sets (see NSD_FOR), same identity as ours."""
     services = compose_services()
-    return {name: start_nsd(net, tmp, address, services[name].zones(), name,
-                            services[name].option("--name"))
-            for name, address in NSD_FOR.items()}
+    return {
+        name: start_nsd(
+            net, tmp, address, services[name].zones(), name, services[name].option("--name")
+        )
+        for name, address in NSD_FOR.items()
+    }
 
 
-def unbound_conf(tmp: Path, address: str = UNBOUND_ADDRESS,
-                 qname_minimisation: bool = True) -> Path:
+def unbound_conf(
+    tmp: Path, address: str = UNBOUND_ADDRESS, qname_minimisation: bool = True
+) -> Path:
     """Unbound 1.17 as a plain iterator (unsigned zones) from our root hints."""
     work = tmp / "unbound"
     work.mkdir(parents=True, exist_ok=True)
@@ -112,8 +123,9 @@ remote-control:
 def start_unbound(net: MiniInternet, tmp: Path) -> subprocess.Popen[bytes]:
     """Unbound on UNBOUND_ADDRESS; waits until it resolves the root NS set."""
     conf = unbound_conf(tmp)
-    check = subprocess.run(["unbound-checkconf", str(conf)], capture_output=True, text=True,
-                           timeout=30)
+    check = subprocess.run(
+        ["unbound-checkconf", str(conf)], capture_output=True, text=True, timeout=30
+    )
     if check.returncode != 0:
         raise NetnsError(f"unbound-checkconf: {check.stdout}{check.stderr}")
     proc = net.start(["unbound", "-d", "-c", str(conf)], log=tmp / "unbound.out")

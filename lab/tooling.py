@@ -46,8 +46,13 @@ def missing_apt_tools() -> list[str]:
 
 def _apt_install(packages: list[str], say: Say) -> None:
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        raise LabError("test tools missing: " + " ".join(packages)
-                       + "; install them (apt-get install " + " ".join(packages) + ")")
+        raise LabError(
+            "test tools missing: "
+            + " ".join(packages)
+            + "; install them (apt-get install "
+            + " ".join(packages)
+            + ")"
+        )
     policy = Path("/usr/sbin/policy-rc.d")
     had_policy = policy.exists()
     if not had_policy:
@@ -60,8 +65,12 @@ def _apt_install(packages: list[str], say: Say) -> None:
         say("apt-get update")
         subprocess.run(["apt-get", "update", "-q"], check=True, capture_output=True, env=env)
         say("apt-get install " + " ".join(packages))
-        r = subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends",
-                            *packages], capture_output=True, text=True, env=env)
+        r = subprocess.run(
+            ["apt-get", "install", "-y", "-q", "--no-install-recommends", *packages],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
         if r.returncode != 0:
             raise LabError(f"apt-get install failed: {r.stderr.strip()[-800:]}")
     finally:
@@ -75,12 +84,17 @@ def cache_tests_dir() -> Path:
 
 def _npm_install(say: Say) -> None:
     if shutil.which("npm") is None:
-        raise LabError("npm is missing; install Node.js (apt-get install npm) for the "
-                       "HTTP cache conformance suite")
+        raise LabError(
+            "npm is missing; install Node.js (apt-get install npm) for the "
+            "HTTP cache conformance suite"
+        )
     NODE_DIR.mkdir(parents=True, exist_ok=True)
     say(f"npm install {CACHE_TESTS} into {NODE_DIR.relative_to(ROOT)}")
-    r = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefix", str(NODE_DIR),
-                        CACHE_TESTS], capture_output=True, text=True)
+    r = subprocess.run(
+        ["npm", "install", "--no-audit", "--no-fund", "--prefix", str(NODE_DIR), CACHE_TESTS],
+        capture_output=True,
+        text=True,
+    )
     if r.returncode != 0:
         raise LabError(f"npm install {CACHE_TESTS} failed: {r.stderr.strip()[-800:]}")
 
@@ -95,5 +109,7 @@ def ensure(say: Say) -> str:
     if not cache_tests_dir().exists():
         _npm_install(say)
         done.append(f"installed {CACHE_TESTS}")
-    return "; ".join(done) or "already installed: " + ", ".join(sorted(set(APT_TOOLS.values()))) \
-        + f", {CACHE_TESTS}"
+    return (
+        "; ".join(done)
+        or "already installed: " + ", ".join(sorted(set(APT_TOOLS.values()))) + f", {CACHE_TESTS}"
+    )

@@ -28,17 +28,29 @@ HOSTS: tuple[Host, ...] = (
     Host("tld-a", "TLD DNS server (com., net.)", "198.51.100.11", "a.gtld-servers.net"),
     Host("tld-b", "TLD DNS server (com., net.)", "198.51.100.12", "b.gtld-servers.net"),
     Host("ns-example", "authoritative DNS for example.com", "198.51.100.21", "ns1.example.com"),
-    Host("ns-cdn", "authoritative DNS for the CDN (edgecdn.net)", "198.51.100.31",
-         "ns1.edgecdn-dns.com"),
+    Host(
+        "ns-cdn",
+        "authoritative DNS for the CDN (edgecdn.net)",
+        "198.51.100.31",
+        "ns1.edgecdn-dns.com",
+    ),
     Host("resolver", "caching recursive resolver", "198.51.100.53", "resolver.isp.test"),
     Host("edge", "CDN edge / reverse proxy cache", "198.51.100.80", "edge.edgecdn.net"),
     Host("origin", "HTTPS origin web server", "198.51.100.90", "origin.example.com"),
     Host("origin-2", "second HTTPS origin (failover)", "198.51.100.92", "origin2.example.com"),
     Host("api", "JSON API backend", "198.51.100.91", "api-origin.example.com"),
-    Host("badcert", "origin behind bad certificates (ports 8441-8446)", "198.51.100.95",
-         "badcert.example.com"),
-    Host("client", "scenario client (dig, curl, openssl, the browse script)", "198.51.100.100",
-         "client.isp.test"),
+    Host(
+        "badcert",
+        "origin behind bad certificates (ports 8441-8446)",
+        "198.51.100.95",
+        "badcert.example.com",
+    ),
+    Host(
+        "client",
+        "scenario client (dig, curl, openssl, the browse script)",
+        "198.51.100.100",
+        "client.isp.test",
+    ),
 )
 
 BY_SERVICE: dict[str, Host] = {h.service: h for h in HOSTS}

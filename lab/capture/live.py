@@ -17,8 +17,7 @@ from lab.capture.pcapng import annotate_run
 from lab.report import build_report
 
 
-def capture_live(lab: Lab, runs_dir: Path, raw: bool = False,
-                 seconds: float | None = None) -> Path:
+def capture_live(lab: Lab, runs_dir: Path, raw: bool = False, seconds: float | None = None) -> Path:
     folder = runs_dir / f"{dt.datetime.now():%Y%m%d-%H%M%S}-capture"
     folder.mkdir(parents=True)
     keylog_dir = runs_dir / "keylog"
@@ -27,8 +26,9 @@ def capture_live(lab: Lab, runs_dir: Path, raw: bool = False,
     started = time.time()
     capture.start()
     limit = f"for {seconds:g} s" if seconds else "until Ctrl-C"
-    print(f"capturing on {lab.bridge()} {limit} (try `lab dig`, `lab curl`, `lab shell`)",
-          flush=True)
+    print(
+        f"capturing on {lab.bridge()} {limit} (try `lab dig`, `lab curl`, `lab shell`)", flush=True
+    )
     try:
         deadline = time.monotonic() + seconds if seconds else None
         while deadline is None or time.monotonic() < deadline:

@@ -74,7 +74,7 @@ def read_blocks(data: bytes) -> tuple[str, list[Block]]:
             raise PcapngError(f"corrupt block at offset {off} (length {length})")
         if btype == SHB and blocks:
             raise PcapngError("files with more than one section are not supported")
-        blocks.append(Block(btype, data[off + 8:off + length - 4]))
+        blocks.append(Block(btype, data[off + 8 : off + length - 4]))
         off += length
     return order, blocks
 
@@ -83,8 +83,7 @@ def write_blocks(order: str, blocks: list[Block]) -> bytes:
     out = bytearray()
     for b in blocks:
         length = len(b.body) + 12
-        out += struct.pack(order + "II", b.type, length) + b.body + struct.pack(order + "I",
-                                                                               length)
+        out += struct.pack(order + "II", b.type, length) + b.body + struct.pack(order + "I", length)
     return bytes(out)
 
 
@@ -94,7 +93,7 @@ def _options(order: str, raw: bytes) -> Iterator[tuple[int, bytes]]:
         code, length = struct.unpack_from(order + "HH", raw, off)
         if code == OPT_ENDOFOPT:
             return
-        yield code, raw[off + 4:off + 4 + length]
+        yield code, raw[off + 4 : off + 4 + length]
         off += 4 + length + _pad(length)
 
 
@@ -132,8 +131,9 @@ def name_resolution_block(order: str, names: Mapping[str, str]) -> Block:
     return Block(NRB, bytes(body))
 
 
-def add_names_and_comments(src: Path, dst: Path, names: Mapping[str, str], comment: str,
-                           packet_comments: Mapping[int, str]) -> None:
+def add_names_and_comments(
+    src: Path, dst: Path, names: Mapping[str, str], comment: str, packet_comments: Mapping[int, str]
+) -> None:
     """Write DST = SRC plus an NRB of NAMES, the file COMMENT and per-frame comments.
 
     NAMES maps an IPv4 address to one or more host names (space separated; Wireshark
@@ -149,8 +149,12 @@ def add_names_and_comments(src: Path, dst: Path, names: Mapping[str, str], comme
         if i == 0:
             # SHB: magic, version, section length; -1 = "not given", since blocks change size.
             fixed = b.body[:4] + b.body[4:8] + struct.pack(order + "q", -1)
-            b = Block(SHB, _with_comment(order, fixed, b.body[16:], comment) if comment
-                      else fixed + b.body[16:])
+            b = Block(
+                SHB,
+                _with_comment(order, fixed, b.body[16:], comment)
+                if comment
+                else fixed + b.body[16:],
+            )
         elif b.type == NRB:
             continue
         elif b.type == EPB:
@@ -172,7 +176,7 @@ def _tsresol(order: str, idb: Block) -> float:
     for code, value in _options(order, idb.body[8:]):
         if code == IF_TSRESOL and value:
             r = value[0]
-            return 2.0 ** -(r & 0x7F) if r & 0x80 else 10.0 ** -r
+            return 2.0 ** -(r & 0x7F) if r & 0x80 else 10.0**-r
     return 1e-6
 
 
@@ -209,8 +213,11 @@ def lab_names() -> dict[str, str]:
     return {h.ipv4: f"{h.service} {h.dns_name}" for h in HOSTS}
 
 
-def step_comments(times: list[float], fetches: Sequence[Mapping[str, Any]],
-                  steps: Sequence[Mapping[str, Any]] = ()) -> dict[int, str]:
+def step_comments(
+    times: list[float],
+    fetches: Sequence[Mapping[str, Any]],
+    steps: Sequence[Mapping[str, Any]] = (),
+) -> dict[int, str]:
     """Frame comments marking where each scenario step and each request began."""
     out: dict[int, str] = {}
     for s in steps:
@@ -231,8 +238,9 @@ def annotate_run(capture: Path, scenario: str, timeline: Mapping[str, Any]) -> N
     started = float(timeline.get("started") or 0)
     when = dt.datetime.fromtimestamp(started, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
     comment = f"weblab scenario {scenario}, run at {when}"
-    marks = step_comments(packet_times(capture), timeline.get("fetches") or [],
-                          timeline.get("steps") or [])
+    marks = step_comments(
+        packet_times(capture), timeline.get("fetches") or [], timeline.get("steps") or []
+    )
     tmp = capture.with_suffix(".annotating")
     add_names_and_comments(capture, tmp, lab_names(), comment, marks)
     tmp.replace(capture)

@@ -77,19 +77,41 @@ class ContainerCapture:
     pcapng (editcap) so the rest of a run does not care which capture ran.
     """
 
-    def __init__(self, interface: str, raw_file: Path, image: str,
-                 bpf: str | None = DEFAULT_FILTER) -> None:
+    def __init__(
+        self, interface: str, raw_file: Path, image: str, bpf: str | None = DEFAULT_FILTER
+    ) -> None:
         self.interface, self.raw_file, self.image, self.bpf = interface, raw_file, image, bpf
         self.cid = ""
 
     def start(self, timeout: float = 20) -> None:
         folder = self.raw_file.parent.resolve()
-        cmd = ["docker", "run", "-d", "--rm", "--network", "host", "--cap-add", "NET_RAW",
-               "--cap-add", "NET_ADMIN", "--label", "org.weblab.lab=capture",
-               "-v", f"{folder}:/capture", "--entrypoint", "tcpdump", self.image,
-               # --immediate-mode: without it libpcap hands packets over a block at
-               # a time (up to a second late) and the last block is lost at stop.
-               "-i", self.interface, "--immediate-mode", "-U", "-w", "/capture/raw.pcap"]
+        cmd = [
+            "docker",
+            "run",
+            "-d",
+            "--rm",
+            "--network",
+            "host",
+            "--cap-add",
+            "NET_RAW",
+            "--cap-add",
+            "NET_ADMIN",
+            "--label",
+            "org.weblab.lab=capture",
+            "-v",
+            f"{folder}:/capture",
+            "--entrypoint",
+            "tcpdump",
+            self.image,
+            # --immediate-mode: without it libpcap hands packets over a block at
+            # a time (up to a second late) and the last block is lost at stop.
+            "-i",
+            self.interface,
+            "--immediate-mode",
+            "-U",
+            "-w",
+            "/capture/raw.pcap",
+        ]
         if self.bpf:
             cmd.append(self.bpf)
         r = subprocess.run(cmd, capture_output=True, text=True)
@@ -116,15 +138,19 @@ class ContainerCapture:
         self.cid = ""
         pcap = self.raw_file.parent / "raw.pcap"
         if pcap.exists():
-            r = subprocess.run(["editcap", "-F", "pcapng", str(pcap), str(self.raw_file)],
-                               capture_output=True, text=True)
+            r = subprocess.run(
+                ["editcap", "-F", "pcapng", str(pcap), str(self.raw_file)],
+                capture_output=True,
+                text=True,
+            )
             if r.returncode != 0:
                 raise LabError(f"editcap could not convert the capture: {r.stderr.strip()}")
             pcap.unlink()
 
 
-def make_capture(bridge: str, raw_file: Path, image: str, raw: bool = False
-                 ) -> Capture | ContainerCapture:
+def make_capture(
+    bridge: str, raw_file: Path, image: str, raw: bool = False
+) -> Capture | ContainerCapture:
     """The host's dumpcap when the host sees the bridge, else a capture container.
 
     LAB_CAPTURE=host or LAB_CAPTURE=container forces one. ``raw`` keeps the
@@ -142,8 +168,11 @@ def make_capture(bridge: str, raw_file: Path, image: str, raw: bool = False
 def embed_secrets(raw: Path, keylog: Path, out: Path) -> None:
     """Write OUT = RAW with the key log embedded as a Decryption Secrets Block."""
     if keylog.exists() and keylog.stat().st_size > 0:
-        r = subprocess.run(["editcap", "--inject-secrets", f"tls,{keylog}", str(raw), str(out)],
-                           capture_output=True, text=True)
+        r = subprocess.run(
+            ["editcap", "--inject-secrets", f"tls,{keylog}", str(raw), str(out)],
+            capture_output=True,
+            text=True,
+        )
         if r.returncode != 0:
             raise LabError(f"editcap could not embed the TLS secrets: {r.stderr.strip()}")
         raw.unlink()
@@ -153,16 +182,29 @@ def embed_secrets(raw: Path, keylog: Path, out: Path) -> None:
 
 def client_randoms(capture: Path) -> set[str]:
     """The client randoms of every ClientHello in the capture (lower-case hex)."""
-    r = subprocess.run(["tshark", "-r", str(capture), "-Y", "tls.handshake.type == 1",
-                        "-T", "fields", "-e", "tls.handshake.random"],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            "tshark",
+            "-r",
+            str(capture),
+            "-Y",
+            "tls.handshake.type == 1",
+            "-T",
+            "fields",
+            "-e",
+            "tls.handshake.random",
+        ],
+        capture_output=True,
+        text=True,
+    )
     if r.returncode != 0:
         raise LabError(f"tshark could not read {capture}: {r.stderr.strip()[-300:]}")
     return {w.replace(":", "").lower() for w in r.stdout.split()}
 
 
-def collect_keylogs(directory: Path, extra: list[Path], out: Path,
-                    randoms: set[str] | None = None) -> int:
+def collect_keylogs(
+    directory: Path, extra: list[Path], out: Path, randoms: set[str] | None = None
+) -> int:
     """Merge the servers' key logs and the run's own into OUT; return the secret count.
 
     Key log lines are keyed by the client random of their handshake (NSS key log

@@ -52,8 +52,14 @@ def build_report(run_dir: Path) -> Path:
         raise LabError(f"cannot build the report of {run_dir}: {e}") from e
     log = run_dir / "services.log"
     events = service_events(log.read_text(errors="replace")) if log.exists() else []
-    html = page(run_dir.name, timeline, messages, sequence_html(messages),
-                waterfall_svg(timeline), narrate(messages, timeline, events))
+    html = page(
+        run_dir.name,
+        timeline,
+        messages,
+        sequence_html(messages),
+        waterfall_svg(timeline),
+        narrate(messages, timeline, events),
+    )
     out = run_dir / "report.html"
     out.write_text(html)
     return out

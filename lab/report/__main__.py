@@ -12,14 +12,16 @@ from lab.report import build_report
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m lab.report",
-                                 description="Write the HTML report of a run folder")
+    ap = argparse.ArgumentParser(
+        prog="python -m lab.report", description="Write the HTML report of a run folder"
+    )
     ap.add_argument("run_dir", type=Path, help="a run folder, e.g. runs/20261122-230842-browse")
     ap.add_argument("--har", action="store_true", help="also write run.har (HAR 1.2)")
     args = ap.parse_args(argv)
     if not args.run_dir.is_dir():
-        print(f"error: {args.run_dir} is not a folder; pass a run folder under runs/",
-              file=sys.stderr)
+        print(
+            f"error: {args.run_dir} is not a folder; pass a run folder under runs/", file=sys.stderr
+        )
         return 2
     try:
         print(build_report(args.run_dir))

@@ -15,8 +15,13 @@ from dnslib import QTYPE, RCODE
 
 Row = Mapping[str, Sequence[str]]
 
-RDATA_FIELD = {"A": "dns.a", "AAAA": "dns.aaaa", "CNAME": "dns.cname", "NS": "dns.ns",
-               "SOA": "dns.soa.mname"}
+RDATA_FIELD = {
+    "A": "dns.a",
+    "AAAA": "dns.aaaa",
+    "CNAME": "dns.cname",
+    "NS": "dns.ns",
+    "SOA": "dns.soa.mname",
+}
 
 
 @dataclass(frozen=True)
@@ -46,8 +51,12 @@ class DnsInfo:
     @property
     def referral(self) -> bool:
         """A delegation: no answer, not authoritative, NS records in the authority section."""
-        return (self.response and not self.answers and not self.aa
-                and any(r.type == "NS" for r in self.authority))
+        return (
+            self.response
+            and not self.answers
+            and not self.aa
+            and any(r.type == "NS" for r in self.authority)
+        )
 
     @property
     def referral_zone(self) -> str:
@@ -118,15 +127,19 @@ def dns_info(row: Row) -> DnsInfo:
 
     rcode_num = int(one("dns.flags.rcode"))
     info = DnsInfo(
-        id=int(one("dns.id"), 0), response=one("dns.flags.response") == "1",
-        qname=one("dns.qry.name", "").rstrip("."), qtype=_type_name(one("dns.qry.type", "")),
+        id=int(one("dns.id"), 0),
+        response=one("dns.flags.response") == "1",
+        qname=one("dns.qry.name", "").rstrip("."),
+        qtype=_type_name(one("dns.qry.type", "")),
         rcode=str(RCODE.get(rcode_num, str(rcode_num))),
-        aa=one("dns.flags.authoritative") == "1", tc=one("dns.flags.truncated") == "1",
-        rd=one("dns.flags.recdesired") == "1")
+        aa=one("dns.flags.authoritative") == "1",
+        tc=one("dns.flags.truncated") == "1",
+        rd=one("dns.flags.recdesired") == "1",
+    )
     if info.response:
         records = _records(row)
         n_an, n_ns = count("dns.count.answers"), count("dns.count.auth_rr")
         info.answers = records[:n_an]
-        info.authority = records[n_an:n_an + n_ns]
-        info.additional = [r for r in records[n_an + n_ns:] if r.type != "OPT"]
+        info.authority = records[n_an : n_an + n_ns]
+        info.additional = [r for r in records[n_an + n_ns :] if r.type != "OPT"]
     return info

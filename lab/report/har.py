@@ -31,16 +31,23 @@ def _headers(pairs: Sequence[tuple[str, str]]) -> list[dict[str, str]]:
     return [{"name": k, "value": v} for k, v in pairs]
 
 
-def _exchange(messages: Sequence[Message], used: set[int], host: str,
-              uri: str) -> tuple[Message | None, Message | None]:
+def _exchange(
+    messages: Sequence[Message], used: set[int], host: str, uri: str
+) -> tuple[Message | None, Message | None]:
     """The capture's request for HOST+URI not yet used, and its response."""
     for i, m in enumerate(messages):
         h = m.http
         if i in used or h is None or not h.request or h.host != host or h.uri != uri:
             continue
         used.add(i)
-        resp = next((r for r in messages if r.http is not None and not r.http.request
-                     and r.http.request_in == m.frame), None)
+        resp = next(
+            (
+                r
+                for r in messages
+                if r.http is not None and not r.http.request and r.http.request_in == m.frame
+            ),
+            None,
+        )
         return m, resp
     return None, None
 
@@ -62,15 +69,22 @@ def _timings(f: Mapping[str, Any]) -> dict[str, float]:
     }
 
 
-def _entry(f: Mapping[str, Any], req: Message | None, resp: Message | None,
-           server_ip: str, connection: str) -> dict[str, Any]:
+def _entry(
+    f: Mapping[str, Any], req: Message | None, resp: Message | None, server_ip: str, connection: str
+) -> dict[str, Any]:
     url = str(f["url"])
     rq: HttpInfo | None = req.http if req else None
     rs: HttpInfo | None = resp.http if resp else None
     req_headers = rq.headers if rq else [("Host", str(f.get("host", "")))]
-    resp_headers = rs.headers if rs else [
-        (k, str(f[v])) for k, v in (("Content-Type", "content_type"), ("X-Cache", "cache"),
-                                    ("Via", "via")) if f.get(v)]
+    resp_headers = (
+        rs.headers
+        if rs
+        else [
+            (k, str(f[v]))
+            for k, v in (("Content-Type", "content_type"), ("X-Cache", "cache"), ("Via", "via"))
+            if f.get(v)
+        ]
+    )
     timings = _timings(f)
     status = int(f.get("status") or 0)
     return {
@@ -78,21 +92,28 @@ def _entry(f: Mapping[str, Any], req: Message | None, resp: Message | None,
         "startedDateTime": _iso(float(f["started"])),
         "time": round(sum(v for v in timings.values() if v > 0), 3),
         "request": {
-            "method": rq.method if rq else "GET", "url": url,
-            "httpVersion": (rq.version if rq else "") or "HTTP/1.1", "cookies": [],
+            "method": rq.method if rq else "GET",
+            "url": url,
+            "httpVersion": (rq.version if rq else "") or "HTTP/1.1",
+            "cookies": [],
             "headers": _headers(req_headers),
-            "queryString": [{"name": k, "value": v}
-                            for k, v in parse_qsl(urlsplit(url).query)],
-            "headersSize": -1, "bodySize": 0,
+            "queryString": [{"name": k, "value": v} for k, v in parse_qsl(urlsplit(url).query)],
+            "headersSize": -1,
+            "bodySize": 0,
         },
         "response": {
-            "status": status, "statusText": rs.phrase if rs else "",
-            "httpVersion": (rs.version if rs else "") or "HTTP/1.1", "cookies": [],
+            "status": status,
+            "statusText": rs.phrase if rs else "",
+            "httpVersion": (rs.version if rs else "") or "HTTP/1.1",
+            "cookies": [],
             "headers": _headers(resp_headers),
-            "content": {"size": int(f.get("bytes") or 0),
-                        "mimeType": str(f.get("content_type") or "")},
+            "content": {
+                "size": int(f.get("bytes") or 0),
+                "mimeType": str(f.get("content_type") or ""),
+            },
             "redirectURL": (rs.header("Location") if rs else ""),
-            "headersSize": -1, "bodySize": int(f.get("bytes") or 0) if status else -1,
+            "headersSize": -1,
+            "bodySize": int(f.get("bytes") or 0) if status else -1,
             **({"_error": str(f["error"])} if f.get("error") else {}),
         },
         "cache": {},
@@ -121,16 +142,26 @@ def build_har(timeline: Mapping[str, Any], messages: Sequence[Message] = ()) -> 
         connection = str(req.stream) if req and req.stream is not None else host
         entries.append(_entry(f, req, resp, server_ip, connection))
     first = str(fetches[0]["url"]) if fetches else ""
-    return {"log": {
-        "version": "1.2",
-        "creator": CREATOR,
-        "pages": [{
-            "startedDateTime": _iso(started), "id": "page_1", "title": first,
-            "pageTimings": {"onContentLoad": -1,
-                            "onLoad": round((finished - started) * 1000, 3)},
-        }] if fetches else [],
-        "entries": entries,
-    }}
+    return {
+        "log": {
+            "version": "1.2",
+            "creator": CREATOR,
+            "pages": [
+                {
+                    "startedDateTime": _iso(started),
+                    "id": "page_1",
+                    "title": first,
+                    "pageTimings": {
+                        "onContentLoad": -1,
+                        "onLoad": round((finished - started) * 1000, 3),
+                    },
+                }
+            ]
+            if fetches
+            else [],
+            "entries": entries,
+        }
+    }
 
 
 def write_har(run_dir: Path) -> Path:

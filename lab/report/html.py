@@ -63,19 +63,32 @@ def _summary(timeline: Mapping[str, Any], messages: Sequence[Message]) -> str:
     counts: dict[str, int] = {}
     for m in messages:
         counts[m.proto] = counts.get(m.proto, 0) + 1
-    rows = [("scenario", str(timeline.get("scenario", "?"))), ("started", when),
-            ("requests", str(len(fetches))), ("wall time", f"{total:.1f} ms"),
-            ("outcome", "ok" if timeline.get("ok", True) else "FAILED"),
-            ("messages drawn", ", ".join(f"{n} {p.upper()}" for p, n in counts.items())),
-            ("TLS secrets embedded", str(timeline.get("tls_secrets", "?")))]
+    rows = [
+        ("scenario", str(timeline.get("scenario", "?"))),
+        ("started", when),
+        ("requests", str(len(fetches))),
+        ("wall time", f"{total:.1f} ms"),
+        ("outcome", "ok" if timeline.get("ok", True) else "FAILED"),
+        ("messages drawn", ", ".join(f"{n} {p.upper()}" for p, n in counts.items())),
+        ("TLS secrets embedded", str(timeline.get("tls_secrets", "?"))),
+    ]
     visits = max((int(f.get("visit") or 1) for f in fetches), default=1)
     if visits > 1:
         resumed = sum(1 for f in fetches if f.get("tls_resumed") and not f.get("reused_connection"))
         not_modified = sum(1 for f in fetches if f.get("status") == 304)
-        rows.insert(3, ("visits", f"{visits} (later ones as a reload: {resumed} TLS "
-                                  f"handshakes resumed, {not_modified} responses 304)"))
-    return "<table>" + "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>"
-                               for k, v in rows) + "</table>"
+        rows.insert(
+            3,
+            (
+                "visits",
+                f"{visits} (later ones as a reload: {resumed} TLS "
+                f"handshakes resumed, {not_modified} responses 304)",
+            ),
+        )
+    return (
+        "<table>"
+        + "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in rows)
+        + "</table>"
+    )
 
 
 def _sections(sections: Sequence[Section]) -> str:
@@ -83,27 +96,36 @@ def _sections(sections: Sequence[Section]) -> str:
     for s in sections:
         frames = " ".join(str(f) for f in sorted(set(s.frames)))
         paras = "".join(f"<p>{escape(p)}</p>" for p in s.paragraphs)
-        parts.append(f'<section class="step" data-frames="{frames}"><h3>{escape(s.title)} '
-                     f'<span class="muted">({escape(frames_text(s.frames))})</span></h3>'
-                     f"{paras}</section>")
+        parts.append(
+            f'<section class="step" data-frames="{frames}"><h3>{escape(s.title)} '
+            f'<span class="muted">({escape(frames_text(s.frames))})</span></h3>'
+            f"{paras}</section>"
+        )
     return "".join(parts)
 
 
-def page(run_name: str, timeline: Mapping[str, Any], messages: Sequence[Message],
-         sequence: str, waterfall: str, sections: Sequence[Section]) -> str:
+def page(
+    run_name: str,
+    timeline: Mapping[str, Any],
+    messages: Sequence[Message],
+    sequence: str,
+    waterfall: str,
+    sections: Sequence[Section],
+) -> str:
     """The report page, from the parts the other modules drew."""
     title = f"weblab run {run_name}"
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{escape(title)}</title><style>{CSS}</style></head><body>"
         f"<h1>{escape(title)}</h1>{_summary(timeline, messages)}"
-        "<h2>Waterfall</h2><p class=\"muted\">From the client's timeline: where each "
+        '<h2>Waterfall</h2><p class="muted">From the client\'s timeline: where each '
         "request's time went, as a browser's network panel shows it.</p>"
         f'<div class="scroll">{waterfall}</div>'
-        "<h2>What happened, step by step</h2><p class=\"muted\">Hover a step to highlight "
+        '<h2>What happened, step by step</h2><p class="muted">Hover a step to highlight '
         "its frames in the diagram below; frame numbers are Wireshark's.</p>"
         f"{_sections(sections)}"
-        "<h2>Sequence diagram</h2><p class=\"muted\">One arrow per message, in capture order; "
+        '<h2>Sequence diagram</h2><p class="muted">One arrow per message, in capture order; '
         "hover an arrow for its frame and time. Each phase folds.</p>"
         f'<div class="scroll">{sequence}</div>'
-        f"<script>{JS}</script></body></html>\n")
+        f"<script>{JS}</script></body></html>\n"
+    )

@@ -27,8 +27,14 @@ def _tcp(m: Matcher, f: Mapping[str, Any], after: int) -> tuple[Section, int | N
     if syn is None:
         sec.paragraphs.append("The capture holds no SYN for this connection.")
         return sec, None
-    hs = [syn] + [x for x in (m.take(lambda x: x.kind == k and x.stream == syn.stream, syn.frame)
-                              for k in ("syn-ack", "ack")) if x is not None]
+    hs = [syn] + [
+        x
+        for x in (
+            m.take(lambda x: x.kind == k and x.stream == syn.stream, syn.frame)
+            for k in ("syn-ack", "ack")
+        )
+        if x is not None
+    ]
     sec.frames = [x.frame for x in hs]
     rtt = (hs[1].time - syn.time) * 1000 if len(hs) > 1 else 0.0
     sec.paragraphs.append(
@@ -36,11 +42,13 @@ def _tcp(m: Matcher, f: Mapping[str, Any], after: int) -> tuple[Section, int | N
         f"with the three-way handshake: SYN, SYN-ACK, ACK ({frames_text(sec.frames)}). "
         "Each side picks a random initial sequence number and acknowledges the other's, and "
         "they agree on options such as the maximum segment size and window scaling "
-        "(RFC 9293, section 3.5).")
+        "(RFC 9293, section 3.5)."
+    )
     sec.paragraphs.append(
         f"It costs one round trip before any data can flow: {rtt:.2f} ms on the lab's bridge "
         f"(the client measured {float(f.get('connect_ms') or 0):.2f} ms); across the "
-        "Internet that is typically tens of milliseconds.")
+        "Internet that is typically tens of milliseconds."
+    )
     return sec, syn.stream
 
 
@@ -64,110 +72,161 @@ def _validators(req: Message, f: Mapping[str, Any]) -> list[str]:
 
 def _not_modified(resp: HttpInfo, hit: bool) -> str:
     copy = "its cached copy" if hit else "the copy it got from the origin"
-    return (f"And since the client's validator matched {copy}, the edge sent "
-            f"{resp.status} {resp.phrase or 'Not Modified'} instead of the content: headers "
-            "only, no body on the wire (RFC 9110, section 15.4.5; RFC 9111, section 4.3.2). "
-            "The client used the copy it had kept. The 304 repeats the headers a 200 would "
-            "carry (Cache-Control, ETag), so that copy is fresh again for its max-age.")
+    return (
+        f"And since the client's validator matched {copy}, the edge sent "
+        f"{resp.status} {resp.phrase or 'Not Modified'} instead of the content: headers "
+        "only, no body on the wire (RFC 9110, section 15.4.5; RFC 9111, section 4.3.2). "
+        "The client used the copy it had kept. The 304 repeats the headers a 200 would "
+        "carry (Cache-Control, ETag), so that copy is fresh again for its max-age."
+    )
 
 
-def _http(m: Matcher, f: Mapping[str, Any], stream: int | None,
-          cdn: Mapping[str, Any] | None, first_hit: bool, missed_before: bool) -> Section:
+def _http(
+    m: Matcher,
+    f: Mapping[str, Any],
+    stream: int | None,
+    cdn: Mapping[str, Any] | None,
+    first_hit: bool,
+    missed_before: bool,
+) -> Section:
     url, host = str(f.get("url")), str(f.get("host"))
     path = url.split(host, 1)[-1] or "/"
     sec = Section(f"HTTP: GET {url}")
-    req = m.take(lambda x: x.kind == "request" and x.stream == stream and x.http is not None
-                 and x.http.uri == path)
+    req = m.take(
+        lambda x: x.kind == "request"
+        and x.stream == stream
+        and x.http is not None
+        and x.http.uri == path
+    )
     if req is None:
-        sec.paragraphs.append(f"No decrypted request for {path} in the capture"
-                              + (f" ({f.get('error')})." if f.get("error") else "."))
+        sec.paragraphs.append(
+            f"No decrypted request for {path} in the capture"
+            + (f" ({f.get('error')})." if f.get("error") else ".")
+        )
         return sec
-    resp = m.take(lambda x: x.kind == "response" and x.http is not None
-                  and x.http.request_in == req.frame)
+    resp = m.take(
+        lambda x: x.kind == "response" and x.http is not None and x.http.request_in == req.frame
+    )
     sec.frames = [req.frame] + ([resp.frame] if resp else [])
-    how = ("on the connection it already had open to this host (HTTP/1.1 keep-alive): no DNS "
-           "lookup, no TCP or TLS handshake, only the request" if f.get("reused_connection")
-           else "as the first request on the new connection")
-    sec.paragraphs.append(f"The client sent GET {path} with Host: {host} (frame {req.frame}), "
-                          f"{how}.")
+    how = (
+        "on the connection it already had open to this host (HTTP/1.1 keep-alive): no DNS "
+        "lookup, no TCP or TLS handshake, only the request"
+        if f.get("reused_connection")
+        else "as the first request on the new connection"
+    )
+    sec.paragraphs.append(
+        f"The client sent GET {path} with Host: {host} (frame {req.frame}), {how}."
+    )
     validators = _validators(req, f)
     if validators:
         plural = "s" if len(validators) > 1 else ""
         sec.paragraphs.append(
             f"It is a conditional request: the client sent the validator{plural} it kept "
-            f"from the earlier response ({'; '.join(validators)}), meaning \"send the "
-            "resource only if it changed\" (RFC 9110, section 13.1). A reload does this for "
-            "everything it has a copy of.")
+            f'from the earlier response ({"; ".join(validators)}), meaning "send the '
+            'resource only if it changed" (RFC 9110, section 13.1). A reload does this for '
+            "everything it has a copy of."
+        )
     if resp is None or resp.http is None:
         sec.paragraphs.append("No response to it is in the capture.")
         return sec
     h = resp.http
     cache = h.header("X-Cache")
     age = f", Age: {h.header('Age')} s" if h.header("Age") else ""
-    body = ("headers only" if h.status == 304 else
-            f"{h.header('Content-Type') or 'no content type'}, {f.get('bytes', 0)} bytes")
+    body = (
+        "headers only"
+        if h.status == 304
+        else f"{h.header('Content-Type') or 'no content type'}, {f.get('bytes', 0)} bytes"
+    )
     sec.paragraphs.append(
         f"{host_name(resp.src)} answered {h.status} {h.phrase} (frame {resp.frame}), {body}, "
-        f"X-Cache: {cache or '(none)'}{age}; time to first byte {float(f.get('ttfb_ms') or 0):.2f} ms.")
+        f"X-Cache: {cache or '(none)'}{age}; time to first byte {float(f.get('ttfb_ms') or 0):.2f} ms."
+    )
     reason = f" ({cdn.get('reason')})" if cdn and cdn.get("reason") else ""
     if cache.upper().startswith("HIT"):
-        why = (" Earlier in this run the same request was a MISS, which filled the cache."
-               if missed_before else
-               " The first run after the cache was emptied was a MISS; this one is fast "
-               "because an earlier run paid for it." if first_hit else "")
+        why = (
+            " Earlier in this run the same request was a MISS, which filled the cache."
+            if missed_before
+            else " The first run after the cache was emptied was a MISS; this one is fast "
+            "because an earlier run paid for it."
+            if first_hit
+            else ""
+        )
         sec.paragraphs.append(
             f"The edge had a fresh copy{reason}, so it answered from its cache: no request went "
-            f"to the origin.{why}")
+            f"to the origin.{why}"
+        )
         if h.status == 304:
             sec.paragraphs.append(_not_modified(h, True))
     elif cache:
         text, ups = _upstream_text(m, resp.src, req.frame, resp.frame)
         sec.frames += ups
-        seen = (f"{text} ({frames_text(ups)})" if ups else
-                " Its connection to the origin is not in this capture.")
+        seen = (
+            f"{text} ({frames_text(ups)})"
+            if ups
+            else " Its connection to the origin is not in this capture."
+        )
         upstream = str((cdn or {}).get("upstream") or "")
         origins = f" (this name's origins: {upstream.replace(',', ', ')})" if upstream else ""
         sec.paragraphs.append(
             f"The edge had no usable copy{reason} ({cache}), so it forwarded the request "
             f"upstream over its own TLS connection{origins}.{seen} It kept the response "
             "as Cache-Control allows, added Via and X-Cache, and relayed it. A repeat within "
-            "the freshness lifetime gets a HIT.")
+            "the freshness lifetime gets a HIT."
+        )
         if h.status == 304:
             sec.paragraphs.append(_not_modified(h, False))
     return sec
 
 
-def _cdn_event(events: Sequence[Mapping[str, Any]], f: Mapping[str, Any]) -> Mapping[str, Any] | None:
+def _cdn_event(
+    events: Sequence[Mapping[str, Any]], f: Mapping[str, Any]
+) -> Mapping[str, Any] | None:
     """The edge's log line for fetch F: same host and path, nearest in time (a reload
     asks for the same URL a moment later)."""
     url, started = str(f.get("url")), float(f["started"])
-    cands = [e for e in events
-             if e.get("event") == "request" and e.get("host") == f.get("host")
-             and url.endswith(str(e.get("path"))) and e.get("cache") is not None
-             and abs(float(e.get("time", 0)) - started) < 30]
+    cands = [
+        e
+        for e in events
+        if e.get("event") == "request"
+        and e.get("host") == f.get("host")
+        and url.endswith(str(e.get("path")))
+        and e.get("cache") is not None
+        and abs(float(e.get("time", 0)) - started) < 30
+    ]
     if not cands:
         return None
     return min(cands, key=lambda e: abs(float(e.get("time", 0)) - started))
 
 
 def _visit_section(n: int) -> Section:
-    return Section(f"Visit {n}: the same page again, as a reload", [
-        "The client closed its connections and opened the page again, as a user reloading "
-        "it. It dropped its own DNS answers, so it asks the resolver again; it kept the TLS "
-        "tickets the edge gave it and, for every response that carried a validator (ETag, "
-        "Last-Modified), that validator and the body. So each new connection can resume its "
-        "TLS session, and each request can be conditional."])
+    return Section(
+        f"Visit {n}: the same page again, as a reload",
+        [
+            "The client closed its connections and opened the page again, as a user reloading "
+            "it. It dropped its own DNS answers, so it asks the resolver again; it kept the TLS "
+            "tickets the edge gave it and, for every response that carried a validator (ETag, "
+            "Last-Modified), that validator and the body. So each new connection can resume its "
+            "TLS session, and each request can be conditional."
+        ],
+    )
 
 
 def _subresources_text(f: Mapping[str, Any], subs: Sequence[Mapping[str, Any]]) -> str:
-    how = ("The page came back 304, so the client parsed the copy it had kept" if
-           int(f.get("status") or 0) == 304 else "The page is HTML. The client parsed it")
-    return (f"{how}, as a browser does, and found {len(subs)} subresources to fetch: "
-            + ", ".join(str(x["url"]) for x in subs) + ".")
+    how = (
+        "The page came back 304, so the client parsed the copy it had kept"
+        if int(f.get("status") or 0) == 304
+        else "The page is HTML. The client parsed it"
+    )
+    return (
+        f"{how}, as a browser does, and found {len(subs)} subresources to fetch: "
+        + ", ".join(str(x["url"]) for x in subs)
+        + "."
+    )
 
 
-def narrate(messages: Sequence[Message], timeline: Mapping[str, Any],
-            events: Sequence[Mapping[str, Any]]) -> list[Section]:
+def narrate(
+    messages: Sequence[Message], timeline: Mapping[str, Any], events: Sequence[Mapping[str, Any]]
+) -> list[Section]:
     """One section per step of the run, in the order the client took them."""
     m = Matcher(messages, BY_SERVICE["client"].ipv4)
     out: list[Section] = []
@@ -201,20 +260,26 @@ def narrate(messages: Sequence[Message], timeline: Mapping[str, Any],
                 if not f.get("tls_resumed"):
                     full_tls_ms.setdefault(host, float(f.get("tls_ms") or 0))
         cache = str(f.get("cache") or "").upper()
-        out.append(_http(m, f, streams.get(host), _cdn_event(events, f), not hits,
-                         url in missed))
+        out.append(_http(m, f, streams.get(host), _cdn_event(events, f), not hits, url in missed))
         hits += cache.startswith("HIT")
         if cache.startswith("MISS"):
             missed.add(url)
-        subs = [x for x in fetches if x.get("initiator") == url
-                and int(x.get("visit") or 1) == visit]
+        subs = [
+            x for x in fetches if x.get("initiator") == url and int(x.get("visit") or 1) == visit
+        ]
         if not f.get("initiator") and subs:
             out[-1].paragraphs.append(_subresources_text(f, subs))
     fins = m.between(lambda x: x.kind == "fin", 0, 10**9)
     if fins:
-        when = ("At the end of each visit" if visit > 1 else "When the page was complete")
-        out.append(Section("TCP: connections closed", [
-            f"{when} the client closed its connections: each side sent a "
-            f"FIN and acknowledged the other's ({frames_text([x.frame for x in fins])})."],
-            [x.frame for x in fins]))
+        when = "At the end of each visit" if visit > 1 else "When the page was complete"
+        out.append(
+            Section(
+                "TCP: connections closed",
+                [
+                    f"{when} the client closed its connections: each side sent a "
+                    f"FIN and acknowledged the other's ({frames_text([x.frame for x in fins])})."
+                ],
+                [x.frame for x in fins],
+            )
+        )
     return out

@@ -27,8 +27,9 @@ def _zone(zone: str) -> str:
     return "the root zone" if zone in (".", "") else zone
 
 
-def resolver_event(events: Sequence[Mapping[str, Any]], name: str,
-                   started: float) -> Mapping[str, Any] | None:
+def resolver_event(
+    events: Sequence[Mapping[str, Any]], name: str, started: float
+) -> Mapping[str, Any] | None:
     """The resolver's log line for the client's lookup of NAME, nearest in time."""
     fq = name.rstrip(".") + "."
     cands = [e for e in events if e.get("event") == "resolver_query" and e.get("qname") == fq]
@@ -38,13 +39,24 @@ def resolver_event(events: Sequence[Mapping[str, Any]], name: str,
 
 
 def _pair(m: Matcher, server: str, qname: str, after: int) -> list[Message]:
-    q = m.take(lambda x: x.kind == "query" and x.src == RESOLVER and x.dst == server
-               and x.dns is not None and x.dns.qname == qname.rstrip("."), after)
+    q = m.take(
+        lambda x: x.kind == "query"
+        and x.src == RESOLVER
+        and x.dst == server
+        and x.dns is not None
+        and x.dns.qname == qname.rstrip("."),
+        after,
+    )
     if q is None or q.dns is None:
         return []
     qid = q.dns.id
-    r = m.take(lambda x: x.kind == "response" and x.src == server and x.dns is not None
-               and x.dns.id == qid, q.frame)
+    r = m.take(
+        lambda x: x.kind == "response"
+        and x.src == server
+        and x.dns is not None
+        and x.dns.id == qid,
+        q.frame,
+    )
     return [q] + ([r] if r else [])
 
 
@@ -56,35 +68,47 @@ def _step_text(step: Mapping[str, Any], first: bool, frames: list[int]) -> str:
     side = "Side lookup: " if int(step.get("depth") or 0) > 0 else ""
     lead = ""
     if first and zone in (".", ""):
-        lead = ("The resolver had nothing cached that could help, so it started at the top, "
-                f"with {server}, one of the root servers listed in its root hints. ")
+        lead = (
+            "The resolver had nothing cached that could help, so it started at the top, "
+            f"with {server}, one of the root servers listed in its root hints. "
+        )
     elif first:
-        lead = (f"The resolver did not go back to the root or the TLD servers: it still had "
-                f"the delegation of {zone} in its cache, within its TTL, so it asked {server} "
-                "directly. ")
+        lead = (
+            f"The resolver did not go back to the root or the TLD servers: it still had "
+            f"the delegation of {zone} in its cache, within its TTL, so it asked {server} "
+            "directly. "
+        )
     if result == "referral":
         target = detail.removeprefix("referral to ").split(" ", 1)[0]
         ns = [n.strip().rstrip(".") for n in detail.split("(", 1)[-1].split(";", 1)[0].split(",")]
         names = " and ".join(ns)
         their = "their addresses" if len(ns) > 1 else "its address"
         if "no glue" in detail:
-            tail = (f"but without glue: the name server's name lies outside {_zone(zone)}, so "
-                    "that zone holds no address for it to hand out. The "
-                    "resolver has to put the question aside and first find that name server's "
-                    "address itself: a glue-less delegation, as many CDNs use")
+            tail = (
+                f"but without glue: the name server's name lies outside {_zone(zone)}, so "
+                "that zone holds no address for it to hand out. The "
+                "resolver has to put the question aside and first find that name server's "
+                "address itself: a glue-less delegation, as many CDNs use"
+            )
         else:
             tail = f"together with {their} as glue, so the resolver could go on at once"
         who = "The root" if zone in (".", "") else f"{server}, a server for {zone},"
-        return (f"{side}{lead}{who} does not know {qname}, but knows who serves {target}: it "
-                f"sent a referral to {names}, {tail}{where}.")
+        return (
+            f"{side}{lead}{who} does not know {qname}, but knows who serves {target}: it "
+            f"sent a referral to {names}, {tail}{where}."
+        )
     if result == "cname":
         cname = detail.removeprefix("CNAME ").rstrip(".")
-        return (f"{side}{lead}{server}, authoritative for {zone} (the aa flag is set), "
-                f"answered that {qname} is an alias: CNAME {cname}. That name belongs to "
-                f"another zone, the CDN's, so the resolver started over for it{where}.")
+        return (
+            f"{side}{lead}{server}, authoritative for {zone} (the aa flag is set), "
+            f"answered that {qname} is an alias: CNAME {cname}. That name belongs to "
+            f"another zone, the CDN's, so the resolver started over for it{where}."
+        )
     if result == "answer":
-        return (f"{side}{lead}{server}, authoritative for {zone}, answered {qname} with "
-                f"{detail}{where}.")
+        return (
+            f"{side}{lead}{server}, authoritative for {zone}, answered {qname} with "
+            f"{detail}{where}."
+        )
     return f"{side}{lead}{server} ({zone}) replied {result}: {detail}{where}."
 
 
@@ -92,32 +116,45 @@ def narrate_dns(m: Matcher, d: Mapping[str, Any], events: Sequence[Mapping[str, 
     """The client's lookup D (a timeline 'dns' entry) and the resolver's walk behind it."""
     name = str(d["name"])
     sec = Section(f"DNS: {name}")
-    q = m.take(lambda x: x.kind == "query" and x.src == m.client and x.dns is not None
-               and x.dns.qname == name)
+    q = m.take(
+        lambda x: x.kind == "query"
+        and x.src == m.client
+        and x.dns is not None
+        and x.dns.qname == name
+    )
     qframe = q.frame if q else 0
     qid = q.dns.id if q and q.dns else -1
     sec.paragraphs.append(
         f"The client needs an address for {name}. It asked its resolver, "
         f"{_dns_name(str(d.get('server') or RESOLVER))} ({d.get('server')}), in one UDP "
-        f"query for the A record with recursion desired ({frames_text([qframe] if q else [])}).")
+        f"query for the A record with recursion desired ({frames_text([qframe] if q else [])})."
+    )
     if q is not None:
         sec.frames.append(q.frame)
     ev = resolver_event(events, name, float(d.get("started") or 0))
     if ev is None:
         sec.paragraphs.append("The resolver's log has no line for this lookup.")
     elif ev.get("from_cache"):
-        sec.paragraphs.append("The resolver had the answer in its cache, within its TTL, so "
-                              "it replied at once without asking any other server.")
+        sec.paragraphs.append(
+            "The resolver had the answer in its cache, within its TTL, so "
+            "it replied at once without asking any other server."
+        )
     else:
         for i, step in enumerate(ev.get("trace") or []):
             pair = _pair(m, str(step.get("server")), str(step.get("qname")), qframe)
             frames = [x.frame for x in pair]
             sec.frames += frames
             sec.paragraphs.append(_step_text(step, i == 0, frames))
-    r = m.take(lambda x: x.kind == "response" and x.dst == m.client and x.dns is not None
-               and x.dns.id == qid, qframe)
-    chain = "; ".join(str(c).replace(". CNAME ", " CNAME ").rstrip(".")
-                      for c in d.get("chain") or [])
+    r = m.take(
+        lambda x: x.kind == "response"
+        and x.dst == m.client
+        and x.dns is not None
+        and x.dns.id == qid,
+        qframe,
+    )
+    chain = "; ".join(
+        str(c).replace(". CNAME ", " CNAME ").rstrip(".") for c in d.get("chain") or []
+    )
     addrs = ", ".join(d.get("addresses") or []) or "no address"
     if r is not None:
         sec.frames.append(r.frame)
@@ -127,5 +164,6 @@ def narrate_dns(m: Matcher, d: Mapping[str, Any], events: Sequence[Mapping[str, 
         f"{chain + ', then ' if chain else ''}{addrs} ({d.get('rcode')}, "
         f"{frames_text([r.frame] if r else [])}), {float(d.get('ms') or 0):.1f} ms after the "
         "question. It keeps every record it learned for its TTL, which is why the next "
-        "lookup in the same zones is shorter.")
+        "lookup in the same zones is shorter."
+    )
     return sec

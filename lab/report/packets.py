@@ -21,22 +21,63 @@ from lab.report.tls_fields import TlsInfo, tls_infos
 Row = Mapping[str, Sequence[str]]
 
 FIELDS = (
-    "frame.number", "frame.time_epoch", "ip.src", "ip.dst",
-    "tcp.stream", "tcp.srcport", "tcp.dstport", "tcp.len", "tcp.flags.syn", "tcp.flags.ack",
-    "tcp.flags.fin", "tcp.flags.reset", "tcp.analysis.retransmission",
-    "tcp.analysis.fast_retransmission", "udp.srcport", "udp.dstport",
-    "dns.id", "dns.flags.response", "dns.qry.name", "dns.qry.type", "dns.flags.rcode",
-    "dns.flags.authoritative", "dns.flags.truncated", "dns.flags.recdesired",
-    "dns.count.answers", "dns.count.auth_rr", "dns.count.add_rr", "dns.resp.name",
-    "dns.resp.type", "dns.resp.ttl", "dns.a", "dns.aaaa", "dns.cname", "dns.ns", "dns.soa.mname",
-    "tls.handshake.type", "tls.handshake.extensions_server_name",
-    "tls.handshake.extensions_alpn_str", "tls.handshake.extensions.supported_version",
-    "tls.handshake.ciphersuite", "tls.handshake.extensions_key_share_group",
-    "tls.handshake.certificate", "tls.handshake.extensions.psk.identity.identity",
-    "tls.handshake.extensions.psk.identity.selected", "tls.handshake.session_ticket_lifetime_hint",
-    "http.request.method", "http.request.uri", "http.request.version", "http.host",
-    "http.request.line", "http.response.code", "http.response.phrase", "http.response.version",
-    "http.response.line", "http.request_in", "http.content_length_header", "tls.app_data",
+    "frame.number",
+    "frame.time_epoch",
+    "ip.src",
+    "ip.dst",
+    "tcp.stream",
+    "tcp.srcport",
+    "tcp.dstport",
+    "tcp.len",
+    "tcp.flags.syn",
+    "tcp.flags.ack",
+    "tcp.flags.fin",
+    "tcp.flags.reset",
+    "tcp.analysis.retransmission",
+    "tcp.analysis.fast_retransmission",
+    "udp.srcport",
+    "udp.dstport",
+    "dns.id",
+    "dns.flags.response",
+    "dns.qry.name",
+    "dns.qry.type",
+    "dns.flags.rcode",
+    "dns.flags.authoritative",
+    "dns.flags.truncated",
+    "dns.flags.recdesired",
+    "dns.count.answers",
+    "dns.count.auth_rr",
+    "dns.count.add_rr",
+    "dns.resp.name",
+    "dns.resp.type",
+    "dns.resp.ttl",
+    "dns.a",
+    "dns.aaaa",
+    "dns.cname",
+    "dns.ns",
+    "dns.soa.mname",
+    "tls.handshake.type",
+    "tls.handshake.extensions_server_name",
+    "tls.handshake.extensions_alpn_str",
+    "tls.handshake.extensions.supported_version",
+    "tls.handshake.ciphersuite",
+    "tls.handshake.extensions_key_share_group",
+    "tls.handshake.certificate",
+    "tls.handshake.extensions.psk.identity.identity",
+    "tls.handshake.extensions.psk.identity.selected",
+    "tls.handshake.session_ticket_lifetime_hint",
+    "http.request.method",
+    "http.request.uri",
+    "http.request.version",
+    "http.host",
+    "http.request.line",
+    "http.response.code",
+    "http.response.phrase",
+    "http.response.version",
+    "http.response.line",
+    "http.request_in",
+    "http.content_length_header",
+    "tls.app_data",
 )
 
 
@@ -122,22 +163,35 @@ def _tcp_kind(row: Row, handshake_acks: set[int], syn_acked: set[int]) -> str | 
     return None
 
 
-TCP_LABELS = {"syn": "SYN", "syn-ack": "SYN-ACK", "ack": "ACK", "fin": "FIN",
-              "rst": "RST", "retransmission": "retransmission"}
+TCP_LABELS = {
+    "syn": "SYN",
+    "syn-ack": "SYN-ACK",
+    "ack": "ACK",
+    "fin": "FIN",
+    "rst": "RST",
+    "retransmission": "retransmission",
+}
 
 
 def _http(row: Row) -> HttpInfo | None:
     if _one(row, "http.request.method"):
-        return HttpInfo(True, method=_one(row, "http.request.method"),
-                        uri=_one(row, "http.request.uri"), host=_one(row, "http.host"),
-                        version=_one(row, "http.request.version"),
-                        headers=_headers(row.get("http.request.line") or []))
+        return HttpInfo(
+            True,
+            method=_one(row, "http.request.method"),
+            uri=_one(row, "http.request.uri"),
+            host=_one(row, "http.host"),
+            version=_one(row, "http.request.version"),
+            headers=_headers(row.get("http.request.line") or []),
+        )
     if _one(row, "http.response.code"):
-        return HttpInfo(False, status=_int(row, "http.response.code"),
-                        phrase=_one(row, "http.response.phrase"),
-                        version=_one(row, "http.response.version"),
-                        headers=_headers(row.get("http.response.line") or []),
-                        request_in=_int(row, "http.request_in"))
+        return HttpInfo(
+            False,
+            status=_int(row, "http.response.code"),
+            phrase=_one(row, "http.response.phrase"),
+            version=_one(row, "http.response.version"),
+            headers=_headers(row.get("http.response.line") or []),
+            request_in=_int(row, "http.request_in"),
+        )
     return None
 
 
@@ -164,8 +218,14 @@ def messages_from_rows(rows: Sequence[Row]) -> list[Message]:
         when = float(_one(row, "frame.time_epoch", "0"))
         stream = _int(row, "tcp.stream", -1) if _one(row, "tcp.stream") else None
 
-        def add(proto: str, kind: str, label: str, dns: DnsInfo | None = None,
-                tls: TlsInfo | None = None, http: HttpInfo | None = None) -> None:
+        def add(
+            proto: str,
+            kind: str,
+            label: str,
+            dns: DnsInfo | None = None,
+            tls: TlsInfo | None = None,
+            http: HttpInfo | None = None,
+        ) -> None:
             out.append(Message(frame, when, src, dst, proto, kind, label, stream, dns, tls, http))
 
         if _one(row, "tcp.stream"):
@@ -189,8 +249,7 @@ def messages_from_rows(rows: Sequence[Row]) -> list[Message]:
             # connection opened before the capture began cannot be read from the
             # middle. One arrow per burst in one direction, not one per record.
             if last_sealed.get(stream) != (src, dst):
-                add("tls", "encrypted", "TLS data (connection older than the capture: "
-                                        "sealed)")
+                add("tls", "encrypted", "TLS data (connection older than the capture: sealed)")
                 last_sealed[stream] = (src, dst)
     return out
 

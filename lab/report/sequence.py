@@ -19,8 +19,13 @@ COL = 170  # distance between lifelines
 LEFT = 60  # room for the frame numbers
 ROW = 24
 HEAD = 40
-COLORS = {"dns": "#1f6fb2", "tcp": "#6b6b6b", "tls": "#8a3ab9", "http": "#1b8a3a",
-          "alert": "#c0392b"}
+COLORS = {
+    "dns": "#1f6fb2",
+    "tcp": "#6b6b6b",
+    "tls": "#8a3ab9",
+    "http": "#1b8a3a",
+    "alert": "#c0392b",
+}
 
 
 @dataclass
@@ -86,8 +91,10 @@ def _color_key(m: Message) -> str:
 def lifeline_heads(addresses: Sequence[str]) -> str:
     """The boxes naming each lifeline, as one SVG."""
     width = LEFT + COL * len(addresses)
-    parts = [f'<svg class="heads" xmlns="http://www.w3.org/2000/svg" width="{width}" '
-             f'height="{HEAD}" viewBox="0 0 {width} {HEAD}" role="img">']
+    parts = [
+        f'<svg class="heads" xmlns="http://www.w3.org/2000/svg" width="{width}" '
+        f'height="{HEAD}" viewBox="0 0 {width} {HEAD}" role="img">'
+    ]
     for i, addr in enumerate(addresses):
         x = _x(i)
         name = escape(host_name(addr))
@@ -95,7 +102,8 @@ def lifeline_heads(addresses: Sequence[str]) -> str:
             f'<g class="lifeline" data-host="{name}" data-address="{escape(addr)}">'
             f"<title>{name} ({escape(addr)}): {escape(host_role(addr))}</title>"
             f'<rect x="{x - COL // 2 + 6}" y="4" width="{COL - 12}" height="30" rx="5"/>'
-            f'<text x="{x}" y="23" text-anchor="middle">{name}</text></g>')
+            f'<text x="{x}" y="23" text-anchor="middle">{name}</text></g>'
+        )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -104,23 +112,28 @@ def _arrow(m: Message, y: int, col: dict[str, int], marker: str) -> str:
     x1, x2 = _x(col[m.src]), _x(col[m.dst])
     key = _color_key(m)
     color = COLORS[key]
-    tip = (f"frame {m.frame} · {m.time:.6f} · {host_name(m.src)} → {host_name(m.dst)}: "
-           f"{m.label}")
+    tip = f"frame {m.frame} · {m.time:.6f} · {host_name(m.src)} → {host_name(m.dst)}: {m.label}"
     left = min(x1, x2)
     if x1 == x2:  # a host talking to itself: a small loop
-        shape = (f'<path d="M{x1},{y} h30 v8 h-30" fill="none" stroke="{color}" '
-                 f'marker-end="url(#{marker}-{key})"/>')
+        shape = (
+            f'<path d="M{x1},{y} h30 v8 h-30" fill="none" stroke="{color}" '
+            f'marker-end="url(#{marker}-{key})"/>'
+        )
     else:
         end = x2 - 4 if x2 > x1 else x2 + 4
-        shape = (f'<line x1="{x1}" y1="{y}" x2="{end}" y2="{y}" stroke="{color}" '
-                 f'marker-end="url(#{marker}-{key})"/>')
-    return (f'<g class="msg {m.proto} {m.kind}" data-frame="{m.frame}" '
-            f'data-from="{escape(host_name(m.src))}" data-to="{escape(host_name(m.dst))}">'
-            f"<title>{escape(tip)}</title>"
-            f'<text class="fno" x="4" y="{y + 4}">#{m.frame}</text>'
-            f"{shape}"
-            f'<text class="lbl" x="{left + 8}" y="{y - 5}" fill="{color}">'
-            f"{escape(m.label)}</text></g>")
+        shape = (
+            f'<line x1="{x1}" y1="{y}" x2="{end}" y2="{y}" stroke="{color}" '
+            f'marker-end="url(#{marker}-{key})"/>'
+        )
+    return (
+        f'<g class="msg {m.proto} {m.kind}" data-frame="{m.frame}" '
+        f'data-from="{escape(host_name(m.src))}" data-to="{escape(host_name(m.dst))}">'
+        f"<title>{escape(tip)}</title>"
+        f'<text class="fno" x="4" y="{y + 4}">#{m.frame}</text>'
+        f"{shape}"
+        f'<text class="lbl" x="{left + 8}" y="{y - 5}" fill="{color}">'
+        f"{escape(m.label)}</text></g>"
+    )
 
 
 def phase_svg(phase: Phase, addresses: Sequence[str], index: int) -> str:
@@ -129,13 +142,18 @@ def phase_svg(phase: Phase, addresses: Sequence[str], index: int) -> str:
     width = LEFT + COL * len(addresses)
     height = ROW * len(phase.messages) + ROW // 2
     marker = f"ah{index}"
-    parts = [f'<svg class="seq" xmlns="http://www.w3.org/2000/svg" width="{width}" '
-             f'height="{height}" viewBox="0 0 {width} {height}">',
-             "<defs>" + "".join(
-                 f'<marker id="{marker}-{k}" viewBox="0 0 10 10" refX="9" refY="5" '
-                 f'markerWidth="7" markerHeight="7" orient="auto">'
-                 f'<path d="M0,0 L10,5 L0,10 z" fill="{c}"/></marker>'
-                 for k, c in COLORS.items()) + "</defs>"]
+    parts = [
+        f'<svg class="seq" xmlns="http://www.w3.org/2000/svg" width="{width}" '
+        f'height="{height}" viewBox="0 0 {width} {height}">',
+        "<defs>"
+        + "".join(
+            f'<marker id="{marker}-{k}" viewBox="0 0 10 10" refX="9" refY="5" '
+            f'markerWidth="7" markerHeight="7" orient="auto">'
+            f'<path d="M0,0 L10,5 L0,10 z" fill="{c}"/></marker>'
+            for k, c in COLORS.items()
+        )
+        + "</defs>",
+    ]
     for i in range(len(addresses)):
         parts.append(f'<line class="life" x1="{_x(i)}" y1="0" x2="{_x(i)}" y2="{height}"/>')
     for n, m in enumerate(phase.messages):
@@ -157,8 +175,10 @@ def sequence_html(messages: Sequence[Message], fold_after: int = 40) -> str:
         span = f"frame {first}" if first == last else f"frames {first}–{last}"
         is_open = " open" if len(messages) <= fold_after or shown < fold_after else ""
         shown += len(ph.messages)
-        parts.append(f'<details class="phase"{is_open}><summary>{escape(ph.title)} '
-                     f'<span class="muted">({span}, {len(ph.messages)} messages)</span>'
-                     f"</summary>{phase_svg(ph, addresses, i)}</details>")
+        parts.append(
+            f'<details class="phase"{is_open}><summary>{escape(ph.title)} '
+            f'<span class="muted">({span}, {len(ph.messages)} messages)</span>'
+            f"</summary>{phase_svg(ph, addresses, i)}</details>"
+        )
     parts.append("</div>")
     return "".join(parts)

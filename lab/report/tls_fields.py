@@ -21,14 +21,20 @@ from cryptography.x509.oid import NameOID
 
 Row = Mapping[str, Sequence[str]]
 
-KINDS = {1: "client-hello", 2: "server-hello", 4: "new-session-ticket", 11: "certificate",
-         20: "finished"}
+KINDS = {
+    1: "client-hello",
+    2: "server-hello",
+    4: "new-session-ticket",
+    11: "certificate",
+    20: "finished",
+}
 
 VERSIONS = {0x0304: "TLS 1.3", 0x0303: "TLS 1.2", 0x0302: "TLS 1.1", 0x0301: "TLS 1.0"}
 
 # IANA TLS Cipher Suites registry: the ones the lab's OpenSSL offers first.
 CIPHERS = {
-    0x1301: "TLS_AES_128_GCM_SHA256", 0x1302: "TLS_AES_256_GCM_SHA384",
+    0x1301: "TLS_AES_128_GCM_SHA256",
+    0x1302: "TLS_AES_256_GCM_SHA384",
     0x1303: "TLS_CHACHA20_POLY1305_SHA256",
     0xC02B: "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
     0xC02C: "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
@@ -39,8 +45,14 @@ CIPHERS = {
 }
 
 # IANA TLS Supported Groups registry.
-GROUPS = {23: "secp256r1", 24: "secp384r1", 25: "secp521r1", 29: "x25519", 30: "x448",
-          0x11EC: "X25519MLKEM768"}
+GROUPS = {
+    23: "secp256r1",
+    24: "secp384r1",
+    25: "secp521r1",
+    29: "x25519",
+    30: "x448",
+    0x11EC: "X25519MLKEM768",
+}
 
 
 @dataclass(frozen=True)
@@ -73,8 +85,9 @@ class TlsInfo:
         if self.kind == "server-hello":
             group = f" {self.groups[0]}" if self.groups else ""
             psk = " · PSK accepted" if self.psk_accepted else ""
-            return (f"ServerHello {self.versions[0] if self.versions else ''} "
-                    f"{self.cipher}{group}{psk}")
+            return (
+                f"ServerHello {self.versions[0] if self.versions else ''} {self.cipher}{group}{psk}"
+            )
         if self.kind == "new-session-ticket":
             n = f" ×{self.tickets}" if self.tickets > 1 else ""
             life = f" (lifetime {self.ticket_lifetime} s)" if self.ticket_lifetime else ""
@@ -108,8 +121,9 @@ def cert_info(der_hex: str) -> CertInfo:
         names = tuple(san.value.get_values_for_type(x509.DNSName))
     except x509.ExtensionNotFound:
         names = ()
-    return CertInfo(_cn(cert.subject), _cn(cert.issuer), names,
-                    cert.not_valid_after_utc.strftime("%Y-%m-%d"))
+    return CertInfo(
+        _cn(cert.subject), _cn(cert.issuer), names, cert.not_valid_after_utc.strftime("%Y-%m-%d")
+    )
 
 
 def tls_infos(row: Row) -> list[TlsInfo]:
@@ -121,18 +135,21 @@ def tls_infos(row: Row) -> list[TlsInfo]:
         if kind is None or any(t.kind == kind for t in out):
             continue
         info = TlsInfo(kind)
-        versions = [VERSIONS.get(_num(v), v) for v in
-                    row.get("tls.handshake.extensions.supported_version") or []]
-        groups = [GROUPS.get(_num(g), g) for g in
-                  row.get("tls.handshake.extensions_key_share_group") or []]
+        versions = [
+            VERSIONS.get(_num(v), v)
+            for v in row.get("tls.handshake.extensions.supported_version") or []
+        ]
+        groups = [
+            GROUPS.get(_num(g), g)
+            for g in row.get("tls.handshake.extensions_key_share_group") or []
+        ]
         suites = row.get("tls.handshake.ciphersuite") or []
         if kind == "client-hello":
             info.sni = next(iter(row.get("tls.handshake.extensions_server_name") or []), "")
             info.alpn = list(row.get("tls.handshake.extensions_alpn_str") or [])
             info.versions, info.groups = versions, groups
             info.cipher = f"{len(suites)} cipher suites offered"
-            info.psk_offered = len(row.get("tls.handshake.extensions.psk.identity.identity")
-                                   or [])
+            info.psk_offered = len(row.get("tls.handshake.extensions.psk.identity.identity") or [])
         elif kind == "server-hello":
             # TLS 1.3 keeps 1.2 in legacy_version; the real one is in supported_versions
             # (RFC 8446 section 4.1.3).
@@ -141,8 +158,7 @@ def tls_infos(row: Row) -> list[TlsInfo]:
             info.alpn = list(row.get("tls.handshake.extensions_alpn_str") or [])
             info.cipher = CIPHERS.get(_num(suites[0]), suites[0]) if suites else ""
             # RFC 8446 §4.2.11: the server's pre_shared_key carries only selected_identity.
-            info.psk_accepted = bool(
-                row.get("tls.handshake.extensions.psk.identity.selected"))
+            info.psk_accepted = bool(row.get("tls.handshake.extensions.psk.identity.selected"))
         elif kind == "new-session-ticket":
             info.tickets = codes.count(4)
             lifetimes = row.get("tls.handshake.session_ticket_lifetime_hint") or []

@@ -37,44 +37,61 @@ def waterfall_svg(timeline: Mapping[str, Any]) -> str:
     scale = BAR_W / end_ms
     height = ROW * (len(fetches) + 2)
     width = LABEL_W + BAR_W + 160
-    out = [f'<svg class="waterfall" xmlns="http://www.w3.org/2000/svg" width="{width}" '
-           f'height="{height}" viewBox="0 0 {width} {height}">']
+    out = [
+        f'<svg class="waterfall" xmlns="http://www.w3.org/2000/svg" width="{width}" '
+        f'height="{height}" viewBox="0 0 {width} {height}">'
+    ]
     step = _nice_step(end_ms)
     tick = 0.0
     while tick <= end_ms + 1e-9:
         x = LABEL_W + tick * scale
-        out.append(f'<line class="tick" x1="{x:.1f}" y1="{ROW - 6}" x2="{x:.1f}" '
-                   f'y2="{height - ROW}"/><text class="tick" x="{x:.1f}" y="{ROW - 9}" '
-                   f'text-anchor="middle">{tick:g} ms</text>')
+        out.append(
+            f'<line class="tick" x1="{x:.1f}" y1="{ROW - 6}" x2="{x:.1f}" '
+            f'y2="{height - ROW}"/><text class="tick" x="{x:.1f}" y="{ROW - 9}" '
+            f'text-anchor="middle">{tick:g} ms</text>'
+        )
         tick += step
     for i, f in enumerate(fetches):
         y = ROW * (i + 1)
         url = str(f["url"]).replace("https://", "")
         short = url if len(url) <= 42 else url[:39] + "…"
         x = LABEL_W + (float(f["started"]) - t0) * 1000 * scale
-        out.append(f'<g class="req" data-url="{escape(str(f["url"]))}">'
-                   f'<text x="4" y="{y + 15}">{escape(short)}</text>')
+        out.append(
+            f'<g class="req" data-url="{escape(str(f["url"]))}">'
+            f'<text x="4" y="{y + 15}">{escape(short)}</text>'
+        )
         for key, name, color in PHASES:
             ms = float(f.get(key) or 0)
             if ms <= 0:
                 continue
             w = max(ms * scale, 1.0)
-            out.append(f'<rect x="{x:.2f}" y="{y + 4}" width="{w:.2f}" height="{ROW - 8}" '
-                       f'fill="{color}"><title>{escape(name)}: {ms:.3f} ms</title></rect>')
+            out.append(
+                f'<rect x="{x:.2f}" y="{y + 4}" width="{w:.2f}" height="{ROW - 8}" '
+                f'fill="{color}"><title>{escape(name)}: {ms:.3f} ms</title></rect>'
+            )
             x += ms * scale
-        reuse = (" · reused connection" if f.get("reused_connection") else
-                 " · TLS resumed" if f.get("tls_resumed") else "")
+        reuse = (
+            " · reused connection"
+            if f.get("reused_connection")
+            else " · TLS resumed"
+            if f.get("tls_resumed")
+            else ""
+        )
         visit = int(f.get("visit") or 1)
         reuse += f" · visit {visit}" if visit > 1 else ""
         status = f.get("status") or "ERR"
         cache = f" · {f['cache']}" if f.get("cache") else ""
-        out.append(f'<text x="{x + 6:.1f}" y="{y + 15}" class="muted">'
-                   f"{status}{escape(cache)} · {float(f['total_ms']):.1f} ms{reuse}</text></g>")
+        out.append(
+            f'<text x="{x + 6:.1f}" y="{y + 15}" class="muted">'
+            f"{status}{escape(cache)} · {float(f['total_ms']):.1f} ms{reuse}</text></g>"
+        )
     y = height - ROW + 6
     x = 4.0
     for _key, name, color in PHASES:
-        out.append(f'<rect x="{x}" y="{y}" width="12" height="10" fill="{color}"/>'
-                   f'<text x="{x + 16}" y="{y + 9}">{name}</text>')
+        out.append(
+            f'<rect x="{x}" y="{y}" width="12" height="10" fill="{color}"/>'
+            f'<text x="{x + 16}" y="{y + 9}">{name}</text>'
+        )
         x += 24 + 7 * len(name)
     out.append("</svg>")
     return "".join(out)

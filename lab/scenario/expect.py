@@ -41,45 +41,76 @@ class Checked:
 
 
 def count_packets(capture: Path, display_filter: str) -> int:
-    r = subprocess.run(["tshark", "-r", str(capture), "-Y", display_filter, "-T", "fields",
-                        "-e", "frame.number"], capture_output=True, text=True)
+    r = subprocess.run(
+        ["tshark", "-r", str(capture), "-Y", display_filter, "-T", "fields", "-e", "frame.number"],
+        capture_output=True,
+        text=True,
+    )
     if r.returncode != 0:
-        raise LabError(f"tshark rejected the packet filter {display_filter!r}: "
-                       f"{r.stderr.strip()}")
+        raise LabError(f"tshark rejected the packet filter {display_filter!r}: {r.stderr.strip()}")
     return len(r.stdout.split())
 
 
 def _step_checks(e: Expect, o: StepOutcome) -> list[Checked]:
     out = []
     if e.status is not None:
-        out.append(Checked(e.line, f"step {o.index} status {e.status}", o.status == e.status,
-                           str(o.status)))
+        out.append(
+            Checked(
+                e.line, f"step {o.index} status {e.status}", o.status == e.status, str(o.status)
+            )
+        )
     if e.cache is not None:
         want = e.cache.upper()
-        out.append(Checked(e.line, f"step {o.index} cache {want} on every response",
-                           bool(o.cache) and all(c == want for c in o.cache),
-                           ",".join(o.cache) or "none"))
+        out.append(
+            Checked(
+                e.line,
+                f"step {o.index} cache {want} on every response",
+                bool(o.cache) and all(c == want for c in o.cache),
+                ",".join(o.cache) or "none",
+            )
+        )
     if e.rcode is not None:
-        out.append(Checked(e.line, f"step {o.index} rcode {e.rcode}",
-                           (o.rcode or "").upper() == e.rcode.upper(), str(o.rcode)))
+        out.append(
+            Checked(
+                e.line,
+                f"step {o.index} rcode {e.rcode}",
+                (o.rcode or "").upper() == e.rcode.upper(),
+                str(o.rcode),
+            )
+        )
     if e.max_ms is not None:
-        out.append(Checked(e.line, f"step {o.index} within {e.max_ms:g} ms", o.ms <= e.max_ms,
-                           f"{o.ms:.1f} ms"))
+        out.append(
+            Checked(
+                e.line, f"step {o.index} within {e.max_ms:g} ms", o.ms <= e.max_ms, f"{o.ms:.1f} ms"
+            )
+        )
     if e.error is not None:
-        out.append(Checked(e.line, f"step {o.index} error mentions {e.error!r}",
-                           e.error.lower() in o.error.lower(), o.error or "no error"))
+        out.append(
+            Checked(
+                e.line,
+                f"step {o.index} error mentions {e.error!r}",
+                e.error.lower() in o.error.lower(),
+                o.error or "no error",
+            )
+        )
     if e.attempts is not None:
         n = len(o.detail.get("fetch", {}).get("attempts", []))
-        out.append(Checked(e.line, f"step {o.index} took {e.attempts} attempts", n == e.attempts,
-                           str(n)))
+        out.append(
+            Checked(e.line, f"step {o.index} took {e.attempts} attempts", n == e.attempts, str(n))
+        )
     if e.ok is not None:
-        out.append(Checked(e.line, f"step {o.index} {'succeeds' if e.ok else 'fails'}",
-                           o.ok == e.ok, "ok" if o.ok else f"failed: {o.error}"))
+        out.append(
+            Checked(
+                e.line,
+                f"step {o.index} {'succeeds' if e.ok else 'fails'}",
+                o.ok == e.ok,
+                "ok" if o.ok else f"failed: {o.error}",
+            )
+        )
     return out
 
 
-def check(expects: tuple[Expect, ...], outcomes: list[StepOutcome],
-          capture: Path) -> list[Checked]:
+def check(expects: tuple[Expect, ...], outcomes: list[StepOutcome], capture: Path) -> list[Checked]:
     results: list[Checked] = []
     for e in expects:
         label = f" ({e.note})" if e.note else ""
@@ -92,14 +123,23 @@ def check(expects: tuple[Expect, ...], outcomes: list[StepOutcome],
         flt = expand_filter(e.packets)
         if e.during is not None:
             o = outcomes[e.during - 1]
-            flt = (f"({flt}) && frame.time_epoch >= {o.started:.6f}"
-                   f" && frame.time_epoch <= {o.finished:.6f}")
+            flt = (
+                f"({flt}) && frame.time_epoch >= {o.started:.6f}"
+                f" && frame.time_epoch <= {o.finished:.6f}"
+            )
             label += f" during step {e.during}"
         n = count_packets(capture, flt)
-        passed = ((e.count is None or n == e.count) and (e.min is None or n >= e.min)
-                  and (e.max is None or n <= e.max))
-        bounds = " ".join(f"{k}={v}" for k, v in (("count", e.count), ("min", e.min),
-                                                   ("max", e.max)) if v is not None)
-        results.append(Checked(e.line, f"packets [{e.packets}] {bounds}{label}", passed,
-                               f"{n} packets"))
+        passed = (
+            (e.count is None or n == e.count)
+            and (e.min is None or n >= e.min)
+            and (e.max is None or n <= e.max)
+        )
+        bounds = " ".join(
+            f"{k}={v}"
+            for k, v in (("count", e.count), ("min", e.min), ("max", e.max))
+            if v is not None
+        )
+        results.append(
+            Checked(e.line, f"packets [{e.packets}] {bounds}{label}", passed, f"{n} packets")
+        )
     return results

@@ -29,10 +29,18 @@ def _iptables_rules(fault: Fault) -> list[list[str]]:
     """Rules for INPUT and OUTPUT, sparing loopback so health checks still work."""
     match = []
     if fault.kind == "loss":
-        match = ["-m", "statistic", "--mode", "random",
-                 "--probability", f"{fault.percent / 100:.4f}"]
-    return [["INPUT", "!", "-i", "lo", *match, "-j", "DROP"],
-            ["OUTPUT", "!", "-o", "lo", *match, "-j", "DROP"]]
+        match = [
+            "-m",
+            "statistic",
+            "--mode",
+            "random",
+            "--probability",
+            f"{fault.percent / 100:.4f}",
+        ]
+    return [
+        ["INPUT", "!", "-i", "lo", *match, "-j", "DROP"],
+        ["OUTPUT", "!", "-o", "lo", *match, "-j", "DROP"],
+    ]
 
 
 class Faults:
@@ -60,29 +68,41 @@ class Faults:
         svc = fault.service
         if fault.kind == "stop":
             say(f"fault: stopping {svc}")
-            subprocess.run(["docker", "stop", "-t", "1", self.lab.container_id(svc)],
-                           check=True, capture_output=True)
+            subprocess.run(
+                ["docker", "stop", "-t", "1", self.lab.container_id(svc)],
+                check=True,
+                capture_output=True,
+            )
         elif fault.kind == "pause":
             say(f"fault: pausing {svc}")
-            subprocess.run(["docker", "pause", self.lab.container_id(svc)], check=True,
-                           capture_output=True)
+            subprocess.run(
+                ["docker", "pause", self.lab.container_id(svc)], check=True, capture_output=True
+            )
         elif fault.kind in ("blackhole", "loss"):
-            what = "dropping every packet" if fault.kind == "blackhole" else \
-                f"dropping {fault.percent:g}% of packets at random"
+            what = (
+                "dropping every packet"
+                if fault.kind == "blackhole"
+                else f"dropping {fault.percent:g}% of packets at random"
+            )
             say(f"fault: {what} in and out of {svc} (iptables)")
             for rule in _iptables_rules(fault):
                 self._iptables(svc, "-I", rule)
         elif fault.kind == "api":
-            doc = {k: (int(v) if k in ("status", "retry_after", "latency_ms") else v)
-                   for k, v in fault.settings}
+            doc = {
+                k: (int(v) if k in ("status", "retry_after", "latency_ms") else v)
+                for k, v in fault.settings
+            }
             say(f"fault: the API answers {json.dumps(doc)} (its /__fault switch)")
             self._api_switch("POST", json.dumps(doc))
         elif fault.kind == "delay":
-            r = self.lab.exec(svc, "tc", "qdisc", "add", "dev", "eth0", "root", "netem",
-                              "delay", f"{fault.ms}ms")
+            r = self.lab.exec(
+                svc, "tc", "qdisc", "add", "dev", "eth0", "root", "netem", "delay", f"{fault.ms}ms"
+            )
             if r.returncode != 0:
-                note = (f"delay {fault.ms} ms on {svc} NOT applied: this kernel has no netem "
-                        f"qdisc ({r.stderr.strip()}); the run goes on without added delay")
+                note = (
+                    f"delay {fault.ms} ms on {svc} NOT applied: this kernel has no netem "
+                    f"qdisc ({r.stderr.strip()}); the run goes on without added delay"
+                )
                 say("fault: " + note)
                 self.notes.append(note)
                 return
@@ -99,8 +119,11 @@ class Faults:
                 errors.append(f"{fault.kind} on {fault.service}: {e}")
         self.applied.clear()
         if errors:
-            raise LabError("could not undo every fault: " + "; ".join(errors)
-                           + " (`lab down && lab up` resets the lab)")
+            raise LabError(
+                "could not undo every fault: "
+                + "; ".join(errors)
+                + " (`lab down && lab up` resets the lab)"
+            )
 
     def _remove(self, fault: Fault, say: Say) -> None:
         svc = fault.service
@@ -111,8 +134,9 @@ class Faults:
             self.lab.wait_healthy(svc)
         elif fault.kind == "pause":
             say(f"undo: unpausing {svc}")
-            subprocess.run(["docker", "unpause", self.lab.container_id(svc)], check=True,
-                           capture_output=True)
+            subprocess.run(
+                ["docker", "unpause", self.lab.container_id(svc)], check=True, capture_output=True
+            )
         elif fault.kind in ("blackhole", "loss"):
             say(f"undo: removing the iptables rules in {svc}")
             for rule in _iptables_rules(fault):
@@ -125,21 +149,40 @@ class Faults:
 
     def _api_switch(self, method: str, body: str | None) -> None:
         """Flip the API's fault switch from the client, with the lab's admin token."""
-        cmd = ["curl", "-sS", "-f", "-X", method, "--cacert", "/certs/ca.crt",
-               "-H", f"Authorization: Bearer {API_ADMIN_TOKEN}",
-               "https://api-origin.example.com/__fault"]
+        cmd = [
+            "curl",
+            "-sS",
+            "-f",
+            "-X",
+            method,
+            "--cacert",
+            "/certs/ca.crt",
+            "-H",
+            f"Authorization: Bearer {API_ADMIN_TOKEN}",
+            "https://api-origin.example.com/__fault",
+        ]
         if body is not None:
             cmd += ["-H", "Content-Type: application/json", "-d", body]
         r = self.lab.exec("client", *cmd)
         if r.returncode != 0:
-            raise LabError(f"the API's fault switch refused {method}: "
-                           f"{(r.stderr or r.stdout).strip()}")
+            raise LabError(
+                f"the API's fault switch refused {method}: {(r.stderr or r.stdout).strip()}"
+            )
 
     def _any_container(self, service: str) -> str:
-        r = subprocess.run(["docker", "ps", "-aq", "--filter",
-                            f"label=com.docker.compose.project={self.lab.project}",
-                            "--filter", f"label=com.docker.compose.service={service}"],
-                           capture_output=True, text=True)
+        r = subprocess.run(
+            [
+                "docker",
+                "ps",
+                "-aq",
+                "--filter",
+                f"label=com.docker.compose.project={self.lab.project}",
+                "--filter",
+                f"label=com.docker.compose.service={service}",
+            ],
+            capture_output=True,
+            text=True,
+        )
         ids = r.stdout.split()
         if not ids:
             raise LabError(f"no container for {service}")

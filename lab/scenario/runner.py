@@ -78,8 +78,9 @@ def run_scenario(lab: Lab, scenario: Scenario, runs_dir: Path, raw: bool = False
             outcomes.append(run_step(lab, i, step, folder, events))
     except KeyboardInterrupt:
         interrupted = True
-        (folder / "INTERRUPTED").write_text("the run was stopped with Ctrl-C; faults were "
-                                            "removed and the capture closed\n")
+        (folder / "INTERRUPTED").write_text(
+            "the run was stopped with Ctrl-C; faults were removed and the capture closed\n"
+        )
         raise
     finally:
         try:
@@ -88,15 +89,15 @@ def run_scenario(lab: Lab, scenario: Scenario, runs_dir: Path, raw: bool = False
             t0 = time.monotonic()
             capture.stop()
             client_keys = sorted(folder.glob("step-*/client.keylog"))
-            n_keys = collect_keylogs(keylog_dir, client_keys, folder / "keys.log",
-                                     client_randoms(folder / "raw.pcapng"))
-            embed_secrets(folder / "raw.pcapng", folder / "keys.log",
-                          folder / "capture.pcapng")
+            n_keys = collect_keylogs(
+                keylog_dir, client_keys, folder / "keys.log", client_randoms(folder / "raw.pcapng")
+            )
+            embed_secrets(folder / "raw.pcapng", folder / "keys.log", folder / "capture.pcapng")
             overhead["capture_stop_and_secrets"] = round(time.monotonic() - t0, 3)
-            (folder / "events.jsonl").write_text(
-                "".join(json.dumps(e) + "\n" for e in events))
-            logs = lab.compose("logs", "--no-color", "--no-log-prefix", "--since", since,
-                               check=False, capture=True)
+            (folder / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+            logs = lab.compose(
+                "logs", "--no-color", "--no-log-prefix", "--since", since, check=False, capture=True
+            )
             (folder / "services.log").write_text(logs.stdout)
             if interrupted:
                 _write_timeline(folder, scenario, started, outcomes, [], faults.notes, n_keys)
@@ -111,14 +112,22 @@ def run_scenario(lab: Lab, scenario: Scenario, runs_dir: Path, raw: bool = False
     (folder / "timeline.json").write_text(json.dumps(timeline, indent=2))
     expected_steps = {e.step for e in scenario.expect if e.step is not None}
     ok = all(c.passed for c in checks) and all(
-        o.ok for o in outcomes if o.index not in expected_steps)
-    return RunResult(folder, folder / "capture.pcapng", timeline, ok,
-                     time.monotonic() - t_run, checks)
+        o.ok for o in outcomes if o.index not in expected_steps
+    )
+    return RunResult(
+        folder, folder / "capture.pcapng", timeline, ok, time.monotonic() - t_run, checks
+    )
 
 
-def _write_timeline(folder: Path, scenario: Scenario, started: float,
-                    outcomes: list[StepOutcome], checks: list[Checked], notes: list[str],
-                    n_keys: int) -> dict[str, Any]:
+def _write_timeline(
+    folder: Path,
+    scenario: Scenario,
+    started: float,
+    outcomes: list[StepOutcome],
+    checks: list[Checked],
+    notes: list[str],
+    n_keys: int,
+) -> dict[str, Any]:
     """Merge the steps' own timelines into one document for the report and the HAR."""
     fetches: list[dict[str, Any]] = []
     dns: list[dict[str, Any]] = []
@@ -147,8 +156,10 @@ def _write_timeline(folder: Path, scenario: Scenario, started: float,
 
 def format_timeline(timeline: dict[str, Any]) -> str:
     """A compact table of every request: where the time went, and the cache's answer."""
-    head = (f"{'request':<44} {'st':>3} {'cache':<6} {'dns':>7} {'tcp':>7} {'tls':>7}"
-            f" {'ttfb':>7} {'dl':>7} {'total':>8}")
+    head = (
+        f"{'request':<44} {'st':>3} {'cache':<6} {'dns':>7} {'tcp':>7} {'tls':>7}"
+        f" {'ttfb':>7} {'dl':>7} {'total':>8}"
+    )
     rows = [head, "-" * len(head)]
 
     def ms(v: float, reused: bool = False) -> str:
@@ -162,7 +173,8 @@ def format_timeline(timeline: dict[str, Any]) -> str:
             f"{url:<44} {f['status'] or 'ERR':>3} {f.get('cache') or '-':<6}"
             f" {ms(f['dns_ms'], reused):>7} {ms(f['connect_ms'], reused):>7}"
             f" {ms(f['tls_ms'], reused):>7} {f['ttfb_ms']:>7.1f} {f['download_ms']:>7.1f}"
-            f" {f['total_ms']:>8.1f}")
+            f" {f['total_ms']:>8.1f}"
+        )
         if f.get("error"):
             rows.append(f"    error: {f['error']}")
     if timeline.get("fetches"):
@@ -172,8 +184,9 @@ def format_timeline(timeline: dict[str, Any]) -> str:
             state = "ok" if s["ok"] else f"FAILED {s['error']}"
             extra = f" status={s['status']}" if s["status"] is not None else ""
             extra += f" rcode={s['rcode']}" if s["rcode"] else ""
-            rows.append(f"step {s['index']} {s['kind']} {s['target']}: {state}{extra}"
-                        f" ({s['ms']:.1f} ms)")
+            rows.append(
+                f"step {s['index']} {s['kind']} {s['target']}: {state}{extra} ({s['ms']:.1f} ms)"
+            )
     for note in timeline.get("fault_notes", []):
         rows.append(f"note: {note}")
     for c in timeline.get("expectations", []):

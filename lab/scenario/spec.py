@@ -38,35 +38,80 @@ SCENARIO_DIR = Path(__file__).resolve().parents[1] / "scenarios"
 
 # kind -> (help, {argument: type}, the argument a bare scalar fills)
 STEP_KINDS: dict[str, tuple[str, dict[str, type], str]] = {
-    "browse": ("open a page like a browser: DNS, TCP, TLS, HTTP, then its subresources "
-               "(`visits: 2` reloads it: resumed TLS, conditional requests)",
-               {"url": str, "visits": int}, "url"),
-    "dig": ("a DNS lookup with dig from the client (the lab resolver unless `server`)",
-            {"name": str, "type": str, "server": str, "tcp": bool, "norec": bool}, "name"),
-    "wait": ("let time pass (seconds, at most 120): cached answers age, TTLs count down",
-             {"seconds": float}, "seconds"),
-    "fetch": ("one HTTP request from the client, with retries honouring Retry-After",
-              {"url": str, "method": str, "headers": dict, "json": object, "retries": int,
-               "token": str, "connect_to": str, "follow": bool}, "url"),
+    "browse": (
+        "open a page like a browser: DNS, TCP, TLS, HTTP, then its subresources "
+        "(`visits: 2` reloads it: resumed TLS, conditional requests)",
+        {"url": str, "visits": int},
+        "url",
+    ),
+    "dig": (
+        "a DNS lookup with dig from the client (the lab resolver unless `server`)",
+        {"name": str, "type": str, "server": str, "tcp": bool, "norec": bool},
+        "name",
+    ),
+    "wait": (
+        "let time pass (seconds, at most 120): cached answers age, TTLs count down",
+        {"seconds": float},
+        "seconds",
+    ),
+    "fetch": (
+        "one HTTP request from the client, with retries honouring Retry-After",
+        {
+            "url": str,
+            "method": str,
+            "headers": dict,
+            "json": object,
+            "retries": int,
+            "token": str,
+            "connect_to": str,
+            "follow": bool,
+        },
+        "url",
+    ),
 }
 FAULT_KINDS: dict[str, tuple[str, dict[str, type]]] = {
     "stop": ("stop a service for the run", {"service": str, "before_step": int}),
-    "pause": ("freeze a service's processes (docker pause)",
-              {"service": str, "before_step": int}),
-    "blackhole": ("drop every packet to and from a host (iptables DROP in its container)",
-                  {"service": str, "before_step": int}),
-    "loss": ("drop a share of a host's packets at random (iptables statistic)",
-             {"service": str, "percent": float, "before_step": int}),
-    "delay": ("add latency on a host's interface (needs the kernel's netem)",
-              {"service": str, "ms": int, "before_step": int}),
-    "api": ("make the API itself misbehave (its /__fault switch): errors, latency, drops",
-            {"service": str, "error_rate": float, "status": int, "retry_after": int,
-             "latency_ms": int, "drop_rate": float, "before_step": int}),
+    "pause": ("freeze a service's processes (docker pause)", {"service": str, "before_step": int}),
+    "blackhole": (
+        "drop every packet to and from a host (iptables DROP in its container)",
+        {"service": str, "before_step": int},
+    ),
+    "loss": (
+        "drop a share of a host's packets at random (iptables statistic)",
+        {"service": str, "percent": float, "before_step": int},
+    ),
+    "delay": (
+        "add latency on a host's interface (needs the kernel's netem)",
+        {"service": str, "ms": int, "before_step": int},
+    ),
+    "api": (
+        "make the API itself misbehave (its /__fault switch): errors, latency, drops",
+        {
+            "service": str,
+            "error_rate": float,
+            "status": int,
+            "retry_after": int,
+            "latency_ms": int,
+            "drop_rate": float,
+            "before_step": int,
+        },
+    ),
 }
 EXPECT_KEYS: dict[str, type] = {
-    "step": int, "status": int, "cache": str, "rcode": str, "max_ms": float, "ok": bool,
-    "error": str, "attempts": int,
-    "packets": str, "count": int, "min": int, "max": int, "during": int, "note": str,
+    "step": int,
+    "status": int,
+    "cache": str,
+    "rcode": str,
+    "max_ms": float,
+    "ok": bool,
+    "error": str,
+    "attempts": int,
+    "packets": str,
+    "count": int,
+    "min": int,
+    "max": int,
+    "during": int,
+    "note": str,
 }
 TOP_KEYS = {"name", "description", "cold_dns", "cold_edge", "faults", "steps", "expect"}
 
@@ -161,8 +206,9 @@ class _Reader:
         for k_node, v_node in node.value:
             key = self.value(k_node, str, "a key")
             if key not in allowed:
-                raise self.fail(k_node, f"unknown key {key!r} in {what}; "
-                                        f"expected one of {sorted(allowed)}")
+                raise self.fail(
+                    k_node, f"unknown key {key!r} in {what}; expected one of {sorted(allowed)}"
+                )
             out[key] = self.value(v_node, allowed[key], f"{key!r}")
         return out
 
@@ -176,8 +222,9 @@ class _Reader:
 def _step(r: _Reader, node: yaml.Node) -> Step:
     kind, v, line = r.single(node, "a step", "- browse: https://www.example.com/")
     if kind not in STEP_KINDS:
-        raise UsageError(f"{r.path}:{line}: unknown step {kind!r}; "
-                         f"known steps: {', '.join(sorted(STEP_KINDS))}")
+        raise UsageError(
+            f"{r.path}:{line}: unknown step {kind!r}; known steps: {', '.join(sorted(STEP_KINDS))}"
+        )
     _help, allowed, main_arg = STEP_KINDS[kind]
     if isinstance(v, yaml.ScalarNode):
         args = {main_arg: r.value(v, str, f"the target of {kind}")}
@@ -191,13 +238,14 @@ def _step(r: _Reader, node: yaml.Node) -> Step:
 def _fault(r: _Reader, node: yaml.Node) -> Fault:
     kind, v, line = r.single(node, "a fault", "- loss: {service: edge, percent: 5}")
     if kind not in FAULT_KINDS:
-        raise UsageError(f"{r.path}:{line}: unknown fault {kind!r}; "
-                         f"known faults: {', '.join(sorted(FAULT_KINDS))}")
+        raise UsageError(
+            f"{r.path}:{line}: unknown fault {kind!r}; "
+            f"known faults: {', '.join(sorted(FAULT_KINDS))}"
+        )
     args = r.mapping(v, FAULT_KINDS[kind][1], f"fault {kind!r}")
     service = args.get("service")
     if service not in topology.BY_SERVICE:
-        raise r.fail(v, f"fault {kind!r} needs `service:` one of "
-                        f"{', '.join(topology.BY_SERVICE)}")
+        raise r.fail(v, f"fault {kind!r} needs `service:` one of {', '.join(topology.BY_SERVICE)}")
     if kind == "loss" and not 0 < args.get("percent", 0) <= 100:
         raise r.fail(v, "loss needs `percent:` between 0 and 100")
     if kind == "delay" and args.get("ms", 0) <= 0:
@@ -206,15 +254,24 @@ def _fault(r: _Reader, node: yaml.Node) -> Fault:
         raise r.fail(v, "the api fault applies to `service: api` only")
     before = int(args.pop("before_step", 1))
     settings = tuple(sorted((k, float(x)) for k, x in args.items() if k != "service"))
-    return Fault(kind, str(service), float(args.get("percent", 0)), int(args.get("ms", 0)),
-                 settings if kind == "api" else (), before)
+    return Fault(
+        kind,
+        str(service),
+        float(args.get("percent", 0)),
+        int(args.get("ms", 0)),
+        settings if kind == "api" else (),
+        before,
+    )
 
 
 def _expect(r: _Reader, node: yaml.Node, n_steps: int) -> Expect:
     args = r.mapping(node, EXPECT_KEYS, "an expectation")
     if ("packets" in args) == ("step" in args):
-        raise r.fail(node, "an expectation is about either a `step:` (its outcome) or "
-                           "`packets:` (a tshark display filter on the capture)")
+        raise r.fail(
+            node,
+            "an expectation is about either a `step:` (its outcome) or "
+            "`packets:` (a tshark display filter on the capture)",
+        )
     if "step" in args and not 1 <= args["step"] <= n_steps:
         raise r.fail(node, f"step {args['step']} does not exist (the scenario has {n_steps})")
     if "during" in args and not 1 <= args["during"] <= n_steps:
@@ -267,28 +324,30 @@ def load(path: Path) -> Scenario:
     cold_edge = top.get("cold_edge")
     return Scenario(
         name=r.value(top["name"], str, "name"),
-        description=r.value(top["description"], str, "description")
-        if "description" in top else "",
+        description=r.value(top["description"], str, "description") if "description" in top else "",
         path=path,
         cold_dns=bool(r.value(cold, bool, "cold_dns")) if cold is not None else False,
-        cold_edge=bool(r.value(cold_edge, bool, "cold_edge")) if cold_edge is not None
-        else False,
+        cold_edge=bool(r.value(cold_edge, bool, "cold_edge")) if cold_edge is not None else False,
         faults=faults,
         steps=steps,
-        expect=tuple(_expect(r, n, len(steps)) for n in seq("expect")))
+        expect=tuple(_expect(r, n, len(steps)) for n in seq("expect")),
+    )
 
 
 def expand_filter(text: str) -> str:
     """Replace $service names in a display filter with the hosts' addresses."""
     groups = {"roots": ("root-a", "root-b"), "tlds": ("tld-a", "tld-b")}
     for name, members in groups.items():
-        text = text.replace(f"${name}", "{" + ", ".join(
-            topology.BY_SERVICE[m].ipv4 for m in members) + "}")
+        text = text.replace(
+            f"${name}", "{" + ", ".join(topology.BY_SERVICE[m].ipv4 for m in members) + "}"
+        )
     for host in sorted(topology.HOSTS, key=lambda h: -len(h.service)):
         text = text.replace(f"${host.service}", host.ipv4)
     if "$" in text:
-        raise UsageError(f"unknown $name in packet filter {text!r}; names: "
-                         f"{', '.join(['$roots', '$tlds', *('$' + s for s in topology.BY_SERVICE)])}")
+        raise UsageError(
+            f"unknown $name in packet filter {text!r}; names: "
+            f"{', '.join(['$roots', '$tlds', *('$' + s for s in topology.BY_SERVICE)])}"
+        )
     return text
 
 
@@ -303,6 +362,8 @@ def find(name: str, directory: Path = SCENARIO_DIR) -> Scenario:
         return load(as_path)
     known = available(directory)
     if name not in known:
-        raise UsageError(f"unknown scenario {name!r}; available: {', '.join(known) or 'none'}"
-                         f" (or give the path of a .yaml file)")
+        raise UsageError(
+            f"unknown scenario {name!r}; available: {', '.join(known) or 'none'}"
+            f" (or give the path of a .yaml file)"
+        )
     return load(known[name])

@@ -23,26 +23,42 @@ def _event_line(ev: dict[str, Any]) -> str | None:
     if kind == "dns.answer":
         chain = "; ".join(ev.get("chain") or [])
         addrs = ", ".join(ev.get("addresses") or []) or "-"
-        return (f"DNS   = {ev['name']} -> {addrs}  {ev['rcode']} {ev['ms']:.1f} ms"
-                + (f"  via {chain}" if chain else ""))
+        return f"DNS   = {ev['name']} -> {addrs}  {ev['rcode']} {ev['ms']:.1f} ms" + (
+            f"  via {chain}" if chain else ""
+        )
     if kind == "tcp.connected":
         return f"TCP   connected to {ev['address']}:{ev['port']} ({ev['host']}) {ev['ms']:.1f} ms"
     if kind == "tls.established":
-        return (f"TLS   {ev['version']} {ev['cipher']} alpn={ev['alpn']} with {ev['host']}"
-                f" {ev['ms']:.1f} ms")
+        return (
+            f"TLS   {ev['version']} {ev['cipher']} alpn={ev['alpn']} with {ev['host']}"
+            f" {ev['ms']:.1f} ms"
+        )
     if kind == "http.done":
         err = f"  ERROR {ev['error']}" if ev.get("error") else ""
-        return (f"HTTP  {ev['status'] or '---'} {ev['url']}  {ev['bytes']} B"
-                f"  cache={ev.get('cache') or '-'}{err}")
+        return (
+            f"HTTP  {ev['status'] or '---'} {ev['url']}  {ev['bytes']} B"
+            f"  cache={ev.get('cache') or '-'}{err}"
+        )
     return None
 
 
-def _browse(lab: Lab, o: StepOutcome, step: Step, out: str, folder: Path,
-            events: list[dict[str, Any]]) -> None:
-    cmd = ["docker", "exec", lab.container_id("client"), "python", "-m", "services.client.browse",
-           step.args["url"], "--out", out, "--visits", str(step.args.get("visits", 1))]
-    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          text=True) as proc:
+def _browse(
+    lab: Lab, o: StepOutcome, step: Step, out: str, folder: Path, events: list[dict[str, Any]]
+) -> None:
+    cmd = [
+        "docker",
+        "exec",
+        lab.container_id("client"),
+        "python",
+        "-m",
+        "services.client.browse",
+        step.args["url"],
+        "--out",
+        out,
+        "--visits",
+        str(step.args.get("visits", 1)),
+    ]
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
         assert proc.stdout is not None and proc.stderr is not None
         for line in proc.stdout:
             try:
@@ -57,8 +73,10 @@ def _browse(lab: Lab, o: StepOutcome, step: Step, out: str, folder: Path,
         err = proc.stderr.read()
         code = proc.wait()
     if code not in (0, 1):
-        raise LabError(f"the browse client failed in the client container (exit {code}):\n"
-                       f"{err.strip()[-1500:]}")
+        raise LabError(
+            f"the browse client failed in the client container (exit {code}):\n"
+            f"{err.strip()[-1500:]}"
+        )
     timeline_file = folder / f"step-{o.index}" / "timeline.json"
     tl = json.loads(timeline_file.read_text()) if timeline_file.exists() else {}
     o.detail = tl
@@ -83,20 +101,37 @@ def _dig(lab: Lab, o: StepOutcome, step: Step) -> None:
     o.ok = r.returncode == 0 and o.rcode == "NOERROR"
     lines = r.stdout.strip().splitlines()
     o.error = "" if o.ok else (o.rcode or (lines[-1] if lines else r.stderr.strip()))
-    answers = re.findall(r"^(\S+)\s+(\d+)\s+IN\s+(\S+)\s+(.+)$",
-                         r.stdout.split(";; ANSWER SECTION:")[1].split("\n\n")[0]
-                         if ";; ANSWER SECTION:" in r.stdout else "", re.M)
-    o.detail = {"command": " ".join(cmd), "answers": [" ".join(x) for x in answers],
-                "output": r.stdout}
+    answers = re.findall(
+        r"^(\S+)\s+(\d+)\s+IN\s+(\S+)\s+(.+)$",
+        r.stdout.split(";; ANSWER SECTION:")[1].split("\n\n")[0]
+        if ";; ANSWER SECTION:" in r.stdout
+        else "",
+        re.M,
+    )
+    o.detail = {
+        "command": " ".join(cmd),
+        "answers": [" ".join(x) for x in answers],
+        "output": r.stdout,
+    }
     for line in [f"DIG   {' '.join(cmd[3:])} -> {o.rcode}"] + [
-            f"        {x}" for x in o.detail["answers"]]:
+        f"        {x}" for x in o.detail["answers"]
+    ]:
         print("  " + line, flush=True)
 
 
 def _fetch(lab: Lab, o: StepOutcome, step: Step, out: str) -> None:
     a = step.args
-    cmd = ["python", "-m", "services.client.fetch", str(a.get("method", "GET")), str(a["url"]),
-           "--retries", str(a.get("retries", 0)), "--keylog", f"{out}/client.keylog"]
+    cmd = [
+        "python",
+        "-m",
+        "services.client.fetch",
+        str(a.get("method", "GET")),
+        str(a["url"]),
+        "--retries",
+        str(a.get("retries", 0)),
+        "--keylog",
+        f"{out}/client.keylog",
+    ]
     for k, v in (a.get("headers") or {}).items():
         cmd += ["--header", f"{k}: {v}"]
     if "json" in a:
@@ -107,8 +142,7 @@ def _fetch(lab: Lab, o: StepOutcome, step: Step, out: str) -> None:
         cmd += ["--connect-to", _address(str(a["connect_to"]))]
     if a.get("follow"):
         cmd.append("--follow")
-    r = lab.exec("client", "sh", "-c", f"mkdir -p {out} && exec \"$@\"", "sh", *cmd,
-                 timeout=300)
+    r = lab.exec("client", "sh", "-c", f'mkdir -p {out} && exec "$@"', "sh", *cmd, timeout=300)
     if r.returncode != 0:
         raise LabError(f"the fetch client failed (exit {r.returncode}): {r.stderr.strip()[-800:]}")
     res = json.loads(r.stdout)
@@ -119,12 +153,17 @@ def _fetch(lab: Lab, o: StepOutcome, step: Step, out: str) -> None:
     tries = len(res["attempts"]) - len(res.get("redirects", []))
     for hop in res.get("redirects", []):
         print(f"  HTTP  {hop}", flush=True)
-    print(f"  HTTP  {res['method']} {res['url']} -> {res['status'] or res['error']}"
-          + (f" after {tries} attempts" if tries > 1 else ""), flush=True)
+    print(
+        f"  HTTP  {res['method']} {res['url']} -> {res['status'] or res['error']}"
+        + (f" after {tries} attempts" if tries > 1 else ""),
+        flush=True,
+    )
     for att in res["attempts"][:-1]:
-        print(f"        attempt: {att['status'] or att['error']}"
-              f" retry-after={att['retry_after'] or '-'} waited {att['waited_s']:.2f} s",
-              flush=True)
+        print(
+            f"        attempt: {att['status'] or att['error']}"
+            f" retry-after={att['retry_after'] or '-'} waited {att['waited_s']:.2f} s",
+            flush=True,
+        )
 
 
 def _address(target: str) -> str:
@@ -140,8 +179,9 @@ def _with_run_token(step: Step, token: str) -> Step:
     return Step(step.kind, args, step.line)
 
 
-def run_step(lab: Lab, index: int, step: Step, folder: Path,
-             events: list[dict[str, Any]]) -> StepOutcome:
+def run_step(
+    lab: Lab, index: int, step: Step, folder: Path, events: list[dict[str, Any]]
+) -> StepOutcome:
     step = _with_run_token(step, folder.name.split("-", 1)[0] + folder.name.split("-")[1])
     o = StepOutcome(index=index, kind=step.kind, target=step.target, started=time.time())
     t0 = time.perf_counter()

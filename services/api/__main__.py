@@ -44,31 +44,59 @@ def _faults(parser: argparse.ArgumentParser, text: str | None) -> FaultConfig:
 
 def main(argv: Sequence[str] | None = None) -> int:
     env = os.environ
-    parser = argparse.ArgumentParser(prog="python -m services.api",
-                                     description="The lab's JSON API (JWT, SQLite).")
+    parser = argparse.ArgumentParser(
+        prog="python -m services.api", description="The lab's JSON API (JWT, SQLite)."
+    )
     parser.add_argument("--cert", type=Path, required=True, help="leaf + intermediate, PEM")
     parser.add_argument("--key", type=Path, required=True, help="private key, PEM")
     parser.add_argument("--host", default="0.0.0.0")
     parser.add_argument("--port", type=int, default=443)
     parser.add_argument("--db", type=Path, required=True, help="SQLite file (created if absent)")
-    parser.add_argument("--admin-token", default=env.get("API_ADMIN_TOKEN") or None,
-                        help="bearer token for /__fault (default: $API_ADMIN_TOKEN; unset = off)")
-    parser.add_argument("--rate-limit", type=float, default=float(env.get("API_RATE_LIMIT", 0)),
-                        help="requests per second per token, 0 = no limit ($API_RATE_LIMIT)")
-    parser.add_argument("--rate-burst", type=int, default=int(env.get("API_RATE_BURST", 20)),
-                        help="requests allowed at once per token ($API_RATE_BURST)")
-    parser.add_argument("--max-body", type=int, default=MAX_BODY,
-                        help="largest request body in bytes; larger gets 413")
-    parser.add_argument("--fault", default=env.get("API_FAULT"),
-                        help='initial faults as JSON, e.g. \'{"error_rate":0.3}\' ($API_FAULT)')
-    parser.add_argument("--fault-seed", type=int, default=None,
-                        help="seed for the fault draws, for reproducible runs")
+    parser.add_argument(
+        "--admin-token",
+        default=env.get("API_ADMIN_TOKEN") or None,
+        help="bearer token for /__fault (default: $API_ADMIN_TOKEN; unset = off)",
+    )
+    parser.add_argument(
+        "--rate-limit",
+        type=float,
+        default=float(env.get("API_RATE_LIMIT", 0)),
+        help="requests per second per token, 0 = no limit ($API_RATE_LIMIT)",
+    )
+    parser.add_argument(
+        "--rate-burst",
+        type=int,
+        default=int(env.get("API_RATE_BURST", 20)),
+        help="requests allowed at once per token ($API_RATE_BURST)",
+    )
+    parser.add_argument(
+        "--max-body",
+        type=int,
+        default=MAX_BODY,
+        help="largest request body in bytes; larger gets 413",
+    )
+    parser.add_argument(
+        "--fault",
+        default=env.get("API_FAULT"),
+        help="initial faults as JSON, e.g. '{\"error_rate\":0.3}' ($API_FAULT)",
+    )
+    parser.add_argument(
+        "--fault-seed",
+        type=int,
+        default=None,
+        help="seed for the fault draws, for reproducible runs",
+    )
     args = parser.parse_args(argv)
     if args.rate_limit < 0 or args.rate_burst < 1 or args.max_body < 1:
         parser.error("--rate-limit must be >= 0, --rate-burst and --max-body >= 1")
-    config = ApiConfig(admin_token=args.admin_token, rate=args.rate_limit,
-                       burst=args.rate_burst, max_body=args.max_body,
-                       faults=_faults(parser, args.fault), seed=args.fault_seed)
+    config = ApiConfig(
+        admin_token=args.admin_token,
+        rate=args.rate_limit,
+        burst=args.rate_burst,
+        max_body=args.max_body,
+        faults=_faults(parser, args.fault),
+        seed=args.fault_seed,
+    )
     setup("api")
     try:
         ctx = server_context(args.cert, args.key)
@@ -77,8 +105,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         tokens = TokenConfig(secret=load_secret(args.db.parent, os.environ), clock=time.time)
     except (OSError, sqlite3.Error, ValueError) as e:
         parser.exit(1, f"python -m services.api: error: cannot start: {e}\n")
-    run(make_app(store, tokens, config), host=args.host, port=args.port, ssl_context=ctx,
-        service="api")
+    run(
+        make_app(store, tokens, config),
+        host=args.host,
+        port=args.port,
+        ssl_context=ctx,
+        service="api",
+    )
     return 0
 
 

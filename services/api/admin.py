@@ -30,20 +30,27 @@ ADMIN_REALM = 'Bearer realm="weblab-admin"'
 def _require_admin(request: web.Request) -> None:
     expected = request.app[CONFIG].admin_token
     if not expected:
-        raise ApiProblem(403, type_="faults-disabled",
-                         detail="fault injection is off: start the API with API_ADMIN_TOKEN "
-                                "or --admin-token")
+        raise ApiProblem(
+            403,
+            type_="faults-disabled",
+            detail="fault injection is off: start the API with API_ADMIN_TOKEN or --admin-token",
+        )
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     # Constant-time comparison: the admin token must not leak through timing.
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(),
-                                                             expected.encode()):
-        raise ApiProblem(401, detail="this endpoint needs the admin bearer token",
-                         headers={"WWW-Authenticate": ADMIN_REALM})
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        token.strip().encode(), expected.encode()
+    ):
+        raise ApiProblem(
+            401,
+            detail="this endpoint needs the admin bearer token",
+            headers={"WWW-Authenticate": ADMIN_REALM},
+        )
 
 
 def _state(request: web.Request) -> web.Response:
-    return web.json_response(request.app[FAULTS].config.to_json(),
-                             headers={"Cache-Control": "no-store"})
+    return web.json_response(
+        request.app[FAULTS].config.to_json(), headers={"Cache-Control": "no-store"}
+    )
 
 
 async def show_faults(request: web.Request) -> web.Response:
@@ -87,7 +94,11 @@ async def fault_middleware(request: web.Request, handler: Any) -> web.StreamResp
         config = switch.config
         log_event(logger, "fault_error", path=request.path, status=config.status)
         headers = {} if config.retry_after is None else {"Retry-After": str(config.retry_after)}
-        return problem(config.status, type_="injected-fault", headers=headers,
-                       detail="fault injected by the lab (POST /__fault)")
+        return problem(
+            config.status,
+            type_="injected-fault",
+            headers=headers,
+            detail="fault injected by the lab (POST /__fault)",
+        )
     response = await handler(request)
     return response

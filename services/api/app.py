@@ -43,9 +43,10 @@ async def me(request: web.Request) -> web.Response:
 
 async def info(request: web.Request) -> web.Response:
     """Public and cacheable: lets the edge show a HIT on the API name too."""
-    return web.json_response({"name": "weblab demo API", "login": "/api/login",
-                              "openapi": "/api/openapi.json"},
-                             headers={"Cache-Control": "public, max-age=30"})
+    return web.json_response(
+        {"name": "weblab demo API", "login": "/api/login", "openapi": "/api/openapi.json"},
+        headers={"Cache-Control": "public, max-age=30"},
+    )
 
 
 async def openapi(request: web.Request) -> web.Response:
@@ -54,8 +55,9 @@ async def openapi(request: web.Request) -> web.Response:
 
 async def healthz(request: web.Request) -> web.Response:
     request.app[STORE].count()  # the database answers
-    return web.json_response({"status": "ok", "service": "api"},
-                             headers={"Cache-Control": "no-store"})
+    return web.json_response(
+        {"status": "ok", "service": "api"}, headers={"Cache-Control": "no-store"}
+    )
 
 
 async def user_events(request: web.Request) -> web.StreamResponse:
@@ -63,8 +65,11 @@ async def user_events(request: web.Request) -> web.StreamResponse:
     authenticate(request)
     ws = web.WebSocketResponse(heartbeat=30)
     if not ws.can_prepare(request).ok:
-        raise ApiProblem(400, type_="websocket-required",
-                         detail="connect with a WebSocket client (Upgrade: websocket)")
+        raise ApiProblem(
+            400,
+            type_="websocket-required",
+            detail="connect with a WebSocket client (Upgrade: websocket)",
+        )
     await ws.prepare(request)
     hub = request.app[EVENTS]
     hub.add(ws)
@@ -77,11 +82,13 @@ async def user_events(request: web.Request) -> web.StreamResponse:
     return ws
 
 
-def make_app(store: UserStore, tokens: TokenConfig,
-             config: ApiConfig | None = None) -> web.Application:
+def make_app(
+    store: UserStore, tokens: TokenConfig, config: ApiConfig | None = None
+) -> web.Application:
     config = config or ApiConfig()
-    app = web.Application(middlewares=[problem_middleware, admin.fault_middleware],
-                          client_max_size=config.max_body)
+    app = web.Application(
+        middlewares=[problem_middleware, admin.fault_middleware], client_max_size=config.max_body
+    )
     app[STORE] = store
     app[TOKENS] = tokens
     app[CONFIG] = config

@@ -36,9 +36,12 @@ def unauthorized(description: str | None) -> ApiProblem:
     challenge = REALM
     if description is not None:
         challenge += f', error="invalid_token", error_description="{description}"'
-    return ApiProblem(401, type_="invalid-token" if description else None,
-                      detail=description or "this resource needs an Authorization: Bearer token",
-                      headers={"WWW-Authenticate": challenge})
+    return ApiProblem(
+        401,
+        type_="invalid-token" if description else None,
+        detail=description or "this resource needs an Authorization: Bearer token",
+        headers={"WWW-Authenticate": challenge},
+    )
 
 
 def bearer_token(request: web.Request) -> str | None:
@@ -64,35 +67,49 @@ def authenticate(request: web.Request) -> Principal:
     retry = request.app[LIMITER].check(hashlib.sha256(token.encode()).hexdigest())
     if retry is not None:
         config = request.app[CONFIG]
-        raise ApiProblem(429, type_="rate-limited", headers={"Retry-After": str(retry)},
-                         detail=f"more than {config.rate:g} requests per second "
-                                f"(burst {config.burst}) with this token")
+        raise ApiProblem(
+            429,
+            type_="rate-limited",
+            headers={"Retry-After": str(retry)},
+            detail=f"more than {config.rate:g} requests per second "
+            f"(burst {config.burst}) with this token",
+        )
     user = request.app[STORE].get(str(claims["sub"]))
     if user is None:  # the token outlived its user
         raise unauthorized("the token's user no longer exists")
     return Principal(username=user.username, role=user.role)
 
 
-def _token_response(request: web.Request, username: str,
-                    lifetime: int | None = None) -> web.Response:
+def _token_response(
+    request: web.Request, username: str, lifetime: int | None = None
+) -> web.Response:
     config = request.app[TOKENS]
     seconds = config.lifetime if lifetime is None else min(lifetime, config.lifetime)
     # RFC 6749 §5.1: token responses are never cached.
-    return web.json_response({"access_token": issue(config, username, seconds),
-                              "token_type": "Bearer", "expires_in": seconds,
-                              "refresh_token": request.app[REFRESH].issue(username)},
-                             headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+    return web.json_response(
+        {
+            "access_token": issue(config, username, seconds),
+            "token_type": "Bearer",
+            "expires_in": seconds,
+            "refresh_token": request.app[REFRESH].issue(username),
+        },
+        headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
+    )
 
 
 async def login(request: web.Request) -> web.Response:
     body, _ = await read_object(request, max_body=request.app[CONFIG].max_body)
-    errors = [(f, "required, a string") for f in ("username", "password")
-              if not isinstance(body.get(f), str)]
+    errors = [
+        (f, "required, a string")
+        for f in ("username", "password")
+        if not isinstance(body.get(f), str)
+    ]
     # A client may ask for a shorter-lived token (the api scenario's expired-token
     # case); never a longer one than the server's lifetime.
     lifetime = body.get("expires_in")
-    if "expires_in" in body and (isinstance(lifetime, bool) or not isinstance(lifetime, int)
-                                 or not 1 <= lifetime <= 900):
+    if "expires_in" in body and (
+        isinstance(lifetime, bool) or not isinstance(lifetime, int) or not 1 <= lifetime <= 900
+    ):
         errors.append(("expires_in", "an integer from 1 to 900 (seconds)"))
     if errors:
         raise invalid(errors)
@@ -100,11 +117,16 @@ async def login(request: web.Request) -> web.Response:
     stored = request.app[STORE].password_hash(username)
     # scrypt costs ~50 ms: off the event loop. The dummy hash keeps timing alike.
     ok = await asyncio.get_running_loop().run_in_executor(
-        None, verify_password, password, stored or DUMMY_HASH)
+        None, verify_password, password, stored or DUMMY_HASH
+    )
     if not ok or stored is None:
         log_event(logger, "login_failed", username=username)
-        raise ApiProblem(401, type_="invalid-credentials", detail="wrong username or password",
-                         headers={"WWW-Authenticate": REALM})
+        raise ApiProblem(
+            401,
+            type_="invalid-credentials",
+            detail="wrong username or password",
+            headers={"WWW-Authenticate": REALM},
+        )
     log_event(logger, "login", username=username)
     return _token_response(request, username, lifetime if isinstance(lifetime, int) else None)
 

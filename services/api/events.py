@@ -44,6 +44,7 @@ class EventHub:
         self._sockets.clear()
 
 
-def change(kind: str, username: str, user: dict[str, Any] | None,
-           etag: str | None) -> dict[str, Any]:
+def change(
+    kind: str, username: str, user: dict[str, Any] | None, etag: str | None
+) -> dict[str, Any]:
     return {"type": f"user.{kind}", "username": username, "user": user, "etag": etag}

@@ -53,8 +53,14 @@ def parse_key(header: str) -> str | None:
     value = header.strip()
     if len(value) >= 2 and value[0] == value[-1] == '"':
         value = value[1:-1]
-    if not value or len(value) > MAX_KEY_LENGTH or not value.isascii() \
-            or not value.isprintable() or '"' in value or "\\" in value:
+    if (
+        not value
+        or len(value) > MAX_KEY_LENGTH
+        or not value.isascii()
+        or not value.isprintable()
+        or '"' in value
+        or "\\" in value
+    ):
         return None
     return value
 

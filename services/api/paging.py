@@ -47,8 +47,10 @@ def _int(query: Mapping[str, str], name: str, default: int, high: int) -> int:
 
 def parse_page(query: Mapping[str, str]) -> Page:
     """The page asked for, or ``BadPageParameter``; a page past the end is valid (empty)."""
-    return Page(number=_int(query, "page", 1, 1_000_000),
-                per_page=_int(query, "per_page", DEFAULT_PER_PAGE, MAX_PER_PAGE))
+    return Page(
+        number=_int(query, "page", 1, 1_000_000),
+        per_page=_int(query, "per_page", DEFAULT_PER_PAGE, MAX_PER_PAGE),
+    )
 
 
 def last_page(total: int, per_page: int) -> int:

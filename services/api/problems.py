@@ -17,9 +17,15 @@ TYPE_BASE = "https://api.example.com/problems/"
 CONTENT_TYPE = "application/problem+json"
 
 
-def problem(status: int, *, detail: str | None = None, type_: str | None = None,
-            title: str | None = None, headers: Mapping[str, str] | None = None,
-            **extensions: Any) -> web.Response:
+def problem(
+    status: int,
+    *,
+    detail: str | None = None,
+    type_: str | None = None,
+    title: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    **extensions: Any,
+) -> web.Response:
     """A problem+json response; ``type_`` is a slug under TYPE_BASE or None."""
     doc: dict[str, Any] = {
         "type": TYPE_BASE + type_ if type_ else "about:blank",
@@ -29,9 +35,12 @@ def problem(status: int, *, detail: str | None = None, type_: str | None = None,
     if detail:
         doc["detail"] = detail
     doc.update(extensions)
-    return web.Response(status=status, text=json.dumps(doc) + "\n",
-                        content_type=CONTENT_TYPE, headers={**(headers or {}),
-                                                            "Cache-Control": "no-store"})
+    return web.Response(
+        status=status,
+        text=json.dumps(doc) + "\n",
+        content_type=CONTENT_TYPE,
+        headers={**(headers or {}), "Cache-Control": "no-store"},
+    )
 
 
 def field_error(field: str, detail: str) -> dict[str, str]:
@@ -46,9 +55,16 @@ def field_error(field: str, detail: str) -> dict[str, str]:
 class ApiProblem(Exception):
     """Raised anywhere in a handler; ``problem_middleware`` answers it as problem+json."""
 
-    def __init__(self, status: int, *, detail: str | None = None, type_: str | None = None,
-                 title: str | None = None, headers: Mapping[str, str] | None = None,
-                 **extensions: Any) -> None:
+    def __init__(
+        self,
+        status: int,
+        *,
+        detail: str | None = None,
+        type_: str | None = None,
+        title: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        **extensions: Any,
+    ) -> None:
         super().__init__(detail or title or str(status))
         self.status = status
         self.detail = detail
@@ -58,20 +74,29 @@ class ApiProblem(Exception):
         self.extensions = extensions
 
     def response(self) -> web.Response:
-        return problem(self.status, detail=self.detail, type_=self.type_, title=self.title,
-                       headers=self.headers, **self.extensions)
+        return problem(
+            self.status,
+            detail=self.detail,
+            type_=self.type_,
+            title=self.title,
+            headers=self.headers,
+            **self.extensions,
+        )
 
 
 def invalid(errors: list[tuple[str, str]]) -> ApiProblem:
     """422 with every field at fault in ``errors`` (RFC 9457 §3 extension member)."""
-    return ApiProblem(422, type_="validation-error", title="Invalid request body",
-                      detail="; ".join(f"{f}: {d}" for f, d in errors),
-                      errors=[field_error(f, d) for f, d in errors])
+    return ApiProblem(
+        422,
+        type_="validation-error",
+        title="Invalid request body",
+        detail="; ".join(f"{f}: {d}" for f, d in errors),
+        errors=[field_error(f, d) for f, d in errors],
+    )
 
 
 @web.middleware
-async def problem_middleware(request: web.Request,
-                             handler: Any) -> web.StreamResponse:
+async def problem_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
     """Answer ``ApiProblem`` and aiohttp's own 404/405/413 as problem documents."""
     try:
         response: web.StreamResponse = await handler(request)
@@ -82,7 +107,10 @@ async def problem_middleware(request: web.Request,
             raise
         headers = {k: v for k, v in e.headers.items() if k.lower() == "allow"}
         # 404/405 come from the router; anything else (413 from read()) says why itself.
-        detail = (f"{request.method} {request.path} is not available here"
-                  if e.status in (404, 405) else e.text)
+        detail = (
+            f"{request.method} {request.path} is not available here"
+            if e.status in (404, 405)
+            else e.text
+        )
         return problem(e.status, headers=headers, detail=detail)
     return response

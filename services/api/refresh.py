@@ -35,8 +35,9 @@ def _hash(token: str) -> str:
 
 
 class RefreshTokens:
-    def __init__(self, conn: sqlite3.Connection, clock: Callable[[], float],
-                 lifetime: int = LIFETIME) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, clock: Callable[[], float], lifetime: int = LIFETIME
+    ) -> None:
         self._conn = conn
         self._clock = clock
         self.lifetime = lifetime
@@ -46,15 +47,18 @@ class RefreshTokens:
         token = secrets.token_urlsafe(32)
         now = self._clock()
         self._conn.execute("DELETE FROM refresh_tokens WHERE expires_at < ?", (now,))
-        self._conn.execute("INSERT INTO refresh_tokens (token_hash, username, expires_at) "
-                           "VALUES (?, ?, ?)", (_hash(token), username, now + self.lifetime))
+        self._conn.execute(
+            "INSERT INTO refresh_tokens (token_hash, username, expires_at) VALUES (?, ?, ?)",
+            (_hash(token), username, now + self.lifetime),
+        )
         return token
 
     def redeem(self, token: str) -> str:
         """The username the token was issued to; the token cannot be used again."""
         row = self._conn.execute(
             "SELECT username, expires_at, used FROM refresh_tokens WHERE token_hash = ?",
-            (_hash(token),)).fetchone()
+            (_hash(token),),
+        ).fetchone()
         if row is None:
             raise RefreshError("unknown refresh token")
         username, expires_at, used = str(row[0]), float(row[1]), bool(row[2])
@@ -63,8 +67,9 @@ class RefreshTokens:
             raise RefreshError("refresh token already used; all sessions of this user revoked")
         if self._clock() >= expires_at:
             raise RefreshError("refresh token expired")
-        self._conn.execute("UPDATE refresh_tokens SET used = 1 WHERE token_hash = ?",
-                           (_hash(token),))
+        self._conn.execute(
+            "UPDATE refresh_tokens SET used = 1 WHERE token_hash = ?", (_hash(token),)
+        )
         return username
 
     def revoke_all(self, username: str) -> None:

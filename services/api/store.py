@@ -61,9 +61,14 @@ class User:
     updated_at: str = ""
 
     def to_json(self) -> dict[str, str | None]:
-        return {"username": self.username, "display_name": self.display_name,
-                "email": self.email, "role": self.role, "created_at": self.created_at,
-                "updated_at": self.updated_at or self.created_at}
+        return {
+            "username": self.username,
+            "display_name": self.display_name,
+            "email": self.email,
+            "role": self.role,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at or self.created_at,
+        }
 
 
 class UserStore:
@@ -82,8 +87,9 @@ class UserStore:
                 conn.execute(statement)
         store = cls(conn)
         if store.get(DEMO_USER) is None:
-            store.create(DEMO_USER, "Alice Liddell", hash_password(DEMO_PASSWORD),
-                         email="alice@example.com")
+            store.create(
+                DEMO_USER, "Alice Liddell", hash_password(DEMO_PASSWORD), email="alice@example.com"
+            )
         # The demo user administers the others (403 scenarios need an admin and a non-admin).
         conn.execute("UPDATE users SET role = 'admin' WHERE username = ?", (DEMO_USER,))
         return store
@@ -97,47 +103,60 @@ class UserStore:
         self._conn.close()
 
     def _user(self, row: tuple[Any, ...]) -> User:
-        return User(username=row[0], display_name=row[1], email=row[2], role=row[3],
-                    created_at=row[4], updated_at=row[5])
+        return User(
+            username=row[0],
+            display_name=row[1],
+            email=row[2],
+            role=row[3],
+            created_at=row[4],
+            updated_at=row[5],
+        )
 
     def get(self, username: str) -> User | None:
-        row = self._conn.execute(f"SELECT {_COLUMNS} FROM users WHERE username = ?",
-                                 (username,)).fetchone()
+        row = self._conn.execute(
+            f"SELECT {_COLUMNS} FROM users WHERE username = ?", (username,)
+        ).fetchone()
         return None if row is None else self._user(row)
 
     def password_hash(self, username: str) -> str | None:
-        row = self._conn.execute("SELECT password_hash FROM users WHERE username = ?",
-                                 (username,)).fetchone()
+        row = self._conn.execute(
+            "SELECT password_hash FROM users WHERE username = ?", (username,)
+        ).fetchone()
         return None if row is None else str(row[0])
 
     def list(self, *, offset: int = 0, limit: int = -1) -> list[User]:
         """Users by name; ``limit`` -1 means all (SQLite's LIMIT -1)."""
         rows = self._conn.execute(
-            f"SELECT {_COLUMNS} FROM users ORDER BY username LIMIT ? OFFSET ?", (limit, offset))
+            f"SELECT {_COLUMNS} FROM users ORDER BY username LIMIT ? OFFSET ?", (limit, offset)
+        )
         return [self._user(r) for r in rows]
 
     def count(self) -> int:
         return int(self._conn.execute("SELECT COUNT(*) FROM users").fetchone()[0])
 
-    def update(self, username: str, display_name: str, email: str | None,
-               password_hash: str | None = None) -> User | None:
+    def update(
+        self, username: str, display_name: str, email: str | None, password_hash: str | None = None
+    ) -> User | None:
         """Replace the editable fields (and the password when given); None if no such user."""
         cursor = self._conn.execute(
             f"UPDATE users SET display_name = ?, email = ?, updated_at = {_NOW}, "
             "password_hash = COALESCE(?, password_hash) WHERE username = ?",
-            (display_name, email, password_hash, username))
+            (display_name, email, password_hash, username),
+        )
         return self.get(username) if cursor.rowcount else None
 
     def delete(self, username: str) -> bool:
-        return self._conn.execute("DELETE FROM users WHERE username = ?",
-                                  (username,)).rowcount > 0
+        return self._conn.execute("DELETE FROM users WHERE username = ?", (username,)).rowcount > 0
 
-    def create(self, username: str, display_name: str, password_hash: str, *,
-               email: str | None = None) -> User:
+    def create(
+        self, username: str, display_name: str, password_hash: str, *, email: str | None = None
+    ) -> User:
         try:
             self._conn.execute(
                 "INSERT INTO users (username, display_name, email, password_hash) "
-                "VALUES (?, ?, ?, ?)", (username, display_name, email, password_hash))
+                "VALUES (?, ?, ?, ?)",
+                (username, display_name, email, password_hash),
+            )
         except sqlite3.IntegrityError as e:
             raise UserExists(username) from e
         user = self.get(username)
@@ -152,8 +171,9 @@ def _check_password_and_email(body: Mapping[str, Any], errors: list[tuple[str, s
     elif isinstance(password, str) and not 8 <= len(password) <= 128:
         errors.append(("password", "8 to 128 characters"))
     email = body.get("email")
-    if email is not None and (not isinstance(email, str) or not EMAIL.fullmatch(email)
-                              or len(email) > 254):
+    if email is not None and (
+        not isinstance(email, str) or not EMAIL.fullmatch(email) or len(email) > 254
+    ):
         errors.append(("email", "an address like name@example.com"))
 
 
@@ -192,11 +212,16 @@ def validate_replacement(body: Mapping[str, Any], current: User) -> list[tuple[s
     is required and a missing email means "no email". Read-only members may be
     sent back unchanged, so a GET body can be edited and PUT as it is.
     """
-    errors = [(f, "unknown field") for f in sorted(set(body) - {"display_name", "email",
-                                                                  "password", *READ_ONLY})]
+    errors = [
+        (f, "unknown field")
+        for f in sorted(set(body) - {"display_name", "email", "password", *READ_ONLY})
+    ]
     shown = current.to_json()
-    errors += [(f, "read-only: leave it out or send the current value")
-               for f in READ_ONLY if f in body and body[f] != shown[f]]
+    errors += [
+        (f, "read-only: leave it out or send the current value")
+        for f in READ_ONLY
+        if f in body and body[f] != shown[f]
+    ]
     display = body.get("display_name")
     if not isinstance(display, str) or not 1 <= len(display) <= 64:
         errors.append(("display_name", "required, a string of 1 to 64 characters"))

@@ -45,8 +45,13 @@ def issue(config: TokenConfig, subject: str, lifetime: int | None = None) -> str
     """A signed access token; ``lifetime`` may shorten (never lengthen) the default."""
     now = int(config.clock())
     seconds = config.lifetime if lifetime is None else min(lifetime, config.lifetime)
-    claims = {"iss": config.issuer, "aud": config.audience, "sub": subject, "iat": now,
-              "exp": now + seconds}
+    claims = {
+        "iss": config.issuer,
+        "aud": config.audience,
+        "sub": subject,
+        "iat": now,
+        "exp": now + seconds,
+    }
     return jwt.encode(claims, config.secret, algorithm=ALGORITHM, headers={"kid": config.kid})
 
 
@@ -63,11 +68,19 @@ def verify(config: TokenConfig, token: str) -> dict[str, Any]:
         raise TokenError("unknown key id")
     try:
         claims: dict[str, Any] = jwt.decode(
-            token, config.secret, algorithms=[ALGORITHM], audience=config.audience,
+            token,
+            config.secret,
+            algorithms=[ALGORITHM],
+            audience=config.audience,
             issuer=config.issuer,
             # PyJWT reads the wall clock; times are checked below with ours.
-            options={"require": REQUIRED, "verify_exp": False, "verify_iat": False,
-                     "verify_nbf": False})
+            options={
+                "require": REQUIRED,
+                "verify_exp": False,
+                "verify_iat": False,
+                "verify_nbf": False,
+            },
+        )
     except jwt.InvalidAudienceError as e:
         raise TokenError("token is for another audience") from e
     except jwt.InvalidIssuerError as e:
@@ -85,8 +98,9 @@ def verify(config: TokenConfig, token: str) -> dict[str, Any]:
 def _check_times(claims: dict[str, Any], now: float) -> None:
     """exp and iat are NumericDate (RFC 7519 §2); nbf is honoured when present."""
     for name in ("exp", "iat", "nbf"):
-        if name in claims and (not isinstance(claims[name], int | float)
-                               or isinstance(claims[name], bool)):
+        if name in claims and (
+            not isinstance(claims[name], int | float) or isinstance(claims[name], bool)
+        ):
             raise TokenError(f"claim {name!r} is not a NumericDate")
     if now >= claims["exp"] + LEEWAY:
         raise TokenError("token expired")

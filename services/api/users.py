@@ -40,8 +40,11 @@ ITEM_METHODS = "GET, HEAD, PUT, PATCH, DELETE, OPTIONS"
 
 def _item(user: User, status: int = 200, **headers: str) -> web.Response:
     doc = user.to_json()
-    return web.json_response(doc, status=status, headers={
-        **NO_STORE, "ETag": etag_of(doc), "Accept-Patch": MERGE_PATCH, **headers})
+    return web.json_response(
+        doc,
+        status=status,
+        headers={**NO_STORE, "ETag": etag_of(doc), "Accept-Patch": MERGE_PATCH, **headers},
+    )
 
 
 def _found(request: web.Request) -> User:
@@ -53,22 +56,30 @@ def _found(request: web.Request) -> User:
 
 def _may_change(who: Principal, user: User, verb: str) -> None:
     if who.username != user.username and not who.admin:
-        raise ApiProblem(403, type_="forbidden",
-                         detail=f"only {user.username} or an admin may {verb} this user")
+        raise ApiProblem(
+            403, type_="forbidden", detail=f"only {user.username} or an admin may {verb} this user"
+        )
 
 
 def _precondition(request: web.Request, user: User, *, required: bool) -> None:
     header = request.headers.get("If-Match")
     if header is None:
         if required:
-            raise ApiProblem(428, type_="precondition-required",
-                             detail="send If-Match with the ETag from your last GET")
+            raise ApiProblem(
+                428,
+                type_="precondition-required",
+                detail="send If-Match with the ETag from your last GET",
+            )
         return
     current = etag_of(user.to_json())
     if not if_match_ok(header, current):
         # RFC 9110 §13.1.1: the representation changed since the client read it.
-        raise ApiProblem(412, type_="stale-etag", headers={"ETag": current},
-                         detail=f"the user changed: current ETag is {current}")
+        raise ApiProblem(
+            412,
+            type_="stale-etag",
+            headers={"ETag": current},
+            detail=f"the user changed: current ETag is {current}",
+        )
 
 
 async def _hash(password: object) -> str | None:
@@ -82,15 +93,23 @@ async def list_users(request: web.Request) -> web.Response:
     try:
         page = parse_page(request.query)
     except BadPageParameter as e:
-        raise ApiProblem(400, type_="invalid-parameter", detail=str(e),
-                         errors=[{"parameter": e.name, "detail": e.detail}]) from e
+        raise ApiProblem(
+            400,
+            type_="invalid-parameter",
+            detail=str(e),
+            errors=[{"parameter": e.name, "detail": e.detail}],
+        ) from e
     store = request.app[STORE]
     total = store.count()
     users = [u.to_json() for u in store.list(offset=page.offset, limit=page.per_page)]
     return web.json_response(
         {"users": users, "total": total, "page": page.number, "per_page": page.per_page},
-        headers={**NO_STORE, "Link": link_header(request.path, page, total),
-                 "X-Total-Count": str(total)})
+        headers={
+            **NO_STORE,
+            "Link": link_header(request.path, page, total),
+            "X-Total-Count": str(total),
+        },
+    )
 
 
 async def get_user(request: web.Request) -> web.Response:
@@ -98,8 +117,7 @@ async def get_user(request: web.Request) -> web.Response:
     user = _found(request)
     if if_none := request.headers.get("If-None-Match"):
         if etag_of(user.to_json()) in (t.strip() for t in if_none.split(",")):
-            return web.Response(status=304, headers={**NO_STORE,
-                                                     "ETag": etag_of(user.to_json())})
+            return web.Response(status=304, headers={**NO_STORE, "ETag": etag_of(user.to_json())})
     return _item(user)
 
 
@@ -109,15 +127,20 @@ async def _create(request: web.Request, body: dict[str, Any]) -> web.Response:
         raise invalid(errors)
     hashed = await _hash(body.get("password")) or NO_LOGIN
     try:
-        user = request.app[STORE].create(body["username"],
-                                         body.get("display_name", body["username"]), hashed,
-                                         email=body.get("email"))
+        user = request.app[STORE].create(
+            body["username"],
+            body.get("display_name", body["username"]),
+            hashed,
+            email=body.get("email"),
+        )
     except UserExists as e:
-        raise ApiProblem(409, type_="user-exists",
-                         detail=f"user {body['username']!r} exists") from e
+        raise ApiProblem(
+            409, type_="user-exists", detail=f"user {body['username']!r} exists"
+        ) from e
     log_event(logger, "user_created", username=user.username)
-    await request.app[EVENTS].publish(change("created", user.username, user.to_json(),
-                                             etag_of(user.to_json())))
+    await request.app[EVENTS].publish(
+        change("created", user.username, user.to_json(), etag_of(user.to_json()))
+    )
     # RFC 9110 §15.3.2: 201 with Location naming the new resource.
     return _item(user, 201, Location=f"/api/users/{user.username}")
 
@@ -130,21 +153,32 @@ async def create_user(request: web.Request) -> web.Response:
         return await _create(request, body)
     key = parse_key(header)
     if key is None:
-        raise ApiProblem(400, type_="invalid-idempotency-key",
-                         detail=f"{HEADER} must be a string of 1 to 255 printable characters")
+        raise ApiProblem(
+            400,
+            type_="invalid-idempotency-key",
+            detail=f"{HEADER} must be a string of 1 to 255 printable characters",
+        )
     keys = request.app[IDEMPOTENCY]
     try:
         replay = keys.begin(who.username, key, fingerprint(request.method, request.path, raw))
     except KeyReused as e:
-        raise ApiProblem(422, type_="idempotency-key-reused",
-                         detail=f"{HEADER} {key!r} was used with a different body") from e
+        raise ApiProblem(
+            422,
+            type_="idempotency-key-reused",
+            detail=f"{HEADER} {key!r} was used with a different body",
+        ) from e
     except KeyInFlight as e:
-        raise ApiProblem(409, type_="idempotency-key-in-use",
-                         detail=f"a request with {HEADER} {key!r} is still being processed"
-                         ) from e
+        raise ApiProblem(
+            409,
+            type_="idempotency-key-in-use",
+            detail=f"a request with {HEADER} {key!r} is still being processed",
+        ) from e
     if replay is not None:
-        return web.Response(status=replay.status, body=replay.body,
-                            headers={**dict(replay.headers), "Idempotent-Replayed": "true"})
+        return web.Response(
+            status=replay.status,
+            body=replay.body,
+            headers={**dict(replay.headers), "Idempotent-Replayed": "true"},
+        )
     stored: StoredResponse | None = None
     try:
         try:
@@ -152,8 +186,11 @@ async def create_user(request: web.Request) -> web.Response:
         except ApiProblem as e:
             response = e.response()
         if response.status < 500:  # a server failure may be retried for real
-            kept = tuple((k, v) for k, v in response.headers.items()
-                         if k in ("Content-Type", "Location", "ETag", "Cache-Control"))
+            kept = tuple(
+                (k, v)
+                for k, v in response.headers.items()
+                if k in ("Content-Type", "Location", "ETag", "Cache-Control")
+            )
             payload = response.body if isinstance(response.body, bytes) else b""
             stored = StoredResponse(response.status, payload, kept)
         return response
@@ -161,8 +198,9 @@ async def create_user(request: web.Request) -> web.Response:
         keys.finish(who.username, key, stored)
 
 
-async def _replace(request: web.Request, who: Principal, user: User,
-                   new_state: dict[str, Any]) -> web.Response:
+async def _replace(
+    request: web.Request, who: Principal, user: User, new_state: dict[str, Any]
+) -> web.Response:
     errors = validate_replacement(new_state, user)
     if errors:
         raise invalid(errors)
@@ -170,13 +208,15 @@ async def _replace(request: web.Request, who: Principal, user: User,
     # Checked after the await: nothing else can write between here and the UPDATE.
     current = _found(request)
     _precondition(request, current, required=True)
-    updated = request.app[STORE].update(user.username, new_state["display_name"],
-                                        new_state.get("email"), hashed)
+    updated = request.app[STORE].update(
+        user.username, new_state["display_name"], new_state.get("email"), hashed
+    )
     if updated is None:
         raise ApiProblem(404, detail=f"no user {user.username!r}")
     log_event(logger, "user_updated", username=user.username, by=who.username)
-    await request.app[EVENTS].publish(change("updated", updated.username, updated.to_json(),
-                                             etag_of(updated.to_json())))
+    await request.app[EVENTS].publish(
+        change("updated", updated.username, updated.to_json(), etag_of(updated.to_json()))
+    )
     return _item(updated)
 
 
@@ -218,5 +258,6 @@ async def options_item(request: web.Request) -> web.Response:
 
 
 async def options_collection(request: web.Request) -> web.Response:
-    return web.Response(status=204, headers={"Allow": "GET, HEAD, POST, OPTIONS",
-                                             "Accept-Post": "application/json"})
+    return web.Response(
+        status=204, headers={"Allow": "GET, HEAD, POST, OPTIONS", "Accept-Post": "application/json"}
+    )

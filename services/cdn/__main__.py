@@ -34,27 +34,39 @@ from services.common.tls import client_context, server_context
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m services.cdn",
-                                     description="The lab's CDN edge: TLS, routing, cache.")
+    parser = argparse.ArgumentParser(
+        prog="python -m services.cdn", description="The lab's CDN edge: TLS, routing, cache."
+    )
     parser.add_argument("--cert", type=Path, help="leaf + intermediate, PEM")
     parser.add_argument("--key", type=Path, help="private key, PEM")
     parser.add_argument("--ca", type=Path, help="root CA that upstreams chain to")
-    parser.add_argument("--plain", action="store_true",
-                        help="listen on plain HTTP and allow http:// upstreams (test mode)")
+    parser.add_argument(
+        "--plain",
+        action="store_true",
+        help="listen on plain HTTP and allow http:// upstreams (test mode)",
+    )
     parser.add_argument("--host", default="0.0.0.0")
     parser.add_argument("--port", type=int, default=443)
-    parser.add_argument("--route", action="append", default=[], metavar="HOST=URL[,URL...]",
-                        required=True)
+    parser.add_argument(
+        "--route", action="append", default=[], metavar="HOST=URL[,URL...]", required=True
+    )
     parser.add_argument("--resolve", action="append", default=[], metavar="NAME:PORT:ADDR")
     parser.add_argument("--upstream-timeout", type=float, default=10.0, metavar="SECONDS")
     parser.add_argument("--cache-entries", type=int, default=1000)
     parser.add_argument("--health-interval", type=float, default=5.0, metavar="SECONDS")
     parser.add_argument("--health-path", default="/healthz")
-    parser.add_argument("--no-uvloop", action="store_true",
-                        help="run on asyncio's own loop even when uvloop is installed")
-    parser.add_argument("--http-port", type=int, default=None,
-                        help="also listen for plain HTTP here, answering 301 to https, as CDNs "
-                             "do for sites that are HTTPS-only (default: off)")
+    parser.add_argument(
+        "--no-uvloop",
+        action="store_true",
+        help="run on asyncio's own loop even when uvloop is installed",
+    )
+    parser.add_argument(
+        "--http-port",
+        type=int,
+        default=None,
+        help="also listen for plain HTTP here, answering 301 to https, as CDNs "
+        "do for sites that are HTTPS-only (default: off)",
+    )
     args = parser.parse_args(argv)
     if not args.plain and not (args.cert and args.key and args.ca):
         parser.error("--cert, --key and --ca are required (or --plain for test mode)")
@@ -74,22 +86,33 @@ def main(argv: Sequence[str] | None = None) -> int:
             ctx = server_context(args.cert, args.key)
     except OSError as e:
         parser.exit(1, f"python -m services.cdn: error: cannot start: {e}\n")
-    config = EdgeConfig(routes=routes, upstream_tls=upstream_tls, clock=time.time, pins=pins,
-                        upstream_timeout=args.upstream_timeout, cache_entries=args.cache_entries,
-                        health_interval=args.health_interval, health_path=args.health_path,
-                        scheme="http" if args.plain else "https")
+    config = EdgeConfig(
+        routes=routes,
+        upstream_tls=upstream_tls,
+        clock=time.time,
+        pins=pins,
+        upstream_timeout=args.upstream_timeout,
+        cache_entries=args.cache_entries,
+        health_interval=args.health_interval,
+        health_path=args.health_path,
+        scheme="http" if args.plain else "https",
+    )
     app = make_app(config)
     if not args.no_uvloop:
         use_uvloop()
     if ctx is None:
         # Plain HTTP (test mode): common.httpserver.run always speaks TLS.
-        web.run_app(app, host=args.host, port=args.port, print=None,
-                    access_log=logging.getLogger("services.cdn.access"),
-                    access_log_class=JsonAccessLogger)
+        web.run_app(
+            app,
+            host=args.host,
+            port=args.port,
+            print=None,
+            access_log=logging.getLogger("services.cdn.access"),
+            access_log_class=JsonAccessLogger,
+        )
     else:
         plain_app = None if args.http_port is None else (make_redirect_app(), args.http_port)
-        run(app, host=args.host, port=args.port, ssl_context=ctx, service="cdn",
-            plain=plain_app)
+        run(app, host=args.host, port=args.port, ssl_context=ctx, service="cdn", plain=plain_app)
     return 0
 
 

@@ -41,13 +41,22 @@ async def health(request: web.Request) -> web.Response:
     edge = request.app[EDGE]
     cache = edge.cache
     return web.json_response(
-        {"status": "ok", "service": "cdn",
-         "routes": {h: r.upstream_label for h, r in sorted(edge.router.routes.items())},
-         "upstreams": {h: pool.status() for h, pool in sorted(edge.pools.items())},
-         "cache": {"entries": len(cache), "bytes": cache.size_bytes, "hits": cache.stats.hits,
-                   "misses": cache.stats.misses, "evictions": cache.stats.evictions,
-                   "invalidations": cache.stats.invalidations}},
-        headers={"Cache-Control": "no-store"})
+        {
+            "status": "ok",
+            "service": "cdn",
+            "routes": {h: r.upstream_label for h, r in sorted(edge.router.routes.items())},
+            "upstreams": {h: pool.status() for h, pool in sorted(edge.pools.items())},
+            "cache": {
+                "entries": len(cache),
+                "bytes": cache.size_bytes,
+                "hits": cache.stats.hits,
+                "misses": cache.stats.misses,
+                "evictions": cache.stats.evictions,
+                "invalidations": cache.stats.invalidations,
+            },
+        },
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 async def purge(request: web.Request) -> web.Response:
@@ -57,20 +66,31 @@ async def purge(request: web.Request) -> web.Response:
         data = await request.json()
         url = URL(data["url"])
     except (ValueError, KeyError, TypeError) as e:
-        return web.json_response({"error": f'expected JSON {{"url": "https://host/path"}}: {e}'},
-                                 status=400, headers={"Cache-Control": "no-store"})
+        return web.json_response(
+            {"error": f'expected JSON {{"url": "https://host/path"}}: {e}'},
+            status=400,
+            headers={"Cache-Control": "no-store"},
+        )
     route = edge.router.match(url.host or "")
     if route is None:
-        return web.json_response({"error": f"no route for {url.host!r}"}, status=404,
-                                 headers={"Cache-Control": "no-store"})
+        return web.json_response(
+            {"error": f"no route for {url.host!r}"},
+            status=404,
+            headers={"Cache-Control": "no-store"},
+        )
     removed = edge.cache.purge(route.public_host, url.raw_path_qs)
-    return web.json_response({"purged": removed, "host": route.public_host,
-                              "target": url.raw_path_qs}, headers={"Cache-Control": "no-store"})
+    return web.json_response(
+        {"purged": removed, "host": route.public_host, "target": url.raw_path_qs},
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 async def reserved(request: web.Request) -> web.Response:
-    return web.Response(status=404, text=f"404 Not Found: {request.path} is not an edge "
-                                         f"endpoint (try {RESERVED_PREFIX}health)\n")
+    return web.Response(
+        status=404,
+        text=f"404 Not Found: {request.path} is not an edge "
+        f"endpoint (try {RESERVED_PREFIX}health)\n",
+    )
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -88,15 +108,17 @@ def framed(handler: Handler) -> Handler:
         # fields as raw_headers, names compared case-insensitively.
         fields = request.headers
         if "Content-Length" in fields or "Transfer-Encoding" in fields:
-            problem = framing_problem((request.version.major, request.version.minor),
-                                      [(k.decode("latin-1"), v.decode("latin-1"))
-                                       for k, v in request.raw_headers])
+            problem = framing_problem(
+                (request.version.major, request.version.minor),
+                [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers],
+            )
             if problem is not None:
                 status, reason = problem
-                return web.Response(status=status,
-                                    text=f"{status} {reason}: request refused\n",
-                                    headers={"Connection": "close",
-                                             "Cache-Control": "no-store"})
+                return web.Response(
+                    status=status,
+                    text=f"{status} {reason}: request refused\n",
+                    headers={"Connection": "close", "Cache-Control": "no-store"},
+                )
         return await handler(request)
 
     return checked
@@ -108,29 +130,56 @@ def make_app(config: EdgeConfig) -> web.Application:
     async def upstream_session(app: web.Application) -> AsyncIterator[None]:
         # One session, one connection pool for all upstreams: TLS sessions and
         # keep-alive connections are reused across client requests.
-        connector = aiohttp.TCPConnector(ssl=config.upstream_tls or False,
-                                         limit=config.max_connections,
-                                         resolver=PinnedResolver(config.pins))
-        timeout = aiohttp.ClientTimeout(total=config.upstream_timeout,
-                                        sock_connect=config.connect_timeout)
+        connector = aiohttp.TCPConnector(
+            ssl=config.upstream_tls or False,
+            limit=config.max_connections,
+            resolver=PinnedResolver(config.pins),
+        )
+        timeout = aiohttp.ClientTimeout(
+            total=config.upstream_timeout, sock_connect=config.connect_timeout
+        )
         # auto_decompress off: bytes pass through as the origin encoded them;
         # no default Accept/Accept-Encoding/User-Agent: the client's own are forwarded.
         async with aiohttp.ClientSession(
-                connector=connector, timeout=timeout, auto_decompress=False, trust_env=False,
-                skip_auto_headers=("Accept", "Accept-Encoding", "User-Agent")) as session:
+            connector=connector,
+            timeout=timeout,
+            auto_decompress=False,
+            trust_env=False,
+            skip_auto_headers=("Accept", "Accept-Encoding", "User-Agent"),
+        ) as session:
             pools = {r.public_host: Pool(r.upstreams, config.clock) for r in config.routes}
-            edge = Edge(router=Router(config.routes), pools=pools,
-                        cache=Cache(config.clock, max_entries=config.cache_entries),
-                        session=session, clock=config.clock, scheme=config.scheme,
-                        wait_timeout=config.upstream_timeout)
+            edge = Edge(
+                router=Router(config.routes),
+                pools=pools,
+                cache=Cache(config.clock, max_entries=config.cache_entries),
+                session=session,
+                clock=config.clock,
+                scheme=config.scheme,
+                wait_timeout=config.upstream_timeout,
+            )
             app[EDGE] = edge
             checker = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(ssl=config.upstream_tls or False, limit_per_host=1,
-                                               resolver=PinnedResolver(config.pins)),
-                trust_env=False)
-            probes = [asyncio.get_running_loop().create_task(
-                probe_forever(checker, list(pools.values()), config.health_path,
-                              config.health_interval))] if config.health_interval > 0 else []
+                connector=aiohttp.TCPConnector(
+                    ssl=config.upstream_tls or False,
+                    limit_per_host=1,
+                    resolver=PinnedResolver(config.pins),
+                ),
+                trust_env=False,
+            )
+            probes = (
+                [
+                    asyncio.get_running_loop().create_task(
+                        probe_forever(
+                            checker,
+                            list(pools.values()),
+                            config.health_path,
+                            config.health_interval,
+                        )
+                    )
+                ]
+                if config.health_interval > 0
+                else []
+            )
             yield
             for task in probes + list(edge.background):
                 task.cancel()

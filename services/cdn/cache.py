@@ -41,8 +41,9 @@ def _normalize(value: str | None) -> str | None:
     return ",".join(part.strip() for part in value.split(","))
 
 
-def secondary_key(names: tuple[str, ...], request: Mapping[str, str]
-                  ) -> tuple[tuple[str, str | None], ...]:
+def secondary_key(
+    names: tuple[str, ...], request: Mapping[str, str]
+) -> tuple[tuple[str, str | None], ...]:
     """The request's values for the Vary'd fields; repeated fields are combined with
     commas (RFC 9110 §5.3), names compared case-insensitively."""
     if not names:
@@ -88,14 +89,19 @@ class Entry:
     @cached_property
     def initial_age(self) -> float:
         """Age on arrival (§4.2.3); the current age adds the time spent here."""
-        return initial_age(self.header_map(), request_time=self.request_time,
-                           response_time=self.response_time)
+        return initial_age(
+            self.header_map(), request_time=self.request_time, response_time=self.response_time
+        )
 
     @cached_property
     def lifetime(self) -> float:
         """Freshness lifetime (§4.2.1), explicit or heuristic; 0 when there is none."""
-        return freshness_lifetime(self.header_map(), response_time=self.response_time,
-                                  status=self.status) or 0.0
+        return (
+            freshness_lifetime(
+                self.header_map(), response_time=self.response_time, status=self.status
+            )
+            or 0.0
+        )
 
     @cached_property
     def kept_headers(self) -> Headers:
@@ -136,8 +142,14 @@ class Stats:
 
 
 class Cache:
-    def __init__(self, clock: Callable[[], float], *, max_entries: int = 1000,
-                 max_bytes: int = 64 * 2**20, max_object_bytes: int = 8 * 2**20) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], float],
+        *,
+        max_entries: int = 1000,
+        max_bytes: int = 64 * 2**20,
+        max_object_bytes: int = 8 * 2**20,
+    ) -> None:
         self.clock = clock
         self.max_entries = max_entries
         self.max_bytes = max_bytes
@@ -174,25 +186,48 @@ class Cache:
         resident_time = max(0.0, self.clock() - entry.response_time)
         return Hit(entry, entry.initial_age + resident_time, entry.lifetime)
 
-    def store(self, host: str, target: str, request: Mapping[str, str], *, status: int,
-              headers: Headers, body: bytes, request_time: float,
-              response_time: float) -> Entry | None:
+    def store(
+        self,
+        host: str,
+        target: str,
+        request: Mapping[str, str],
+        *,
+        status: int,
+        headers: Headers,
+        body: bytes,
+        request_time: float,
+        response_time: float,
+    ) -> Entry | None:
         """Keep a response the caller found storable; None if it is too large to keep."""
         if len(body) > self.max_object_bytes:
             return None
-        entry = Entry(status=status, headers=headers, body=body, request_time=request_time,
-                      response_time=response_time,
-                      vary=secondary_key(vary_names(combined(headers)), request))
+        entry = Entry(
+            status=status,
+            headers=headers,
+            body=body,
+            request_time=request_time,
+            response_time=response_time,
+            vary=secondary_key(vary_names(combined(headers)), request),
+        )
         self._put(key(host, target), entry)
         self.stats.stores += 1
         return entry
 
-    def update(self, host: str, target: str, old: Entry, *, headers: Headers,
-               request_time: float, response_time: float) -> Entry:
+    def update(
+        self,
+        host: str,
+        target: str,
+        old: Entry,
+        *,
+        headers: Headers,
+        request_time: float,
+        response_time: float,
+    ) -> Entry:
         """Freshen a stored response after validation (§4.3.4): new headers and times,
         same content; the old entry is replaced wherever it still is."""
-        entry = dataclasses.replace(old, headers=headers, request_time=request_time,
-                                    response_time=response_time)
+        entry = dataclasses.replace(
+            old, headers=headers, request_time=request_time, response_time=response_time
+        )
         k = key(host, target)
         variants = self._store.get(k, [])
         if old in variants:

@@ -10,14 +10,14 @@ CACHE_NAME = "weblab-edge"
 
 @dataclass(frozen=True)
 class Outcome:
-    x_cache: str                   # HIT, MISS, STALE, REVALIDATED, BYPASS
-    hit: bool = False              # §2.1: served from cache without going upstream
-    fwd: str | None = None         # §2.2: uri-miss, vary-miss, stale, request, bypass
+    x_cache: str  # HIT, MISS, STALE, REVALIDATED, BYPASS
+    hit: bool = False  # §2.1: served from cache without going upstream
+    fwd: str | None = None  # §2.2: uri-miss, vary-miss, stale, request, bypass
     fwd_status: int | None = None  # §2.3
-    ttl: float | None = None       # §2.4
-    stored: bool = False           # §2.5
-    collapsed: bool = False        # §2.6
-    detail: str | None = None      # §2.8
+    ttl: float | None = None  # §2.4
+    stored: bool = False  # §2.5
+    collapsed: bool = False  # §2.6
+    detail: str | None = None  # §2.8
 
     def header(self) -> str:
         """The Cache-Status member for this cache (§2), e.g. ``weblab-edge; hit; ttl=42``."""

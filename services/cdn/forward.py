@@ -38,24 +38,41 @@ class UpstreamError(Exception):
         self.message = message
 
 
-async def exchange(session: aiohttp.ClientSession, route: Route, pool: Pool, *,
-                   method: str, target: str, headers: Mapping[str, str],
-                   body: bytes | None, clock: Callable[[], float]) -> Fetched:
+async def exchange(
+    session: aiohttp.ClientSession,
+    route: Route,
+    pool: Pool,
+    *,
+    method: str,
+    target: str,
+    headers: Mapping[str, str],
+    body: bytes | None,
+    clock: Callable[[], float],
+) -> Fetched:
     """Send the request to the first upstream that accepts a connection."""
     failures: list[str] = []
     last: UpstreamError | None = None
     for member in pool.order():
         request_time = clock()
         try:
-            async with session.request(method, route.target(target, member.url),
-                                       headers=headers, data=body,
-                                       allow_redirects=False) as upstream:
+            async with session.request(
+                method,
+                route.target(target, member.url),
+                headers=headers,
+                data=body,
+                allow_redirects=False,
+            ) as upstream:
                 payload = await upstream.read()
-                return Fetched(upstream.status, tuple(end_to_end(upstream.headers).items()),
-                               payload, request_time, clock(), member.label)
+                return Fetched(
+                    upstream.status,
+                    tuple(end_to_end(upstream.headers).items()),
+                    payload,
+                    request_time,
+                    clock(),
+                    member.label,
+                )
         except aiohttp.ClientConnectorCertificateError as e:
-            reason = f"TLS certificate of {member.label} failed verification: " \
-                     f"{e.certificate_error}"
+            reason = f"TLS certificate of {member.label} failed verification: {e.certificate_error}"
             last = UpstreamError(502, f"502 Bad Gateway: {reason}")
         except aiohttp.ClientConnectorSSLError as e:
             reason = f"TLS handshake with {member.label} failed: {e}"
@@ -69,16 +86,21 @@ async def exchange(session: aiohttp.ClientSession, route: Route, pool: Pool, *,
             reason = f"no answer from {member.label} to the TCP handshake in time"
             last = UpstreamError(504, f"504 Gateway Timeout: {reason}")
         except (TimeoutError, asyncio.TimeoutError) as e:
-            raise UpstreamError(504, f"504 Gateway Timeout: {member.label} did not answer "
-                                     f"in time") from e
+            raise UpstreamError(
+                504, f"504 Gateway Timeout: {member.label} did not answer in time"
+            ) from e
         except aiohttp.ClientError as e:
-            raise UpstreamError(502, f"502 Bad Gateway: {member.label} broke the exchange: "
-                                     f"{type(e).__name__}") from e
+            raise UpstreamError(
+                502, f"502 Bad Gateway: {member.label} broke the exchange: {type(e).__name__}"
+            ) from e
         # Passive health check: the request was never sent, try the next upstream.
         pool.mark_down(member, reason)
         failures.append(reason)
     assert last is not None
     if len(failures) > 1:
-        raise UpstreamError(502, "502 Bad Gateway: every upstream of "
-                                 f"{route.public_host} failed: " + "; ".join(failures))
+        raise UpstreamError(
+            502,
+            "502 Bad Gateway: every upstream of "
+            f"{route.public_host} failed: " + "; ".join(failures),
+        )
     raise last

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 
-def framing_problem(version: tuple[int, int], headers: Iterable[tuple[str, str]]
-                    ) -> tuple[int, str] | None:
+def framing_problem(
+    version: tuple[int, int], headers: Iterable[tuple[str, str]]
+) -> tuple[int, str] | None:
     """(status, reason) when the request's framing is ambiguous or unsupported."""
     lengths: list[str] = []
     codings: list[str] = []

@@ -24,7 +24,8 @@ HEURISTIC_CAP = 86_400.0
 HEURISTIC_STATUSES = frozenset({200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501})
 
 _DIRECTIVE = re.compile(
-    r"""\s*([!#$%&'*+.^_`|~0-9A-Za-z-]+)\s*(?:=\s*("(?:[^"\\]|\\.)*"|[^,\s]*))?\s*(?:,|$)""")
+    r"""\s*([!#$%&'*+.^_`|~0-9A-Za-z-]+)\s*(?:=\s*("(?:[^"\\]|\\.)*"|[^,\s]*))?\s*(?:,|$)"""
+)
 
 
 def parse_cache_control(value: str | None) -> dict[str, str | None]:
@@ -90,8 +91,9 @@ def explicit_lifetime(response: Mapping[str, str], *, response_time: float) -> f
     return None
 
 
-def heuristic_lifetime(status: int, response: Mapping[str, str], *,
-                       response_time: float) -> float | None:
+def heuristic_lifetime(
+    status: int, response: Mapping[str, str], *, response_time: float
+) -> float | None:
     """§4.2.2: 10% of the time since Last-Modified, for heuristically cacheable statuses
     or a response marked public; None when no heuristic applies."""
     cc = parse_cache_control(response.get("Cache-Control"))
@@ -105,8 +107,9 @@ def heuristic_lifetime(status: int, response: Mapping[str, str], *,
     return min(HEURISTIC_CAP, max(0.0, since * HEURISTIC_FRACTION))
 
 
-def freshness_lifetime(response: Mapping[str, str], *, response_time: float,
-                       status: int | None = None) -> float | None:
+def freshness_lifetime(
+    response: Mapping[str, str], *, response_time: float, status: int | None = None
+) -> float | None:
     """Explicit lifetime if any, else the heuristic one when ``status`` allows it."""
     explicit = explicit_lifetime(response, response_time=response_time)
     if explicit is not None or status is None:
@@ -129,8 +132,7 @@ def age_value(value: str | None) -> float:
     return float(MAX_DELTA if seconds is None else seconds)
 
 
-def initial_age(response: Mapping[str, str], *, request_time: float,
-                response_time: float) -> float:
+def initial_age(response: Mapping[str, str], *, request_time: float, response_time: float) -> float:
     """The age when the response arrived (§4.2.3 corrected_initial_age): what upstream
     caches and transit time added; fixed for a stored response."""
     date_value = http_date(response.get("Date"))
@@ -140,9 +142,12 @@ def initial_age(response: Mapping[str, str], *, request_time: float,
     return max(apparent_age, corrected_age_value)
 
 
-def current_age(response: Mapping[str, str], *, request_time: float, response_time: float,
-                now: float) -> float:
+def current_age(
+    response: Mapping[str, str], *, request_time: float, response_time: float, now: float
+) -> float:
     """The response's age now (§4.2.3), counting upstream caches and transit time."""
     resident_time = max(0.0, now - response_time)
-    return initial_age(response, request_time=request_time,
-                       response_time=response_time) + resident_time
+    return (
+        initial_age(response, request_time=request_time, response_time=response_time)
+        + resident_time
+    )

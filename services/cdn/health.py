@@ -25,8 +25,9 @@ logger = logging.getLogger(__name__)
 async def check(session: aiohttp.ClientSession, url: URL, timeout: float) -> tuple[bool, str]:
     """One health check: (healthy, why not)."""
     try:
-        async with session.get(url, timeout=aiohttp.ClientTimeout(total=timeout),
-                               allow_redirects=False) as response:
+        async with session.get(
+            url, timeout=aiohttp.ClientTimeout(total=timeout), allow_redirects=False
+        ) as response:
             await response.read()
             return 200 <= response.status < 300, f"health check status {response.status}"
     except (aiohttp.ClientError, TimeoutError) as e:
@@ -45,12 +46,18 @@ def record(pools: Sequence[Pool], url: URL, ok: bool, reason: str) -> None:
             else:
                 pool.mark_down(member, reason)
             if was != ok:
-                log_event(logger, "upstream_health", upstream=member.label, healthy=ok,
-                          reason="" if ok else reason)
+                log_event(
+                    logger,
+                    "upstream_health",
+                    upstream=member.label,
+                    healthy=ok,
+                    reason="" if ok else reason,
+                )
 
 
-async def probe_forever(session: aiohttp.ClientSession, pools: Sequence[Pool], path: str,
-                        interval: float) -> None:
+async def probe_forever(
+    session: aiohttp.ClientSession, pools: Sequence[Pool], path: str, interval: float
+) -> None:
     """Check each distinct upstream once every ``interval`` seconds until cancelled.
 
     Several routes often share an upstream (www and static on the same origins):
@@ -59,8 +66,7 @@ async def probe_forever(session: aiohttp.ClientSession, pools: Sequence[Pool], p
     urls = list(dict.fromkeys(m.url for pool in pools for m in pool.members))
     timeout = max(interval, 1.0)
     while True:
-        results = await asyncio.gather(*(check(session, u.join(URL(path)), timeout)
-                                         for u in urls))
+        results = await asyncio.gather(*(check(session, u.join(URL(path)), timeout) for u in urls))
         for url, (ok, reason) in zip(urls, results):
             record(pools, url, ok, reason)
         await asyncio.sleep(interval)

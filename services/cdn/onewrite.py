@@ -27,8 +27,12 @@ class OneWriteResponse(web.Response):
 
     def _joinable(self) -> bool:
         body = self.body
-        return (isinstance(body, bytes) and len(body) <= JOIN_LIMIT
-                and not self.chunked and not self.compression)
+        return (
+            isinstance(body, bytes)
+            and len(body) <= JOIN_LIMIT
+            and not self.chunked
+            and not self.compression
+        )
 
     async def _write_headers(self) -> None:
         if self._joinable():
@@ -42,7 +46,8 @@ class OneWriteResponse(web.Response):
         version = request.version
         self._head_deferred = False
         return _serialize_headers(
-            f"HTTP/{version[0]}.{version[1]} {self.status} {self.reason}", self.headers)
+            f"HTTP/{version[0]}.{version[1]} {self.status} {self.reason}", self.headers
+        )
 
     async def write(self, data: bytes | bytearray | memoryview) -> None:
         if self._head_deferred:

@@ -53,8 +53,9 @@ def has_validator(response: Mapping[str, str]) -> bool:
     return "ETag" in response or "Last-Modified" in response
 
 
-def storable(method: str, status: int, request: Mapping[str, str],
-             response: Mapping[str, str]) -> Decision:
+def storable(
+    method: str, status: int, request: Mapping[str, str], response: Mapping[str, str]
+) -> Decision:
     """May a shared cache store this response? (RFC 9111 §3)"""
     req = request_directives(request)
     res = parse_cache_control(response.get("Cache-Control"))
@@ -74,8 +75,11 @@ def storable(method: str, status: int, request: Mapping[str, str],
     if "private" in res and res["private"] is None:
         return Decision(False, "response is private, a shared cache must not store it (§5.2.2.7)")
     if "Authorization" in request and not {"public", "s-maxage", "must-revalidate"} & set(res):
-        return Decision(False, "request has Authorization and the response does not say "
-                               "public, s-maxage or must-revalidate (§3.5)")
+        return Decision(
+            False,
+            "request has Authorization and the response does not say "
+            "public, s-maxage or must-revalidate (§3.5)",
+        )
     if "Set-Cookie" in response and not {"public", "s-maxage"} & set(res):
         # Not an RFC rule (§7.3 leaves it to the cache): a CDN's policy, so one
         # user's cookie never reaches another unless the origin says so.
@@ -111,10 +115,10 @@ def stored_fields(response_cc: str | None) -> frozenset[str]:
 
 
 class Use(Enum):
-    FRESH = "fresh"                  # serve as a HIT
-    STALE = "stale"                  # serve stale, the client allowed it (max-stale)
-    STALE_REVALIDATE = "swr"         # serve stale, refresh in the background (RFC 5861 §3)
-    VALIDATE = "validate"            # ask the upstream first (§4.3)
+    FRESH = "fresh"  # serve as a HIT
+    STALE = "stale"  # serve stale, the client allowed it (max-stale)
+    STALE_REVALIDATE = "swr"  # serve stale, refresh in the background (RFC 5861 §3)
+    VALIDATE = "validate"  # ask the upstream first (§4.3)
 
 
 @dataclass(frozen=True)
@@ -130,8 +134,9 @@ def may_serve_stale(response: Mapping[str, str]) -> bool:
     return not {"must-revalidate", "proxy-revalidate", "s-maxage", "no-cache"} & set(res)
 
 
-def evaluate(request: Mapping[str, str], response: Mapping[str, str], *, age: float,
-             lifetime: float) -> Verdict:
+def evaluate(
+    request: Mapping[str, str], response: Mapping[str, str], *, age: float, lifetime: float
+) -> Verdict:
     """May a stored response with this age serve this request, and how? (§4.2, §5.2.1)"""
     req = request_directives(request)
     res = parse_cache_control(response.get("Cache-Control"))
@@ -146,8 +151,7 @@ def evaluate(request: Mapping[str, str], response: Mapping[str, str], *, age: fl
     if "min-fresh" in req:
         min_fresh = delta_seconds(req["min-fresh"]) or 0
         if lifetime - age < min_fresh:
-            return Verdict(Use.VALIDATE, f"fresh for less than min-fresh={min_fresh} "
-                                         f"(§5.2.1.3)")
+            return Verdict(Use.VALIDATE, f"fresh for less than min-fresh={min_fresh} (§5.2.1.3)")
     if age < lifetime:
         return Verdict(Use.FRESH, f"fresh: age {age:.0f}s of {lifetime:g}s")
     staleness = age - lifetime
@@ -155,31 +159,41 @@ def evaluate(request: Mapping[str, str], response: Mapping[str, str], *, age: fl
         if "max-stale" in req:
             allowed = delta_seconds(req["max-stale"])
             if req["max-stale"] is None or (allowed is not None and staleness <= allowed):
-                return Verdict(Use.STALE, f"stale by {staleness:.0f}s, request allows "
-                                          f"max-stale (§5.2.1.2)")
+                return Verdict(
+                    Use.STALE, f"stale by {staleness:.0f}s, request allows max-stale (§5.2.1.2)"
+                )
         swr = delta_seconds(res.get("stale-while-revalidate"))
         if swr is not None and staleness < swr:
-            return Verdict(Use.STALE_REVALIDATE, f"stale by {staleness:.0f}s, within "
-                                                 f"stale-while-revalidate={swr} (RFC 5861 §3)")
+            return Verdict(
+                Use.STALE_REVALIDATE,
+                f"stale by {staleness:.0f}s, within stale-while-revalidate={swr} (RFC 5861 §3)",
+            )
     return Verdict(Use.VALIDATE, f"stale: age {age:.0f}s, lifetime {lifetime:g}s")
 
 
-def stale_if_error(request: Mapping[str, str], response: Mapping[str, str], *,
-                   staleness: float) -> Decision:
+def stale_if_error(
+    request: Mapping[str, str], response: Mapping[str, str], *, staleness: float
+) -> Decision:
     """May a stale response stand in for an upstream error? (RFC 5861 §4, RFC 9111 §4.2.4)"""
     if not may_serve_stale(response):
         return Decision(False, "stored response forbids serving stale (§4.2.4)")
-    for source, cc in (("request", request_directives(request)),
-                       ("response", parse_cache_control(response.get("Cache-Control")))):
+    for source, cc in (
+        ("request", request_directives(request)),
+        ("response", parse_cache_control(response.get("Cache-Control"))),
+    ):
         allowed = delta_seconds(cc.get("stale-if-error"))
         if allowed is not None and staleness <= allowed:
-            return Decision(True, f"stale by {staleness:.0f}s, within {source} "
-                                  f"stale-if-error={allowed} (RFC 5861 §4)")
+            return Decision(
+                True,
+                f"stale by {staleness:.0f}s, within {source} "
+                f"stale-if-error={allowed} (RFC 5861 §4)",
+            )
     return Decision(False, "no stale-if-error allows it")
 
 
-def invalidated_targets(method: str, status: int, *, public_host: str, target: str,
-                        response: Mapping[str, str]) -> list[str]:
+def invalidated_targets(
+    method: str, status: int, *, public_host: str, target: str, response: Mapping[str, str]
+) -> list[str]:
     """Request targets to invalidate after an unsafe method (§4.4): the target URI, and
     Location / Content-Location when they name the same origin; only for non-error
     responses."""

@@ -34,8 +34,7 @@ from services.cdn.policy import (
 )
 from services.cdn.respond import from_entry, plain
 from services.common.hosts import normalize_host
-from services.cdn.routing import Route, Router, loop_detected, \
-    upstream_request_headers
+from services.cdn.routing import Route, Router, loop_detected, upstream_request_headers
 from services.cdn.upstreams import Pool
 from services.cdn.validation import conditional_headers, freshen
 from services.common.httpserver import LOG_FIELDS
@@ -45,8 +44,7 @@ logger = logging.getLogger(__name__)
 
 RESERVED_PREFIX = "/__edge/"
 # Client validators the edge answers itself, so that its own fetch fills the cache.
-CONDITIONALS = ("If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since",
-                "If-Range")
+CONDITIONALS = ("If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since", "If-Range")
 # RFC 9211 §2.8: why a stale response was served.
 STALE_DETAIL = {Use.STALE: "max-stale", Use.STALE_REVALIDATE: "stale-while-revalidate"}
 
@@ -85,19 +83,26 @@ async def handle(request: web.Request) -> web.StreamResponse:
         fields["cache"] = "NONE"
         # RFC 9110 §15.5.20: this server is not configured for that name.
         known = ", ".join(sorted(edge.router.routes)) or "none"
-        return plain(421, f"421 Misdirected Request: this edge has no site for "
-                          f"{normalize_host(request.host)!r} (it serves: {known})",
-                     Outcome("BYPASS", fwd="bypass"))
+        return plain(
+            421,
+            f"421 Misdirected Request: this edge has no site for "
+            f"{normalize_host(request.host)!r} (it serves: {known})",
+            Outcome("BYPASS", fwd="bypass"),
+        )
     fields["upstream"] = route.upstream_label
     if "Via" in request.headers and loop_detected(request.headers):
-        return plain(508, "508 Loop Detected: this request already passed through the edge",
-                     Outcome("BYPASS", fwd="bypass"))
+        return plain(
+            508,
+            "508 Loop Detected: this request already passed through the edge",
+            Outcome("BYPASS", fwd="bypass"),
+        )
     if request.method == "PURGE":
         removed = edge.cache.purge(route.public_host, request.raw_path)
         fields.update(cache="PURGE", purged=removed)
-        return web.json_response({"purged": removed, "host": route.public_host,
-                                  "target": request.raw_path},
-                                 headers={"Cache-Control": "no-store"})
+        return web.json_response(
+            {"purged": removed, "host": route.public_host, "target": request.raw_path},
+            headers={"Cache-Control": "no-store"},
+        )
     if request.method in ("GET", "HEAD"):
         return await _cached(request, edge, route, fields)
     return await _pass(request, edge, route, fields)
@@ -109,8 +114,7 @@ def _ms_since(started: float) -> float:
 
 
 def _log(fields: dict[str, object], result: Result, reason: str) -> None:
-    fields.update(cache=result.outcome.x_cache, reason=reason,
-                  cache_status=result.outcome.header())
+    fields.update(cache=result.outcome.x_cache, reason=reason, cache_status=result.outcome.header())
 
 
 def _verdict(req: Mapping[str, str], hit: Hit | None) -> Verdict | None:
@@ -119,8 +123,9 @@ def _verdict(req: Mapping[str, str], hit: Hit | None) -> Verdict | None:
     return evaluate(req, hit.entry.header_map(), age=hit.age, lifetime=hit.lifetime)
 
 
-async def _cached(request: web.Request, edge: Edge, route: Route,
-                  fields: dict[str, object]) -> web.StreamResponse:
+async def _cached(
+    request: web.Request, edge: Edge, route: Route, fields: dict[str, object]
+) -> web.StreamResponse:
     host, target, req = route.public_host, request.raw_path, request.headers
     k = key(host, target)
     hit = edge.cache.lookup(host, target, req)
@@ -137,17 +142,29 @@ async def _cached(request: web.Request, edge: Edge, route: Route,
             stale = verdict.use is not Use.FRESH
             if verdict.use is Use.STALE_REVALIDATE:
                 _revalidate_later(edge, route, target, req, hit, request.remote)
-            outcome = Outcome("STALE" if stale else "HIT", hit=True, ttl=hit.ttl,
-                              collapsed=collapsed, detail=STALE_DETAIL.get(verdict.use))
+            outcome = Outcome(
+                "STALE" if stale else "HIT",
+                hit=True,
+                ttl=hit.ttl,
+                collapsed=collapsed,
+                detail=STALE_DETAIL.get(verdict.use),
+            )
             edge.cache.stats.hits += 1
-            fields.update(cache=outcome.x_cache, age=int(hit.age),
-                          cache_status=outcome.header())
+            fields.update(cache=outcome.x_cache, age=int(hit.age), cache_status=outcome.header())
             return from_entry(request, hit.entry, outcome, age=hit.age, now=edge.clock())
     if "only-if-cached" in request_directives(req):
-        return plain(504, "504 Gateway Timeout: only-if-cached and nothing usable is stored "
-                          "(RFC 9111 §5.2.1.7)", Outcome("MISS", fwd="request"))
-    fwd = ("stale" if hit is not None else
-           "vary-miss" if edge.cache.has_url(host, target) else "uri-miss")
+        return plain(
+            504,
+            "504 Gateway Timeout: only-if-cached and nothing usable is stored (RFC 9111 §5.2.1.7)",
+            Outcome("MISS", fwd="request"),
+        )
+    fwd = (
+        "stale"
+        if hit is not None
+        else "vary-miss"
+        if edge.cache.has_url(host, target)
+        else "uri-miss"
+    )
     started = time.perf_counter()
     if edge.collapser.in_flight(k) is None:
         with edge.collapser.lead(k):
@@ -163,8 +180,9 @@ async def _cached(request: web.Request, edge: Edge, route: Route,
     return from_entry(request, result.entry, result.outcome, age=result.age, now=edge.clock())
 
 
-def _revalidate_later(edge: Edge, route: Route, target: str, req: Mapping[str, str],
-                      hit: Hit, remote: str | None) -> None:
+def _revalidate_later(
+    edge: Edge, route: Route, target: str, req: Mapping[str, str], hit: Hit, remote: str | None
+) -> None:
     """RFC 5861 §3: refresh in the background, once per URL at a time."""
     k = key(route.public_host, target)
     if edge.collapser.in_flight(k) is not None:
@@ -174,30 +192,48 @@ def _revalidate_later(edge: Edge, route: Route, target: str, req: Mapping[str, s
     async def run() -> None:
         with edge.collapser.lead(k):
             result = await _refresh(edge, route, target, headers, hit, remote, "stale")
-        outcome = result.message if isinstance(result, UpstreamError) else \
-            result.outcome.header()
-        log_event(logger, "background_revalidation", host=route.public_host, target=target,
-                  outcome=outcome)
+        outcome = result.message if isinstance(result, UpstreamError) else result.outcome.header()
+        log_event(
+            logger,
+            "background_revalidation",
+            host=route.public_host,
+            target=target,
+            outcome=outcome,
+        )
 
     task = asyncio.get_running_loop().create_task(run())
     edge.background.add(task)
     task.add_done_callback(edge.background.discard)
 
 
-async def _refresh(edge: Edge, route: Route, target: str, req: Mapping[str, str],
-                   hit: Hit | None, remote: str | None, fwd: str) -> Result | UpstreamError:
+async def _refresh(
+    edge: Edge,
+    route: Route,
+    target: str,
+    req: Mapping[str, str],
+    hit: Hit | None,
+    remote: str | None,
+    fwd: str,
+) -> Result | UpstreamError:
     """Fetch, or revalidate what is stored, and update the cache (§4.3)."""
     host = route.public_host
-    headers = upstream_request_headers(req, public_host=host, client_ip=remote,
-                                       proto=edge.scheme)
+    headers = upstream_request_headers(req, public_host=host, client_ip=remote, proto=edge.scheme)
     for name in CONDITIONALS:
         headers.popall(name, None)
     if hit is not None:
         headers.update(conditional_headers(hit.entry.header_map()))
     try:
         # HEAD goes up as GET too, so that the answer can fill the cache.
-        fetched = await exchange(edge.session, route, edge.pools[host], method="GET",
-                                 target=target, headers=headers, body=None, clock=edge.clock)
+        fetched = await exchange(
+            edge.session,
+            route,
+            edge.pools[host],
+            method="GET",
+            target=target,
+            headers=headers,
+            body=None,
+            clock=edge.clock,
+        )
     except UpstreamError as e:
         return _stale_or(edge, req, hit, e, e.status)
     if fetched.status in ERROR_STATUSES and hit is not None:
@@ -206,76 +242,128 @@ async def _refresh(edge: Edge, route: Route, target: str, req: Mapping[str, str]
             return stale
     if fetched.status == 304 and hit is not None:
         excluded = stored_fields(hit.entry.header_map().get("Cache-Control"))
-        entry = edge.cache.update(host, target, hit.entry,
-                                  headers=freshen(hit.entry.headers, fetched.headers, excluded),
-                                  request_time=fetched.request_time,
-                                  response_time=fetched.response_time)
+        entry = edge.cache.update(
+            host,
+            target,
+            hit.entry,
+            headers=freshen(hit.entry.headers, fetched.headers, excluded),
+            request_time=fetched.request_time,
+            response_time=fetched.response_time,
+        )
         fresh = edge.cache.age_of(entry)
-        return Result(entry, Outcome("REVALIDATED", fwd="stale", fwd_status=304,
-                                     ttl=fresh.ttl, stored=True), fresh.age)
+        return Result(
+            entry,
+            Outcome("REVALIDATED", fwd="stale", fwd_status=304, ttl=fresh.ttl, stored=True),
+            fresh.age,
+        )
     return _store(edge, host, target, req, fetched, fwd)
 
 
-def _stale_or(edge: Edge, req: Mapping[str, str], hit: Hit | None,
-              error: UpstreamError | None, status: int) -> Result | UpstreamError:
+def _stale_or(
+    edge: Edge, req: Mapping[str, str], hit: Hit | None, error: UpstreamError | None, status: int
+) -> Result | UpstreamError:
     """Serve stale in place of an upstream error when stale-if-error allows (RFC 5861 §4)."""
     if hit is not None:
         now = edge.cache.age_of(hit.entry)
-        decision = stale_if_error(req, hit.entry.header_map(),
-                                  staleness=max(0.0, now.age - now.lifetime))
+        decision = stale_if_error(
+            req, hit.entry.header_map(), staleness=max(0.0, now.age - now.lifetime)
+        )
         if decision.ok:
-            return Result(hit.entry, Outcome("STALE", fwd="stale", fwd_status=status,
-                                             ttl=now.ttl, detail="stale-if-error"), now.age)
+            return Result(
+                hit.entry,
+                Outcome(
+                    "STALE", fwd="stale", fwd_status=status, ttl=now.ttl, detail="stale-if-error"
+                ),
+                now.age,
+            )
     return error or UpstreamError(status, f"{status} from upstream")
 
 
-def _store(edge: Edge, host: str, target: str, req: Mapping[str, str], fetched: Fetched,
-           fwd: str) -> Result:
+def _store(
+    edge: Edge, host: str, target: str, req: Mapping[str, str], fetched: Fetched, fwd: str
+) -> Result:
     """Keep a full response when RFC 9111 §3 allows; the client gets it as received."""
     response = combined(fetched.headers)
     decision = storable("GET", fetched.status, req, response)
-    entry = Entry(status=fetched.status, headers=fetched.headers, body=fetched.body,
-                  request_time=fetched.request_time, response_time=fetched.response_time,
-                  vary=())
+    entry = Entry(
+        status=fetched.status,
+        headers=fetched.headers,
+        body=fetched.body,
+        request_time=fetched.request_time,
+        response_time=fetched.response_time,
+        vary=(),
+    )
     if not decision.ok:
         return Result(entry, Outcome("BYPASS", fwd=fwd, fwd_status=fetched.status), None)
     excluded = stored_fields(response.get("Cache-Control"))
     kept = tuple((n, v) for n, v in fetched.headers if n.lower() not in excluded)
-    stored = edge.cache.store(host, target, req, status=fetched.status, headers=kept,
-                              body=fetched.body, request_time=fetched.request_time,
-                              response_time=fetched.response_time)
+    stored = edge.cache.store(
+        host,
+        target,
+        req,
+        status=fetched.status,
+        headers=kept,
+        body=fetched.body,
+        request_time=fetched.request_time,
+        response_time=fetched.response_time,
+    )
     edge.cache.stats.misses += 1
     ttl = edge.cache.age_of(stored).ttl if stored is not None else None
-    return Result(entry, Outcome("MISS", fwd=fwd, fwd_status=fetched.status, ttl=ttl,
-                                 stored=stored is not None), None)
+    return Result(
+        entry,
+        Outcome("MISS", fwd=fwd, fwd_status=fetched.status, ttl=ttl, stored=stored is not None),
+        None,
+    )
 
 
-async def _pass(request: web.Request, edge: Edge, route: Route,
-                fields: dict[str, object]) -> web.StreamResponse:
+async def _pass(
+    request: web.Request, edge: Edge, route: Route, fields: dict[str, object]
+) -> web.StreamResponse:
     """Other methods go upstream as they are; success invalidates (RFC 9111 §4.4)."""
     host = route.public_host
-    headers = upstream_request_headers(request.headers, public_host=host,
-                                       client_ip=request.remote, proto=edge.scheme)
+    headers = upstream_request_headers(
+        request.headers, public_host=host, client_ip=request.remote, proto=edge.scheme
+    )
     body = await request.read() if request.can_read_body else None
     started = time.perf_counter()
     try:
-        fetched = await exchange(edge.session, route, edge.pools[host], method=request.method,
-                                 target=request.raw_path, headers=headers, body=body,
-                                 clock=edge.clock)
+        fetched = await exchange(
+            edge.session,
+            route,
+            edge.pools[host],
+            method=request.method,
+            target=request.raw_path,
+            headers=headers,
+            body=body,
+            clock=edge.clock,
+        )
     except UpstreamError as e:
         fields.update(cache="BYPASS", error=e.message)
         return plain(e.status, e.message, Outcome("BYPASS", fwd="bypass"))
     finally:
         fields["upstream_ms"] = _ms_since(started)
     removed = 0
-    for target in invalidated_targets(request.method, fetched.status, public_host=host,
-                                      target=request.raw_path,
-                                      response=combined(fetched.headers)):
+    for target in invalidated_targets(
+        request.method,
+        fetched.status,
+        public_host=host,
+        target=request.raw_path,
+        response=combined(fetched.headers),
+    ):
         removed += edge.cache.purge(host, target)
     outcome = Outcome("BYPASS", fwd="bypass", fwd_status=fetched.status)
-    fields.update(cache="BYPASS", reason=f"method {request.method}", invalidated=removed,
-                  upstream_status=fetched.status)
-    entry = Entry(status=fetched.status, headers=fetched.headers, body=fetched.body,
-                  request_time=fetched.request_time, response_time=fetched.response_time,
-                  vary=())
+    fields.update(
+        cache="BYPASS",
+        reason=f"method {request.method}",
+        invalidated=removed,
+        upstream_status=fetched.status,
+    )
+    entry = Entry(
+        status=fetched.status,
+        headers=fetched.headers,
+        body=fetched.body,
+        request_time=fetched.request_time,
+        response_time=fetched.response_time,
+        vary=(),
+    )
     return from_entry(request, entry, outcome, age=None, now=edge.clock())

@@ -19,14 +19,16 @@ CONTENT_FIELDS = frozenset({"content-type", "content-encoding", "content-languag
 
 def plain(status: int, text: str, outcome: Outcome) -> web.Response:
     """An answer the edge makes itself, never cached by anyone."""
-    headers = CIMultiDict({"Cache-Control": "no-store", "X-Cache": outcome.x_cache,
-                           "Cache-Status": outcome.header()})
+    headers = CIMultiDict(
+        {"Cache-Control": "no-store", "X-Cache": outcome.x_cache, "Cache-Status": outcome.header()}
+    )
     append_via(headers)
     return web.Response(status=status, text=text.rstrip("\n") + "\n", headers=headers)
 
 
-def from_entry(request: web.Request, entry: Entry, outcome: Outcome, *,
-               age: float | None, now: float) -> web.Response:
+def from_entry(
+    request: web.Request, entry: Entry, outcome: Outcome, *, age: float | None, now: float
+) -> web.Response:
     """The client's answer from a response; ``age`` None keeps the upstream's Age."""
     headers = list(entry.kept_headers)
     prior = entry.prior
@@ -40,12 +42,20 @@ def from_entry(request: web.Request, entry: Entry, outcome: Outcome, *,
     headers.append(("X-Cache", outcome.x_cache))
     # RFC 9211 §2: each cache appends its own member, nearest the client last.
     status = outcome.header()
-    headers.append(("Cache-Status", f"{prior['cache-status']}, {status}"
-                    if "cache-status" in prior else status))
+    headers.append(
+        (
+            "Cache-Status",
+            f"{prior['cache-status']}, {status}" if "cache-status" in prior else status,
+        )
+    )
     headers.append(("Via", f"{prior['via']}, {VIA}" if "via" in prior else VIA))
-    if (entry.status == 200 and request.method in ("GET", "HEAD")
-            and not_modified(request.headers, entry.header_map())):
+    if (
+        entry.status == 200
+        and request.method in ("GET", "HEAD")
+        and not_modified(request.headers, entry.header_map())
+    ):
         # RFC 9110 §15.4.5: 304 repeats the fields a 200 would have sent, minus content.
-        return OneWriteResponse(status=304, headers=[
-            (n, v) for n, v in headers if n.lower() not in CONTENT_FIELDS])
+        return OneWriteResponse(
+            status=304, headers=[(n, v) for n, v in headers if n.lower() not in CONTENT_FIELDS]
+        )
     return OneWriteResponse(status=entry.status, body=entry.body, headers=headers)

@@ -25,11 +25,21 @@ VIA = f"1.1 {VIA_NAME}"  # RFC 9110 §7.6.3: protocol version and a pseudonym
 
 # RFC 9110 §7.6.1: connection-specific fields a proxy must not forward, plus
 # those a proxy re-frames itself (RFC 9112 §6: length and transfer coding).
-HOP_BY_HOP = frozenset({
-    "connection", "keep-alive", "proxy-connection", "proxy-authenticate",
-    "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade",
-    "content-length", "host",
-})
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "content-length",
+        "host",
+    }
+)
 
 
 class RouteError(ValueError):
@@ -72,8 +82,7 @@ def parse_route(spec: str, *, allow_http: bool = False) -> Route:
         if url.scheme not in schemes or not url.host:
             raise RouteError(f"route {spec!r}: the upstream must be an https:// URL")
         if url.query_string or url.fragment:
-            raise RouteError(f"route {spec!r}: the upstream URL may not have a query or "
-                             f"fragment")
+            raise RouteError(f"route {spec!r}: the upstream URL may not have a query or fragment")
         urls.append(url)
     return Route(public_host=normalize_host(public), upstreams=tuple(urls))
 
@@ -113,8 +122,9 @@ def end_to_end(headers: Mapping[str, str]) -> CIMultiDict[str]:
     return CIMultiDict((k, v) for k, v in headers.items() if k.lower() not in drop)
 
 
-def upstream_request_headers(incoming: Mapping[str, str], *, public_host: str,
-                             client_ip: str | None, proto: str = "https") -> CIMultiDict[str]:
+def upstream_request_headers(
+    incoming: Mapping[str, str], *, public_host: str, client_ip: str | None, proto: str = "https"
+) -> CIMultiDict[str]:
     """Headers the edge sends upstream: the client's, plus where the request came from."""
     out = end_to_end(incoming)
     prior_for = ", ".join(out.popall("X-Forwarded-For", []))

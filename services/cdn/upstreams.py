@@ -32,8 +32,9 @@ class Upstream:
 
 
 class Pool:
-    def __init__(self, urls: Iterable[URL], clock: Callable[[], float], *,
-                 retry_after: float = 30.0) -> None:
+    def __init__(
+        self, urls: Iterable[URL], clock: Callable[[], float], *, retry_after: float = 30.0
+    ) -> None:
         self.members = [Upstream(u) for u in urls]
         self.clock = clock
         self.retry_after = retry_after
@@ -63,5 +64,11 @@ class Pool:
         member.healthy, member.down_since, member.reason = True, None, ""
 
     def status(self) -> list[dict[str, object]]:
-        return [{"upstream": str(m.url), "healthy": self._up(m),
-                 **({"reason": m.reason} if m.reason else {})} for m in self.members]
+        return [
+            {
+                "upstream": str(m.url),
+                "healthy": self._up(m),
+                **({"reason": m.reason} if m.reason else {}),
+            }
+            for m in self.members
+        ]

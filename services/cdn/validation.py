@@ -14,8 +14,18 @@ Headers = tuple[tuple[str, str], ...]
 # the stored content itself (its framing, coding, digest and validator: the 304
 # answered the edge's conditional for exactly this content), and the edge's own
 # per-hop additions.
-NOT_UPDATED = frozenset({"content-length", "content-encoding", "content-range", "content-md5",
-                         "etag", "transfer-encoding", "x-cache", "cache-status"})
+NOT_UPDATED = frozenset(
+    {
+        "content-length",
+        "content-encoding",
+        "content-range",
+        "content-md5",
+        "etag",
+        "transfer-encoding",
+        "x-cache",
+        "cache-status",
+    }
+)
 
 
 def etag_matches(if_none_match: str, etag: str | None) -> bool:
@@ -39,8 +49,9 @@ def conditional_headers(stored: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
-def freshen(stored: Headers, update: Iterable[tuple[str, str]],
-            excluded: frozenset[str] = frozenset()) -> Headers:
+def freshen(
+    stored: Headers, update: Iterable[tuple[str, str]], excluded: frozenset[str] = frozenset()
+) -> Headers:
     """Stored fields updated from a 304 (or HEAD) response (§3.2, §4.3.4): each field
     the update carries replaces the stored one; the rest are kept."""
     fresh: dict[str, list[tuple[str, str]]] = {}

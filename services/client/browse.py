@@ -139,8 +139,7 @@ def resolve(name: str, server: str, timeout: float = 5.0, port: int = 53) -> Dns
     ms = (time.perf_counter() - t0) * 1000
     chain = [f"{rr.rname} CNAME {rr.rdata}" for rr in reply.rr if rr.rtype == QTYPE.CNAME]
     addrs = [str(rr.rdata) for rr in reply.rr if rr.rtype == QTYPE.A]
-    return DnsResult(name, server, started, round(ms, 3), RCODE[reply.header.rcode], chain,
-                     addrs)
+    return DnsResult(name, server, started, round(ms, 3), RCODE[reply.header.rcode], chain, addrs)
 
 
 class AssetFinder(HTMLParser):
@@ -152,8 +151,11 @@ class AssetFinder(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = dict(attrs)
-        if tag == "link" and a.get("href") and (a.get("rel") or "") in (
-                "stylesheet", "icon", "preload"):
+        if (
+            tag == "link"
+            and a.get("href")
+            and (a.get("rel") or "") in ("stylesheet", "icon", "preload")
+        ):
             self.urls.append(str(a["href"]))
         elif tag in ("script", "img") and a.get("src"):
             self.urls.append(str(a["src"]))
@@ -166,9 +168,16 @@ class Browser:
     tests point them at in-process servers on 127.0.0.1.
     """
 
-    def __init__(self, keylog: str | None, emit: bool = True, *, ca_file: str = CA_FILE,
-                 resolv_conf: str = RESOLV_CONF, dns_port: int = 53,
-                 dial: Dial = socket.create_connection) -> None:
+    def __init__(
+        self,
+        keylog: str | None,
+        emit: bool = True,
+        *,
+        ca_file: str = CA_FILE,
+        resolv_conf: str = RESOLV_CONF,
+        dns_port: int = 53,
+        dial: Dial = socket.create_connection,
+    ) -> None:
         self.server = nameserver(resolv_conf)
         self.dns_port = dns_port
         self.dial = dial
@@ -194,14 +203,28 @@ class Browser:
     def lookup(self, host: str) -> DnsResult:
         if host in self.dns_cache:
             hit = self.dns_cache[host]
-            return DnsResult(host, hit.server, time.time(), 0.0, hit.rcode, hit.chain,
-                             hit.addresses, cached_by_client=True)
+            return DnsResult(
+                host,
+                hit.server,
+                time.time(),
+                0.0,
+                hit.rcode,
+                hit.chain,
+                hit.addresses,
+                cached_by_client=True,
+            )
         self.say("dns.query", name=host, server=self.server)
         res = resolve(host, self.server, port=self.dns_port)
         res.visit = self.visit
         self.timeline.dns.append(res)
-        self.say("dns.answer", name=host, rcode=res.rcode, ms=res.ms, chain=res.chain,
-                 addresses=res.addresses)
+        self.say(
+            "dns.answer",
+            name=host,
+            rcode=res.rcode,
+            ms=res.ms,
+            chain=res.chain,
+            addresses=res.addresses,
+        )
         if res.rcode != "NOERROR" or not res.addresses:
             raise RuntimeError(f"DNS lookup of {host} failed: {res.rcode}, no address")
         self.dns_cache[host] = res
@@ -226,17 +249,24 @@ class Browser:
             tls = self.ctx.wrap_socket(raw, server_hostname=host, session=saved)
         except ssl.SSLCertVerificationError as e:
             raw.close()
-            raise RuntimeError(f"TLS certificate verification failed for {host}: "
-                               f"{e.verify_message}") from e
+            raise RuntimeError(
+                f"TLS certificate verification failed for {host}: {e.verify_message}"
+            ) from e
         except OSError:
             raw.close()  # a failed handshake must not leak the socket
             raise
         f.tls_ms = (time.perf_counter() - t0) * 1000
         cipher = tls.cipher()
-        self.say("tls.established", host=host, version=tls.version(),
-                 cipher=cipher[0] if cipher else "",
-                 alpn=tls.selected_alpn_protocol(), ms=f.tls_ms,
-                 resumed=bool(tls.session_reused), offered_session=saved is not None)
+        self.say(
+            "tls.established",
+            host=host,
+            version=tls.version(),
+            cipher=cipher[0] if cipher else "",
+            alpn=tls.selected_alpn_protocol(),
+            ms=f.tls_ms,
+            resumed=bool(tls.session_reused),
+            offered_session=saved is not None,
+        )
         conn = http.client.HTTPSConnection(host, port, context=self.ctx, timeout=30)
         conn.sock = tls
         self.conns[host] = conn
@@ -245,8 +275,7 @@ class Browser:
     def fetch(self, url: str, initiator: str = "") -> tuple[Fetch, bytes]:
         parts = urlsplit(url)
         host = parts.hostname or ""
-        f = Fetch(url=url, host=host, started=time.time(), initiator=initiator,
-                  visit=self.visit)
+        f = Fetch(url=url, host=host, started=time.time(), initiator=initiator, visit=self.visit)
         stored = self.stored.get(url)
         t_start = time.perf_counter()
         body = b""
@@ -263,9 +292,16 @@ class Browser:
             # A reload revalidates what it has: the stored validators, no Cache-Control,
             # so a cache holding a fresh copy may answer 304 itself (RFC 9111 §4.3.2).
             f.conditional = stored.conditional_headers() if stored else {}
-            conn.request("GET", path + (f"?{parts.query}" if parts.query else ""), headers={
-                "User-Agent": "weblab-browse/0.1", "Accept": "*/*",
-                "Accept-Encoding": "identity", **f.conditional})
+            conn.request(
+                "GET",
+                path + (f"?{parts.query}" if parts.query else ""),
+                headers={
+                    "User-Agent": "weblab-browse/0.1",
+                    "Accept": "*/*",
+                    "Accept-Encoding": "identity",
+                    **f.conditional,
+                },
+            )
             f.send_ms = (time.perf_counter() - t0) * 1000
             t0 = time.perf_counter()
             resp = conn.getresponse()  # returns once the status line and headers arrived
@@ -283,11 +319,13 @@ class Browser:
                 self.sessions[host] = sock.session
             if resp.status == 304 and stored is not None:
                 body = stored.body  # "use your copy": the 304 itself has no content
-            elif resp.status == 200 and (resp.getheader("ETag") or
-                                         resp.getheader("Last-Modified")):
-                self.stored[url] = Stored(resp.getheader("ETag", ""),
-                                          resp.getheader("Last-Modified", ""),
-                                          f.content_type, body)
+            elif resp.status == 200 and (resp.getheader("ETag") or resp.getheader("Last-Modified")):
+                self.stored[url] = Stored(
+                    resp.getheader("ETag", ""),
+                    resp.getheader("Last-Modified", ""),
+                    f.content_type,
+                    body,
+                )
             if resp.getheader("Connection", "").lower() == "close":
                 self.conns.pop(host, None)
         except (OSError, RuntimeError, http.client.HTTPException) as e:
@@ -295,20 +333,37 @@ class Browser:
             self.conns.pop(host, None)
             self.timeline.ok = False
         f.total_ms = (time.perf_counter() - t_start) * 1000
-        for name in ("dns_ms", "connect_ms", "tls_ms", "send_ms", "ttfb_ms", "download_ms",
-                     "total_ms"):
+        for name in (
+            "dns_ms",
+            "connect_ms",
+            "tls_ms",
+            "send_ms",
+            "ttfb_ms",
+            "download_ms",
+            "total_ms",
+        ):
             setattr(f, name, round(getattr(f, name), 3))
         self.timeline.fetches.append(f)
-        self.say("http.done", url=url, status=f.status, bytes=f.bytes, cache=f.cache,
-                 ttfb_ms=f.ttfb_ms, error=f.error, visit=f.visit, tls_resumed=f.tls_resumed,
-                 conditional=bool(f.conditional))
+        self.say(
+            "http.done",
+            url=url,
+            status=f.status,
+            bytes=f.bytes,
+            cache=f.cache,
+            ttfb_ms=f.ttfb_ms,
+            error=f.error,
+            visit=f.visit,
+            tls_resumed=f.tls_resumed,
+            conditional=bool(f.conditional),
+        )
         return f, body
 
     def _visit(self, url: str) -> None:
         page, body = self.fetch(url)
         stored = self.stored.get(url)
         html = (page.status == 200 and "html" in page.content_type) or (
-            page.status == 304 and stored is not None and "html" in stored.content_type)
+            page.status == 304 and stored is not None and "html" in stored.content_type
+        )
         if html:
             finder = AssetFinder()
             finder.feed(body.decode("utf-8", "replace"))
@@ -344,9 +399,13 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Open a web page through the lab, timing each step")
     ap.add_argument("url", nargs="?", default="https://www.example.com/")
     ap.add_argument("--out", type=Path, help="folder for timeline.json and the TLS key log")
-    ap.add_argument("--visits", type=_visits, default=1,
-                    help="open the page this many times, the later ones as a reload "
-                         "(resumed TLS, conditional requests); default 1")
+    ap.add_argument(
+        "--visits",
+        type=_visits,
+        default=1,
+        help="open the page this many times, the later ones as a reload "
+        "(resumed TLS, conditional requests); default 1",
+    )
     args = ap.parse_args(argv)
     keylog = str(args.out / "client.keylog") if args.out else None
     if args.out:

@@ -60,15 +60,16 @@ def _context(keylog: str | None) -> ssl.SSLContext:
     return ctx
 
 
-def _connection(url: str, ctx: ssl.SSLContext, connect_to: str | None
-                ) -> http.client.HTTPConnection:
+def _connection(
+    url: str, ctx: ssl.SSLContext, connect_to: str | None
+) -> http.client.HTTPConnection:
     """Open the connection; ``connect_to`` = "address:port" overrides DNS, like curl's
     --connect-to: the TLS name (SNI and the certificate check) stays the URL's host."""
     parts = urlsplit(url)
     host = parts.hostname or ""
     https = parts.scheme == "https"
     port = parts.port or (443 if https else 80)
-    addr, to_port = (connect_to.rsplit(":", 1) if connect_to else (host, str(port)))
+    addr, to_port = connect_to.rsplit(":", 1) if connect_to else (host, str(port))
     raw = socket.create_connection((addr, int(to_port)), timeout=15)
     if not https:
         conn = http.client.HTTPConnection(host, port, timeout=15)
@@ -79,8 +80,10 @@ def _connection(url: str, ctx: ssl.SSLContext, connect_to: str | None
     except ssl.SSLCertVerificationError as e:
         raw.close()
         # Report the check that failed as OpenSSL names it, not "connection error".
-        raise CertificateError(f"TLS certificate verification failed: {e.verify_message} "
-                               f"(OpenSSL error {e.verify_code})") from e
+        raise CertificateError(
+            f"TLS certificate verification failed: {e.verify_message} "
+            f"(OpenSSL error {e.verify_code})"
+        ) from e
     conn = http.client.HTTPSConnection(host, port, context=ctx, timeout=15)
     conn.sock = tls
     return conn
@@ -90,9 +93,14 @@ class CertificateError(OSError):
     """The server's certificate was refused; the message says which check failed."""
 
 
-def _once(method: str, url: str, headers: dict[str, str], body: bytes | None,
-          ctx: ssl.SSLContext, connect_to: str | None = None
-          ) -> tuple[int, dict[str, str], bytes]:
+def _once(
+    method: str,
+    url: str,
+    headers: dict[str, str],
+    body: bytes | None,
+    ctx: ssl.SSLContext,
+    connect_to: str | None = None,
+) -> tuple[int, dict[str, str], bytes]:
     parts = urlsplit(url)
     conn = _connection(url, ctx, connect_to)
     try:
@@ -108,19 +116,22 @@ def _delay(attempt: int, retry_after: str, cap: float = 10.0) -> float:
     """Seconds to wait: Retry-After when the server gave one, else backoff with jitter."""
     if retry_after.isdigit():
         return float(min(float(retry_after), cap))
-    return float(min(cap, 0.2 * 2 ** attempt) * random.uniform(0.5, 1.0))
+    return float(min(cap, 0.2 * 2**attempt) * random.uniform(0.5, 1.0))
 
 
-def login(base: str, ctx: ssl.SSLContext, retries: int = 0,
-          expires_in: int | None = None) -> str:
+def login(base: str, ctx: ssl.SSLContext, retries: int = 0, expires_in: int | None = None) -> str:
     """Log in as the demo user, retrying 429/503 as told (login is safe to repeat)."""
     creds: dict[str, object] = dict(DEMO_USER)
     if expires_in is not None:
         creds["expires_in"] = expires_in
     for n in range(retries + 1):
-        status, headers, body = _once("POST", base + "/api/login",
-                                      {"Content-Type": "application/json"},
-                                      json.dumps(creds).encode(), ctx)
+        status, headers, body = _once(
+            "POST",
+            base + "/api/login",
+            {"Content-Type": "application/json"},
+            json.dumps(creds).encode(),
+            ctx,
+        )
         if status in RETRY_STATUS and n < retries:
             time.sleep(_delay(n, headers.get("retry-after", "")))
             continue
@@ -130,9 +141,17 @@ def login(base: str, ctx: ssl.SSLContext, retries: int = 0,
     raise AssertionError("unreachable")
 
 
-def fetch(method: str, url: str, headers: dict[str, str] | None = None, payload: Any = None,
-          retries: int = 0, token: str | None = None, keylog: str | None = None,
-          connect_to: str | None = None, follow: bool = False) -> FetchResult:
+def fetch(
+    method: str,
+    url: str,
+    headers: dict[str, str] | None = None,
+    payload: Any = None,
+    retries: int = 0,
+    token: str | None = None,
+    keylog: str | None = None,
+    connect_to: str | None = None,
+    follow: bool = False,
+) -> FetchResult:
     ctx = _context(keylog)
     method = method.upper()
     hdrs = {"User-Agent": "weblab-fetch/0.1", "Accept": "application/json"}
@@ -147,8 +166,9 @@ def fetch(method: str, url: str, headers: dict[str, str] | None = None, payload:
         try:
             # "expired": a token asked to live one second, used once it is past
             # the API's 5 s clock-skew leeway (RFC 7519 §4.1.4).
-            real = login(f"{parts.scheme}://{parts.netloc}", ctx, retries,
-                         1 if token == "expired" else None)
+            real = login(
+                f"{parts.scheme}://{parts.netloc}", ctx, retries, 1 if token == "expired" else None
+            )
             if token == "expired":
                 time.sleep(EXPIRED_WAIT)
         except (RuntimeError, OSError, http.client.HTTPException) as e:
@@ -157,8 +177,11 @@ def fetch(method: str, url: str, headers: dict[str, str] | None = None, payload:
         # "tampered": the payload's last character changed, the signature kept, as
         # an attacker editing the claims would: the API must refuse it.
         head, claims, sig = real.split(".")
-        token = f"{head}.{claims[:-1]}{'A' if claims[-1] != 'A' else 'B'}.{sig}" \
-            if token == "tampered" else real
+        token = (
+            f"{head}.{claims[:-1]}{'A' if claims[-1] != 'A' else 'B'}.{sig}"
+            if token == "tampered"
+            else real
+        )
     if token:
         hdrs["Authorization"] = f"Bearer {token}"
     if retries and method not in IDEMPOTENT:
@@ -196,8 +219,12 @@ def fetch(method: str, url: str, headers: dict[str, str] | None = None, payload:
             n += 1
             continue
         location = rh.get("location", "")
-        if follow and status in (301, 302, 303, 307, 308) and location and len(
-                result.attempts) < 10:
+        if (
+            follow
+            and status in (301, 302, 303, 307, 308)
+            and location
+            and len(result.attempts) < 10
+        ):
             # Follow as a browser does: 303 (and 301/302 after a POST) become GET.
             result.redirects.append(f"{status} {url} -> {location}")
             url = urljoin(url, location)
@@ -217,9 +244,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--header", action="append", default=[], help="Name: value")
     ap.add_argument("--json", dest="payload", help="request body, JSON text")
     ap.add_argument("--retries", type=int, default=0)
-    ap.add_argument("--token", help="a bearer token; `login`: log in as the demo user first; "
-                                    "`tampered`: that token with its claims altered; "
-                                    "`expired`: a 1-second token, used 7 s later")
+    ap.add_argument(
+        "--token",
+        help="a bearer token; `login`: log in as the demo user first; "
+        "`tampered`: that token with its claims altered; "
+        "`expired`: a 1-second token, used 7 s later",
+    )
     ap.add_argument("--keylog")
     ap.add_argument("--connect-to", help="ADDRESS:PORT to connect to instead of the URL's host")
     ap.add_argument("--follow", action="store_true", help="follow redirects, as a browser does")
@@ -227,8 +257,17 @@ def main(argv: list[str] | None = None) -> int:
     headers = dict(h.split(":", 1) for h in args.header)
     headers = {k.strip(): v.strip() for k, v in headers.items()}
     payload = json.loads(args.payload) if args.payload is not None else None
-    res = fetch(args.method, args.url, headers, payload, args.retries, args.token, args.keylog,
-                args.connect_to, args.follow)
+    res = fetch(
+        args.method,
+        args.url,
+        headers,
+        payload,
+        args.retries,
+        args.token,
+        args.keylog,
+        args.connect_to,
+        args.follow,
+    )
     print(json.dumps(asdict(res)))
     return 0
 

@@ -41,19 +41,28 @@ class JsonAccessLogger(AbstractAccessLogger):
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
         extra: dict[str, Any] = request.get(LOG_FIELDS, {})
         fields: dict[str, Any] = {
-            "method": request.method, "path": request.path_qs, "host": request.host,
-            "status": response.status, "bytes": response.body_length,
-            "duration_ms": round(time * 1000, 3), "remote": request.remote, **extra}
+            "method": request.method,
+            "path": request.path_qs,
+            "host": request.host,
+            "status": response.status,
+            "bytes": response.body_length,
+            "duration_ms": round(time * 1000, 3),
+            "remote": request.remote,
+            **extra,
+        }
         handler = _json_handler(self.logger)
         if handler is None or not _RESERVED.isdisjoint(extra):
             log_event(self.logger, "request", **fields)
             return
         formatter = handler.formatter
         assert isinstance(formatter, JsonFormatter)
-        line = (f'{{"time":{round(_time.time(), 6)!r},"service":{_json(formatter.service)},'
-                f'"level":"info","event":"request",'
-                + ",".join(f"{_json(k)}:{_json(v)}" for k, v in fields.items())
-                + "}" + handler.terminator)
+        line = (
+            f'{{"time":{round(_time.time(), 6)!r},"service":{_json(formatter.service)},'
+            f'"level":"info","event":"request",'
+            + ",".join(f"{_json(k)}:{_json(v)}" for k, v in fields.items())
+            + "}"
+            + handler.terminator
+        )
         lines = _pending.get(handler)
         if lines is None:
             lines = _pending[handler] = []
@@ -99,9 +108,12 @@ def _json_handler(logger: logging.Logger) -> logging.StreamHandler[Any] | None:
     if len(found) != 1:
         return None
     handler = found[0]
-    if (type(handler) is not logging.StreamHandler or handler.filters
-            or handler.level > logging.INFO
-            or not isinstance(handler.formatter, JsonFormatter)):
+    if (
+        type(handler) is not logging.StreamHandler
+        or handler.filters
+        or handler.level > logging.INFO
+        or not isinstance(handler.formatter, JsonFormatter)
+    ):
         return None
     return handler
 
@@ -117,9 +129,14 @@ def _write_pending() -> None:
             handler.handleError(logging.makeLogRecord({"msg": "access log lines lost"}))
 
 
-def plain_listener(app: web.Application, *, host: str, port: int, service: str,
-                   ssl_context: ssl.SSLContext | None = None
-                   ) -> Callable[[web.Application], AsyncIterator[None]]:
+def plain_listener(
+    app: web.Application,
+    *,
+    host: str,
+    port: int,
+    service: str,
+    ssl_context: ssl.SSLContext | None = None,
+) -> Callable[[web.Application], AsyncIterator[None]]:
     """A cleanup context serving ``app`` on ``port`` beside the main site.
 
     Plain HTTP by default (the port-80 redirectors); with ``ssl_context``, one more
@@ -129,28 +146,42 @@ def plain_listener(app: web.Application, *, host: str, port: int, service: str,
     logger = logging.getLogger(f"services.{service}")
 
     async def listen(_main: web.Application) -> AsyncIterator[None]:
-        runner = web.AppRunner(app, access_log=logging.getLogger(f"services.{service}.access"),
-                               access_log_class=JsonAccessLogger)
+        runner = web.AppRunner(
+            app,
+            access_log=logging.getLogger(f"services.{service}.access"),
+            access_log_class=JsonAccessLogger,
+        )
         await runner.setup()
         await web.TCPSite(runner, host, port, ssl_context=ssl_context).start()
-        log_event(logger, "listening", host=host, port=port,
-                  tls=None if ssl_context is None else "1.2-1.3")
+        log_event(
+            logger,
+            "listening",
+            host=host,
+            port=port,
+            tls=None if ssl_context is None else "1.2-1.3",
+        )
         yield
         await runner.cleanup()
 
     return listen
 
 
-def run(app: web.Application, *, host: str, port: int, ssl_context: ssl.SSLContext,
-        service: str, plain: tuple[web.Application, int] | None = None) -> None:
+def run(
+    app: web.Application,
+    *,
+    host: str,
+    port: int,
+    ssl_context: ssl.SSLContext,
+    service: str,
+    plain: tuple[web.Application, int] | None = None,
+) -> None:
     """Serve ``app`` until SIGINT/SIGTERM (compose stop sends SIGTERM).
 
     ``plain`` = (app, port) adds a plain-HTTP listener (the origin's redirect to HTTPS).
     """
     logger = logging.getLogger(f"services.{service}")
     if plain is not None:
-        app.cleanup_ctx.append(plain_listener(plain[0], host=host, port=plain[1],
-                                              service=service))
+        app.cleanup_ctx.append(plain_listener(plain[0], host=host, port=plain[1], service=service))
 
     # cleanup_ctx rather than on_startup: its type is checkable with this aiohttp/aiosignal pair.
     async def announce(_app: web.Application) -> AsyncIterator[None]:
@@ -159,6 +190,12 @@ def run(app: web.Application, *, host: str, port: int, ssl_context: ssl.SSLConte
         log_event(logger, "stopped")
 
     app.cleanup_ctx.append(announce)
-    web.run_app(app, host=host, port=port, ssl_context=ssl_context, print=None,
-                access_log=logging.getLogger(f"services.{service}.access"),
-                access_log_class=JsonAccessLogger)
+    web.run_app(
+        app,
+        host=host,
+        port=port,
+        ssl_context=ssl_context,
+        print=None,
+        access_log=logging.getLogger(f"services.{service}.access"),
+        access_log_class=JsonAccessLogger,
+    )

@@ -15,8 +15,10 @@ from aiohttp import web
 
 from services.common.hosts import normalize_host
 
-_HOST = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*"
-                   r"|\[[0-9a-f:.]+\]")
+_HOST = re.compile(
+    r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*"
+    r"|\[[0-9a-f:.]+\]"
+)
 
 
 def https_location(host_header: str, path_qs: str) -> str | None:
@@ -31,8 +33,9 @@ async def to_https(request: web.Request) -> web.Response:
     location = https_location(request.headers.get("Host", ""), request.raw_path)
     if location is None:
         return web.Response(status=400, text="400 Bad Request: a Host header is required\n")
-    return web.Response(status=301, headers={"Location": location,
-                                             "Cache-Control": "public, max-age=3600"})
+    return web.Response(
+        status=301, headers={"Location": location, "Cache-Control": "public, max-age=3600"}
+    )
 
 
 def make_redirect_app() -> web.Application:

@@ -23,12 +23,19 @@ ALPN = ["http/1.1"]
 # TLS 1.2 suites of Mozilla's "intermediate" server profile (v5.7): AEAD only,
 # forward secret. Python's default string also enables CBC-SHA2 suites.
 # TLS 1.3 suites are not set by this call and are all acceptable.
-MOZILLA_INTERMEDIATE = ":".join([
-    "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
-    "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
-    "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
-    "DHE-RSA-AES128-GCM-SHA256", "DHE-RSA-AES256-GCM-SHA384", "DHE-RSA-CHACHA20-POLY1305",
-])
+MOZILLA_INTERMEDIATE = ":".join(
+    [
+        "ECDHE-ECDSA-AES128-GCM-SHA256",
+        "ECDHE-RSA-AES128-GCM-SHA256",
+        "ECDHE-ECDSA-AES256-GCM-SHA384",
+        "ECDHE-RSA-AES256-GCM-SHA384",
+        "ECDHE-ECDSA-CHACHA20-POLY1305",
+        "ECDHE-RSA-CHACHA20-POLY1305",
+        "DHE-RSA-AES128-GCM-SHA256",
+        "DHE-RSA-AES256-GCM-SHA384",
+        "DHE-RSA-CHACHA20-POLY1305",
+    ]
+)
 
 
 def _common(ctx: ssl.SSLContext, env: Mapping[str, str]) -> ssl.SSLContext:
@@ -40,8 +47,7 @@ def _common(ctx: ssl.SSLContext, env: Mapping[str, str]) -> ssl.SSLContext:
     return ctx
 
 
-def server_context(cert: Path, key: Path,
-                   env: Mapping[str, str] | None = None) -> ssl.SSLContext:
+def server_context(cert: Path, key: Path, env: Mapping[str, str] | None = None) -> ssl.SSLContext:
     """A server context sending ``cert`` (leaf + intermediate chain) with ``key``."""
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.set_ciphers(MOZILLA_INTERMEDIATE)

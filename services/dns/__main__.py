@@ -31,26 +31,52 @@ logger = logging.getLogger("services.dns")
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options (argparse exits 2 on a usage error)."""
-    parser = argparse.ArgumentParser(prog="python -m services.dns",
-                                     description="Authoritative DNS server for the lab.")
-    parser.add_argument("--zone", action="append", required=True, metavar="FILE",
-                        help="RFC 1035 master file; repeat for several zones")
+    parser = argparse.ArgumentParser(
+        prog="python -m services.dns", description="Authoritative DNS server for the lab."
+    )
+    parser.add_argument(
+        "--zone",
+        action="append",
+        required=True,
+        metavar="FILE",
+        help="RFC 1035 master file; repeat for several zones",
+    )
     parser.add_argument("--name", default="dns", help="this server's host name, for the logs")
     parser.add_argument("--listen", default="0.0.0.0", help="address to bind (default 0.0.0.0)")
     parser.add_argument("--port", type=int, default=53, help="UDP and TCP port (default 53)")
-    parser.add_argument("--edns-max", type=int, default=OUR_EDNS_PAYLOAD,
-                        help=f"largest UDP reply to EDNS clients, {CLASSIC_UDP_LIMIT}.."
-                             f"{MAX_EDNS_PAYLOAD} (default {OUR_EDNS_PAYLOAD})")
-    parser.add_argument("--tcp-idle", type=float, default=10.0,
-                        help="seconds an idle TCP connection stays open (default 10)")
-    parser.add_argument("--tcp-max-connections", type=int, default=128,
-                        help="simultaneous TCP connections (default 128)")
-    parser.add_argument("--no-wire-cache", action="store_true",
-                        help="disable the packed-reply cache (for measurements)")
-    parser.add_argument("--query-log-rate", type=int, default=QUERY_LOG_RATE, metavar="N",
-                        help="dns_query lines a second before the rest are only counted in "
-                             f"a dns_query_summary line (default {QUERY_LOG_RATE}; "
-                             "0: summaries only)")
+    parser.add_argument(
+        "--edns-max",
+        type=int,
+        default=OUR_EDNS_PAYLOAD,
+        help=f"largest UDP reply to EDNS clients, {CLASSIC_UDP_LIMIT}.."
+        f"{MAX_EDNS_PAYLOAD} (default {OUR_EDNS_PAYLOAD})",
+    )
+    parser.add_argument(
+        "--tcp-idle",
+        type=float,
+        default=10.0,
+        help="seconds an idle TCP connection stays open (default 10)",
+    )
+    parser.add_argument(
+        "--tcp-max-connections",
+        type=int,
+        default=128,
+        help="simultaneous TCP connections (default 128)",
+    )
+    parser.add_argument(
+        "--no-wire-cache",
+        action="store_true",
+        help="disable the packed-reply cache (for measurements)",
+    )
+    parser.add_argument(
+        "--query-log-rate",
+        type=int,
+        default=QUERY_LOG_RATE,
+        metavar="N",
+        help="dns_query lines a second before the rest are only counted in "
+        f"a dns_query_summary line (default {QUERY_LOG_RATE}; "
+        "0: summaries only)",
+    )
     args = parser.parse_args(argv)
     if args.query_log_rate < 0:
         parser.error("--query-log-rate must be 0 or more")
@@ -69,8 +95,14 @@ def reload(server: AuthoritativeServer, paths: list[str]) -> bool:
     try:
         zones = load_zones(paths)
     except ZoneFileError as e:
-        logger.error("reload failed", extra={"event": "dns_reload_failed", "error": str(e),
-                                             "kept": sorted(server.zones.zones)})
+        logger.error(
+            "reload failed",
+            extra={
+                "event": "dns_reload_failed",
+                "error": str(e),
+                "kept": sorted(server.zones.zones),
+            },
+        )
         return False
     server.replace_zones(zones)
     log_event(logger, "dns_reloaded", zones=sorted(zones.zones))
@@ -79,12 +111,21 @@ def reload(server: AuthoritativeServer, paths: list[str]) -> bool:
 
 async def serve(args: argparse.Namespace, zones: ZoneSet) -> None:
     """Listen until SIGTERM or SIGINT."""
-    server = AuthoritativeServer(zones, args.name, edns_max=args.edns_max,
-                                 wire_cache=not args.no_wire_cache,
-                                 query_log_rate=args.query_log_rate)
+    server = AuthoritativeServer(
+        zones,
+        args.name,
+        edns_max=args.edns_max,
+        wire_cache=not args.no_wire_cache,
+        query_log_rate=args.query_log_rate,
+    )
     policy = TcpPolicy(idle_timeout=args.tcp_idle, max_connections=args.tcp_max_connections)
-    listener = await listen(server.handle, args.listen, args.port, policy,
-                            fast=server.cached if server.wire_cache else None)
+    listener = await listen(
+        server.handle,
+        args.listen,
+        args.port,
+        policy,
+        fast=server.cached if server.wire_cache else None,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -92,8 +133,14 @@ async def serve(args: argparse.Namespace, zones: ZoneSet) -> None:
             loop.add_signal_handler(sig, stop.set)
     with contextlib.suppress(NotImplementedError, AttributeError):
         loop.add_signal_handler(signal.SIGHUP, reload, server, list(args.zone))
-    log_event(logger, "dns_started", server=args.name, listen=args.listen, port=listener.port,
-              zones=sorted(zones.zones))
+    log_event(
+        logger,
+        "dns_started",
+        server=args.name,
+        listen=args.listen,
+        port=listener.port,
+        zones=sorted(zones.zones),
+    )
     await stop.wait()
     await listener.close()
     server.log.flush()
@@ -113,8 +160,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         run(serve(args, zones))
     except OSError as e:
-        logger.error("cannot listen", extra={"event": "dns_bind_error", "error": str(e),
-                                             "listen": args.listen, "port": args.port})
+        logger.error(
+            "cannot listen",
+            extra={
+                "event": "dns_bind_error",
+                "error": str(e),
+                "listen": args.listen,
+                "port": args.port,
+            },
+        )
         return 1
     return 0
 

@@ -16,11 +16,14 @@ import sys
 from dnslib import QTYPE, RCODE, DNSHeader, DNSQuestion, DNSRecord
 
 
-def probe(server: str, name: str, qtype: str, port: int = 53, recurse: bool = True,
-          timeout: float = 2.0) -> DNSRecord:
+def probe(
+    server: str, name: str, qtype: str, port: int = 53, recurse: bool = True, timeout: float = 2.0
+) -> DNSRecord:
     """One query, one matching reply (raises OSError/TimeoutError/ValueError)."""
-    query = DNSRecord(DNSHeader(id=secrets.randbelow(65536), rd=int(recurse)),
-                      q=DNSQuestion(name, getattr(QTYPE, qtype.upper())))
+    query = DNSRecord(
+        DNSHeader(id=secrets.randbelow(65536), rd=int(recurse)),
+        q=DNSQuestion(name, getattr(QTYPE, qtype.upper())),
+    )
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.settimeout(timeout)
         sock.connect((server, port))
@@ -51,8 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.aa:
         healthy = healthy and bool(reply.header.aa)
     if not healthy:
-        sys.stderr.write(f"probe: {RCODE.get(reply.header.rcode)} aa={reply.header.aa} "
-                         f"answers={len(reply.rr)}\n")
+        sys.stderr.write(
+            f"probe: {RCODE.get(reply.header.rcode)} aa={reply.header.aa} answers={len(reply.rr)}\n"
+        )
     return 0 if healthy else 1
 
 

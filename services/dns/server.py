@@ -47,10 +47,15 @@ class _Packed:
 class AuthoritativeServer:
     """Answers queries from a set of zones; safe against any input bytes."""
 
-    def __init__(self, zones: ZoneSet, name: str,
-                 clock: Callable[[], float] = time.monotonic,
-                 edns_max: int = OUR_EDNS_PAYLOAD, wire_cache: bool = True,
-                 query_log_rate: int = QUERY_LOG_RATE) -> None:
+    def __init__(
+        self,
+        zones: ZoneSet,
+        name: str,
+        clock: Callable[[], float] = time.monotonic,
+        edns_max: int = OUR_EDNS_PAYLOAD,
+        wire_cache: bool = True,
+        query_log_rate: int = QUERY_LOG_RATE,
+    ) -> None:
         self.zones = zones
         self.name = name
         self.clock = clock
@@ -82,8 +87,13 @@ class AuthoritativeServer:
         now = self.clock()
         fields = hit.fields
         if self.log.admit(now):
-            self.log.write(client=client[0], proto=proto, **fields, wire_cache=True,
-                           latency_ms=round((self.clock() - now) * 1000, 3))
+            self.log.write(
+                client=client[0],
+                proto=proto,
+                **fields,
+                wire_cache=True,
+                latency_ms=round((self.clock() - now) * 1000, 3),
+            )
         else:
             self.log.skip(hit, fields["qname"], fields["qtype"], fields["rcode"])
         return wire[:2] + hit.tail
@@ -98,20 +108,32 @@ class AuthoritativeServer:
         started = self.clock()
         parsed = parse_query(wire)
         if parsed.query is None:
-            log_event(logger, "dns_bad_packet", client=client[0], proto=proto,
-                      size=len(wire), reason=parsed.reason,
-                      action="reply" if parsed.error else "drop")
+            log_event(
+                logger,
+                "dns_bad_packet",
+                client=client[0],
+                proto=proto,
+                size=len(wire),
+                reason=parsed.reason,
+                action="reply" if parsed.error else "drop",
+            )
             return parsed.error
         query = parsed.query
         outcome = answer(self.zones, query, self.name)
         reply = outcome.reply
         data = finish(query, reply, proto, self.edns_max)
         fields: dict[str, Any] = dict(
-            server=self.name, qname=norm(query.q.qname), qtype=type_text(query.q.qtype),
-            rcode=RCODE.get(reply.header.rcode), aa=bool(reply.header.aa),
-            answers=len(reply.rr), referral=outcome.referral,
-            delegated_to=outcome.delegated_to, zone=outcome.zone,
-            truncated=bool(reply.header.tc), size=len(data),
+            server=self.name,
+            qname=norm(query.q.qname),
+            qtype=type_text(query.q.qtype),
+            rcode=RCODE.get(reply.header.rcode),
+            aa=bool(reply.header.aa),
+            answers=len(reply.rr),
+            referral=outcome.referral,
+            delegated_to=outcome.delegated_to,
+            zone=outcome.zone,
+            truncated=bool(reply.header.tc),
+            size=len(data),
         )
         if self.wire_cache:
             table = self._replies[proto]
@@ -119,9 +141,18 @@ class AuthoritativeServer:
                 table.clear()
             table[wire[2:]] = _Packed(data, fields)
         if self.log.admit(started):
-            self.log.write(client=client[0], proto=proto, **fields, wire_cache=False,
-                           latency_ms=round((self.clock() - started) * 1000, 3))
+            self.log.write(
+                client=client[0],
+                proto=proto,
+                **fields,
+                wire_cache=False,
+                latency_ms=round((self.clock() - started) * 1000, 3),
+            )
         else:
-            self.log.skip((fields["qname"], fields["qtype"], fields["rcode"]),
-                          fields["qname"], fields["qtype"], fields["rcode"])
+            self.log.skip(
+                (fields["qname"], fields["qtype"], fields["rcode"]),
+                fields["qname"],
+                fields["qtype"],
+                fields["rcode"],
+            )
         return data

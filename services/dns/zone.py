@@ -88,9 +88,10 @@ def build_zone(entries: Iterable[Entry], path: str = "<zone>") -> Zone:
         owners_by_type.setdefault((name, rr.rtype), entry.line)
     for (name, rtype), line in owners_by_type.items():
         # RFC 1034 §3.6.2 / RFC 2181 §10.1: a CNAME owner has no other data.
-        if rtype == QTYPE.CNAME and (len(zone.get(name, QTYPE.CNAME)) > 1 or any(
-            t != QTYPE.CNAME for t in zone.types_at(name)
-        )):
+        if rtype == QTYPE.CNAME and (
+            len(zone.get(name, QTYPE.CNAME)) > 1
+            or any(t != QTYPE.CNAME for t in zone.types_at(name))
+        ):
             raise ZoneFileError(path, line, f"{name} has a CNAME and other data")
         if rtype == QTYPE.NS and name != zone.origin:
             zone.cuts.add(name)
@@ -112,8 +113,12 @@ def _check_delegations(zone: Zone, lines: dict[tuple[str, int], int], path: str)
             continue
         allowed = (QTYPE.NS, QTYPE.DS, *ADDRESS_TYPES) if name == cut else ADDRESS_TYPES
         if rtype not in allowed:
-            raise ZoneFileError(path, line, f"{name} {QTYPE.get(rtype)} is below the "
-                                f"delegation {cut} and would never be served")
+            raise ZoneFileError(
+                path,
+                line,
+                f"{name} {QTYPE.get(rtype)} is below the "
+                f"delegation {cut} and would never be served",
+            )
     for (name, rtype), line in lines.items():
         if rtype != QTYPE.NS:
             continue
@@ -126,8 +131,12 @@ def _check_delegations(zone: Zone, lines: dict[tuple[str, int], int], path: str)
             # In-zone targets need an address here; for the apex this is the
             # zone's own data, under a delegation it is glue.
             if not any(zone.get(target, t) for t in ADDRESS_TYPES):
-                raise ZoneFileError(path, line, f"name server {target} of {name} is inside "
-                                    f"{zone.origin} but has no address (glue) in the zone")
+                raise ZoneFileError(
+                    path,
+                    line,
+                    f"name server {target} of {name} is inside "
+                    f"{zone.origin} but has no address (glue) in the zone",
+                )
 
 
 def load_zone(path: str | Path) -> Zone:

@@ -85,8 +85,9 @@ class TcpPolicy:
     max_inflight: int = TCP_MAX_INFLIGHT
 
 
-async def _answer_one(handler: Handler, data: bytes, addr: Address,
-                      writer: asyncio.StreamWriter, lock: asyncio.Lock) -> None:
+async def _answer_one(
+    handler: Handler, data: bytes, addr: Address, writer: asyncio.StreamWriter, lock: asyncio.Lock
+) -> None:
     try:
         reply = await handler(data, addr, "tcp")
     except Exception:
@@ -100,9 +101,13 @@ async def _answer_one(handler: Handler, data: bytes, addr: Address,
         await writer.drain()
 
 
-async def _serve_tcp(handler: Handler, reader: asyncio.StreamReader,
-                     writer: asyncio.StreamWriter, tasks: set[asyncio.Task[None]],
-                     policy: TcpPolicy) -> None:
+async def _serve_tcp(
+    handler: Handler,
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    tasks: set[asyncio.Task[None]],
+    policy: TcpPolicy,
+) -> None:
     task = asyncio.current_task()
     peer = writer.get_extra_info("peername") or ("?", 0)
     addr: Address = (str(peer[0]), int(peer[1]))
@@ -167,8 +172,13 @@ class Listener:
         await self.tcp.wait_closed()
 
 
-async def listen(handler: Handler, host: str, port: int,
-                 tcp_policy: TcpPolicy | None = None, fast: FastPath | None = None) -> Listener:
+async def listen(
+    handler: Handler,
+    host: str,
+    port: int,
+    tcp_policy: TcpPolicy | None = None,
+    fast: FastPath | None = None,
+) -> Listener:
     """Bind UDP and TCP on ``host:port``; port 0 picks one free for both.
 
     ``fast``, if given, is tried first for each UDP query, synchronously.
@@ -183,7 +193,9 @@ async def listen(handler: Handler, host: str, port: int,
         bound = int(udp.get_extra_info("sockname")[1])
         try:
             tcp = await asyncio.start_server(
-                lambda r, w: _serve_tcp(handler, r, w, connections, policy), host, bound,
+                lambda r, w: _serve_tcp(handler, r, w, connections, policy),
+                host,
+                bound,
                 reuse_address=True,
             )
         except OSError as e:

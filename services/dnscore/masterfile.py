@@ -234,4 +234,3 @@ def load_master(path: str | Path) -> list[Entry]:
     except (OSError, UnicodeDecodeError) as e:
         raise ZoneFileError(str(path), 0, f"cannot read: {e}") from e
     return parse_master(text, str(path))
-

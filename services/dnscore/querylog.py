@@ -36,8 +36,13 @@ Describe = Callable[[Hashable], tuple[str, str, str]]  # key -> (qname, qtype, r
 class QueryLog:
     """Full lines up to a rate, then one summary line per window."""
 
-    def __init__(self, logger: logging.Logger, event: str, per_second: int = QUERY_LOG_RATE,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        logger: logging.Logger,
+        event: str,
+        per_second: int = QUERY_LOG_RATE,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.logger = logger
         self.event = event
         self.per_second = per_second
@@ -93,9 +98,12 @@ class QueryLog:
             described = self._describe[key]
             top[described] = top.get(described, 0) + count
         ranked = sorted(top.items(), key=lambda item: -item[1])[:TOP]
-        log_event(self.logger, self.event + "_summary", not_logged=total,
-                  per_second_limit=self.per_second,
-                  top=[{"qname": q, "qtype": t, "rcode": r, "count": n}
-                       for (q, t, r), n in ranked])
+        log_event(
+            self.logger,
+            self.event + "_summary",
+            not_logged=total,
+            per_second_limit=self.per_second,
+            top=[{"qname": q, "qtype": t, "rcode": r, "count": n} for (q, t, r), n in ranked],
+        )
         self._suppressed.clear()
         self._describe.clear()

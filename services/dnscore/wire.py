@@ -47,8 +47,10 @@ def reply_to(query: DNSRecord, *, aa: bool, ra: bool) -> DNSRecord:
     has validated or is authoritative for with DNSSEC, which we never do.
     """
     h = query.header
-    return DNSRecord(DNSHeader(id=h.id, qr=1, opcode=h.opcode, rd=h.rd, cd=h.cd,
-                               aa=int(aa), ra=int(ra)), q=query.q)
+    return DNSRecord(
+        DNSHeader(id=h.id, qr=1, opcode=h.opcode, rd=h.rd, cd=h.cd, aa=int(aa), ra=int(ra)),
+        q=query.q,
+    )
 
 
 def type_text(qtype: int) -> str:
@@ -70,8 +72,7 @@ def _edns(query: DNSRecord) -> tuple[Edns | None, str]:
         return None, "OPT owner is not the root"  # RFC 6891 §6.1.2
     ttl = int(opt.ttl)
     # §6.2.5: a payload below 512 is treated as 512.
-    return Edns(max(CLASSIC_UDP_LIMIT, int(opt.rclass)), (ttl >> 16) & 0xFF,
-                bool(ttl & 0x8000)), ""
+    return Edns(max(CLASSIC_UDP_LIMIT, int(opt.rclass)), (ttl >> 16) & 0xFF, bool(ttl & 0x8000)), ""
 
 
 def parse_query(wire: bytes) -> Parsed:
@@ -102,8 +103,10 @@ def parse_query(wire: bytes) -> Parsed:
         return Parsed(None, error_reply(header, RCODE.FORMERR, query), problem)
     if edns is not None and edns.version > 0:
         # RFC 6891 §6.1.3: answer with our version (0) and BADVERS, nothing else.
-        reply = DNSRecord(DNSHeader(id=header.id, qr=1, opcode=header.opcode, rd=header.rd,
-                                    cd=header.cd), questions=list(query.questions))
+        reply = DNSRecord(
+            DNSHeader(id=header.id, qr=1, opcode=header.opcode, rd=header.rd, cd=header.cd),
+            questions=list(query.questions),
+        )
         reply.add_ar(EDNS0(udp_len=OUR_EDNS_PAYLOAD, ext_rcode=BADVERS >> 4))
         reply.header.rcode = BADVERS & 0xF
         return Parsed(None, bytes(reply.pack()), f"EDNS version {edns.version}", edns)
@@ -112,8 +115,9 @@ def parse_query(wire: bytes) -> Parsed:
 
 def error_reply(header: DNSHeader, rcode: int, query: DNSRecord | None = None) -> bytes:
     """A reply echoing the ID, opcode, RD and CD bits of the query (and its question if parsed)."""
-    reply = DNSHeader(id=header.id, qr=1, opcode=header.opcode, rd=header.rd, cd=header.cd,
-                      rcode=rcode)
+    reply = DNSHeader(
+        id=header.id, qr=1, opcode=header.opcode, rd=header.rd, cd=header.cd, rcode=rcode
+    )
     questions = list(query.questions) if query is not None else []
     wire: bytes = DNSRecord(reply, questions=questions).pack()
     return wire
@@ -139,8 +143,9 @@ def udp_limit(payload: int | None, our_max: int = OUR_EDNS_PAYLOAD) -> int:
     return max(CLASSIC_UDP_LIMIT, min(payload, our_max, MAX_EDNS_PAYLOAD))
 
 
-def finish(query: DNSRecord, reply: DNSRecord, proto: str,
-           our_max: int = OUR_EDNS_PAYLOAD) -> bytes:
+def finish(
+    query: DNSRecord, reply: DNSRecord, proto: str, our_max: int = OUR_EDNS_PAYLOAD
+) -> bytes:
     """Pack a reply; over UDP, truncate it to what the requestor can take.
 
     RFC 6891 §7: a reply to an EDNS query carries an OPT record (and only

@@ -38,43 +38,79 @@ def _network(text: str) -> Network:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options (argparse exits 2 on a usage error)."""
-    parser = argparse.ArgumentParser(prog="python -m services.resolver",
-                                     description="Caching recursive resolver for the lab.")
+    parser = argparse.ArgumentParser(
+        prog="python -m services.resolver", description="Caching recursive resolver for the lab."
+    )
     roots = parser.add_mutually_exclusive_group(required=True)
     roots.add_argument("--hints", metavar="FILE", help="root hints in named.root format")
-    roots.add_argument("--root-zone", metavar="FILE",
-                       help="take the root servers from the root zone file instead")
-    parser.add_argument("--allow", action="append", type=_network, required=True,
-                        metavar="NET", help="client network allowed to recurse; repeatable")
+    roots.add_argument(
+        "--root-zone", metavar="FILE", help="take the root servers from the root zone file instead"
+    )
+    parser.add_argument(
+        "--allow",
+        action="append",
+        type=_network,
+        required=True,
+        metavar="NET",
+        help="client network allowed to recurse; repeatable",
+    )
     parser.add_argument("--listen", default="0.0.0.0", help="address to bind (default 0.0.0.0)")
     parser.add_argument("--port", type=int, default=53, help="UDP and TCP port (default 53)")
-    parser.add_argument("--upstream-port", type=int, default=53,
-                        help="port of the authoritative servers (default 53)")
-    parser.add_argument("--timeout", type=float, default=1.5,
-                        help="seconds to wait for one server before the next (default 1.5)")
+    parser.add_argument(
+        "--upstream-port",
+        type=int,
+        default=53,
+        help="port of the authoritative servers (default 53)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=1.5,
+        help="seconds to wait for one server before the next (default 1.5)",
+    )
     parser.add_argument("--name", default="resolver", help="service name for the logs")
-    parser.add_argument("--no-qname-minimisation", dest="qname_minimisation",
-                        action="store_false",
-                        help="send the full name to every server (RFC 9156 is on by default)")
-    parser.add_argument("--serve-stale", action="store_true",
-                        help="answer from expired data (TTL 30) when all upstreams fail "
-                             "(RFC 8767)")
-    parser.add_argument("--max-ttl", type=int, default=86400,
-                        help="cap on cached TTLs in seconds (default 86400)")
-    parser.add_argument("--min-ttl", type=int, default=0,
-                        help="floor for cached TTLs in seconds (default 0: none)")
-    parser.add_argument("--deadline", type=float, default=CLIENT_DEADLINE,
-                        help=f"seconds for a whole client question before SERVFAIL "
-                             f"(default {CLIENT_DEADLINE:g})")
-    parser.add_argument("--control-socket", default=DEFAULT_SOCKET,
-                        help=f"Unix socket for services.resolver.ctl (default {DEFAULT_SOCKET}; "
-                             "'' to disable)")
-    parser.add_argument("--no-wire-cache", action="store_true",
-                        help="disable the packed-reply cache (for measurements)")
-    parser.add_argument("--query-log-rate", type=int, default=QUERY_LOG_RATE, metavar="N",
-                        help="resolver_query lines a second for cached answers before the "
-                             "rest are only counted in a resolver_query_summary line "
-                             f"(default {QUERY_LOG_RATE}; 0: summaries only)")
+    parser.add_argument(
+        "--no-qname-minimisation",
+        dest="qname_minimisation",
+        action="store_false",
+        help="send the full name to every server (RFC 9156 is on by default)",
+    )
+    parser.add_argument(
+        "--serve-stale",
+        action="store_true",
+        help="answer from expired data (TTL 30) when all upstreams fail (RFC 8767)",
+    )
+    parser.add_argument(
+        "--max-ttl", type=int, default=86400, help="cap on cached TTLs in seconds (default 86400)"
+    )
+    parser.add_argument(
+        "--min-ttl", type=int, default=0, help="floor for cached TTLs in seconds (default 0: none)"
+    )
+    parser.add_argument(
+        "--deadline",
+        type=float,
+        default=CLIENT_DEADLINE,
+        help=f"seconds for a whole client question before SERVFAIL (default {CLIENT_DEADLINE:g})",
+    )
+    parser.add_argument(
+        "--control-socket",
+        default=DEFAULT_SOCKET,
+        help=f"Unix socket for services.resolver.ctl (default {DEFAULT_SOCKET}; '' to disable)",
+    )
+    parser.add_argument(
+        "--no-wire-cache",
+        action="store_true",
+        help="disable the packed-reply cache (for measurements)",
+    )
+    parser.add_argument(
+        "--query-log-rate",
+        type=int,
+        default=QUERY_LOG_RATE,
+        metavar="N",
+        help="resolver_query lines a second for cached answers before the "
+        "rest are only counted in a resolver_query_summary line "
+        f"(default {QUERY_LOG_RATE}; 0: summaries only)",
+    )
     args = parser.parse_args(argv)
     if args.query_log_rate < 0:
         parser.error("--query-log-rate must be 0 or more")
@@ -86,33 +122,45 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 async def serve(args: argparse.Namespace, roots: list[RootServer]) -> None:
     """Listen until SIGTERM or SIGINT."""
     transport = NetworkTransport(port=args.upstream_port, timeout=args.timeout)
-    config = CacheConfig(max_ttl=args.max_ttl, min_ttl=args.min_ttl,
-                         serve_stale=args.serve_stale)
-    resolver = Resolver(transport, Cache(config=config), roots,
-                        qname_minimisation=args.qname_minimisation)
-    server = RecursiveServer(resolver, args.allow, deadline=args.deadline,
-                             wire_cache=not args.no_wire_cache,
-                             query_log_rate=args.query_log_rate)
-    listener = await listen(server.handle, args.listen, args.port,
-                            fast=server.cached if server.wire_cache else None)
+    config = CacheConfig(max_ttl=args.max_ttl, min_ttl=args.min_ttl, serve_stale=args.serve_stale)
+    resolver = Resolver(
+        transport, Cache(config=config), roots, qname_minimisation=args.qname_minimisation
+    )
+    server = RecursiveServer(
+        resolver,
+        args.allow,
+        deadline=args.deadline,
+        wire_cache=not args.no_wire_cache,
+        query_log_rate=args.query_log_rate,
+    )
+    listener = await listen(
+        server.handle, args.listen, args.port, fast=server.cached if server.wire_cache else None
+    )
     control = None
     if args.control_socket:
         try:
-            control = await serve_control(args.control_socket, resolver.cache.dump,
-                                          server.flush)
+            control = await serve_control(args.control_socket, resolver.cache.dump, server.flush)
         except OSError as e:
             # The resolver still works without its control channel; say so.
-            logger.error("no control socket", extra={"event": "resolver_control_error",
-                                                      "error": str(e)})
+            logger.error(
+                "no control socket", extra={"event": "resolver_control_error", "error": str(e)}
+            )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    log_event(logger, "resolver_started", listen=args.listen, port=listener.port,
-              roots=[r.name for r in roots], allow=[str(n) for n in args.allow],
-              qname_minimisation=args.qname_minimisation, serve_stale=args.serve_stale,
-              control_socket=args.control_socket or None)
+    log_event(
+        logger,
+        "resolver_started",
+        listen=args.listen,
+        port=listener.port,
+        roots=[r.name for r in roots],
+        allow=[str(n) for n in args.allow],
+        qname_minimisation=args.qname_minimisation,
+        serve_stale=args.serve_stale,
+        control_socket=args.control_socket or None,
+    )
     await stop.wait()
     if control is not None:
         control.close()
@@ -135,8 +183,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         run(serve(args, roots))
     except OSError as e:
-        logger.error("cannot listen", extra={"event": "resolver_bind_error", "error": str(e),
-                                             "listen": args.listen, "port": args.port})
+        logger.error(
+            "cannot listen",
+            extra={
+                "event": "resolver_bind_error",
+                "error": str(e),
+                "listen": args.listen,
+                "port": args.port,
+            },
+        )
         return 1
     return 0
 

@@ -29,8 +29,12 @@ def follow_chain(records: list[RR], name: str, qtype: int) -> tuple[list[RR], st
     path: list[RR] = []
     seen = {name}
     while True:
-        final = [r for r in records if norm(r.rname) == name
-                 and (r.rtype == qtype or (qtype == QTYPE.ANY and r.rtype != QTYPE.CNAME))]
+        final = [
+            r
+            for r in records
+            if norm(r.rname) == name
+            and (r.rtype == qtype or (qtype == QTYPE.ANY and r.rtype != QTYPE.CNAME))
+        ]
         if final:
             return path + final, name, True
         cname = [r for r in records if norm(r.rname) == name and r.rtype == QTYPE.CNAME]
@@ -45,8 +49,9 @@ def follow_chain(records: list[RR], name: str, qtype: int) -> tuple[list[RR], st
 
 def soa_of(reply: DNSRecord, zone: str) -> RR | None:
     """The SOA in authority, if the answering zone may speak for it."""
-    return next((r for r in reply.auth
-                 if r.rtype == QTYPE.SOA and is_subdomain(norm(r.rname), zone)), None)
+    return next(
+        (r for r in reply.auth if r.rtype == QTYPE.SOA and is_subdomain(norm(r.rname), zone)), None
+    )
 
 
 def referral_target(reply: DNSRecord, zone: str, name: str) -> str | None:
@@ -76,8 +81,11 @@ def describe(reply: DNSRecord, zone: str, name: str) -> tuple[str, str]:
         return kind, shown
     child = referral_target(reply, zone, name)
     if child is not None:
-        ns = [norm(r.rdata.label) for r in reply.auth
-              if r.rtype == QTYPE.NS and norm(r.rname) == child]
+        ns = [
+            norm(r.rdata.label)
+            for r in reply.auth
+            if r.rtype == QTYPE.NS and norm(r.rname) == child
+        ]
         glue = {norm(r.rname) for r in reply.ar if r.rtype == QTYPE.A}
         with_glue = [n for n in ns if n in glue and is_subdomain(n, zone)]
         note = f"glue for {', '.join(with_glue)}" if with_glue else "no glue"

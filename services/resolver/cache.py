@@ -192,8 +192,11 @@ class Cache:
                 return Negative(neg.rcode, soa)
         for rtype in (qtype, QTYPE.CNAME):
             entry = self._rrsets.get((name, rtype))
-            if (entry is not None and entry.rank >= Rank.ANSWER
-                    and now <= entry.expires + self.config.max_stale):
+            if (
+                entry is not None
+                and entry.rank >= Rank.ANSWER
+                and now <= entry.expires + self.config.max_stale
+            ):
                 ttl = self.config.stale_ttl if entry.expires <= now else int(entry.expires - now)
                 return [_with_ttl(rr, ttl) for rr in entry.rrs]
         return None
@@ -208,8 +211,7 @@ class Cache:
         zone = norm(name)
         before = len(self)
         self._rrsets = {k: v for k, v in self._rrsets.items() if not is_subdomain(k[0], zone)}
-        self._negative = {k: v for k, v in self._negative.items()
-                          if not is_subdomain(k[0], zone)}
+        self._negative = {k: v for k, v in self._negative.items() if not is_subdomain(k[0], zone)}
         return before - len(self)
 
     def dump(self) -> list[dict[str, object]]:
@@ -218,15 +220,29 @@ class Cache:
         rows: list[dict[str, object]] = []
         for (name, rtype), entry in self._rrsets.items():
             kind = "answer" if entry.rank >= Rank.ANSWER else "delegation"
-            rows.append({"name": name, "type": _type_text(rtype), "kind": kind,
-                         "rank": entry.rank.name.lower(), "ttl": int(entry.expires - now),
-                         "stale": entry.expires <= now,
-                         "records": [str(rr.rdata) for rr in entry.rrs]})
+            rows.append(
+                {
+                    "name": name,
+                    "type": _type_text(rtype),
+                    "kind": kind,
+                    "rank": entry.rank.name.lower(),
+                    "ttl": int(entry.expires - now),
+                    "stale": entry.expires <= now,
+                    "records": [str(rr.rdata) for rr in entry.rrs],
+                }
+            )
         for (name, ntype), neg in self._negative.items():
-            rows.append({"name": name, "type": "*" if ntype is None else _type_text(ntype),
-                         "kind": "negative", "rank": RCODE.get(neg.rcode),
-                         "ttl": int(neg.expires - now), "stale": neg.expires <= now,
-                         "records": [str(neg.soa.rdata)] if neg.soa else []})
+            rows.append(
+                {
+                    "name": name,
+                    "type": "*" if ntype is None else _type_text(ntype),
+                    "kind": "negative",
+                    "rank": RCODE.get(neg.rcode),
+                    "ttl": int(neg.expires - now),
+                    "stale": neg.expires <= now,
+                    "records": [str(neg.soa.rdata)] if neg.soa else [],
+                }
+            )
         rows.sort(key=lambda r: (str(r["name"]).split(".")[::-1], str(r["type"])))
         return rows
 

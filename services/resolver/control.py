@@ -27,14 +27,15 @@ DEFAULT_SOCKET = "/run/weblab-resolver.sock"
 MAX_REQUEST = 4096
 
 
-def handle_request(line: bytes, dump: Callable[[], list[dict[str, object]]],
-                   flush: Callable[[str | None], int]) -> dict[str, Any]:
+def handle_request(
+    line: bytes, dump: Callable[[], list[dict[str, object]]], flush: Callable[[str | None], int]
+) -> dict[str, Any]:
     """Decode one request line and act on it; errors become ``{"ok": false}``."""
     try:
         request = json.loads(line)
         cmd = request["cmd"]
     except (ValueError, KeyError, TypeError):
-        return {"ok": False, "error": "expected a JSON object with \"cmd\""}
+        return {"ok": False, "error": 'expected a JSON object with "cmd"'}
     if cmd == "dump":
         return {"ok": True, "entries": dump()}
     if cmd == "flush":
@@ -46,8 +47,9 @@ def handle_request(line: bytes, dump: Callable[[], list[dict[str, object]]],
     return {"ok": False, "error": f"unknown command {cmd!r}"}
 
 
-async def serve_control(path: str, dump: Callable[[], list[dict[str, object]]],
-                        flush: Callable[[str | None], int]) -> asyncio.AbstractServer:
+async def serve_control(
+    path: str, dump: Callable[[], list[dict[str, object]]], flush: Callable[[str | None], int]
+) -> asyncio.AbstractServer:
     """Listen on the Unix socket ``path`` (a stale socket file is replaced)."""
 
     async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -42,8 +42,10 @@ def table(entries: list[dict[str, Any]]) -> str:
         data = ", ".join(e["records"][:3]) + (" ..." if len(e["records"]) > 3 else "")
         rows.append((e["name"], e["type"], e["kind"], ttl, data))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=True)) + "  " + r[4]
-             for r in rows]
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=True)) + "  " + r[4]
+        for r in rows
+    ]
     return "\n".join(lines) + f"\n{len(entries)} entries\n"
 
 
@@ -63,15 +65,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         reply = request(args.socket, payload)
     except (OSError, ValueError) as e:
-        sys.stderr.write(f"ctl: cannot reach the resolver at {args.socket}: {e}; "
-                         "is it running, and is this its container?\n")
+        sys.stderr.write(
+            f"ctl: cannot reach the resolver at {args.socket}: {e}; "
+            "is it running, and is this its container?\n"
+        )
         return 1
     if not reply.get("ok"):
         sys.stderr.write(f"ctl: {reply.get('error', 'request failed')}\n")
         return 1
     if args.cmd == "dump":
-        sys.stdout.write(json.dumps(reply["entries"], indent=1) + "\n" if args.json
-                         else table(reply["entries"]))
+        sys.stdout.write(
+            json.dumps(reply["entries"], indent=1) + "\n" if args.json else table(reply["entries"])
+        )
     else:
         what = reply["name"] or "everything"
         sys.stdout.write(f"flushed {reply['flushed']} entries ({what})\n")

@@ -35,13 +35,20 @@ class RootServer:
 
 def root_servers(entries: list[Entry], source: str = "<hints>") -> list[RootServer]:
     """The root's NS names and their A records, in file order."""
-    names = [norm(e.rr.rdata.label) for e in entries
-             if e.rr.rtype == QTYPE.NS and norm(e.rr.rname) == ROOT]
+    names = [
+        norm(e.rr.rdata.label)
+        for e in entries
+        if e.rr.rtype == QTYPE.NS and norm(e.rr.rname) == ROOT
+    ]
     servers = []
     for name in dict.fromkeys(names):
-        addresses = tuple(dict.fromkeys(
-            str(e.rr.rdata) for e in entries if e.rr.rtype == QTYPE.A and norm(e.rr.rname) == name
-        ))
+        addresses = tuple(
+            dict.fromkeys(
+                str(e.rr.rdata)
+                for e in entries
+                if e.rr.rtype == QTYPE.A and norm(e.rr.rname) == name
+            )
+        )
         if addresses:
             servers.append(RootServer(name, addresses))
     if not servers:
@@ -59,7 +66,7 @@ def render(servers: list[RootServer], source: str) -> str:
     lines = [
         ";       This file holds the information on root name servers needed to",
         ";       initialize cache of Internet domain name servers",
-        ";       (e.g. reference this file in the \"cache  .  <file>\"",
+        ';       (e.g. reference this file in the "cache  .  <file>"',
         ";       configuration file of BIND domain name servers).",
         ";",
         f";       weblab: generated from {source} by `python -m services.resolver.hints`;",

@@ -118,10 +118,15 @@ def _one_label_below(name: str, known: str) -> str:
 class Resolver:
     """Recursive resolution for clients, by iterative queries to authorities."""
 
-    def __init__(self, transport: Transport, cache: Cache, roots: list[RootServer],
-                 limits: Limits | None = None,
-                 clock: Callable[[], float] = time.monotonic,
-                 qname_minimisation: bool = True) -> None:
+    def __init__(
+        self,
+        transport: Transport,
+        cache: Cache,
+        roots: list[RootServer],
+        limits: Limits | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        qname_minimisation: bool = True,
+    ) -> None:
         self.transport = transport
         self.cache = cache
         self.roots = roots
@@ -145,8 +150,9 @@ class Resolver:
             return self.stale(norm(qname), qtype, ctx.trace, ctx.queries, str(e))
         return Resolution(result.rcode, result.records, result.authority, ctx.trace, ctx.queries)
 
-    def stale(self, qname: str, qtype: int, trace: list[Step], queries: int,
-              reason: str) -> Resolution:
+    def stale(
+        self, qname: str, qtype: int, trace: list[Step], queries: int, reason: str
+    ) -> Resolution:
         """RFC 8767: after every upstream failed, an expired answer if kept, else SERVFAIL."""
         chain: list[RR] = []
         name = qname
@@ -155,12 +161,20 @@ class Resolver:
             if found is None:
                 break
             if isinstance(found, Negative):
-                return Resolution(found.rcode, chain, [found.soa] if found.soa else [],
-                                  trace, queries, f"stale: {reason}", stale=True)
+                return Resolution(
+                    found.rcode,
+                    chain,
+                    [found.soa] if found.soa else [],
+                    trace,
+                    queries,
+                    f"stale: {reason}",
+                    stale=True,
+                )
             chain.extend(found)
             if found[0].rtype == qtype or found[0].rtype != QTYPE.CNAME:
-                return Resolution(RCODE.NOERROR, chain, [], trace, queries,
-                                  f"stale: {reason}", stale=True)
+                return Resolution(
+                    RCODE.NOERROR, chain, [], trace, queries, f"stale: {reason}", stale=True
+                )
             name = norm(found[0].rdata.label)
         return Resolution(RCODE.SERVFAIL, [], [], trace, queries, reason)
 
@@ -252,8 +266,9 @@ class Resolver:
                 if ask_name != name:
                     ask_type = QTYPE.A  # RFC 9156 §3: A hides the real type
             partial = ask_name != name
-            reply = await self._ask_zone(zone, ns_names, ask_name, ask_type, ctx, depth,
-                                         any_reply=partial)
+            reply = await self._ask_zone(
+                zone, ns_names, ask_name, ask_type, ctx, depth, any_reply=partial
+            )
             child = referral_target(reply, zone, ask_name) if not reply.rr else None
             if reply.header.rcode == RCODE.NOERROR and not reply.rr and child is not None:
                 zone, ns_names = self._follow_referral(reply, zone, child)
@@ -267,9 +282,19 @@ class Resolver:
                 # name is not believed (some servers get empty non-terminals
                 # wrong); the whole name is asked instead.
                 minimise = False
-                self._note(ctx, None, None, zone, ask_name, qtype, "error",
-                           f"{RCODE.get(reply.header.rcode)} for the minimised name: "
-                           "asking the full name (RFC 9156 relaxed mode)", None, depth)
+                self._note(
+                    ctx,
+                    None,
+                    None,
+                    zone,
+                    ask_name,
+                    qtype,
+                    "error",
+                    f"{RCODE.get(reply.header.rcode)} for the minimised name: "
+                    "asking the full name (RFC 9156 relaxed mode)",
+                    None,
+                    depth,
+                )
                 continue
             known = ask_name  # it exists, with no cut: one label deeper, same servers
         raise ResolveError(f"more than {ctx.limits.max_referrals} referrals for {name}")
@@ -283,8 +308,11 @@ class Resolver:
         # zone that sent it is authoritative for those names (its bailiwick),
         # so a com. server cannot plant addresses for names under net.
         # (RFC 2181 §5.4.1; the defence against Kaminsky-style poisoning).
-        glue = [r for r in reply.ar if r.rtype == QTYPE.A and norm(r.rname) in names
-                and is_subdomain(norm(r.rname), zone)]
+        glue = [
+            r
+            for r in reply.ar
+            if r.rtype == QTYPE.A and norm(r.rname) in names and is_subdomain(norm(r.rname), zone)
+        ]
         for rrset in rrsets(glue):
             self.cache.put_rrset(rrset, Rank.GLUE)
         return child, names
@@ -302,16 +330,27 @@ class Resolver:
             # NXDOMAIN, or NODATA (NOERROR, SOA, nothing of the type): RFC 2308 §2, §5.
             # With a CNAME chain the denial is about its last name (RFC 6604 §3).
             self.cache.put_negative(last, qtype, rcode, soa)
-            authority = [] if soa is None else [
-                RR(soa.rname, soa.rtype, soa.rclass, self.cache.negative_ttl(soa), soa.rdata)]
+            authority = (
+                []
+                if soa is None
+                else [RR(soa.rname, soa.rtype, soa.rclass, self.cache.negative_ttl(soa), soa.rdata)]
+            )
             return _Result(rcode, self.cache.as_cached(path), authority)
         if not complete and not path:
             return _Result(RCODE.NOERROR, [])  # NODATA without SOA: answer, do not cache
         # The first reply shows the TTLs the cache will give out (--max-ttl, --min-ttl).
         return _Result(RCODE.NOERROR, self.cache.as_cached(path), final=complete)
 
-    async def _ask_zone(self, zone: str, ns_names: list[str], name: str, qtype: int,
-                        ctx: _Context, depth: int, any_reply: bool = False) -> DNSRecord:
+    async def _ask_zone(
+        self,
+        zone: str,
+        ns_names: list[str],
+        name: str,
+        qtype: int,
+        ctx: _Context,
+        depth: int,
+        any_reply: bool = False,
+    ) -> DNSRecord:
         """RFC 1034 §5.3.3 step 3: ask the zone's servers until one gives a usable reply.
 
         With ``any_reply`` (a minimised question) an error reply is returned
@@ -332,9 +371,19 @@ class Resolver:
                 if lookups >= ctx.limits.max_ns_lookups:
                     # NXNSAttack: a referral naming many glue-less servers must
                     # not make us resolve them all.
-                    self._note(ctx, None, ns, zone, ns, QTYPE.A, "error",
-                               f"more than {ctx.limits.max_ns_lookups} glue-less name "
-                               "servers: not looked up", None, depth)
+                    self._note(
+                        ctx,
+                        None,
+                        ns,
+                        zone,
+                        ns,
+                        QTYPE.A,
+                        "error",
+                        f"more than {ctx.limits.max_ns_lookups} glue-less name "
+                        "servers: not looked up",
+                        None,
+                        depth,
+                    )
                     break
                 lookups += 1
                 addresses = await self._lookup_server(ns, zone, ctx, depth)
@@ -342,8 +391,7 @@ class Resolver:
                 if address in tried:
                     continue
                 tried.add(address)
-                reply = await self._exchange(address, ns, zone, name, qtype, ctx, depth,
-                                             any_reply)
+                reply = await self._exchange(address, ns, zone, name, qtype, ctx, depth, any_reply)
                 if reply is not None:
                     return reply
         raise ResolveError(f"no server for {zone} gave a usable answer for {name}")
@@ -358,8 +406,18 @@ class Resolver:
         """Resolve a name server named without glue, as a separate question."""
         if is_subdomain(ns, zone):
             # Its address could only come from the zone we cannot reach without it.
-            self._note(ctx, None, ns, zone, ns, QTYPE.A, "error",
-                       "in-zone name server without glue: skipped", None, depth)
+            self._note(
+                ctx,
+                None,
+                ns,
+                zone,
+                ns,
+                QTYPE.A,
+                "error",
+                "in-zone name server without glue: skipped",
+                None,
+                depth,
+            )
             return []
         if depth >= ctx.limits.max_ns_depth:
             return []
@@ -369,8 +427,17 @@ class Resolver:
             return []
         return [str(r.rdata) for r in result.records if r.rtype == QTYPE.A]
 
-    async def _exchange(self, address: str, ns: str, zone: str, name: str, qtype: int,
-                        ctx: _Context, depth: int, any_reply: bool = False) -> DNSRecord | None:
+    async def _exchange(
+        self,
+        address: str,
+        ns: str,
+        zone: str,
+        name: str,
+        qtype: int,
+        ctx: _Context,
+        depth: int,
+        any_reply: bool = False,
+    ) -> DNSRecord | None:
         """One upstream query; returns the reply if usable, None to try the next server."""
         if ctx.queries >= ctx.limits.max_queries:
             raise ResolveError(f"gave up after {ctx.queries} upstream queries")
@@ -393,9 +460,20 @@ class Resolver:
         self._failed_until.pop(address, None)
         return reply
 
-    def _note(self, ctx: _Context, server: str | None, server_name: str | None, zone: str,
-              qname: str, qtype: int, result: str, detail: str, started: float | None,
-              depth: int) -> None:
+    def _note(
+        self,
+        ctx: _Context,
+        server: str | None,
+        server_name: str | None,
+        zone: str,
+        qname: str,
+        qtype: int,
+        result: str,
+        detail: str,
+        started: float | None,
+        depth: int,
+    ) -> None:
         rtt = None if started is None else round((self.clock() - started) * 1000, 3)
-        ctx.trace.append(Step(server, server_name, zone, qname, qtype_text(qtype), result,
-                              detail, rtt, depth))
+        ctx.trace.append(
+            Step(server, server_name, zone, qname, qtype_text(qtype), result, detail, rtt, depth)
+        )

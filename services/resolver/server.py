@@ -61,10 +61,15 @@ class _Packed:
 class RecursiveServer:
     """Answers clients in the allowed networks by recursion (RA=1, AA=0)."""
 
-    def __init__(self, resolver: Resolver, allow: Sequence[Network],
-                 clock: Callable[[], float] = time.monotonic,
-                 deadline: float = CLIENT_DEADLINE, wire_cache: bool = True,
-                 query_log_rate: int = QUERY_LOG_RATE) -> None:
+    def __init__(
+        self,
+        resolver: Resolver,
+        allow: Sequence[Network],
+        clock: Callable[[], float] = time.monotonic,
+        deadline: float = CLIENT_DEADLINE,
+        wire_cache: bool = True,
+        query_log_rate: int = QUERY_LOG_RATE,
+    ) -> None:
         self.resolver = resolver
         self.allow = list(allow)
         self.clock = clock
@@ -106,8 +111,13 @@ class RecursiveServer:
             return None
         fields = hit.fields
         if self.log.admit(now):
-            self.log.write(client=client[0], proto=proto, **fields, wire_cache=True,
-                           duration_ms=round((self.clock() - now) * 1000, 3))
+            self.log.write(
+                client=client[0],
+                proto=proto,
+                **fields,
+                wire_cache=True,
+                duration_ms=round((self.clock() - now) * 1000, 3),
+            )
         else:
             self.log.skip(hit, str(fields["qname"]), str(fields["qtype"]), str(fields["rcode"]))
         return wire[:2] + hit.tail
@@ -123,9 +133,15 @@ class RecursiveServer:
         allowed = self.allowed(client[0])
         parsed = parse_query(wire)
         if parsed.query is None:
-            log_event(logger, "resolver_bad_packet", client=client[0], proto=proto,
-                      size=len(wire), reason=parsed.reason,
-                      action="formerr" if parsed.error else "drop")
+            log_event(
+                logger,
+                "resolver_bad_packet",
+                client=client[0],
+                proto=proto,
+                size=len(wire),
+                reason=parsed.reason,
+                action="formerr" if parsed.error else "drop",
+            )
             return parsed.error
         query = parsed.query
         qname, qtype = norm(query.q.qname), int(query.q.qtype)
@@ -144,23 +160,38 @@ class RecursiveServer:
             cacheable = resolution.rcode in (RCODE.NOERROR, RCODE.NXDOMAIN) and not resolution.stale
             upstream = not resolution.from_cache
             fields = {
-                "from_cache": resolution.from_cache, "upstream_queries": resolution.queries,
-                "reason": resolution.reason or None, "stale": resolution.stale,
+                "from_cache": resolution.from_cache,
+                "upstream_queries": resolution.queries,
+                "reason": resolution.reason or None,
+                "stale": resolution.stale,
                 "trace": [asdict(step) for step in resolution.trace],
             }
         data = finish(query, reply, proto)
         summary: dict[str, object] = dict(
-            qname=qname, qtype=qtype_text(qtype), rcode=RCODE.get(reply.header.rcode),
-            answers=len(reply.rr), truncated=bool(reply.header.tc))
+            qname=qname,
+            qtype=qtype_text(qtype),
+            rcode=RCODE.get(reply.header.rcode),
+            answers=len(reply.rr),
+            truncated=bool(reply.header.tc),
+        )
         if cacheable and self.wire_cache:
             table = self._packed[proto]
             if len(table) >= WIRE_CACHE_SIZE:
                 table.clear()
-            table[wire[2:]] = _Packed(self.clock(), data, {
-                **summary, "from_cache": True, "upstream_queries": 0, "trace": []})
+            table[wire[2:]] = _Packed(
+                self.clock(),
+                data,
+                {**summary, "from_cache": True, "upstream_queries": 0, "trace": []},
+            )
         now = self.clock()
-        line = dict(client=client[0], proto=proto, **summary, wire_cache=False,
-                    duration_ms=round((now - started) * 1000, 3), **fields)
+        line = dict(
+            client=client[0],
+            proto=proto,
+            **summary,
+            wire_cache=False,
+            duration_ms=round((now - started) * 1000, 3),
+            **fields,
+        )
         if upstream:
             # A lookup that went upstream always gets its line: the report
             # narrates its trace, and it cost far more than the line.
@@ -214,8 +245,7 @@ class RecursiveServer:
         try:
             return await asyncio.wait_for(self.resolver.resolve(qname, qtype), self.deadline)
         except TimeoutError:
-            return self.resolver.stale(qname, qtype, [], 0,
-                                       f"no result within {self.deadline:g}s")
+            return self.resolver.stale(qname, qtype, [], 0, f"no result within {self.deadline:g}s")
 
 
 def cache_ttl(cache: Cache, name: str) -> int:

@@ -44,8 +44,11 @@ def _matches(request: DNSRecord, reply: DNSRecord) -> bool:
     if len(reply.questions) != 1:
         return False
     asked, got = request.q, reply.q
-    return bool(norm(asked.qname) == norm(got.qname) and asked.qtype == got.qtype
-                and asked.qclass == got.qclass)
+    return bool(
+        norm(asked.qname) == norm(got.qname)
+        and asked.qtype == got.qtype
+        and asked.qclass == got.qclass
+    )
 
 
 class _OneReply(asyncio.DatagramProtocol):
@@ -92,8 +95,9 @@ class NetworkTransport:
     @staticmethod
     def make_request(qname: str, qtype: int) -> DNSRecord:
         """An iterative query (RD=0) with a random ID and an EDNS(0) OPT."""
-        request = DNSRecord(DNSHeader(id=secrets.randbelow(65536), rd=0),
-                            q=DNSQuestion(qname, qtype))
+        request = DNSRecord(
+            DNSHeader(id=secrets.randbelow(65536), rd=0), q=DNSQuestion(qname, qtype)
+        )
         request.add_ar(EDNS0(udp_len=OUR_EDNS_PAYLOAD))
         return request
 
@@ -111,7 +115,8 @@ class NetworkTransport:
         loop = asyncio.get_running_loop()
         try:
             transport, protocol = await loop.create_datagram_endpoint(
-                lambda: _OneReply(request, peer), remote_addr=peer)
+                lambda: _OneReply(request, peer), remote_addr=peer
+            )
         except OSError as e:
             raise UpstreamError(f"cannot send: {e}") from e
         try:

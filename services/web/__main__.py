@@ -20,16 +20,20 @@ from services.common.redirect import make_redirect_app
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m services.web",
-                                     description="The lab's HTTPS origin web server.")
+    parser = argparse.ArgumentParser(
+        prog="python -m services.web", description="The lab's HTTPS origin web server."
+    )
     parser.add_argument("--cert", type=Path, required=True, help="leaf + intermediate, PEM")
     parser.add_argument("--key", type=Path, required=True, help="private key, PEM")
     parser.add_argument("--host", default="0.0.0.0")
     parser.add_argument("--port", type=int, default=443)
     parser.add_argument("--site", type=Path, default=SITE_DIR, help="site root (www/, static/)")
-    parser.add_argument("--http-port", type=int, default=None,
-                        help="also listen for plain HTTP here, answering 301 to https "
-                             "(default: off)")
+    parser.add_argument(
+        "--http-port",
+        type=int,
+        default=None,
+        help="also listen for plain HTTP here, answering 301 to https (default: off)",
+    )
     args = parser.parse_args(argv)
     setup("web")
     try:
@@ -38,8 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as e:  # ssl.SSLError is an OSError too
         parser.exit(1, f"python -m services.web: error: cannot start: {e}\n")
     plain = None if args.http_port is None else (make_redirect_app(), args.http_port)
-    run(make_app(site), host=args.host, port=args.port, ssl_context=ctx, service="web",
-        plain=plain)
+    run(make_app(site), host=args.host, port=args.port, ssl_context=ctx, service="web", plain=plain)
     return 0
 
 

@@ -28,8 +28,11 @@ HSTS = "max-age=86400"
 def _asset_response(request: web.Request, asset: Asset, status: int = 200) -> web.Response:
     coding = choose(request.headers.get("Accept-Encoding"), asset.encodings)
     body, etag = asset.variant(coding)
-    headers = {"Cache-Control": asset.cache_control, "ETag": etag,
-               "Last-Modified": asset.last_modified}
+    headers = {
+        "Cache-Control": asset.cache_control,
+        "ETag": etag,
+        "Last-Modified": asset.last_modified,
+    }
     if asset.negotiated:
         headers["Vary"] = "Accept-Encoding"
     if asset.cors:
@@ -45,19 +48,34 @@ def _asset_response(request: web.Request, asset: Asset, status: int = 200) -> we
 
 async def healthz(request: web.Request) -> web.Response:
     """Liveness for the compose health check: the process serves HTTPS."""
-    return web.json_response({"status": "ok", "service": "web"},
-                             headers={"Cache-Control": "no-store"})
+    return web.json_response(
+        {"status": "ok", "service": "web"}, headers={"Cache-Control": "no-store"}
+    )
 
 
 async def whoami(request: web.Request) -> web.Response:
     """A dynamic page: what the origin saw of the request, never cached (no-store)."""
-    seen = {name: request.headers.get(name) for name in
-            ("Host", "X-Forwarded-Host", "X-Forwarded-For", "X-Forwarded-Proto", "Via",
-             "User-Agent")}
-    doc = {"peer": request.remote, "public_host": public_host(request.headers),
-           "headers": {k: v for k, v in seen.items() if v is not None}}
-    return web.Response(text=json.dumps(doc, indent=2) + "\n", content_type="application/json",
-                        headers={"Cache-Control": "no-store"})
+    seen = {
+        name: request.headers.get(name)
+        for name in (
+            "Host",
+            "X-Forwarded-Host",
+            "X-Forwarded-For",
+            "X-Forwarded-Proto",
+            "Via",
+            "User-Agent",
+        )
+    }
+    doc = {
+        "peer": request.remote,
+        "public_host": public_host(request.headers),
+        "headers": {k: v for k, v in seen.items() if v is not None},
+    }
+    return web.Response(
+        text=json.dumps(doc, indent=2) + "\n",
+        content_type="application/json",
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 async def serve_file(request: web.Request) -> web.StreamResponse:
@@ -65,8 +83,11 @@ async def serve_file(request: web.Request) -> web.StreamResponse:
         # RFC 9110 §9.3.7: Allow lists what this resource supports.
         return web.Response(status=204, headers={"Allow": READ_ONLY})
     if request.method not in ("GET", "HEAD"):
-        return web.Response(status=405, text="405 Method Not Allowed: this page is read-only\n",
-                            headers={"Allow": READ_ONLY})
+        return web.Response(
+            status=405,
+            text="405 Method Not Allowed: this page is read-only\n",
+            headers={"Allow": READ_ONLY},
+        )
     site = request.app[SITE]
     asset = lookup(site, public_host(request.headers), request.path)
     if asset is None:
@@ -77,6 +98,7 @@ async def serve_file(request: web.Request) -> web.StreamResponse:
 def _methods(allow: str) -> Callable[[web.Request], Any]:
     async def options(request: web.Request) -> web.Response:
         return web.Response(status=204, headers={"Allow": allow})
+
     return options
 
 

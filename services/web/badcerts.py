@@ -33,24 +33,38 @@ PORTS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m services.web.badcerts",
-                                     description="The origin site behind bad certificates.")
+    parser = argparse.ArgumentParser(
+        prog="python -m services.web.badcerts",
+        description="The origin site behind bad certificates.",
+    )
     parser.add_argument("--dir", type=Path, required=True, help="folder with <kind>.crt/.key")
     parser.add_argument("--host", default="0.0.0.0")
     args = parser.parse_args(argv)
     setup("badcerts")
     try:
-        contexts = {kind: server_context(args.dir / f"{kind}.crt", args.dir / f"{kind}.key")
-                    for kind in PORTS}
+        contexts = {
+            kind: server_context(args.dir / f"{kind}.crt", args.dir / f"{kind}.key")
+            for kind in PORTS
+        }
         site = load_site(SITE_DIR)
     except OSError as e:
-        parser.exit(1, f"python -m services.web.badcerts: error: cannot start: {e} "
-                       "(make them with `python -m lab.pki certs --bad`)\n")
+        parser.exit(
+            1,
+            f"python -m services.web.badcerts: error: cannot start: {e} "
+            "(make them with `python -m lab.pki certs --bad`)\n",
+        )
     app = make_app(site)
     first, *rest = PORTS.items()
     for kind, port in rest:
-        app.cleanup_ctx.append(plain_listener(make_app(site), host=args.host, port=port,
-                                              service="badcerts", ssl_context=contexts[kind]))
+        app.cleanup_ctx.append(
+            plain_listener(
+                make_app(site),
+                host=args.host,
+                port=port,
+                service="badcerts",
+                ssl_context=contexts[kind],
+            )
+        )
     run(app, host=args.host, port=first[1], ssl_context=contexts[first[0]], service="badcerts")
     return 0
 

@@ -88,17 +88,21 @@ class Site:
 def make_asset(body: bytes, suffix: str, mtime: float, cache_control: str) -> Asset:
     content_type = _TYPES.get(suffix) or mimetypes.guess_type(f"x{suffix}")[0]
     content_type = content_type or "application/octet-stream"
-    return Asset(body=body, content_type=content_type,
-                 etag='"' + hashlib.sha256(body).hexdigest()[:20] + '"',
-                 last_modified=formatdate(int(mtime), usegmt=True),
-                 cache_control=cache_control,
-                 encodings=compress(body) if compressible(content_type) else {},
-                 cors=suffix == ".woff2")
+    return Asset(
+        body=body,
+        content_type=content_type,
+        etag='"' + hashlib.sha256(body).hexdigest()[:20] + '"',
+        last_modified=formatdate(int(mtime), usegmt=True),
+        cache_control=cache_control,
+        encodings=compress(body) if compressible(content_type) else {},
+        cors=suffix == ".woff2",
+    )
 
 
 def _files(root: Path) -> list[tuple[str, Path]]:
-    return [("/" + p.relative_to(root).as_posix(), p) for p in sorted(root.rglob("*"))
-            if p.is_file()]
+    return [
+        ("/" + p.relative_to(root).as_posix(), p) for p in sorted(root.rglob("*")) if p.is_file()
+    ]
 
 
 def _load_static(root: Path) -> tuple[dict[str, Asset], dict[str, str]]:
@@ -107,8 +111,7 @@ def _load_static(root: Path) -> tuple[dict[str, Asset], dict[str, str]]:
     renames: dict[str, str] = {}
     files = sorted(_files(root), key=lambda item: item[1].suffix == ".css")
     for url, path in files:
-        body = rewrite(path.read_bytes(), renames) if path.suffix == ".css" else \
-            path.read_bytes()
+        body = rewrite(path.read_bytes(), renames) if path.suffix == ".css" else path.read_bytes()
         mtime = path.stat().st_mtime
         renames[url] = fingerprinted(url, body)
         tree[url] = make_asset(body, path.suffix, mtime, ASSET_CACHE)
@@ -129,9 +132,12 @@ def load_site(root: Path = SITE_DIR) -> Site:
         path = root / "www" / name
         return make_asset(www[f"/{name}"].body, ".html", path.stat().st_mtime, policy)
 
-    return Site(trees={"www": www, "static": static},
-                not_found=page("404.html", NOT_FOUND_CACHE),
-                server_error=page("500.html", ERROR_CACHE), renames=renames)
+    return Site(
+        trees={"www": www, "static": static},
+        not_found=page("404.html", NOT_FOUND_CACHE),
+        server_error=page("500.html", ERROR_CACHE),
+        renames=renames,
+    )
 
 
 def public_host(headers: Mapping[str, str]) -> str:
@@ -151,8 +157,9 @@ def lookup(site: Site, host: str, path: str) -> Asset | None:
         path += "index.html"
     tree = site.trees[vhost]
     # Pretty URLs: /contact serves contact.html when there is no file named "contact".
-    return tree.get(path) or (tree.get(path + ".html") if "." not in path.rsplit("/", 1)[-1]
-                              else None)
+    return tree.get(path) or (
+        tree.get(path + ".html") if "." not in path.rsplit("/", 1)[-1] else None
+    )
 
 
 def _etag_listed(header: str, etag: str) -> bool:

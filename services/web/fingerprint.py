@@ -25,7 +25,8 @@ def fingerprinted(path: str, body: bytes) -> str:
 def rewrite(text: bytes, renames: Mapping[str, str]) -> bytes:
     """Point absolute static URLs and root-relative ``url(...)`` at the fingerprinted names."""
     for plain, fingered in renames.items():
-        text = text.replace(f"{STATIC_ORIGIN}{plain}".encode(),
-                            f"{STATIC_ORIGIN}{fingered}".encode())
+        text = text.replace(
+            f"{STATIC_ORIGIN}{plain}".encode(), f"{STATIC_ORIGIN}{fingered}".encode()
+        )
         text = text.replace(f"url({plain})".encode(), f"url({fingered})".encode())
     return text

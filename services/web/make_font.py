@@ -29,15 +29,23 @@ def _polygon(points: list[tuple[float, float]]) -> object:
 
 
 def build(out: Path = OUT) -> None:
-    dot = [(500 + 300 * math.cos(a), 350 + 300 * math.sin(a))
-           for a in (-(i * math.pi / 4) for i in range(8))]  # clockwise: TrueType outer contour
+    dot = [
+        (500 + 300 * math.cos(a), 350 + 300 * math.sin(a))
+        for a in (-(i * math.pi / 4) for i in range(8))
+    ]  # clockwise: TrueType outer contour
     arrow = [(100, 300), (100, 400), (600, 400), (600, 550), (900, 350), (600, 150), (600, 300)]
     empty = TTGlyphPen(None).glyph()
     fb = FontBuilder(EM, isTTF=True)
     fb.setupGlyphOrder([".notdef", "space", "dot", "arrow"])
     fb.setupCharacterMap({0x20: "space", 0x25CF: "dot", 0x2192: "arrow"})
-    fb.setupGlyf({".notdef": empty, "space": empty, "dot": _polygon(dot),
-                  "arrow": _polygon(list(reversed(arrow)))})
+    fb.setupGlyf(
+        {
+            ".notdef": empty,
+            "space": empty,
+            "dot": _polygon(dot),
+            "arrow": _polygon(list(reversed(arrow))),
+        }
+    )
     fb.setupHorizontalMetrics({name: (EM, 0) for name in (".notdef", "space", "dot", "arrow")})
     fb.setupHorizontalHeader(ascent=800, descent=-200)
     fb.setupNameTable({"familyName": "weblab icons", "styleName": "Regular"})

@@ -35,8 +35,9 @@ chunked</code>, RFC 9112 §7.1), each written as soon as it was ready.</p>
 async def account(request: web.Request) -> web.StreamResponse:
     """Counts visits in a server-side session; streams the page in three chunks."""
     session, new = request.app[SESSIONS].visit(request.cookies.get(COOKIE))
-    response = web.StreamResponse(headers={"Content-Type": "text/html; charset=utf-8",
-                                           "Cache-Control": "no-store"})
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"}
+    )
     if new:
         response.headers["Set-Cookie"] = set_cookie(session.id)
     response.enable_chunked_encoding()  # no Content-Length: the length is not known up front
@@ -47,8 +48,10 @@ async def account(request: web.Request) -> web.StreamResponse:
     if new:
         said = "This is your first visit: the origin just set a session cookie."
     else:
-        said = (f"Visit number {session.visits} in this session. Your browser sent the "
-                f"cookie <code>{COOKIE}={html.escape(session.id[:6])}&hellip;</code>.")
+        said = (
+            f"Visit number {session.visits} in this session. Your browser sent the "
+            f"cookie <code>{COOKIE}={html.escape(session.id[:6])}&hellip;</code>."
+        )
     await response.write(f"<p>{said}</p>\n".encode())
     await response.write(_FOOT.encode())
     await response.write_eof()
@@ -56,11 +59,14 @@ async def account(request: web.Request) -> web.StreamResponse:
 
 
 def _form_error(status: int, message: str) -> web.Response:
-    body = (f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{status}"
-            f"</title></head><body><h1>The form was not sent</h1><p>{html.escape(message)}</p>"
-            "<p><a href=\"/contact\">Back to the form</a></p></body></html>\n")
-    return web.Response(status=status, text=body, content_type="text/html",
-                        headers={"Cache-Control": "no-store"})
+    body = (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{status}'
+        f"</title></head><body><h1>The form was not sent</h1><p>{html.escape(message)}</p>"
+        '<p><a href="/contact">Back to the form</a></p></body></html>\n'
+    )
+    return web.Response(
+        status=status, text=body, content_type="text/html", headers={"Cache-Control": "no-store"}
+    )
 
 
 async def contact_post(request: web.Request) -> web.Response:
@@ -74,11 +80,11 @@ async def contact_post(request: web.Request) -> web.Response:
     name = fields.get("name", [""])[0].strip()
     message = fields.get("message", [""])[0].strip()
     if not name or not message or len(name) > 80 or len(message) > 2000:
-        return _form_error(400, "name (up to 80 characters) and message (up to 2000) "
-                                "are both required")
+        return _form_error(
+            400, "name (up to 80 characters) and message (up to 2000) are both required"
+        )
     log_event(logger, "contact", name=name, length=len(message))
-    return web.Response(status=303, headers={"Location": "/thanks",
-                                             "Cache-Control": "no-store"})
+    return web.Response(status=303, headers={"Location": "/thanks", "Cache-Control": "no-store"})
 
 
 async def error(request: web.Request) -> web.Response:

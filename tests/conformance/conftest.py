@@ -27,8 +27,10 @@ RESULTS = ROOT / "runs" / "conformance"
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "conformance: real programs on 127.0.0.1, judged by "
-                            "third-party tools (no Docker)")
+    config.addinivalue_line(
+        "markers",
+        "conformance: real programs on 127.0.0.1, judged by third-party tools (no Docker)",
+    )
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -12,8 +12,12 @@ import os
 import socket
 from typing import Any
 
-_PINS = {(name.lower(), int(port)): addr for name, port, addr in
-         (entry.split(":", 2) for entry in os.environ.get("WEBLAB_RESOLVE", "").split())}
+_PINS = {
+    (name.lower(), int(port)): addr
+    for name, port, addr in (
+        entry.split(":", 2) for entry in os.environ.get("WEBLAB_RESOLVE", "").split()
+    )
+}
 _getaddrinfo = socket.getaddrinfo
 
 

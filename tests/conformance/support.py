@@ -27,9 +27,11 @@ class Procs:
 
 def need(tool: str) -> str:
     """The path of ``tool``, or skip with the way to install it."""
-    path = shutil.which(tool) or (f"/usr/sbin/{tool}" if Path(f"/usr/sbin/{tool}").exists()
-                                  else None)
+    path = shutil.which(tool) or (
+        f"/usr/sbin/{tool}" if Path(f"/usr/sbin/{tool}").exists() else None
+    )
     if path is None:
-        pytest.skip(f"{tool} not installed: run python -c 'from lab import tooling; "
-                    "tooling.ensure(print)'")
+        pytest.skip(
+            f"{tool} not installed: run python -c 'from lab import tooling; tooling.ensure(print)'"
+        )
     return path

@@ -31,8 +31,12 @@ from harness.peers import Tls, start_api
 from harness.procs import LOOPBACK, ROOT
 from tests.conformance.support import Procs
 
-CHECKS = ("not_a_server_error", "response_schema_conformance", "status_code_conformance",
-          "content_type_conformance")
+CHECKS = (
+    "not_a_server_error",
+    "response_schema_conformance",
+    "status_code_conformance",
+    "content_type_conformance",
+)
 MAX_EXAMPLES = 25
 SEED = 20240501
 NAME = "api-origin.example.com"
@@ -49,8 +53,9 @@ class Run:
     events: list[dict[str, Any]]
 
 
-def _call(ctx: ssl.SSLContext, url: str, body: dict[str, Any], token: str | None = None
-          ) -> dict[str, Any]:
+def _call(
+    ctx: ssl.SSLContext, url: str, body: dict[str, Any], token: str | None = None
+) -> dict[str, Any]:
     headers = {"Content-Type": "application/json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
@@ -65,16 +70,24 @@ def _fuzzer_token(base: str, ca: Path) -> str:
     ctx = ssl.create_default_context(cafile=str(ca))
     ctx.check_hostname = False  # only for these set-up calls to 127.0.0.1; the run checks names
     admin = _call(ctx, f"{base}/api/login", {"username": "alice", "password": "wonderland"})
-    _call(ctx, f"{base}/api/users", {"username": "fuzzer", "password": "fuzzer-password"},
-          admin["access_token"])
+    _call(
+        ctx,
+        f"{base}/api/users",
+        {"username": "fuzzer", "password": "fuzzer-password"},
+        admin["access_token"],
+    )
     login = _call(ctx, f"{base}/api/login", {"username": "fuzzer", "password": "fuzzer-password"})
     token: str = login["access_token"]
     return token
 
 
 @pytest.fixture(scope="module")
-def run(procs: Procs, tls_for: dict[str, Tls], tmp_path_factory: pytest.TempPathFactory,
-        results_dir: Path) -> Run:
+def run(
+    procs: Procs,
+    tls_for: dict[str, Tls],
+    tmp_path_factory: pytest.TempPathFactory,
+    results_dir: Path,
+) -> Run:
     """schemathesis run against the API, with its NDJSON event report kept in runs/."""
     work = tmp_path_factory.mktemp("schemathesis")
     api = procs.add(start_api(work, tls_for["api"]))
@@ -82,23 +95,46 @@ def run(procs: Procs, tls_for: dict[str, Tls], tmp_path_factory: pytest.TempPath
     report = results_dir / "schemathesis.ndjson"
     report.unlink(missing_ok=True)
     # The CLI from this interpreter's environment (the venv), not whatever is first on PATH.
-    argv = [str(Path(sys.executable).with_name("schemathesis")), "run", f"https://{NAME}:{api.port}/api/openapi.json",
-            "--checks", ",".join(CHECKS), "--tls-verify", str(tls_for["api"].ca),
-            "-H", f"Authorization: Bearer {token}", "--max-examples", str(MAX_EXAMPLES),
-            "--seed", str(SEED), "--request-timeout", "10", "--max-time", str(MAX_TIME),
-            # The token's own user must outlive the run (see the module docstring).
-            "--exclude-operation-id", "deleteUser",
-            "--no-color", "--report", "ndjson", "--report-ndjson-path", str(report)]
-    env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.conformance.resolve_hook",
-           "WEBLAB_RESOLVE": f"{NAME}:{api.port}:{LOOPBACK}",
-           "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH"))
-                                         if p)}
+    argv = [
+        str(Path(sys.executable).with_name("schemathesis")),
+        "run",
+        f"https://{NAME}:{api.port}/api/openapi.json",
+        "--checks",
+        ",".join(CHECKS),
+        "--tls-verify",
+        str(tls_for["api"].ca),
+        "-H",
+        f"Authorization: Bearer {token}",
+        "--max-examples",
+        str(MAX_EXAMPLES),
+        "--seed",
+        str(SEED),
+        "--request-timeout",
+        "10",
+        "--max-time",
+        str(MAX_TIME),
+        # The token's own user must outlive the run (see the module docstring).
+        "--exclude-operation-id",
+        "deleteUser",
+        "--no-color",
+        "--report",
+        "ndjson",
+        "--report-ndjson-path",
+        str(report),
+    ]
+    env = {
+        **os.environ,
+        "SCHEMATHESIS_HOOKS": "tests.conformance.resolve_hook",
+        "WEBLAB_RESOLVE": f"{NAME}:{api.port}:{LOOPBACK}",
+        "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p),
+    }
     # cwd: schemathesis keeps its example database in ./.schemathesis/, not in the checkout.
-    out = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=RUN_TIMEOUT,
-                         cwd=work)
+    out = subprocess.run(
+        argv, capture_output=True, text=True, env=env, timeout=RUN_TIMEOUT, cwd=work
+    )
     (results_dir / "schemathesis.txt").write_text(out.stdout + out.stderr)
     events = [json.loads(line) for line in report.read_text().splitlines() if line.strip()]
-    summary = out.stdout[out.stdout.rfind("SUMMARY"):]
+    summary = out.stdout[out.stdout.rfind("SUMMARY") :]
     print("\n" + summary)
     return Run(out.returncode, out.stdout + out.stderr, events)
 

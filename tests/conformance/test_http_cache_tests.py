@@ -121,50 +121,85 @@ class Tally:
         return sum(c.total() for k, c in self.counts.items() if kind in (None, k))
 
     def summary(self) -> dict[str, Any]:
-        return {"passed": self.passed(), "total": self.total(),
-                "by_kind": {k: {"passed": self.passed(k), "total": self.total(k),
-                                **dict(self.counts.get(k, Counter()))} for k in KINDS},
-                "failing_required": self.failing_required}
+        return {
+            "passed": self.passed(),
+            "total": self.total(),
+            "by_kind": {
+                k: {
+                    "passed": self.passed(k),
+                    "total": self.total(k),
+                    **dict(self.counts.get(k, Counter())),
+                }
+                for k in KINDS
+            },
+            "failing_required": self.failing_required,
+        }
 
 
 def _suite_tests(pkg: Path) -> dict[str, SuiteTest]:
-    out = subprocess.run(["node", "--input-type=module", "-e", KINDS_SCRIPT], cwd=pkg,
-                         capture_output=True, text=True, timeout=60, check=True)
+    out = subprocess.run(
+        ["node", "--input-type=module", "-e", KINDS_SCRIPT],
+        cwd=pkg,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     return {i: SuiteTest(kind, tuple(deps)) for i, (kind, deps) in json.loads(out.stdout).items()}
 
 
 def _run_suite(pkg: Path, base: str) -> dict[str, Any]:
     env = {**os.environ, "npm_config_id": ""}
-    out = subprocess.run(["npm", "run", "--silent", "cli", f"--base={base}"], cwd=pkg, env=env,
-                         capture_output=True, text=True, timeout=SUITE_TIMEOUT)
+    out = subprocess.run(
+        ["npm", "run", "--silent", "cli", f"--base={base}"],
+        cwd=pkg,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=SUITE_TIMEOUT,
+    )
     try:
         results: dict[str, Any] = json.loads(out.stdout)
     except json.JSONDecodeError as e:
-        raise AssertionError(f"http-cache-tests printed no JSON for {base} (exit "
-                             f"{out.returncode}):\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}"
-                             ) from e
+        raise AssertionError(
+            f"http-cache-tests printed no JSON for {base} (exit "
+            f"{out.returncode}):\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}"
+        ) from e
     return results
 
 
 @pytest.fixture(scope="module")
-def tallies(procs: Procs, tmp_path_factory: pytest.TempPathFactory,
-            results_dir: Path) -> dict[str, Tally]:
+def tallies(
+    procs: Procs, tmp_path_factory: pytest.TempPathFactory, results_dir: Path
+) -> dict[str, Tally]:
     """Both caches' results: the suite run once through the edge and once through nginx."""
     need("node")
     need("npm")
     need("nginx")
     pkg = tooling.cache_tests_dir()
     if not (pkg / "cli.mjs").exists():
-        pytest.skip("http-cache-tests not installed: run python -c 'from lab import tooling; "
-                    "tooling.ensure(print)'")
+        pytest.skip(
+            "http-cache-tests not installed: run python -c 'from lab import tooling; "
+            "tooling.ensure(print)'"
+        )
     work = tmp_path_factory.mktemp("cache-tests")
     wrapper = work / "suite-server.mjs"
     wrapper.write_text(WRAPPER % json.dumps((pkg / "server" / "server.mjs").as_uri()))
     origin_port = free_port()
-    procs.add(start("cache-tests server", ["node", str(wrapper)], work / "suite-server.log",
-                    port=origin_port, cwd=pkg,
-                    env={"npm_config_port": str(origin_port), "npm_config_protocol": "http",
-                         "npm_config_pidfile": str(work / "suite-server.pid")}))
+    procs.add(
+        start(
+            "cache-tests server",
+            ["node", str(wrapper)],
+            work / "suite-server.log",
+            port=origin_port,
+            cwd=pkg,
+            env={
+                "npm_config_port": str(origin_port),
+                "npm_config_protocol": "http",
+                "npm_config_pidfile": str(work / "suite-server.pid"),
+            },
+        )
+    )
     origin = f"http://{LOOPBACK}:{origin_port}"
     edge = procs.add(start_edge(work / "edge", [f"{LOOPBACK}={origin}"]))
     nginx = procs.add(start_nginx(work / "nginx", origin))
@@ -176,9 +211,12 @@ def tallies(procs: Procs, tmp_path_factory: pytest.TempPathFactory,
         (results_dir / f"cache-tests-{name}.json").write_text(json.dumps(raw, indent=2) + "\n")
         out[name] = Tally(name, raw, tests)
     summary = {name: t.summary() for name, t in out.items()}
-    summary["suite"] = {"package": "http-cache-tests@0.4.5", "tests": len(tests),
-                        "nginx": "nginx-light, one worker, proxy_cache + revalidate, "
-                                 "use_stale error timeout updating, background_update, lock"}
+    summary["suite"] = {
+        "package": "http-cache-tests@0.4.5",
+        "tests": len(tests),
+        "nginx": "nginx-light, one worker, proxy_cache + revalidate, "
+        "use_stale error timeout updating, background_update, lock",
+    }
     (results_dir / "cache-tests-summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print()
     print(f"{'http-cache-tests':16} {'required':>9} {'optimal':>9} {'check':>9} {'all':>9}")
@@ -204,14 +242,20 @@ def test_edge_passes_more_than_nginx(tallies: dict[str, Tally]) -> None:
 def test_edge_passes_required_tests_nginx_passes(tallies: dict[str, Tally]) -> None:
     """Every required test nginx passes, the edge passes too."""
     nginx = tallies["nginx"]
-    nginx_ok = {i for i, status in nginx.status.items()
-                if status == "pass" and nginx.tests[i].kind == "required"}
+    nginx_ok = {
+        i
+        for i, status in nginx.status.items()
+        if status == "pass" and nginx.tests[i].kind == "required"
+    }
     edge_fails = set(tallies["edge"].failing_required) - set(KNOWN_REQUIRED_FAILURES)
     assert not nginx_ok & edge_fails
 
 
 def test_edge_required_failures_are_known(tallies: dict[str, Tally]) -> None:
     """The edge fails no required (RFC 9111 MUST) test beyond the documented list."""
-    unexpected = {i: why for i, why in tallies["edge"].failing_required.items()
-                  if i not in KNOWN_REQUIRED_FAILURES}
+    unexpected = {
+        i: why
+        for i, why in tallies["edge"].failing_required.items()
+        if i not in KNOWN_REQUIRED_FAILURES
+    }
     assert not unexpected, json.dumps(unexpected, indent=2)

@@ -40,7 +40,8 @@ from tests.conformance.support import Procs
 # sslyze loads its bundled Mozilla trust store, which holds a certificate with a negative
 # serial number; cryptography 44 warns about it. Not ours, not about our servers.
 pytestmark = pytest.mark.filterwarnings(
-    "ignore:Parsed a negative serial number:cryptography.utils.CryptographyDeprecationWarning")
+    "ignore:Parsed a negative serial number:cryptography.utils.CryptographyDeprecationWarning"
+)
 
 # Issues sslyze may report, by its issue key, with the reason we accept each (none today).
 KNOWN_NONCOMPLIANCE: dict[str, str] = {}  # none: both servers meet the profile
@@ -56,13 +57,17 @@ class Scan:
 
 
 def _scan(targets: dict[str, tuple[str, int]], ca: Path) -> dict[str, ServerScanResult]:
-    extra = ScanCommandsExtraArguments(certificate_info=CertificateInfoExtraArgument(
-        custom_ca_file=ca))
-    requests = [ServerScanRequest(server_location=ServerNetworkLocation(hostname=sni, port=port,
-                                                                        ip_address=LOOPBACK),
-                                  scan_commands=SCAN_COMMANDS_NEEDED_BY_MOZILLA_CHECKER,
-                                  scan_commands_extra_arguments=extra)
-                for sni, port in targets.values()]
+    extra = ScanCommandsExtraArguments(
+        certificate_info=CertificateInfoExtraArgument(custom_ca_file=ca)
+    )
+    requests = [
+        ServerScanRequest(
+            server_location=ServerNetworkLocation(hostname=sni, port=port, ip_address=LOOPBACK),
+            scan_commands=SCAN_COMMANDS_NEEDED_BY_MOZILLA_CHECKER,
+            scan_commands_extra_arguments=extra,
+        )
+        for sni, port in targets.values()
+    ]
     scanner = Scanner()
     scanner.queue_scans(requests)
     by_port = {r.server_location.port: r for r in scanner.get_results()}
@@ -70,17 +75,28 @@ def _scan(targets: dict[str, tuple[str, int]], ca: Path) -> dict[str, ServerScan
 
 
 @pytest.fixture(scope="module")
-def scans(procs: Procs, tls_for: dict[str, Tls], tmp_path_factory: pytest.TempPathFactory,
-          results_dir: Path) -> dict[str, Scan]:
+def scans(
+    procs: Procs,
+    tls_for: dict[str, Tls],
+    tmp_path_factory: pytest.TempPathFactory,
+    results_dir: Path,
+) -> dict[str, Scan]:
     """sslyze's verdicts on the HTTPS edge and the origin behind it."""
     work = tmp_path_factory.mktemp("sslyze")
     origin = procs.add(start_origin(work, tls_for["origin"]))
-    edge = procs.add(start_edge(
-        work, [f"www.example.com=https://origin.example.com:{origin.port}"], tls=tls_for["edge"],
-        resolve=[f"origin.example.com:{origin.port}:{LOOPBACK}"]))
+    edge = procs.add(
+        start_edge(
+            work,
+            [f"www.example.com=https://origin.example.com:{origin.port}"],
+            tls=tls_for["edge"],
+            resolve=[f"origin.example.com:{origin.port}:{LOOPBACK}"],
+        )
+    )
     assert edge.port is not None and origin.port is not None
-    results = _scan({"edge": ("www.example.com", edge.port),
-                     "origin": ("origin.example.com", origin.port)}, tls_for["edge"].ca)
+    results = _scan(
+        {"edge": ("www.example.com", edge.port), "origin": ("origin.example.com", origin.port)},
+        tls_for["edge"].ca,
+    )
     profile = MozillaTlsConfiguration.get(TlsConfigurationEnum.MOZILLA_INTERMEDIATE)
     out: dict[str, Scan] = {}
     for name, result in results.items():
@@ -91,24 +107,37 @@ def scans(procs: Procs, tls_for: dict[str, Tls], tmp_path_factory: pytest.TempPa
         except ServerNotCompliantWithTlsConfiguration as e:
             issues = dict(e.issues)
         out[name] = Scan(name, result, issues)
-    summary = {name: {"mozilla_intermediate_issues": s.issues or "compliant",
-                      "accepted": _accepted(s.result), "curves": _curves(s.result)}
-               for name, s in out.items()}
+    summary = {
+        name: {
+            "mozilla_intermediate_issues": s.issues or "compliant",
+            "accepted": _accepted(s.result),
+            "curves": _curves(s.result),
+        }
+        for name, s in out.items()
+    }
     (results_dir / "sslyze-summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print()
     for name, s in out.items():
-        print(f"sslyze {name}: " + ("compliant with Mozilla intermediate" if not s.issues else
-                                   "; ".join(f"{k}: {v}" for k, v in s.issues.items())))
+        print(
+            f"sslyze {name}: "
+            + (
+                "compliant with Mozilla intermediate"
+                if not s.issues
+                else "; ".join(f"{k}: {v}" for k, v in s.issues.items())
+            )
+        )
     return out
 
 
 def _accepted(result: ServerScanResult) -> dict[str, list[str]]:
-    attempts = {"TLS 1.0": result.scan_result and result.scan_result.tls_1_0_cipher_suites,
-                "TLS 1.1": result.scan_result and result.scan_result.tls_1_1_cipher_suites,
-                "TLS 1.2": result.scan_result and result.scan_result.tls_1_2_cipher_suites,
-                "TLS 1.3": result.scan_result and result.scan_result.tls_1_3_cipher_suites,
-                "SSL 3.0": result.scan_result and result.scan_result.ssl_3_0_cipher_suites,
-                "SSL 2.0": result.scan_result and result.scan_result.ssl_2_0_cipher_suites}
+    attempts = {
+        "TLS 1.0": result.scan_result and result.scan_result.tls_1_0_cipher_suites,
+        "TLS 1.1": result.scan_result and result.scan_result.tls_1_1_cipher_suites,
+        "TLS 1.2": result.scan_result and result.scan_result.tls_1_2_cipher_suites,
+        "TLS 1.3": result.scan_result and result.scan_result.tls_1_3_cipher_suites,
+        "SSL 3.0": result.scan_result and result.scan_result.ssl_3_0_cipher_suites,
+        "SSL 2.0": result.scan_result and result.scan_result.ssl_2_0_cipher_suites,
+    }
     out: dict[str, list[str]] = {}
     for version, attempt in attempts.items():
         assert attempt and attempt.result, f"no {version} result"

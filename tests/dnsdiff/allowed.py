@@ -42,22 +42,28 @@ class Rule:
 
 def _extra(ctx: Context, section: str) -> tuple[list[tuple[str, ...]], list[tuple[str, ...]]]:
     """RRs (without TTL) only in ours and only in the peer's ``section``."""
-    get = {"answer": lambda r: r.rr, "authority": lambda r: r.auth,
-           "additional": lambda r: [rr for rr in r.ar if rr.rtype != QTYPE.OPT]}[section]
+    get = {
+        "answer": lambda r: r.rr,
+        "authority": lambda r: r.auth,
+        "additional": lambda r: [rr for rr in r.ar if rr.rtype != QTYPE.OPT],
+    }[section]
     a = {rr_key(rr, False) for rr in get(ctx.ours)}
     b = {rr_key(rr, False) for rr in get(ctx.peer)}
     return sorted(a - b), sorted(b - a)
 
 
 def _is_referral(reply: DNSRecord) -> bool:
-    return not reply.header.aa and not reply.rr and any(rr.rtype == QTYPE.NS
-                                                        for rr in reply.auth)
+    return not reply.header.aa and not reply.rr and any(rr.rtype == QTYPE.NS for rr in reply.auth)
 
 
 def _apex_ns_only_in_peer(ctx: Context) -> bool:
     ours_only, peer_only = _extra(ctx, "authority")
-    return (not ours_only and bool(peer_only) and bool(ctx.ours.rr)
-            and all(k[2] == "NS" for k in peer_only))
+    return (
+        not ours_only
+        and bool(peer_only)
+        and bool(ctx.ours.rr)
+        and all(k[2] == "NS" for k in peer_only)
+    )
 
 
 def _addresses_only(ctx: Context) -> bool:
@@ -79,49 +85,82 @@ def _chaos(name: str) -> Callable[[Context], bool]:
 
 
 RULES: tuple[Rule, ...] = (
-    Rule("auth", ("authority",),
-         "RFC 1034 §4.3.2 step 4/6 and RFC 2181 §9: the zone's NS RRset in the authority "
-         "section of a positive answer is optional; ours sends minimal responses (as BIND/"
-         "Unbound 'minimal-responses: yes'), NSD 'minimal-responses: no' adds it",
-         _apex_ns_only_in_peer),
-    Rule("auth", ("additional",),
-         "RFC 1034 §4.3.2 step 6 and RFC 1035 §3.3.9/§3.3.11: additional-section addresses "
-         "for NS/MX targets in answers are optional ('additional section processing'); "
-         "not applied to referrals, whose glue RFC 9471 §3 requires",
-         _addresses_only),
-    Rule("auth", ("answer", "additional"),
-         "RFC 8482 §4.1/§4.2: a reply to QTYPE ANY may hold a subset of the RRsets",
-         _any_subset),
-    Rule("auth", ("flag:cd",),
-         "RFC 4035 §3.1.6: the name server MUST copy the CD bit from query to response; "
-         "ours does, NSD 4.6 clears it",
-         lambda ctx: ctx.question.cd and bool(ctx.ours.header.cd)),
-    Rule("auth", ("rcode", "answer", "flag:aa"),
-         "RFC 4892 §2 defines only id.server; version.bind is a BIND convention a server "
-         "may refuse (NSD 'hide-version: yes', our REFUSED)",
-         _chaos("version.bind.")),
-    Rule("auth", ("flag:aa",),
-         "RFC 4892 §2-3: the CHAOS id.server reply is a server-local convention whose header "
-         "bits the RFC does not fix (BIND sets AA, NSD does not)",
-         _chaos("id.server.")),
-    Rule("resolver", ("flag:tc", "answer"),
-         "RFC 6891 §6.2.5 and §7: a responder may keep to a UDP payload smaller than the "
-         "requestor's (ours 1232, DNS Flag Day 2020; Unbound 4096), setting TC=1; checked: "
-         "the same answer over TCP (RFC 7766 §5)",
-         lambda ctx: bool(ctx.ours.header.tc) and not ctx.ours.rr and ctx.tcp_agrees),
-    Rule("resolver", ("rcode", "answer", "flag:ra"),
-         "RFC 1035 §4.1.1 gives TC no meaning in a query: Unbound rejects it (FORMERR), "
-         "answering it normally is equally permitted (the echoed TC bit is not)",
-         lambda ctx: ctx.question.tc and ctx.peer.header.rcode == 1),
-    Rule("auth", ("flag:tc", "answer"),
-         "RFC 6891 §6.2.5 and §7: a responder may keep to a smaller UDP payload than the "
-         "other's and set TC=1; checked: the same answer over TCP (RFC 7766 §5)",
-         lambda ctx: ctx.tcp_agrees),
+    Rule(
+        "auth",
+        ("authority",),
+        "RFC 1034 §4.3.2 step 4/6 and RFC 2181 §9: the zone's NS RRset in the authority "
+        "section of a positive answer is optional; ours sends minimal responses (as BIND/"
+        "Unbound 'minimal-responses: yes'), NSD 'minimal-responses: no' adds it",
+        _apex_ns_only_in_peer,
+    ),
+    Rule(
+        "auth",
+        ("additional",),
+        "RFC 1034 §4.3.2 step 6 and RFC 1035 §3.3.9/§3.3.11: additional-section addresses "
+        "for NS/MX targets in answers are optional ('additional section processing'); "
+        "not applied to referrals, whose glue RFC 9471 §3 requires",
+        _addresses_only,
+    ),
+    Rule(
+        "auth",
+        ("answer", "additional"),
+        "RFC 8482 §4.1/§4.2: a reply to QTYPE ANY may hold a subset of the RRsets",
+        _any_subset,
+    ),
+    Rule(
+        "auth",
+        ("flag:cd",),
+        "RFC 4035 §3.1.6: the name server MUST copy the CD bit from query to response; "
+        "ours does, NSD 4.6 clears it",
+        lambda ctx: ctx.question.cd and bool(ctx.ours.header.cd),
+    ),
+    Rule(
+        "auth",
+        ("rcode", "answer", "flag:aa"),
+        "RFC 4892 §2 defines only id.server; version.bind is a BIND convention a server "
+        "may refuse (NSD 'hide-version: yes', our REFUSED)",
+        _chaos("version.bind."),
+    ),
+    Rule(
+        "auth",
+        ("flag:aa",),
+        "RFC 4892 §2-3: the CHAOS id.server reply is a server-local convention whose header "
+        "bits the RFC does not fix (BIND sets AA, NSD does not)",
+        _chaos("id.server."),
+    ),
+    Rule(
+        "resolver",
+        ("flag:tc", "answer"),
+        "RFC 6891 §6.2.5 and §7: a responder may keep to a UDP payload smaller than the "
+        "requestor's (ours 1232, DNS Flag Day 2020; Unbound 4096), setting TC=1; checked: "
+        "the same answer over TCP (RFC 7766 §5)",
+        lambda ctx: bool(ctx.ours.header.tc) and not ctx.ours.rr and ctx.tcp_agrees,
+    ),
+    Rule(
+        "resolver",
+        ("rcode", "answer", "flag:ra"),
+        "RFC 1035 §4.1.1 gives TC no meaning in a query: Unbound rejects it (FORMERR), "
+        "answering it normally is equally permitted (the echoed TC bit is not)",
+        lambda ctx: ctx.question.tc and ctx.peer.header.rcode == 1,
+    ),
+    Rule(
+        "auth",
+        ("flag:tc", "answer"),
+        "RFC 6891 §6.2.5 and §7: a responder may keep to a smaller UDP payload than the "
+        "other's and set TC=1; checked: the same answer over TCP (RFC 7766 §5)",
+        lambda ctx: ctx.tcp_agrees,
+    ),
 )
 
 
-def explain(q: Question, diffs: list[Difference], ours: DNSRecord | None,
-            peer: DNSRecord | None, mode: str, tcp_agrees: bool = False) -> dict[str, str]:
+def explain(
+    q: Question,
+    diffs: list[Difference],
+    ours: DNSRecord | None,
+    peer: DNSRecord | None,
+    mode: str,
+    tcp_agrees: bool = False,
+) -> dict[str, str]:
     """kind -> RFC citation for each difference some rule covers."""
     if ours is None or peer is None:
         return {}

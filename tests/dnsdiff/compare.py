@@ -42,7 +42,8 @@ def summary(reply: DNSRecord | None) -> dict[str, object]:
         return {"timeout": True}
     h = reply.header
     return {
-        "rcode": RCODE.get(h.rcode), "flags": [f for f in FLAGS if getattr(h, f)],
+        "rcode": RCODE.get(h.rcode),
+        "flags": [f for f in FLAGS if getattr(h, f)],
         "opt": _opt(reply),
         **{name: [" ".join(rr_key(rr)) for rr in _section(reply, name)] for name in SECTIONS},
     }
@@ -58,8 +59,11 @@ def _opt(reply: DNSRecord) -> int | None:
 def _header(ours: DNSRecord, peer: DNSRecord, flags: tuple[str, ...]) -> list[Difference]:
     diffs = []
     if ours.header.rcode != peer.header.rcode:
-        diffs.append(Difference("rcode", f"ours {RCODE.get(ours.header.rcode)}, "
-                                         f"peer {RCODE.get(peer.header.rcode)}"))
+        diffs.append(
+            Difference(
+                "rcode", f"ours {RCODE.get(ours.header.rcode)}, peer {RCODE.get(peer.header.rcode)}"
+            )
+        )
     for flag in flags:
         a, b = bool(getattr(ours.header, flag)), bool(getattr(peer.header, flag))
         if a != b:
@@ -81,16 +85,28 @@ def _sets(kind: str, ours: list[RR], peer: list[RR], ttl: bool) -> list[Differen
 def compare_auth(ours: DNSRecord | None, peer: DNSRecord | None) -> list[Difference]:
     """Authoritative replies: header, every section as a set of RRs, TTLs equal."""
     if ours is None or peer is None:
-        return [] if ours is peer else [Difference("timeout", f"ours answered: {ours is not None}, "
-                                                              f"peer answered: {peer is not None}")]
+        return (
+            []
+            if ours is peer
+            else [
+                Difference(
+                    "timeout",
+                    f"ours answered: {ours is not None}, peer answered: {peer is not None}",
+                )
+            ]
+        )
     diffs = _header(ours, peer, FLAGS)
     for name in SECTIONS:
         diffs += _sets(name, _section(ours, name), _section(peer, name), ttl=True)
     return diffs
 
 
-def compare_recursive(ours: DNSRecord | None, peer: DNSRecord | None,
-                      original: dict[tuple[str, str], int], slack: int = 5) -> list[Difference]:
+def compare_recursive(
+    ours: DNSRecord | None,
+    peer: DNSRecord | None,
+    original: dict[tuple[str, str], int],
+    slack: int = 5,
+) -> list[Difference]:
     """Resolver replies: header, answer RRs without TTL, then TTL bounds.
 
     Ours may not exceed the TTL the zone gives (capped like Unbound's
@@ -98,8 +114,16 @@ def compare_recursive(ours: DNSRecord | None, peer: DNSRecord | None,
     than ``slack`` seconds (both fetched the data moments apart).
     """
     if ours is None or peer is None:
-        return [] if ours is peer else [Difference("timeout", f"ours answered: {ours is not None}, "
-                                                              f"peer answered: {peer is not None}")]
+        return (
+            []
+            if ours is peer
+            else [
+                Difference(
+                    "timeout",
+                    f"ours answered: {ours is not None}, peer answered: {peer is not None}",
+                )
+            ]
+        )
     diffs = _header(ours, peer, ("aa", "tc", "ra", "z", "ad", "cd"))
     diffs += _sets("answer", _section(ours, "answer"), _section(peer, "answer"), ttl=False)
     peer_ttl = {rr_key(rr, False)[:3]: rr.ttl for rr in _section(peer, "answer")}
@@ -108,10 +132,14 @@ def compare_recursive(ours: DNSRecord | None, peer: DNSRecord | None,
         ceiling = min(original.get((owner, rtype), 86400), 86400)
         floor = peer_ttl.get(rr_key(rr, False)[:3], 0) - slack
         if not floor <= rr.ttl <= ceiling:
-            diffs.append(Difference("ttl", f"{owner} {rtype}: ours {rr.ttl}, peer "
-                                           f"{floor + slack}, zone {ceiling}"))
+            diffs.append(
+                Difference(
+                    "ttl", f"{owner} {rtype}: ours {rr.ttl}, peer {floor + slack}, zone {ceiling}"
+                )
+            )
     negative = ours.header.rcode == RCODE.NXDOMAIN or (
-        ours.header.rcode == RCODE.NOERROR and not ours.rr)
+        ours.header.rcode == RCODE.NOERROR and not ours.rr
+    )
     if negative:
         soa_ours = [rr_key(rr, False) for rr in ours.auth if rr.rtype == QTYPE.SOA]
         soa_peer = [rr_key(rr, False) for rr in peer.auth if rr.rtype == QTYPE.SOA]

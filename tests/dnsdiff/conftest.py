@@ -20,8 +20,7 @@ from harness.dnspeers import start_nsds, start_unbound
 from harness.dnsservers import start_ours
 from harness.netns import MiniInternet, available
 
-TOOLS = ("nsd", "nsd-checkzone", "unbound", "unbound-checkconf", "dig", "kdig", "drill",
-         "iptables")
+TOOLS = ("nsd", "nsd-checkzone", "unbound", "unbound-checkconf", "dig", "kdig", "drill", "iptables")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -63,8 +62,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     need_namespace()
     tmp = tmp_path_factory.mktemp("dnsdiff")
     with MiniInternet(ADDRESSES) as net:
-        yield Lab(net, tmp, start_ours(net, tmp), start_nsds(net, tmp),
-                  start_unbound(net, tmp))
+        yield Lab(net, tmp, start_ours(net, tmp), start_nsds(net, tmp), start_unbound(net, tmp))
 
 
 @pytest.fixture

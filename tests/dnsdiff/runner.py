@@ -37,10 +37,14 @@ class Outcome:
     def as_json(self) -> dict[str, object]:
         """The report entry."""
         return {
-            "question": self.question.key(), "category": self.question.category,
-            "ours": summary(self.ours), "peer": summary(self.peer),
-            "differences": [{"kind": d.kind, "detail": d.detail,
-                             "allowed_by": self.allowed.get(d.kind)} for d in self.differences],
+            "question": self.question.key(),
+            "category": self.question.category,
+            "ours": summary(self.ours),
+            "peer": summary(self.peer),
+            "differences": [
+                {"kind": d.kind, "detail": d.detail, "allowed_by": self.allowed.get(d.kind)}
+                for d in self.differences
+            ],
         }
 
 
@@ -49,14 +53,18 @@ def _ask(net: MiniInternet, server: str, wire: bytes, tcp: bool = False) -> DNSR
     return DNSRecord.parse(data) if data is not None else None
 
 
-def _tcp_agrees(net: MiniInternet, ours: str, peer: str, wire: bytes,
-                diffs: list[Difference]) -> bool:
+def _tcp_agrees(
+    net: MiniInternet, ours: str, peer: str, wire: bytes, diffs: list[Difference]
+) -> bool:
     """When only one side truncated over UDP: do both give the same answer over TCP?"""
     if not any(d.kind == "flag:tc" for d in diffs):
         return False
     a, b = _ask(net, ours, wire, tcp=True), _ask(net, peer, wire, tcp=True)
-    return a is not None and b is not None and not [
-        d for d in compare_recursive(a, b, {}, slack=86400) if d.kind != "ttl"]
+    return (
+        a is not None
+        and b is not None
+        and not [d for d in compare_recursive(a, b, {}, slack=86400) if d.kind != "ttl"]
+    )
 
 
 def run_auth(net: MiniInternet, questions: list[Question]) -> list[Outcome]:
@@ -68,8 +76,7 @@ def run_auth(net: MiniInternet, questions: list[Question]) -> list[Outcome]:
         ours = _ask(net, services[q.server].address, wire)
         peer = _ask(net, NSD_FOR[q.server], wire)
         o = Outcome(q, ours, peer, compare_auth(ours, peer))
-        tcp = _tcp_agrees(net, services[q.server].address, NSD_FOR[q.server], wire,
-                          o.differences)
+        tcp = _tcp_agrees(net, services[q.server].address, NSD_FOR[q.server], wire, o.differences)
         o.allowed = explain(q, o.differences, ours, peer, "auth", tcp)
         outcomes.append(o)
     return outcomes
@@ -98,8 +105,14 @@ def write_report(name: str, outcomes: list[Outcome]) -> dict[str, object]:
     kinds: dict[str, dict[str, object]] = {}
     for o in outcomes:
         for d in o.differences:
-            entry = kinds.setdefault(d.kind, {"count": 0, "allowed_by": o.allowed.get(d.kind),
-                                             "example": f"{o.question.key()}: {d.detail}"})
+            entry = kinds.setdefault(
+                d.kind,
+                {
+                    "count": 0,
+                    "allowed_by": o.allowed.get(d.kind),
+                    "example": f"{o.question.key()}: {d.detail}",
+                },
+            )
             entry["count"] = int(str(entry["count"])) + 1
     result: dict[str, object] = {
         "queries": len(outcomes),

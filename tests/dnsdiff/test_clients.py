@@ -28,14 +28,16 @@ def test_kdig_over_tcp_gets_the_cname_chain(lab: Lab) -> None:
     r = lab.net.run(["kdig", "+tcp", f"@{RESOLVER}", "www.example.com", "A"])
     assert r.returncode == 0, r.stderr
     assert "(TCP)" in r.stdout and "status: NOERROR" in r.stdout
-    assert re.search(r"www\.example\.com\.edgecdn\.net\.\s+\d+\s+IN\s+A\s+198\.51\.100\.80",
-                     r.stdout), r.stdout
+    assert re.search(
+        r"www\.example\.com\.edgecdn\.net\.\s+\d+\s+IN\s+A\s+198\.51\.100\.80", r.stdout
+    ), r.stdout
 
 
 def test_dig_bufsize_512_sees_tc_on_the_big_name(lab: Lab) -> None:
     """dig +bufsize=512 +ignore on big.example.com TXT gets TC=1 from ns1.example.com."""
-    r = lab.net.run(["dig", "+bufsize=512", "+ignore", "+norec", "@198.51.100.21",
-                     "big.example.com", "TXT"])
+    r = lab.net.run(
+        ["dig", "+bufsize=512", "+ignore", "+norec", "@198.51.100.21", "big.example.com", "TXT"]
+    )
     flags = re.search(r";; flags: ([a-z ]+);", r.stdout)
     assert flags is not None, r.stdout
     assert "tc" in flags.group(1).split() and "aa" in flags.group(1).split()
@@ -50,4 +52,3 @@ def test_drill_trace_from_our_root_hints(lab: Lab) -> None:
     assert r.returncode == 0, r.stderr
     assert "example.com.\t172800\tIN\tNS\tns1.example.com." in r.stdout
     assert "198.51.100.80" in r.stdout
-

@@ -11,11 +11,12 @@ from tests.dnsdiff.runner import Outcome, run_auth, run_resolver, write_report
 
 def _show(name: str, outcomes: list[Outcome]) -> list[str]:
     summary = write_report(name, outcomes)
-    print(f"\n{name}: {summary['queries']} queries, {summary['agree']} agree, "
-          f"{summary['differ_allowed']} differ as RFCs allow, "
-          f"{summary['differ_unexplained']} differ unexplained (runs/dnsdiff/report.json)")
-    return [f"{o.question.key()}: {d.kind}: {d.detail}"
-            for o in outcomes for d in o.unexplained]
+    print(
+        f"\n{name}: {summary['queries']} queries, {summary['agree']} agree, "
+        f"{summary['differ_allowed']} differ as RFCs allow, "
+        f"{summary['differ_unexplained']} differ unexplained (runs/dnsdiff/report.json)"
+    )
+    return [f"{o.question.key()}: {d.kind}: {d.detail}" for o in outcomes for d in o.unexplained]
 
 
 def test_zone_files_pass_nsd_checkzone() -> None:

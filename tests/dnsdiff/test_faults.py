@@ -48,8 +48,10 @@ def test_blackholed_tld_server_fails_over(fresh: Fresh, tmp_path: Path) -> None:
     finally:
         net.run(["iptables", "-D", *rule])
     timeouts = _timeouts(tmp_path / "resolver.log", "198.51.100.11")
-    print(f"\nfailover: first lookup {times[0]:.3f} s with {timeouts} timeout(s) to .11; "
-          f"later lookups {', '.join(f'{t:.3f}' for t in times[1:])} s")
+    print(
+        f"\nfailover: first lookup {times[0]:.3f} s with {timeouts} timeout(s) to .11; "
+        f"later lookups {', '.join(f'{t:.3f}' for t in times[1:])} s"
+    )
     assert times[0] < DEADLINE
 
 
@@ -73,6 +75,8 @@ def test_zone_with_all_servers_down_is_servfail_in_time(fresh: Fresh) -> None:
         silent = _servfail_time(net, "api.example.com")
     finally:
         net.run(["iptables", "-D", *rule])
-    print(f"\nSERVFAIL: server stopped {refused:.3f} s, server blackholed {silent:.3f} s "
-          f"(deadline {DEADLINE} s)")
+    print(
+        f"\nSERVFAIL: server stopped {refused:.3f} s, server blackholed {silent:.3f} s "
+        f"(deadline {DEADLINE} s)"
+    )
     assert refused <= DEADLINE + 1.0 and silent <= DEADLINE + 1.0

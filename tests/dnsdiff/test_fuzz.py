@@ -14,16 +14,27 @@ from harness.dnsquery import query
 from harness.netns import MiniInternet
 from tests.dnsdiff.conftest import Lab
 
-TARGETS = {"ns-example": ("198.51.100.21", "www.example.com", False),
-           "resolver": (LAB_DNS["resolver"], "www.example.com", True)}
+TARGETS = {
+    "ns-example": ("198.51.100.21", "www.example.com", False),
+    "resolver": (LAB_DNS["resolver"], "www.example.com", True),
+}
 UDP_PACKETS = 6000  # per target: 12,000 in all
 TCP_PACKETS = 150  # per target
 TIME_BOUND = 60.0  # seconds for the whole barrage per target
 
 
 def _valid(rng: random.Random) -> bytes:
-    name = rng.choice(["www.example.com", "example.com", "big.example.com", "x.wild.example.com",
-                       "nx.example.com", "com", "."])
+    name = rng.choice(
+        [
+            "www.example.com",
+            "example.com",
+            "big.example.com",
+            "x.wild.example.com",
+            "nx.example.com",
+            "com",
+            ".",
+        ]
+    )
     q = DNSRecord.question(name, rng.choice(["A", "AAAA", "TXT", "NS", "SOA", "ANY", "MX"]))
     return bytes(q.pack())
 

@@ -54,8 +54,12 @@ def parse_dig(text: str) -> Dig:
     m = re.search(r"status: (\w+)", text)
     f = re.search(r";; flags: ([a-z ]+);", text)
     s = re.search(r";; SERVER: ([\d.]+)#", text)
-    out = Dig(m.group(1) if m else "", set(f.group(1).split()) if f else set(),
-              server=s.group(1) if s else "", text=text)
+    out = Dig(
+        m.group(1) if m else "",
+        set(f.group(1).split()) if f else set(),
+        server=s.group(1) if s else "",
+        text=text,
+    )
     current = None
     for line in text.splitlines():
         h = re.match(r";; (\w+) SECTION:", line)

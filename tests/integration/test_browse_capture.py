@@ -49,9 +49,14 @@ def test_run_folder_contents(browse_run: Path) -> None:
 
 def test_resolver_walked_root_tld_authoritative(browse_run: Path) -> None:
     """The resolver asked a root, a TLD and the authoritative servers during the run."""
-    asked = {row[0] for row in tshark(browse_run / "capture.pcapng",
-                                      f"dns.flags.response == 0 && ip.src == {RESOLVER}",
-                                      "ip.dst")}
+    asked = {
+        row[0]
+        for row in tshark(
+            browse_run / "capture.pcapng",
+            f"dns.flags.response == 0 && ip.src == {RESOLVER}",
+            "ip.dst",
+        )
+    }
     assert asked & ROOTS, asked
     assert asked & TLDS, asked
     assert {"198.51.100.21", "198.51.100.31"} <= asked
@@ -59,39 +64,51 @@ def test_resolver_walked_root_tld_authoritative(browse_run: Path) -> None:
 
 def test_client_asked_the_resolver(browse_run: Path) -> None:
     """The client's lookup of www.example.com went to the lab resolver."""
-    rows = tshark(browse_run / "capture.pcapng",
-                  "dns.flags.response == 0 && ip.src == 198.51.100.100", "ip.dst", "dns.qry.name")
+    rows = tshark(
+        browse_run / "capture.pcapng",
+        "dns.flags.response == 0 && ip.src == 198.51.100.100",
+        "ip.dst",
+        "dns.qry.name",
+    )
     assert [RESOLVER, "www.example.com"] in rows
 
 
 def test_tcp_three_way_handshake_with_edge(browse_run: Path) -> None:
     """SYN, SYN-ACK and ACK between the client and the edge are in the capture."""
     cap = browse_run / "capture.pcapng"
-    syn = tshark(cap, f"tcp.flags.syn == 1 && tcp.flags.ack == 0 && ip.dst == {EDGE}",
-                 "tcp.srcport")
-    synack = tshark(cap, f"tcp.flags.syn == 1 && tcp.flags.ack == 1 && ip.src == {EDGE}",
-                    "tcp.dstport")
+    syn = tshark(
+        cap, f"tcp.flags.syn == 1 && tcp.flags.ack == 0 && ip.dst == {EDGE}", "tcp.srcport"
+    )
+    synack = tshark(
+        cap, f"tcp.flags.syn == 1 && tcp.flags.ack == 1 && ip.src == {EDGE}", "tcp.dstport"
+    )
     assert syn and synack
     port = syn[0][0]
     assert [port] in synack
-    ack = tshark(cap, f"tcp.srcport == {port} && tcp.flags == 0x010 && tcp.seq == 1 "
-                      f"&& tcp.ack == 1")
+    ack = tshark(
+        cap, f"tcp.srcport == {port} && tcp.flags == 0x010 && tcp.seq == 1 && tcp.ack == 1"
+    )
     assert ack
 
 
 def test_tls_handshake_with_edge(browse_run: Path) -> None:
     """ClientHello to the edge with SNI www.example.com, ServerHello back."""
     cap = browse_run / "capture.pcapng"
-    hello = tshark(cap, f"tls.handshake.type == 1 && ip.dst == {EDGE}",
-                   "tls.handshake.extensions_server_name")
+    hello = tshark(
+        cap, f"tls.handshake.type == 1 && ip.dst == {EDGE}", "tls.handshake.extensions_server_name"
+    )
     assert ["www.example.com"] in hello
     assert tshark(cap, f"tls.handshake.type == 2 && ip.src == {EDGE}")
 
 
 def test_capture_decrypts_without_key_file(browse_run: Path) -> None:
     """tshark shows the decrypted HTTP requests with no key file given."""
-    rows = tshark(browse_run / "capture.pcapng", f"http.request && ip.dst == {EDGE}",
-                  "http.host", "http.request.uri")
+    rows = tshark(
+        browse_run / "capture.pcapng",
+        f"http.request && ip.dst == {EDGE}",
+        "http.host",
+        "http.request.uri",
+    )
     assert ["www.example.com", "/"] in rows
     assert any(host == "static.example.com" for host, _uri in rows)
 
@@ -99,8 +116,19 @@ def test_capture_decrypts_without_key_file(browse_run: Path) -> None:
 def test_capture_names_hosts_and_marks_steps(browse_run: Path) -> None:
     """The pcapng names the lab's hosts, says which scenario it is and marks step starts."""
     cap = browse_run / "capture.pcapng"
-    named = run("tshark", "-r", str(cap), "-N", "n", "-Y", "ip.dst == 198.51.100.4 || "
-                "ip.dst == 198.51.100.5", "-T", "fields", "-e", "ip.dst_host")
+    named = run(
+        "tshark",
+        "-r",
+        str(cap),
+        "-N",
+        "n",
+        "-Y",
+        "ip.dst == 198.51.100.4 || ip.dst == 198.51.100.5",
+        "-T",
+        "fields",
+        "-e",
+        "ip.dst_host",
+    )
     assert named.returncode == 0, named.stderr
     assert set(named.stdout.split()) <= {"a.root-servers.net", "b.root-servers.net"}
     assert named.stdout.split()
@@ -113,13 +141,15 @@ def test_har_validates(browse_run: Path) -> None:
     """run.har is HAR 1.2: it validates against the schema and has every request."""
     import jsonschema
 
-    schema = json.loads((ROOT / "tests" / "unit" / "report" / "data" /
-                         "har-1.2.schema.json").read_text())
+    schema = json.loads(
+        (ROOT / "tests" / "unit" / "report" / "data" / "har-1.2.schema.json").read_text()
+    )
     har = json.loads((browse_run / "run.har").read_text())
     jsonschema.validate(har, schema)
     timeline = json.loads((browse_run / "timeline.json").read_text())
-    assert [e["request"]["url"] for e in har["log"]["entries"]] == \
-        [f["url"] for f in timeline["fetches"]]
+    assert [e["request"]["url"] for e in har["log"]["entries"]] == [
+        f["url"] for f in timeline["fetches"]
+    ]
 
 
 def _lab_hosts_in_capture(cap: Path) -> set[str]:
@@ -138,15 +168,37 @@ def test_report_renders_in_chromium(browse_run: Path) -> None:
     chromium = shutil.which("chromium")
     assert chromium, "chromium is missing: `lab tools` installs it"
     report = browse_run / "report.html"
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             "--enable-logging=stderr", "--v=0"]
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--enable-logging=stderr",
+        "--v=0",
+    ]
     with tempfile.TemporaryDirectory() as profile:
-        dom = run(chromium, *flags, f"--user-data-dir={profile}", "--dump-dom",
-                  report.as_uri(), timeout=120)
+        dom = run(
+            chromium,
+            *flags,
+            f"--user-data-dir={profile}",
+            "--dump-dom",
+            report.as_uri(),
+            timeout=120,
+        )
     with tempfile.TemporaryDirectory() as profile:
-        shot = run(chromium, *flags, f"--user-data-dir={profile}", "--window-size=1400,3000",
-                   f"--screenshot={browse_run / 'report.png'}", report.as_uri(), timeout=120)
+        shot = run(
+            chromium,
+            *flags,
+            f"--user-data-dir={profile}",
+            "--window-size=1400,3000",
+            f"--screenshot={browse_run / 'report.png'}",
+            report.as_uri(),
+            timeout=120,
+        )
     assert shot.returncode == 0 and (browse_run / "report.png").stat().st_size > 10_000
     console = [ln for ln in dom.stderr.splitlines() if "CONSOLE" in ln]
     assert not [ln for ln in console if "Uncaught" in ln or "rror" in ln], console

@@ -114,8 +114,17 @@ def test_resolver_caches_with_ttl_counting_down(lab: Lab) -> None:
 
 def test_dig_trace_from_the_client(lab: Lab) -> None:
     """dig +trace from the client walks the lab's hierarchy: root, com., example.com."""
-    r = lab.exec("client", "dig", "+trace", "+time=3", "+tries=1", f"@{BY_SERVICE['root-a'].ipv4}",
-                 "www.example.com", "A", timeout=60)
+    r = lab.exec(
+        "client",
+        "dig",
+        "+trace",
+        "+time=3",
+        "+tries=1",
+        f"@{BY_SERVICE['root-a'].ipv4}",
+        "www.example.com",
+        "A",
+        timeout=60,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     out = r.stdout
     assert "from 198.51.100.4#53" in out or "from 198.51.100.5#53" in out
@@ -126,8 +135,15 @@ def test_dig_trace_from_the_client(lab: Lab) -> None:
 
 def test_truncated_udp_answer_sets_tc(lab: Lab) -> None:
     """A 512-byte UDP limit makes the big answer come back truncated (TC=1)."""
-    d = dig(lab, f"@{BY_SERVICE['ns-example'].ipv4}", "+norec", "+bufsize=512", "+ignore", "big.example.com",
-            "TXT")
+    d = dig(
+        lab,
+        f"@{BY_SERVICE['ns-example'].ipv4}",
+        "+norec",
+        "+bufsize=512",
+        "+ignore",
+        "big.example.com",
+        "TXT",
+    )
     assert "tc" in d.flags and not d.records("ANSWER")
     full = dig(lab, f"@{BY_SERVICE['ns-example'].ipv4}", "+norec", "+tcp", "big.example.com", "TXT")
     assert len(full.records("ANSWER", "TXT")) == 24
@@ -135,7 +151,9 @@ def test_truncated_udp_answer_sets_tc(lab: Lab) -> None:
 
 def test_edns_and_no_dnssec(lab: Lab) -> None:
     """Replies carry an OPT record when asked with EDNS, and no AD bit on unsigned data."""
-    d = dig(lab, f"@{BY_SERVICE['resolver'].ipv4}", "+dnssec", "+bufsize=1232", "example.com", "SOA")
+    d = dig(
+        lab, f"@{BY_SERVICE['resolver'].ipv4}", "+dnssec", "+bufsize=1232", "example.com", "SOA"
+    )
     assert "ad" not in d.flags
     assert "; EDNS: version: 0" in d.text
 
@@ -153,8 +171,9 @@ def test_lab_cache_shows_and_flushes(lab: Lab) -> None:
     assert r.returncode == 0, r.stderr
     text = json.dumps(json.loads(r.stdout))
     assert "origin2.example.com" in text
-    r = subprocess.run([lab_cli, "cache", "--flush", "origin2.example.com"],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [lab_cli, "cache", "--flush", "origin2.example.com"], capture_output=True, text=True
+    )
     assert r.returncode == 0, r.stderr
     r = subprocess.run([lab_cli, "cache", "--json"], capture_output=True, text=True)
     assert "origin2.example.com" not in json.dumps(json.loads(r.stdout))

@@ -11,9 +11,21 @@ from lab.compose import ROOT, Lab
 from lab.scenario.runner import run_scenario
 
 
-@pytest.mark.parametrize("name", ["dns-trace", "dns-cache", "tld-outage", "packet-loss", "truncation",
-                                  "origins-down",
-                                  "redirect", "bad-cert", "origin-down", "api"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "dns-trace",
+        "dns-cache",
+        "tld-outage",
+        "packet-loss",
+        "truncation",
+        "origins-down",
+        "redirect",
+        "bad-cert",
+        "origin-down",
+        "api",
+    ],
+)
 def test_scenario_expectations_hold(lab: Lab, name: str) -> None:
     """Every expectation the scenario file states is met by the real run and its capture."""
     sc = scenario.find(name)
@@ -28,8 +40,7 @@ def test_scenario_expectations_hold(lab: Lab, name: str) -> None:
 def test_faults_are_removed_after_the_run(lab: Lab) -> None:
     """After tld-outage the blackholed TLD server answers again (iptables rules gone)."""
     run_scenario(lab, scenario.find("tld-outage"), ROOT / "runs")
-    r = lab.exec("client", "dig", "+time=2", "+tries=1", "+norec", "@198.51.100.11", "com.",
-                 "SOA")
+    r = lab.exec("client", "dig", "+time=2", "+tries=1", "+norec", "@198.51.100.11", "com.", "SOA")
     assert "status: NOERROR" in r.stdout
 
 
@@ -45,8 +56,9 @@ def test_warm_visit_after_cold(lab: Lab) -> None:
 def test_broken_expectation_fails_the_run(lab: Lab, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """An expectation the run cannot meet makes the run fail: the checks can fail."""
     p = tmp_path / "wrong.yaml"
-    p.write_text("name: wrong\nsteps:\n  - dig: www.example.com\nexpect:\n"
-                 "  - step: 1\n    rcode: NXDOMAIN\n")
+    p.write_text(
+        "name: wrong\nsteps:\n  - dig: www.example.com\nexpect:\n  - step: 1\n    rcode: NXDOMAIN\n"
+    )
     result = run_scenario(lab, scenario.load(p), ROOT / "runs")
     assert not result.ok
     assert [c.found for c in result.checks] == ["NOERROR"]
@@ -59,8 +71,12 @@ def test_interrupted_run_cleans_up(lab: Lab) -> None:
     import time
 
     before = set((ROOT / "runs").glob("*-tld-outage"))
-    proc = subprocess.Popen([str(ROOT / ".venv" / "bin" / "lab"), "run", "tld-outage"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [str(ROOT / ".venv" / "bin" / "lab"), "run", "tld-outage"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     assert proc.stdout is not None
     for line in proc.stdout:  # wait until the fault is in place and the step runs
         if line.startswith("step 1/1"):
@@ -72,8 +88,7 @@ def test_interrupted_run_cleans_up(lab: Lab) -> None:
     (folder,) = set((ROOT / "runs").glob("*-tld-outage")) - before
     assert (folder / "INTERRUPTED").exists()
     assert (folder / "capture.pcapng").read_bytes()[:4] == b"\x0a\x0d\x0d\x0a"
-    r = lab.exec("client", "dig", "+time=2", "+tries=1", "+norec", "@198.51.100.11", "com.",
-                 "SOA")
+    r = lab.exec("client", "dig", "+time=2", "+tries=1", "+norec", "@198.51.100.11", "com.", "SOA")
     assert "status: NOERROR" in r.stdout, "the blackhole was left in place"
 
 
@@ -99,9 +114,17 @@ def test_live_capture(lab: Lab) -> None:
     timer.start()
     folder = capture_live(lab, ROOT / "runs", seconds=4)
     timer.join()
-    r = subprocess.run(["tshark", "-r", str(folder / "capture.pcapng"), "-Y",
-                        "dns.qry.name == example.com && dns.qry.type == 15"],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            "tshark",
+            "-r",
+            str(folder / "capture.pcapng"),
+            "-Y",
+            "dns.qry.name == example.com && dns.qry.type == 15",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert r.stdout.strip(), "the MX lookup made during the capture is missing"
     assert (folder / "report.html").exists()
 
@@ -111,8 +134,10 @@ def test_delay_fault_is_honest(lab: Lab, tmp_path) -> None:  # type: ignore[no-u
     from lab.cli import _has_netem
 
     p = tmp_path / "delay.yaml"
-    p.write_text("name: delay\nfaults:\n  - delay: {service: resolver, ms: 200}\n"
-                 "steps:\n  - dig: www.example.com\n")
+    p.write_text(
+        "name: delay\nfaults:\n  - delay: {service: resolver, ms: 200}\n"
+        "steps:\n  - dig: www.example.com\n"
+    )
     result = run_scenario(lab, scenario.load(p), ROOT / "runs")
     notes = " ".join(result.timeline["fault_notes"])
     if _has_netem():

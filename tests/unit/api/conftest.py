@@ -50,16 +50,14 @@ StartApi = Callable[..., Awaitable[TestServer]]
 
 
 @pytest.fixture
-async def start_api(certs: Path, tmp_path: Path, tokens: TokenConfig
-                    ) -> AsyncIterator[StartApi]:
+async def start_api(certs: Path, tmp_path: Path, tokens: TokenConfig) -> AsyncIterator[StartApi]:
     """Start an API with a given ApiConfig; every server is closed after the test."""
     servers: list[TestServer] = []
 
     async def start(config: ApiConfig | None = None) -> TestServer:
         ctx = server_context(certs / "api.crt", certs / "api.key", env={})
         db = tmp_path / f"api{len(servers)}.sqlite3"
-        server = TestServer(make_app(UserStore.open(db), tokens, config), host="127.0.0.1",
-                            port=0)
+        server = TestServer(make_app(UserStore.open(db), tokens, config), host="127.0.0.1", port=0)
         await server.start_server(ssl=ctx)
         servers.append(server)
         return server
@@ -86,21 +84,37 @@ class Client:
     server: TestServer
     trust: ssl.SSLContext
 
-    async def call(self, method: str, path: str, *, token: str | None = None,
-                   json_body: Any = None, data: bytes | None = None,
-                   headers: dict[str, str] | None = None) -> Reply:
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        token: str | None = None,
+        json_body: Any = None,
+        data: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Reply:
         """One request over TLS; a JSON or problem body is parsed."""
         sent = {"Authorization": f"Bearer {token}"} if token else {}
-        async with aiohttp.ClientSession() as session, session.request(
-                method, f"https://127.0.0.1:{self.server.port}{path}", ssl=self.trust,
-                server_hostname=HOST, headers={**sent, **(headers or {})}, json=json_body,
-                data=data) as resp:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.request(
+                method,
+                f"https://127.0.0.1:{self.server.port}{path}",
+                ssl=self.trust,
+                server_hostname=HOST,
+                headers={**sent, **(headers or {})},
+                json=json_body,
+                data=data,
+            ) as resp,
+        ):
             raw = await resp.read()
             return Reply(resp.status, json.loads(raw) if raw else None, resp.headers.copy())
 
     async def login(self, username: str = "alice", password: str = "wonderland") -> str:
-        reply = await self.call("POST", "/api/login",
-                                json_body={"username": username, "password": password})
+        reply = await self.call(
+            "POST", "/api/login", json_body={"username": username, "password": password}
+        )
         assert reply.status == 200, reply.body
         return str(reply.body["access_token"])
 

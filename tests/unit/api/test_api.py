@@ -15,56 +15,86 @@ from services.api.tokens import TokenConfig, issue
 HOST = "api-origin.example.com"
 
 
-async def call(server: TestServer, trust: ssl.SSLContext, method: str, path: str, *,
-               token: str | None = None, json: Any = None, data: bytes | None = None,
-               headers: dict[str, str] | None = None
-               ) -> tuple[int, Any, aiohttp.ClientResponse]:
+async def call(
+    server: TestServer,
+    trust: ssl.SSLContext,
+    method: str,
+    path: str,
+    *,
+    token: str | None = None,
+    json: Any = None,
+    data: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, Any, aiohttp.ClientResponse]:
     """One request over TLS; the body is parsed as JSON when there is one."""
     sent = {"Authorization": f"Bearer {token}"} if token else {}
-    async with aiohttp.ClientSession() as session, session.request(
-            method, f"https://127.0.0.1:{server.port}{path}", ssl=trust, server_hostname=HOST,
-            headers={**sent, **(headers or {})}, json=json, data=data) as resp:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.request(
+            method,
+            f"https://127.0.0.1:{server.port}{path}",
+            ssl=trust,
+            server_hostname=HOST,
+            headers={**sent, **(headers or {})},
+            json=json,
+            data=data,
+        ) as resp,
+    ):
         raw = await resp.read()
         body = _json.loads(raw) if raw else None
         return resp.status, body, resp
 
 
 async def login(api: TestServer, trust: ssl.SSLContext) -> str:
-    status, body, _ = await call(api, trust, "POST", "/api/login",
-                                 json={"username": "alice", "password": "wonderland"})
+    status, body, _ = await call(
+        api, trust, "POST", "/api/login", json={"username": "alice", "password": "wonderland"}
+    )
     assert status == 200
     return str(body["access_token"])
 
 
 async def test_login_returns_bearer_token(api: TestServer, trust: ssl.SSLContext) -> None:
     """Right credentials give a Bearer token, never cached (RFC 6749 §5.1)."""
-    status, body, resp = await call(api, trust, "POST", "/api/login",
-                                    json={"username": "alice", "password": "wonderland"})
+    status, body, resp = await call(
+        api, trust, "POST", "/api/login", json={"username": "alice", "password": "wonderland"}
+    )
     assert status == 200 and body["token_type"] == "Bearer" and body["expires_in"] == 900
     assert body["refresh_token"]
     assert resp.headers["Cache-Control"] == "no-store"
 
 
-async def test_login_may_shorten_the_token_lifetime(api: TestServer,
-                                                    trust: ssl.SSLContext) -> None:
+async def test_login_may_shorten_the_token_lifetime(api: TestServer, trust: ssl.SSLContext) -> None:
     """expires_in asks for a shorter-lived token; its exp says so; out of range is 422."""
     import jwt
 
-    status, body, _ = await call(api, trust, "POST", "/api/login", json={
-        "username": "alice", "password": "wonderland", "expires_in": 2})
+    status, body, _ = await call(
+        api,
+        trust,
+        "POST",
+        "/api/login",
+        json={"username": "alice", "password": "wonderland", "expires_in": 2},
+    )
     assert status == 200 and body["expires_in"] == 2
     claims = jwt.decode(body["access_token"], options={"verify_signature": False})
     assert claims["exp"] - claims["iat"] == 2
     for bad in (0, 901, "5", True):
-        status, body, _ = await call(api, trust, "POST", "/api/login", json={
-            "username": "alice", "password": "wonderland", "expires_in": bad})
+        status, body, _ = await call(
+            api,
+            trust,
+            "POST",
+            "/api/login",
+            json={"username": "alice", "password": "wonderland", "expires_in": bad},
+        )
         assert status == 422, bad
 
 
-@pytest.mark.parametrize("creds", [{"username": "alice", "password": "nope"},
-                                   {"username": "nobody", "password": "wonderland"}])
-async def test_bad_credentials(api: TestServer, trust: ssl.SSLContext,
-                               creds: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    "creds",
+    [{"username": "alice", "password": "nope"}, {"username": "nobody", "password": "wonderland"}],
+)
+async def test_bad_credentials(
+    api: TestServer, trust: ssl.SSLContext, creds: dict[str, str]
+) -> None:
     """Wrong password or unknown user: the same 401 problem."""
     status, body, resp = await call(api, trust, "POST", "/api/login", json=creds)
     assert status == 401 and body["detail"] == "wrong username or password"
@@ -84,8 +114,7 @@ async def test_missing_token(api: TestServer, trust: ssl.SSLContext) -> None:
     assert resp.headers["WWW-Authenticate"] == 'Bearer realm="weblab-api"'
 
 
-async def test_expired_token(api: TestServer, trust: ssl.SSLContext,
-                             tokens: TokenConfig) -> None:
+async def test_expired_token(api: TestServer, trust: ssl.SSLContext, tokens: TokenConfig) -> None:
     """An expired token: 401 with error="invalid_token" and the reason."""
     old = TokenConfig(secret=tokens.secret, clock=lambda: tokens.clock() - 3600)
     status, _, resp = await call(api, trust, "GET", "/api/me", token=issue(old, "alice"))
@@ -108,31 +137,48 @@ async def test_create_user(api: TestServer, trust: ssl.SSLContext) -> None:
     assert status == 409
 
 
-async def test_user_without_password_cannot_log_in(api: TestServer,
-                                                   trust: ssl.SSLContext) -> None:
+async def test_user_without_password_cannot_log_in(api: TestServer, trust: ssl.SSLContext) -> None:
     """A user created with only username and email exists but cannot log in."""
     token = await login(api, trust)
-    status, body, _ = await call(api, trust, "POST", "/api/users", token=token,
-                                 json={"username": "carol", "email": "carol@example.com"})
+    status, body, _ = await call(
+        api,
+        trust,
+        "POST",
+        "/api/users",
+        token=token,
+        json={"username": "carol", "email": "carol@example.com"},
+    )
     assert status == 201 and body["email"] == "carol@example.com"
-    status, _, _ = await call(api, trust, "POST", "/api/login",
-                              json={"username": "carol", "password": "!"})
+    status, _, _ = await call(
+        api, trust, "POST", "/api/login", json={"username": "carol", "password": "!"}
+    )
     assert status == 401
 
 
 async def test_invalid_user_is_422(api: TestServer, trust: ssl.SSLContext) -> None:
     """Invalid input: 422 problem naming the field at fault."""
-    status, body, _ = await call(api, trust, "POST", "/api/users",
-                                 token=await login(api, trust),
-                                 json={"username": "x", "password": "12345678"})
+    status, body, _ = await call(
+        api,
+        trust,
+        "POST",
+        "/api/users",
+        token=await login(api, trust),
+        json={"username": "x", "password": "12345678"},
+    )
     assert status == 422 and body["type"].endswith("/validation-error")
     assert [e["field"] for e in body["errors"]] == ["username"]
 
 
 async def test_invalid_json_is_400(api: TestServer, trust: ssl.SSLContext) -> None:
     """A body that is not JSON: 400 problem saying so."""
-    status, body, _ = await call(api, trust, "POST", "/api/login", data=b"{not json",
-                                 headers={"Content-Type": "application/json"})
+    status, body, _ = await call(
+        api,
+        trust,
+        "POST",
+        "/api/login",
+        data=b"{not json",
+        headers={"Content-Type": "application/json"},
+    )
     assert status == 400 and body["title"] == "Body is not valid JSON"
 
 

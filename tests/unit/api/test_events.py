@@ -16,18 +16,29 @@ TIMEOUT = 5.0  # a deadline, not a delay: receive_json returns as soon as a mess
 async def test_create_update_delete_are_pushed(client: Client, api: TestServer) -> None:
     """A subscriber sees user.created, user.updated and user.deleted, in order, with ETags."""
     token = await client.login()
-    async with aiohttp.ClientSession() as session, session.ws_connect(
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(
             f"wss://127.0.0.1:{api.port}/api/users/events?access_token={token}",
-            ssl=client.trust, server_hostname="api-origin.example.com") as ws:
+            ssl=client.trust,
+            server_hostname="api-origin.example.com",
+        ) as ws,
+    ):
         assert (await ws.receive_json(timeout=TIMEOUT)) == {"type": "subscribed"}
         created = await client.user(token, "bob")
         event = await ws.receive_json(timeout=TIMEOUT)
         assert event["type"] == "user.created" and event["user"]["username"] == "bob"
         assert event["etag"] == created.headers["ETag"]
-        await client.call("PATCH", "/api/users/bob", token=token,
-                          data=b'{"display_name": "Bob"}',
-                          headers={"If-Match": created.headers["ETag"],
-                                   "Content-Type": "application/merge-patch+json"})
+        await client.call(
+            "PATCH",
+            "/api/users/bob",
+            token=token,
+            data=b'{"display_name": "Bob"}',
+            headers={
+                "If-Match": created.headers["ETag"],
+                "Content-Type": "application/merge-patch+json",
+            },
+        )
         event = await ws.receive_json(timeout=TIMEOUT)
         assert event["type"] == "user.updated" and event["user"]["display_name"] == "Bob"
         await client.call("DELETE", "/api/users/bob", token=token)
@@ -39,9 +50,11 @@ async def test_events_need_a_token(api: TestServer, client: Client) -> None:
     """Without a token the upgrade is refused with 401."""
     async with aiohttp.ClientSession() as session:
         try:
-            async with session.ws_connect(f"wss://127.0.0.1:{api.port}/api/users/events",
-                                          ssl=client.trust,
-                                          server_hostname="api-origin.example.com"):
+            async with session.ws_connect(
+                f"wss://127.0.0.1:{api.port}/api/users/events",
+                ssl=client.trust,
+                server_hostname="api-origin.example.com",
+            ):
                 raise AssertionError("connected without a token")
         except aiohttp.WSServerHandshakeError as e:
             assert e.status == 401

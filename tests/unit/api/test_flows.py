@@ -20,8 +20,9 @@ ADMIN = {"Authorization": "Bearer admin-secret"}
 
 async def test_refresh_rotates_and_detects_reuse(client: Client) -> None:
     """A refresh token gives new tokens once; replaying it revokes the newer one too."""
-    login = await client.call("POST", "/api/login",
-                              json_body={"username": "alice", "password": "wonderland"})
+    login = await client.call(
+        "POST", "/api/login", json_body={"username": "alice", "password": "wonderland"}
+    )
     first = login.body["refresh_token"]
     again = await client.call("POST", "/api/token/refresh", json_body={"refresh_token": first})
     assert again.status == 200 and again.body["access_token"]
@@ -29,18 +30,19 @@ async def test_refresh_rotates_and_detects_reuse(client: Client) -> None:
     assert second != first
     replay = await client.call("POST", "/api/token/refresh", json_body={"refresh_token": first})
     assert replay.status == 400 and replay.body["type"].endswith("/invalid-grant")
-    revoked = await client.call("POST", "/api/token/refresh",
-                                json_body={"refresh_token": second})
+    revoked = await client.call("POST", "/api/token/refresh", json_body={"refresh_token": second})
     assert revoked.status == 400
 
 
 async def test_refresh_expires(client: Client, clock: Clock) -> None:
     """A refresh token older than seven days is refused."""
-    login = await client.call("POST", "/api/login",
-                              json_body={"username": "alice", "password": "wonderland"})
+    login = await client.call(
+        "POST", "/api/login", json_body={"username": "alice", "password": "wonderland"}
+    )
     clock.now += 7 * 24 * 3600 + 1
-    reply = await client.call("POST", "/api/token/refresh",
-                              json_body={"refresh_token": login.body["refresh_token"]})
+    reply = await client.call(
+        "POST", "/api/token/refresh", json_body={"refresh_token": login.body["refresh_token"]}
+    )
     assert reply.status == 400 and reply.body["detail"] == "refresh token expired"
 
 
@@ -70,8 +72,9 @@ async def test_idempotent_retry_returns_first_response(client: Client) -> None:
     assert retry.headers["Idempotent-Replayed"] == "true"
     listed = await client.call("GET", "/api/users", token=token)
     assert listed.body["total"] == 2
-    other = await client.call("POST", "/api/users", token=token, headers=key,
-                              json_body={"username": "carol"})
+    other = await client.call(
+        "POST", "/api/users", token=token, headers=key, json_body={"username": "carol"}
+    )
     assert other.status == 422 and other.body["type"].endswith("/idempotency-key-reused")
 
 
@@ -94,22 +97,28 @@ async def test_fault_endpoint_needs_admin_token(client: Client) -> None:
 async def test_fault_endpoint_off_without_admin_token(client_for: ClientFor) -> None:
     """With no admin token configured the endpoint is 403 for everyone."""
     client = await client_for(ApiConfig())
-    assert (await client.call("POST", "/__fault", headers=ADMIN,
-                              json_body={"error_rate": 1})).status == 403
+    assert (
+        await client.call("POST", "/__fault", headers=ADMIN, json_body={"error_rate": 1})
+    ).status == 403
 
 
 async def test_fault_validation_is_422(client: Client) -> None:
     """An error_rate above 1 and an unknown member are both named."""
-    reply = await client.call("POST", "/__fault", headers=ADMIN,
-                              json_body={"error_rate": 2, "colour": "red"})
+    reply = await client.call(
+        "POST", "/__fault", headers=ADMIN, json_body={"error_rate": 2, "colour": "red"}
+    )
     assert reply.status == 422
     assert sorted(e["field"] for e in reply.body["errors"]) == ["colour", "error_rate"]
 
 
 async def test_injected_503_then_cleared(client: Client) -> None:
     """error_rate 1: every API request is 503 with Retry-After; /healthz is spared; DELETE ends it."""
-    reply = await client.call("POST", "/__fault", headers=ADMIN,
-                              json_body={"error_rate": 1, "status": 503, "retry_after": 7})
+    reply = await client.call(
+        "POST",
+        "/__fault",
+        headers=ADMIN,
+        json_body={"error_rate": 1, "status": 503, "retry_after": 7},
+    )
     assert reply.status == 200 and reply.body["error_rate"] == 1
     failed = await client.call("GET", "/api")
     assert failed.status == 503 and failed.headers["Retry-After"] == "7"
@@ -146,8 +155,15 @@ async def test_openapi_covers_every_route(client: Client, api: TestServer) -> No
     """Every route of the app is in /api/openapi.json with each method, and nothing more."""
     reply = await client.call("GET", "/api/openapi.json")
     assert reply.status == 200 and reply.body["openapi"].startswith("3.")
-    documented = {(path, method.upper()) for path, item in reply.body["paths"].items()
-                  for method in item if method != "parameters"}
-    routed = {(r.resource.canonical, r.method) for r in api.app.router.routes()
-              if r.resource is not None and r.method not in ("HEAD", "OPTIONS")}
+    documented = {
+        (path, method.upper())
+        for path, item in reply.body["paths"].items()
+        for method in item
+        if method != "parameters"
+    }
+    routed = {
+        (r.resource.canonical, r.method)
+        for r in api.app.router.routes()
+        if r.resource is not None and r.method not in ("HEAD", "OPTIONS")
+    }
     assert documented == routed

@@ -21,23 +21,26 @@ from services.api.ratelimit import RateLimiter
 
 
 # RFC 7396 Appendix A test cases.
-@pytest.mark.parametrize(("target", "patch", "result"), [
-    ({"a": "b"}, {"a": "c"}, {"a": "c"}),
-    ({"a": "b"}, {"b": "c"}, {"a": "b", "b": "c"}),
-    ({"a": "b"}, {"a": None}, {}),
-    ({"a": "b", "b": "c"}, {"a": None}, {"b": "c"}),
-    ({"a": ["b"]}, {"a": "c"}, {"a": "c"}),
-    ({"a": "c"}, {"a": ["b"]}, {"a": ["b"]}),
-    ({"a": {"b": "c"}}, {"a": {"b": "d", "c": None}}, {"a": {"b": "d"}}),
-    ({"a": [{"b": "c"}]}, {"a": [1]}, {"a": [1]}),
-    (["a", "b"], ["c", "d"], ["c", "d"]),
-    ({"a": "b"}, ["c"], ["c"]),
-    ({"a": "foo"}, None, None),
-    ({"a": "foo"}, "bar", "bar"),
-    ({"e": None}, {"a": 1}, {"e": None, "a": 1}),
-    ([1, 2], {"a": "b", "c": None}, {"a": "b"}),
-    ({}, {"a": {"bb": {"ccc": None}}}, {"a": {"bb": {}}}),
-])
+@pytest.mark.parametrize(
+    ("target", "patch", "result"),
+    [
+        ({"a": "b"}, {"a": "c"}, {"a": "c"}),
+        ({"a": "b"}, {"b": "c"}, {"a": "b", "b": "c"}),
+        ({"a": "b"}, {"a": None}, {}),
+        ({"a": "b", "b": "c"}, {"a": None}, {"b": "c"}),
+        ({"a": ["b"]}, {"a": "c"}, {"a": "c"}),
+        ({"a": "c"}, {"a": ["b"]}, {"a": ["b"]}),
+        ({"a": {"b": "c"}}, {"a": {"b": "d", "c": None}}, {"a": {"b": "d"}}),
+        ({"a": [{"b": "c"}]}, {"a": [1]}, {"a": [1]}),
+        (["a", "b"], ["c", "d"], ["c", "d"]),
+        ({"a": "b"}, ["c"], ["c"]),
+        ({"a": "foo"}, None, None),
+        ({"a": "foo"}, "bar", "bar"),
+        ({"e": None}, {"a": 1}, {"e": None, "a": 1}),
+        ([1, 2], {"a": "b", "c": None}, {"a": "b"}),
+        ({}, {"a": {"bb": {"ccc": None}}}, {"a": {"bb": {}}}),
+    ],
+)
 def test_merge_patch_rfc7396_examples(target: object, patch: object, result: object) -> None:
     """Every example of RFC 7396 Appendix A gives the listed result."""
     assert merge_patch(target, patch) == result
@@ -54,7 +57,8 @@ def test_paging_defaults_and_links() -> None:
     """No parameters: page 1 of 20; the first page has no prev, the last no next."""
     assert parse_page({}) == Page(1, 20)
     assert link_header("/u", Page(1, 20), 5) == (
-        '</u?page=1&per_page=20>; rel="first", </u?page=1&per_page=20>; rel="last"')
+        '</u?page=1&per_page=20>; rel="first", </u?page=1&per_page=20>; rel="last"'
+    )
     assert 'rel="next"' not in link_header("/u", Page(3, 2), 5)
 
 
@@ -115,9 +119,16 @@ def test_failed_request_frees_the_key() -> None:
     assert store.begin("a", "k", "p") is None
 
 
-@pytest.mark.parametrize(("header", "key"), [
-    ('"abc-123"', "abc-123"), ("abc", "abc"), ('""', None), ("a" * 256, None), ("ü", None),
-])
+@pytest.mark.parametrize(
+    ("header", "key"),
+    [
+        ('"abc-123"', "abc-123"),
+        ("abc", "abc"),
+        ('""', None),
+        ("a" * 256, None),
+        ("ü", None),
+    ],
+)
 def test_parse_key(header: str, key: str | None) -> None:
     """Idempotency-Key is an sf-string; bare tokens pass; empty, long or non-ASCII do not."""
     assert parse_key(header) == key

@@ -43,18 +43,21 @@ def test_duplicate_user(tmp_path: Path) -> None:
     store.close()
 
 
-@pytest.mark.parametrize(("body", "fields"), [
-    ({"username": "bob", "password": "12345678"}, []),
-    ({"username": "Bob", "password": "12345678"}, ["username"]),
-    ({"username": "bob"}, []),
-    ({"username": "bob", "email": "bob@example.com"}, []),
-    ({"username": "bob", "email": "bob@"}, ["email"]),
-    ({"username": "bob", "password": 12345678}, ["password"]),
-    ({"username": "bob", "password": "short"}, ["password"]),
-    ({"username": "bob", "password": "12345678", "admin": True}, ["admin"]),
-    ({"username": "bob", "password": "12345678", "display_name": ""}, ["display_name"]),
-    ({}, ["username", "display_name"]),
-])
+@pytest.mark.parametrize(
+    ("body", "fields"),
+    [
+        ({"username": "bob", "password": "12345678"}, []),
+        ({"username": "Bob", "password": "12345678"}, ["username"]),
+        ({"username": "bob"}, []),
+        ({"username": "bob", "email": "bob@example.com"}, []),
+        ({"username": "bob", "email": "bob@"}, ["email"]),
+        ({"username": "bob", "password": 12345678}, ["password"]),
+        ({"username": "bob", "password": "short"}, ["password"]),
+        ({"username": "bob", "password": "12345678", "admin": True}, ["admin"]),
+        ({"username": "bob", "password": "12345678", "display_name": ""}, ["display_name"]),
+        ({}, ["username", "display_name"]),
+    ],
+)
 def test_validate_new_user(body: dict[str, object], fields: list[str]) -> None:
     """Each invalid field is reported by name."""
     assert sorted(f for f, _ in validate_new_user(body)) == sorted(fields)

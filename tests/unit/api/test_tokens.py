@@ -54,8 +54,15 @@ def test_wrong_issuer() -> None:
 def test_tampered_payload() -> None:
     """Changing the subject without re-signing breaks the signature."""
     header, _payload, sig = issue(config(), "alice").split(".")
-    forged = b64({"iss": "https://api.example.com", "aud": "https://api.example.com/api",
-                  "sub": "admin", "iat": int(NOW), "exp": int(NOW) + 900})
+    forged = b64(
+        {
+            "iss": "https://api.example.com",
+            "aud": "https://api.example.com/api",
+            "sub": "admin",
+            "iat": int(NOW),
+            "exp": int(NOW) + 900,
+        }
+    )
     with pytest.raises(TokenError, match="signature"):
         verify(config(), f"{header}.{forged}.{sig}")
 
@@ -68,8 +75,12 @@ def test_other_secret() -> None:
 
 def test_alg_none() -> None:
     """An unsigned token (alg none, RFC 8725 §2.1) is refused before any signature check."""
-    token = b64({"alg": "none", "typ": "JWT", "kid": config().kid}) + "." + b64(
-        {"sub": "alice", "iat": int(NOW), "exp": int(NOW) + 60}) + "."
+    token = (
+        b64({"alg": "none", "typ": "JWT", "kid": config().kid})
+        + "."
+        + b64({"sub": "alice", "iat": int(NOW), "exp": int(NOW) + 60})
+        + "."
+    )
     with pytest.raises(TokenError, match="algorithm 'none'"):
         verify(config(), token)
 
@@ -77,8 +88,7 @@ def test_alg_none() -> None:
 def test_algorithm_swap() -> None:
     """HS512 with the right key is still refused: the algorithm list is fixed."""
     cfg = config()
-    token = jwt.encode({"sub": "alice"}, cfg.secret, algorithm="HS512",
-                       headers={"kid": cfg.kid})
+    token = jwt.encode({"sub": "alice"}, cfg.secret, algorithm="HS512", headers={"kid": cfg.kid})
     with pytest.raises(TokenError, match="algorithm"):
         verify(cfg, token)
 
@@ -86,9 +96,17 @@ def test_algorithm_swap() -> None:
 def test_missing_claim() -> None:
     """A signed token without exp is refused."""
     cfg = config()
-    token = jwt.encode({"iss": "https://api.example.com", "aud": "https://api.example.com/api",
-                        "sub": "alice", "iat": int(NOW)}, cfg.secret, algorithm="HS256",
-                       headers={"kid": cfg.kid})
+    token = jwt.encode(
+        {
+            "iss": "https://api.example.com",
+            "aud": "https://api.example.com/api",
+            "sub": "alice",
+            "iat": int(NOW),
+        },
+        cfg.secret,
+        algorithm="HS256",
+        headers={"kid": cfg.kid},
+    )
     with pytest.raises(TokenError, match="exp"):
         verify(cfg, token)
 
@@ -112,8 +130,12 @@ def test_rs256_token_refused() -> None:
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    token = jwt.encode({"sub": "alice", "iat": int(NOW), "exp": int(NOW) + 60}, key,
-                       algorithm="RS256", headers={"kid": config().kid})
+    token = jwt.encode(
+        {"sub": "alice", "iat": int(NOW), "exp": int(NOW) + 60},
+        key,
+        algorithm="RS256",
+        headers={"kid": config().kid},
+    )
     with pytest.raises(TokenError, match="algorithm 'RS256' not accepted"):
         verify(config(), token)
 
@@ -124,9 +146,19 @@ def test_hs256_signed_with_public_key_text_refused() -> None:
     import hmac
 
     cfg = config()
-    signing_input = b64({"alg": "HS256", "typ": "JWT", "kid": cfg.kid}) + "." + b64(
-        {"iss": cfg.issuer, "aud": cfg.audience, "sub": "admin", "iat": int(NOW),
-         "exp": int(NOW) + 60})
+    signing_input = (
+        b64({"alg": "HS256", "typ": "JWT", "kid": cfg.kid})
+        + "."
+        + b64(
+            {
+                "iss": cfg.issuer,
+                "aud": cfg.audience,
+                "sub": "admin",
+                "iat": int(NOW),
+                "exp": int(NOW) + 60,
+            }
+        )
+    )
     public_pem = b"-----BEGIN PUBLIC KEY-----\nMFkw...\n-----END PUBLIC KEY-----\n"
     sig = hmac.new(public_pem, signing_input.encode(), hashlib.sha256).digest()
     token = signing_input + "." + base64.urlsafe_b64encode(sig).rstrip(b"=").decode()

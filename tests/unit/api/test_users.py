@@ -22,7 +22,8 @@ async def test_list_is_paged_with_links(client: Client) -> None:
     assert reply.headers["Link"] == (
         '</api/users?page=1&per_page=2>; rel="first", </api/users?page=1&per_page=2>; '
         'rel="prev", </api/users?page=3&per_page=2>; rel="next", '
-        '</api/users?page=3&per_page=2>; rel="last"')
+        '</api/users?page=3&per_page=2>; rel="last"'
+    )
 
 
 @pytest.mark.parametrize("query", ["page=0", "per_page=101", "page=x", "per_page=-1"])
@@ -39,8 +40,9 @@ async def test_create_returns_location_and_etag(client: Client) -> None:
     assert created.headers["Location"] == "/api/users/bob" and created.body["role"] == "user"
     got = await client.call("GET", "/api/users/bob", token=token)
     assert got.headers["ETag"] == created.headers["ETag"]
-    again = await client.call("GET", "/api/users/bob", token=token,
-                              headers={"If-None-Match": got.headers["ETag"]})
+    again = await client.call(
+        "GET", "/api/users/bob", token=token, headers={"If-None-Match": got.headers["ETag"]}
+    )
     assert again.status == 304
 
 
@@ -50,12 +52,14 @@ async def test_put_needs_if_match_and_refuses_stale(client: Client) -> None:
     etag = (await client.user(token, "bob")).headers["ETag"]
     new = {"display_name": "Bob B.", "email": "bob@example.com"}
     assert (await client.call("PUT", "/api/users/bob", token=token, json_body=new)).status == 428
-    done = await client.call("PUT", "/api/users/bob", token=token, json_body=new,
-                             headers={"If-Match": etag})
+    done = await client.call(
+        "PUT", "/api/users/bob", token=token, json_body=new, headers={"If-Match": etag}
+    )
     assert done.status == 200 and done.body["display_name"] == "Bob B."
     assert done.headers["ETag"] != etag
-    stale = await client.call("PUT", "/api/users/bob", token=token, json_body=new,
-                              headers={"If-Match": etag})
+    stale = await client.call(
+        "PUT", "/api/users/bob", token=token, json_body=new, headers={"If-Match": etag}
+    )
     assert stale.status == 412 and stale.headers["ETag"] == done.headers["ETag"]
 
 
@@ -63,12 +67,21 @@ async def test_put_is_a_replacement(client: Client) -> None:
     """PUT without email clears it; a GET body sent back unchanged is accepted."""
     token = await client.login()
     got = await client.call("GET", "/api/users/alice", token=token)
-    same = await client.call("PUT", "/api/users/alice", token=token, json_body=got.body,
-                             headers={"If-Match": got.headers["ETag"]})
+    same = await client.call(
+        "PUT",
+        "/api/users/alice",
+        token=token,
+        json_body=got.body,
+        headers={"If-Match": got.headers["ETag"]},
+    )
     assert same.status == 200 and same.body["email"] == "alice@example.com"
-    cleared = await client.call("PUT", "/api/users/alice", token=token,
-                                json_body={"display_name": "Alice"},
-                                headers={"If-Match": same.headers["ETag"]})
+    cleared = await client.call(
+        "PUT",
+        "/api/users/alice",
+        token=token,
+        json_body={"display_name": "Alice"},
+        headers={"If-Match": same.headers["ETag"]},
+    )
     assert cleared.status == 200 and cleared.body["email"] is None
 
 
@@ -76,9 +89,13 @@ async def test_put_read_only_field_is_422(client: Client) -> None:
     """Changing role through PUT: 422 with a JSON pointer to the field."""
     token = await client.login()
     etag = (await client.user(token, "bob")).headers["ETag"]
-    reply = await client.call("PUT", "/api/users/bob", token=token,
-                              json_body={"display_name": "Bob", "role": "admin"},
-                              headers={"If-Match": etag})
+    reply = await client.call(
+        "PUT",
+        "/api/users/bob",
+        token=token,
+        json_body={"display_name": "Bob", "role": "admin"},
+        headers={"If-Match": etag},
+    )
     assert reply.status == 422 and reply.body["errors"][0]["pointer"] == "#/role"
 
 
@@ -86,10 +103,13 @@ async def test_patch_merges(client: Client) -> None:
     """PATCH merge-patch+json: named members change, null removes, the rest stays."""
     token = await client.login()
     etag = (await client.call("GET", "/api/users/alice", token=token)).headers["ETag"]
-    reply = await client.call("PATCH", "/api/users/alice", token=token,
-                              data=b'{"display_name": "Alice L.", "email": null}',
-                              headers={"If-Match": etag,
-                                       "Content-Type": "application/merge-patch+json"})
+    reply = await client.call(
+        "PATCH",
+        "/api/users/alice",
+        token=token,
+        data=b'{"display_name": "Alice L.", "email": null}',
+        headers={"If-Match": etag, "Content-Type": "application/merge-patch+json"},
+    )
     assert reply.status == 200, reply.body
     assert reply.body["display_name"] == "Alice L." and reply.body["email"] is None
     assert reply.body["role"] == "admin"
@@ -99,8 +119,13 @@ async def test_patch_with_plain_json_is_415(client: Client) -> None:
     """PATCH as application/json: 415 with Accept-Patch naming merge-patch (RFC 5789 §3.1)."""
     token = await client.login()
     etag = (await client.call("GET", "/api/users/alice", token=token)).headers["ETag"]
-    reply = await client.call("PATCH", "/api/users/alice", token=token,
-                              json_body={"display_name": "x"}, headers={"If-Match": etag})
+    reply = await client.call(
+        "PATCH",
+        "/api/users/alice",
+        token=token,
+        json_body={"display_name": "x"},
+        headers={"If-Match": etag},
+    )
     assert reply.status == 415 and reply.headers["Accept-Patch"] == "application/merge-patch+json"
 
 
@@ -109,10 +134,13 @@ async def test_patch_can_change_password(client: Client) -> None:
     token = await client.login()
     etag = (await client.user(token, "bob", "builder123")).headers["ETag"]
     bob = await client.login("bob", "builder123")
-    reply = await client.call("PATCH", "/api/users/bob", token=bob,
-                              data=b'{"password": "newpassword"}',
-                              headers={"If-Match": etag,
-                                       "Content-Type": "application/merge-patch+json"})
+    reply = await client.call(
+        "PATCH",
+        "/api/users/bob",
+        token=bob,
+        data=b'{"password": "newpassword"}',
+        headers={"If-Match": etag, "Content-Type": "application/merge-patch+json"},
+    )
     assert reply.status == 200
     assert await client.login("bob", "newpassword")
 
@@ -134,25 +162,34 @@ async def test_delete_with_stale_if_match_is_412(client: Client) -> None:
     """DELETE honours If-Match when sent."""
     token = await client.login()
     await client.user(token, "bob")
-    reply = await client.call("DELETE", "/api/users/bob", token=token,
-                              headers={"If-Match": '"stale"'})
+    reply = await client.call(
+        "DELETE", "/api/users/bob", token=token, headers={"If-Match": '"stale"'}
+    )
     assert reply.status == 412
 
 
 async def test_post_wrong_content_type_is_415(client: Client) -> None:
     """A form-encoded POST: 415 problem with Accept-Post."""
-    reply = await client.call("POST", "/api/users", token=await client.login(),
-                              data=b"username=bob",
-                              headers={"Content-Type": "application/x-www-form-urlencoded"})
+    reply = await client.call(
+        "POST",
+        "/api/users",
+        token=await client.login(),
+        data=b"username=bob",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert reply.status == 415 and reply.headers["Accept-Post"] == "application/json"
     assert reply.body["type"].endswith("/unsupported-media-type")
 
 
 async def test_body_over_64k_is_413(client: Client) -> None:
     """A body over 64 KiB: 413 problem before the body is parsed."""
-    reply = await client.call("POST", "/api/users", token=await client.login(),
-                              data=b'{"username": "' + b"x" * 70_000 + b'"}',
-                              headers={"Content-Type": "application/json"})
+    reply = await client.call(
+        "POST",
+        "/api/users",
+        token=await client.login(),
+        data=b'{"username": "' + b"x" * 70_000 + b'"}',
+        headers={"Content-Type": "application/json"},
+    )
     assert reply.status == 413 and reply.body["status"] == 413
 
 
@@ -164,8 +201,9 @@ async def test_body_not_object_is_400(client: Client) -> None:
 
 async def test_events_is_a_reserved_name(client: Client) -> None:
     """The username "events" would shadow the WebSocket route, so it is refused."""
-    reply = await client.call("POST", "/api/users", token=await client.login(),
-                              json_body={"username": "events"})
+    reply = await client.call(
+        "POST", "/api/users", token=await client.login(), json_body={"username": "events"}
+    )
     assert reply.status == 422 and reply.body["errors"][0]["detail"] == "reserved"
 
 

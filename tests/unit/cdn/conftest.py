@@ -43,8 +43,9 @@ async def servers(certs: Path, tmp_path: Path) -> AsyncIterator[list[TestServer]
 
 @pytest.fixture
 async def origin(certs: Path, servers: list[TestServer]) -> TestServer:
-    server = await start(make_origin(load_site()),
-                         server_context(certs / "origin.crt", certs / "origin.key", env={}))
+    server = await start(
+        make_origin(load_site()), server_context(certs / "origin.crt", certs / "origin.key", env={})
+    )
     servers.append(server)
     return server
 
@@ -52,8 +53,10 @@ async def origin(certs: Path, servers: list[TestServer]) -> TestServer:
 @pytest.fixture
 async def api(certs: Path, tmp_path: Path, servers: list[TestServer]) -> TestServer:
     tokens = TokenConfig(secret=b"edge-test-secret", clock=time.time)
-    server = await start(make_api(UserStore.open(tmp_path / "api.sqlite3"), tokens),
-                         server_context(certs / "api.crt", certs / "api.key", env={}))
+    server = await start(
+        make_api(UserStore.open(tmp_path / "api.sqlite3"), tokens),
+        server_context(certs / "api.crt", certs / "api.key", env={}),
+    )
     servers.append(server)
     return server
 
@@ -62,19 +65,28 @@ async def api(certs: Path, tmp_path: Path, servers: list[TestServer]) -> TestSer
 def start_edge(certs: Path, servers: list[TestServer]) -> StartEdge:
     """Start an edge with routes ``public=upstream-name:port[,...]`` pinned to 127.0.0.1."""
 
-    async def start_edge(routes: dict[str, tuple[str, int] | list[tuple[str, int]]], *,
-                         timeout: float = 10.0, clock: Callable[[], float] = time.time,
-                         health_interval: float = 0.0) -> TestServer:
-        upstreams = {public: up if isinstance(up, list) else [up]
-                     for public, up in routes.items()}
+    async def start_edge(
+        routes: dict[str, tuple[str, int] | list[tuple[str, int]]],
+        *,
+        timeout: float = 10.0,
+        clock: Callable[[], float] = time.time,
+        health_interval: float = 0.0,
+    ) -> TestServer:
+        upstreams = {public: up if isinstance(up, list) else [up] for public, up in routes.items()}
         config = EdgeConfig(
-            routes=tuple(parse_route(f"{public}=" + ",".join(f"https://{n}:{p}" for n, p in ups))
-                         for public, ups in upstreams.items()),
-            upstream_tls=client_context(certs / "ca.crt", env={}), clock=clock,
+            routes=tuple(
+                parse_route(f"{public}=" + ",".join(f"https://{n}:{p}" for n, p in ups))
+                for public, ups in upstreams.items()
+            ),
+            upstream_tls=client_context(certs / "ca.crt", env={}),
+            clock=clock,
             pins={(n, p): "127.0.0.1" for ups in upstreams.values() for n, p in ups},
-            upstream_timeout=timeout, health_interval=health_interval)
-        server = await start(make_edge(config),
-                             server_context(certs / "edge.crt", certs / "edge.key", env={}))
+            upstream_timeout=timeout,
+            health_interval=health_interval,
+        )
+        server = await start(
+            make_edge(config), server_context(certs / "edge.crt", certs / "edge.key", env={})
+        )
         servers.append(server)
         return server
 
@@ -85,16 +97,17 @@ def start_edge(certs: Path, servers: list[TestServer]) -> StartEdge:
 async def edge(start_edge: StartEdge, origin: TestServer, api: TestServer) -> TestServer:
     """The lab's three public names routed as in compose.yaml."""
     assert origin.port is not None and api.port is not None
-    return await start_edge({
-        "www.example.com": ("origin.example.com", origin.port),
-        "static.example.com": ("origin.example.com", origin.port),
-        "api.example.com": ("api-origin.example.com", api.port),
-    })
+    return await start_edge(
+        {
+            "www.example.com": ("origin.example.com", origin.port),
+            "static.example.com": ("origin.example.com", origin.port),
+            "api.example.com": ("api-origin.example.com", api.port),
+        }
+    )
 
 
 @pytest.fixture
-async def hanging_upstream(certs: Path, servers: list[TestServer]
-                           ) -> AsyncIterator[TestServer]:
+async def hanging_upstream(certs: Path, servers: list[TestServer]) -> AsyncIterator[TestServer]:
     """An upstream that accepts the request and never answers (until teardown)."""
     release = asyncio.Event()
 

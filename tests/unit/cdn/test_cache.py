@@ -19,14 +19,29 @@ class Clock:
         return self.now
 
 
-def put(cache: Cache, target: str = "/a.css", *, host: str = "static.example.com",
-        request: dict[str, str] | None = None, vary: str | None = None,
-        body: bytes = b"body", max_age: int = 60) -> None:
+def put(
+    cache: Cache,
+    target: str = "/a.css",
+    *,
+    host: str = "static.example.com",
+    request: dict[str, str] | None = None,
+    vary: str | None = None,
+    body: bytes = b"body",
+    max_age: int = 60,
+) -> None:
     headers = [("Cache-Control", f"max-age={max_age}"), ("Date", formatdate(T0, usegmt=True))]
     if vary:
         headers.append(("Vary", vary))
-    cache.store(host, target, request or {}, status=200, headers=tuple(headers), body=body,
-                request_time=cache.clock(), response_time=cache.clock())
+    cache.store(
+        host,
+        target,
+        request or {},
+        status=200,
+        headers=tuple(headers),
+        body=body,
+        request_time=cache.clock(),
+        response_time=cache.clock(),
+    )
 
 
 def test_hit_ages_with_the_clock_then_goes_stale() -> None:
@@ -108,9 +123,14 @@ def test_update_freshens_in_place() -> None:
     clock.now += 100
     hit = cache.lookup("static.example.com", "/a.css", {})
     assert hit is not None and hit.ttl < 0
-    new = cache.update("static.example.com", "/a.css", hit.entry,
-                       headers=(("Cache-Control", "max-age=10"),),
-                       request_time=clock.now, response_time=clock.now)
+    new = cache.update(
+        "static.example.com",
+        "/a.css",
+        hit.entry,
+        headers=(("Cache-Control", "max-age=10"),),
+        request_time=clock.now,
+        response_time=clock.now,
+    )
     again = cache.lookup("static.example.com", "/a.css", {})
     assert again is not None and again.entry is new and again.ttl == 10
     assert again.entry.body == b"body" and len(cache) == 1
@@ -131,10 +151,16 @@ def test_worked_out_once_matches_the_rules_and_follows_updates() -> None:
 
     clock = Clock()
     cache = Cache(clock)
-    headers = (("Cache-Control", "max-age=60"), ("Age", "5"),
-               ("Date", formatdate(T0 - 2, usegmt=True)), ("Via", "1.1 a"), ("Via", "1.1 b"))
-    entry = cache.store("h", "/x", {}, status=200, headers=headers, body=b"b",
-                        request_time=T0 - 1, response_time=T0)
+    headers = (
+        ("Cache-Control", "max-age=60"),
+        ("Age", "5"),
+        ("Date", formatdate(T0 - 2, usegmt=True)),
+        ("Via", "1.1 a"),
+        ("Via", "1.1 b"),
+    )
+    entry = cache.store(
+        "h", "/x", {}, status=200, headers=headers, body=b"b", request_time=T0 - 1, response_time=T0
+    )
     assert entry is not None
     clock.now += 7
     hit = cache.age_of(entry)
@@ -143,6 +169,12 @@ def test_worked_out_once_matches_the_rules_and_follows_updates() -> None:
     assert hit.lifetime == freshness_lifetime(fields, response_time=T0, status=200) == 60
     assert entry.prior == {"age": "5", "via": "1.1 a, 1.1 b"}
     assert ("Age", "5") not in entry.kept_headers
-    newer = cache.update("h", "/x", entry, headers=(("Cache-Control", "max-age=600"),),
-                         request_time=clock.now, response_time=clock.now)
+    newer = cache.update(
+        "h",
+        "/x",
+        entry,
+        headers=(("Cache-Control", "max-age=600"),),
+        request_time=clock.now,
+        response_time=clock.now,
+    )
     assert cache.age_of(newer).lifetime == 600 and cache.age_of(newer).age == 0

@@ -68,8 +68,11 @@ class Upstream:
             await self.gate.wait()
         script = self.replies.get(request.path, Reply(404, {}, b"nothing here"))
         reply = script(request) if callable(script) else script
-        return web.Response(status=reply.status, headers=reply.headers,
-                            body=None if reply.status == 304 else reply.body)
+        return web.Response(
+            status=reply.status,
+            headers=reply.headers,
+            body=None if reply.status == 304 else reply.body,
+        )
 
     @property
     def port(self) -> int:
@@ -84,11 +87,13 @@ def make_upstream(certs: Path, servers: list[TestServer]) -> Callable[[], Awaita
         app = web.Application()
         app.router.add_route("*", "/{p:.*}", upstream.handle)
         server = TestServer(app, host="127.0.0.1", port=0)
-        await server.start_server(ssl=server_context(certs / "origin.crt",
-                                                     certs / "origin.key", env={}))
+        await server.start_server(
+            ssl=server_context(certs / "origin.crt", certs / "origin.key", env={})
+        )
         servers.append(server)
         upstream.server = server
         return upstream
+
     return make
 
 
@@ -107,13 +112,26 @@ async def edge(start_edge: StartEdge, upstream: Upstream, clock: Clock) -> TestS
     return await start_edge({HOST: ("origin.example.com", upstream.port)}, clock=clock)
 
 
-async def fetch(edge: TestServer, trust: ssl.SSLContext, path: str, method: str = "GET",
-                headers: dict[str, str] | None = None, body: Any = None
-                ) -> tuple[int, CIMultiDict[str], bytes]:
+async def fetch(
+    edge: TestServer,
+    trust: ssl.SSLContext,
+    path: str,
+    method: str = "GET",
+    headers: dict[str, str] | None = None,
+    body: Any = None,
+) -> tuple[int, CIMultiDict[str], bytes]:
     """One request to the edge for www.example.com."""
-    async with aiohttp.ClientSession() as session, session.request(
-            method, f"https://127.0.0.1:{edge.port}{path}", ssl=trust, server_hostname=HOST,
-            headers={"Host": HOST, **(headers or {})}, json=body) as resp:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.request(
+            method,
+            f"https://127.0.0.1:{edge.port}{path}",
+            ssl=trust,
+            server_hostname=HOST,
+            headers={"Host": HOST, **(headers or {})},
+            json=body,
+        ) as resp,
+    ):
         return resp.status, resp.headers.copy(), await resp.read()
 
 
@@ -131,8 +149,9 @@ def closed_port() -> int:
         return int(sock.getsockname()[1])  # closed again: connection refused
 
 
-async def test_hit_has_age_and_cache_status(edge: TestServer, upstream: Upstream,
-                                            trust: ssl.SSLContext, clock: Clock) -> None:
+async def test_hit_has_age_and_cache_status(
+    edge: TestServer, upstream: Upstream, trust: ssl.SSLContext, clock: Clock
+) -> None:
     """A HIT carries the computed Age (§4.2.3), Date, Via and Cache-Status (RFC 9211)."""
     upstream.replies["/a"] = Reply(headers={"Cache-Control": "max-age=100", "Age": "5"})
     _, first, _ = await fetch(edge, trust, "/a")
@@ -145,13 +164,16 @@ async def test_hit_has_age_and_cache_status(edge: TestServer, upstream: Upstream
     assert hit["Via"] == "1.1 edge.edgecdn.net"
 
 
-async def test_revalidation_304_is_revalidated(edge: TestServer, upstream: Upstream,
-                                               trust: ssl.SSLContext, clock: Clock) -> None:
+async def test_revalidation_304_is_revalidated(
+    edge: TestServer, upstream: Upstream, trust: ssl.SSLContext, clock: Clock
+) -> None:
     """Stale + ETag: one conditional request, 304 freshens the entry -> REVALIDATED (§4.3.4)."""
+
     def script(request: web.Request) -> Reply:
         if request.headers.get("If-None-Match") == '"v1"':
             return Reply(304, {"ETag": '"v1"', "Cache-Control": "max-age=100", "X-New": "y"})
         return Reply(headers={"ETag": '"v1"', "Cache-Control": "max-age=10"})
+
     upstream.replies["/r"] = script
     await fetch(edge, trust, "/r")
     clock.now += 60
@@ -163,33 +185,42 @@ async def test_revalidation_304_is_revalidated(edge: TestServer, upstream: Upstr
     assert again["X-Cache"] == "HIT" and upstream.counts["/r"] == 2
 
 
-async def test_no_cache_is_stored_and_revalidated(edge: TestServer, upstream: Upstream,
-                                                  trust: ssl.SSLContext) -> None:
+async def test_no_cache_is_stored_and_revalidated(
+    edge: TestServer, upstream: Upstream, trust: ssl.SSLContext
+) -> None:
     """Response no-cache: stored, but every use asks the upstream (§5.2.2.4)."""
     upstream.replies["/nc"] = lambda r: (
-        Reply(304, {"ETag": '"n"'}) if r.headers.get("If-None-Match") == '"n"'
-        else Reply(headers={"ETag": '"n"', "Cache-Control": "no-cache"}))
+        Reply(304, {"ETag": '"n"'})
+        if r.headers.get("If-None-Match") == '"n"'
+        else Reply(headers={"ETag": '"n"', "Cache-Control": "no-cache"})
+    )
     assert (await fetch(edge, trust, "/nc"))[1]["X-Cache"] == "MISS"
     _, headers, body = await fetch(edge, trust, "/nc")
     assert headers["X-Cache"] == "REVALIDATED" and body == b"v1" and upstream.counts["/nc"] == 2
 
 
-async def test_changed_content_replaces(edge: TestServer, upstream: Upstream,
-                                        trust: ssl.SSLContext, clock: Clock) -> None:
+async def test_changed_content_replaces(
+    edge: TestServer, upstream: Upstream, trust: ssl.SSLContext, clock: Clock
+) -> None:
     """A 200 answer to revalidation replaces the stored response (§4.3.3)."""
     upstream.replies["/c"] = Reply(headers={"ETag": '"1"', "Cache-Control": "max-age=10"})
     await fetch(edge, trust, "/c")
-    upstream.replies["/c"] = Reply(headers={"ETag": '"2"', "Cache-Control": "max-age=10"},
-                                   body=b"v2")
+    upstream.replies["/c"] = Reply(
+        headers={"ETag": '"2"', "Cache-Control": "max-age=10"}, body=b"v2"
+    )
     clock.now += 60
     _, headers, body = await fetch(edge, trust, "/c")
     assert body == b"v2" and headers["X-Cache"] == "MISS"
     assert (await fetch(edge, trust, "/c"))[2] == b"v2"
 
 
-async def test_stale_if_error_on_500_and_refused(start_edge: StartEdge, upstream: Upstream,
-                                                 servers: list[TestServer],
-                                                 trust: ssl.SSLContext, clock: Clock) -> None:
+async def test_stale_if_error_on_500_and_refused(
+    start_edge: StartEdge,
+    upstream: Upstream,
+    servers: list[TestServer],
+    trust: ssl.SSLContext,
+    clock: Clock,
+) -> None:
     """Stale content stands in for a 500 and for a refused connection (RFC 5861 §4)."""
     edge = await start_edge({HOST: ("origin.example.com", upstream.port)}, clock=clock)
     upstream.replies["/s"] = Reply(headers={"Cache-Control": "max-age=10, stale-if-error=600"})
@@ -209,11 +240,13 @@ async def test_stale_if_error_on_500_and_refused(start_edge: StartEdge, upstream
     assert status == 502 and b"cannot connect" in body
 
 
-async def test_stale_while_revalidate(edge: TestServer, upstream: Upstream,
-                                      trust: ssl.SSLContext, clock: Clock) -> None:
+async def test_stale_while_revalidate(
+    edge: TestServer, upstream: Upstream, trust: ssl.SSLContext, clock: Clock
+) -> None:
     """Within stale-while-revalidate: STALE now, refreshed in the background (RFC 5861 §3)."""
-    upstream.replies["/w"] = Reply(headers={"Cache-Control": "max-age=10, "
-                                                             "stale-while-revalidate=600"})
+    upstream.replies["/w"] = Reply(
+        headers={"Cache-Control": "max-age=10, stale-while-revalidate=600"}
+    )
     await fetch(edge, trust, "/w")
     upstream.replies["/w"] = Reply(headers={"Cache-Control": "max-age=100"}, body=b"v2")
     clock.now += 60
@@ -225,16 +258,18 @@ async def test_stale_while_revalidate(edge: TestServer, upstream: Upstream,
     assert headers["X-Cache"] == "HIT" and body == b"v2" and upstream.counts["/w"] == 2
 
 
-async def test_collapsed_forwarding(edge: TestServer, upstream: Upstream,
-                                    trust: ssl.SSLContext) -> None:
+async def test_collapsed_forwarding(
+    edge: TestServer, upstream: Upstream, trust: ssl.SSLContext
+) -> None:
     """N concurrent misses of one URL make exactly one upstream request."""
     upstream.replies["/slow"] = Reply(headers={"Cache-Control": "max-age=100"})
     upstream.gate = asyncio.Event()
     n = 8
     tasks = [asyncio.ensure_future(fetch(edge, trust, "/slow")) for _ in range(n)]
     collapser = edge.app[EDGE].collapser
-    await until(lambda: upstream.counts["/slow"] == 1
-                and collapser.waiting(key(HOST, "/slow")) == n - 1)
+    await until(
+        lambda: upstream.counts["/slow"] == 1 and collapser.waiting(key(HOST, "/slow")) == n - 1
+    )
     upstream.gate.set()
     results = await asyncio.gather(*tasks)
     assert upstream.counts["/slow"] == 1 and all(r[2] == b"v1" for r in results)
@@ -243,8 +278,9 @@ async def test_collapsed_forwarding(edge: TestServer, upstream: Upstream,
     assert sum("collapsed" in r[1]["Cache-Status"] for r in results) == n - 1
 
 
-async def test_invalidation_after_post(edge: TestServer, upstream: Upstream,
-                                       trust: ssl.SSLContext) -> None:
+async def test_invalidation_after_post(
+    edge: TestServer, upstream: Upstream, trust: ssl.SSLContext
+) -> None:
     """A successful POST invalidates its URI and the Location it names (§4.4)."""
     upstream.replies["/item"] = Reply(headers={"Cache-Control": "max-age=100"})
     upstream.replies["/other"] = Reply(headers={"Cache-Control": "max-age=100"})
@@ -252,25 +288,30 @@ async def test_invalidation_after_post(edge: TestServer, upstream: Upstream,
         await fetch(edge, trust, path)
     assert upstream.counts == {"/item": 1, "/other": 1}
     upstream.replies["/item"] = lambda r: (
-        Reply(201, {"Location": "/other"}, b"made") if r.method == "POST"
-        else Reply(headers={"Cache-Control": "max-age=100"}))
+        Reply(201, {"Location": "/other"}, b"made")
+        if r.method == "POST"
+        else Reply(headers={"Cache-Control": "max-age=100"})
+    )
     status, headers, _ = await fetch(edge, trust, "/item", "POST", body={"a": 1})
     assert status == 201 and headers["X-Cache"] == "BYPASS"
     for path in ("/item", "/other"):
         assert (await fetch(edge, trust, path))[1]["X-Cache"] == "MISS"
-    upstream.replies["/item"] = lambda r: Reply(500 if r.method == "DELETE" else 200,
-                                                {"Cache-Control": "max-age=100"})
+    upstream.replies["/item"] = lambda r: Reply(
+        500 if r.method == "DELETE" else 200, {"Cache-Control": "max-age=100"}
+    )
     await fetch(edge, trust, "/item", "DELETE")  # an error does not invalidate
     assert (await fetch(edge, trust, "/item"))[1]["X-Cache"] == "HIT"
 
 
-async def test_purge_api_and_method(edge: TestServer, upstream: Upstream,
-                                    trust: ssl.SSLContext) -> None:
+async def test_purge_api_and_method(
+    edge: TestServer, upstream: Upstream, trust: ssl.SSLContext
+) -> None:
     """POST /__edge/purge {"url"} and PURGE <path> drop every variant, saying how many."""
     upstream.replies["/p"] = Reply(headers={"Cache-Control": "max-age=100"})
     await fetch(edge, trust, "/p")
-    status, _, body = await fetch(edge, trust, "/__edge/purge", "POST",
-                                  body={"url": f"https://{HOST}/p"})
+    status, _, body = await fetch(
+        edge, trust, "/__edge/purge", "POST", body={"url": f"https://{HOST}/p"}
+    )
     assert status == 200 and json.loads(body) == {"purged": 1, "host": HOST, "target": "/p"}
     assert (await fetch(edge, trust, "/p"))[1]["X-Cache"] == "MISS"
     status, _, body = await fetch(edge, trust, "/p", "PURGE")
@@ -283,7 +324,8 @@ async def test_vary(edge: TestServer, upstream: Upstream, trust: ssl.SSLContext)
     """Vary keeps one variant per Accept-Language; Vary: * is never reused (§4.1)."""
     upstream.replies["/v"] = lambda r: Reply(
         headers={"Cache-Control": "max-age=100", "Vary": "Accept-Language"},
-        body=r.headers.get("Accept-Language", "none").encode())
+        body=r.headers.get("Accept-Language", "none").encode(),
+    )
     for lang in ("en", "fr", "en", "fr"):
         _, headers, body = await fetch(edge, trust, "/v", headers={"Accept-Language": lang})
         assert body == lang.encode()
@@ -294,13 +336,15 @@ async def test_vary(edge: TestServer, upstream: Upstream, trust: ssl.SSLContext)
     assert upstream.counts["/star"] == 2
 
 
-async def test_cookie_and_authorization_bypass(edge: TestServer, upstream: Upstream,
-                                               trust: ssl.SSLContext) -> None:
+async def test_cookie_and_authorization_bypass(
+    edge: TestServer, upstream: Upstream, trust: ssl.SSLContext
+) -> None:
     """Set-Cookie responses and Authorization requests are not cached unless public (§3.5)."""
     upstream.replies["/ck"] = Reply(headers={"Cache-Control": "max-age=100", "Set-Cookie": "s=1"})
     upstream.replies["/au"] = Reply(headers={"Cache-Control": "max-age=100"})
-    upstream.replies["/pub"] = Reply(headers={"Cache-Control": "public, max-age=100",
-                                              "Set-Cookie": "s=1"})
+    upstream.replies["/pub"] = Reply(
+        headers={"Cache-Control": "public, max-age=100", "Set-Cookie": "s=1"}
+    )
     auth = {"Authorization": "Bearer t"}
     for _ in range(2):
         assert (await fetch(edge, trust, "/ck"))[1]["X-Cache"] == "BYPASS"
@@ -311,34 +355,34 @@ async def test_cookie_and_authorization_bypass(edge: TestServer, upstream: Upstr
     assert "Set-Cookie" not in second  # one client's cookie is not handed to the next
 
 
-async def test_request_directives(edge: TestServer, upstream: Upstream,
-                                  trust: ssl.SSLContext) -> None:
+async def test_request_directives(
+    edge: TestServer, upstream: Upstream, trust: ssl.SSLContext
+) -> None:
     """Request no-cache / Pragma go upstream; only-if-cached never does (§5.2.1, §5.4)."""
     upstream.replies["/q"] = Reply(headers={"Cache-Control": "max-age=100"})
     await fetch(edge, trust, "/q")
     for headers in ({"Cache-Control": "no-cache"}, {"Pragma": "no-cache"}):
         assert (await fetch(edge, trust, "/q", headers=headers))[1]["X-Cache"] == "MISS"
     assert upstream.counts["/q"] == 3
-    status, _, _ = await fetch(edge, trust, "/nope", headers={"Cache-Control":
-                                                              "only-if-cached"})
+    status, _, _ = await fetch(edge, trust, "/nope", headers={"Cache-Control": "only-if-cached"})
     assert status == 504 and upstream.counts["/nope"] == 0
 
 
-async def test_failover_and_round_robin(start_edge: StartEdge,
-                                        make_upstream: Callable[[], Awaitable[Upstream]],
-                                        trust: ssl.SSLContext) -> None:
+async def test_failover_and_round_robin(
+    start_edge: StartEdge, make_upstream: Callable[[], Awaitable[Upstream]], trust: ssl.SSLContext
+) -> None:
     """Two live upstreams share the load; a refusing one is skipped and shown down."""
     a, b = await make_upstream(), await make_upstream()
     for up in (a, b):
         up.replies["/x"] = Reply(headers={"Cache-Control": "no-store"})
-    edge = await start_edge({HOST: [("origin.example.com", a.port),
-                                    ("origin.example.com", b.port)]})
+    edge = await start_edge(
+        {HOST: [("origin.example.com", a.port), ("origin.example.com", b.port)]}
+    )
     for _ in range(4):
         assert (await fetch(edge, trust, "/x"))[0] == 200
     assert a.counts["/x"] == 2 and b.counts["/x"] == 2
     dead = closed_port()
-    edge = await start_edge({HOST: [("origin.example.com", dead),
-                                    ("origin.example.com", b.port)]})
+    edge = await start_edge({HOST: [("origin.example.com", dead), ("origin.example.com", b.port)]})
     for _ in range(3):
         assert (await fetch(edge, trust, "/x"))[0] == 200
     _, _, body = await fetch(edge, trust, "/__edge/health")
@@ -346,15 +390,17 @@ async def test_failover_and_round_robin(start_edge: StartEdge,
     assert [m["healthy"] for m in pool] == [False, True] and "cannot connect" in pool[0]["reason"]
 
 
-async def test_active_health_checks(start_edge: StartEdge,
-                                    make_upstream: Callable[[], Awaitable[Upstream]],
-                                    trust: ssl.SSLContext) -> None:
+async def test_active_health_checks(
+    start_edge: StartEdge, make_upstream: Callable[[], Awaitable[Upstream]], trust: ssl.SSLContext
+) -> None:
     """An upstream failing GET /healthz is marked down, then up again when it recovers."""
     a, b = await make_upstream(), await make_upstream()
     a.replies["/healthz"] = Reply(503, {}, b"sick")
     b.replies["/healthz"] = Reply(200, {}, b"ok")
-    edge = await start_edge({HOST: [("origin.example.com", a.port),
-                                    ("origin.example.com", b.port)]}, health_interval=0.05)
+    edge = await start_edge(
+        {HOST: [("origin.example.com", a.port), ("origin.example.com", b.port)]},
+        health_interval=0.05,
+    )
     pool = edge.app[EDGE].pools[HOST]
     await until(lambda: [m.healthy for m in pool.members] == [False, True])
     b.replies["/x"] = Reply(headers={"Cache-Control": "no-store"})
@@ -367,28 +413,33 @@ async def test_active_health_checks(start_edge: StartEdge,
 
 async def test_all_upstreams_down(start_edge: StartEdge, trust: ssl.SSLContext) -> None:
     """Nothing stored and every upstream refusing: 502 naming each failure."""
-    edge = await start_edge({HOST: [("origin.example.com", closed_port()),
-                                    ("origin.example.com", closed_port())]})
+    edge = await start_edge(
+        {HOST: [("origin.example.com", closed_port()), ("origin.example.com", closed_port())]}
+    )
     status, headers, body = await fetch(edge, trust, "/")
     assert status == 502 and b"every upstream of www.example.com failed" in body
     assert body.count(b"cannot connect") == 2 and headers["Cache-Control"] == "no-store"
 
 
-@pytest.mark.parametrize("raw", [
-    b"POST / HTTP/1.1\r\nHost: www.example.com\r\nContent-Length: 4\r\n"
-    b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
-    b"POST / HTTP/1.1\r\nHost: www.example.com\r\nContent-Length: 4\r\n"
-    b"Content-Length: 5\r\n\r\nabcde",
-    b"POST / HTTP/1.0\r\nHost: www.example.com\r\nTransfer-Encoding: chunked\r\n\r\n"
-    b"0\r\n\r\n",
-    b"POST / HTTP/1.1\r\nHost: www.example.com\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
-    b"0\r\n\r\n",
-])
-async def test_smuggling_refused(edge: TestServer, upstream: Upstream, trust: ssl.SSLContext,
-                                 raw: bytes) -> None:
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"POST / HTTP/1.1\r\nHost: www.example.com\r\nContent-Length: 4\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: www.example.com\r\nContent-Length: 4\r\n"
+        b"Content-Length: 5\r\n\r\nabcde",
+        b"POST / HTTP/1.0\r\nHost: www.example.com\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: www.example.com\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+        b"0\r\n\r\n",
+    ],
+)
+async def test_smuggling_refused(
+    edge: TestServer, upstream: Upstream, trust: ssl.SSLContext, raw: bytes
+) -> None:
     """Ambiguous framing over a raw TLS socket gets 400/501 and nothing is forwarded."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", edge.port, ssl=trust,
-                                                   server_hostname=HOST)
+    reader, writer = await asyncio.open_connection(
+        "127.0.0.1", edge.port, ssl=trust, server_hostname=HOST
+    )
     writer.write(raw)
     await writer.drain()
     answer = await asyncio.wait_for(reader.read(200), 5)

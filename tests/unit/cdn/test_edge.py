@@ -17,14 +17,27 @@ from multidict import CIMultiDict
 StartEdge = Callable[..., Awaitable[TestServer]]  # the start_edge fixture in conftest.py
 
 
-
-async def fetch(edge: TestServer, trust: ssl.SSLContext, host: str, path: str,
-                method: str = "GET", headers: dict[str, str] | None = None,
-                body: Any = None) -> tuple[int, CIMultiDict[str], bytes]:
+async def fetch(
+    edge: TestServer,
+    trust: ssl.SSLContext,
+    host: str,
+    path: str,
+    method: str = "GET",
+    headers: dict[str, str] | None = None,
+    body: Any = None,
+) -> tuple[int, CIMultiDict[str], bytes]:
     """One request to the edge, as a browser would send it for ``host``."""
-    async with aiohttp.ClientSession() as session, session.request(
-            method, f"https://127.0.0.1:{edge.port}{path}", ssl=trust, server_hostname=host,
-            headers={"Host": host, **(headers or {})}, json=body) as resp:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.request(
+            method,
+            f"https://127.0.0.1:{edge.port}{path}",
+            ssl=trust,
+            server_hostname=host,
+            headers={"Host": host, **(headers or {})},
+            json=body,
+        ) as resp,
+    ):
         return resp.status, resp.headers.copy(), await resp.read()
 
 
@@ -38,8 +51,9 @@ async def test_static_asset_miss_then_hit(edge: TestServer, trust: ssl.SSLContex
     assert body2 == body1 and second["ETag"] == first["ETag"]
 
 
-async def test_page_reaches_origin_with_forwarded_headers(edge: TestServer,
-                                                          trust: ssl.SSLContext) -> None:
+async def test_page_reaches_origin_with_forwarded_headers(
+    edge: TestServer, trust: ssl.SSLContext
+) -> None:
     """The origin sees its own name in Host and the public one in X-Forwarded-Host."""
     status, headers, body = await fetch(edge, trust, "www.example.com", "/whoami")
     seen = json.loads(body)
@@ -55,20 +69,28 @@ async def test_conditional_and_head_from_cache(edge: TestServer, trust: ssl.SSLC
     """HEAD fills the cache; a matching If-None-Match then gets 304 from the edge."""
     status, head, body = await fetch(edge, trust, "static.example.com", "/img/logo.svg", "HEAD")
     assert status == 200 and body == b"" and head["X-Cache"] == "MISS"
-    status, again, _ = await fetch(edge, trust, "static.example.com", "/img/logo.svg",
-                                   headers={"If-None-Match": head["ETag"]})
+    status, again, _ = await fetch(
+        edge, trust, "static.example.com", "/img/logo.svg", headers={"If-None-Match": head["ETag"]}
+    )
     assert status == 304 and again["X-Cache"] == "HIT"
 
 
 async def test_login_then_protected_get(edge: TestServer, trust: ssl.SSLContext) -> None:
     """Through the edge: login gives a token, /api/me works with it, is never cached."""
-    status, headers, body = await fetch(edge, trust, "api.example.com", "/api/login", "POST",
-                                        body={"username": "alice", "password": "wonderland"})
+    status, headers, body = await fetch(
+        edge,
+        trust,
+        "api.example.com",
+        "/api/login",
+        "POST",
+        body={"username": "alice", "password": "wonderland"},
+    )
     assert status == 200 and headers["X-Cache"] == "BYPASS"
     token = json.loads(body)["access_token"]
     for _ in range(2):
-        status, headers, body = await fetch(edge, trust, "api.example.com", "/api/me",
-                                            headers={"Authorization": f"Bearer {token}"})
+        status, headers, body = await fetch(
+            edge, trust, "api.example.com", "/api/me", headers={"Authorization": f"Bearer {token}"}
+        )
         assert status == 200 and json.loads(body)["username"] == "alice"
         assert headers["X-Cache"] == "BYPASS"
 
@@ -104,8 +126,9 @@ async def test_upstream_refused_is_502(start_edge: StartEdge, trust: ssl.SSLCont
     assert status == 502 and b"cannot connect" in body and headers["X-Cache"] == "MISS"
 
 
-async def test_upstream_wrong_certificate_is_502(start_edge: StartEdge, api: TestServer,
-                                                 trust: ssl.SSLContext) -> None:
+async def test_upstream_wrong_certificate_is_502(
+    start_edge: StartEdge, api: TestServer, trust: ssl.SSLContext
+) -> None:
     """An upstream whose certificate does not name it gives 502 saying TLS failed."""
     assert api.port is not None
     edge = await start_edge({"www.example.com": ("origin.example.com", api.port)})
@@ -113,23 +136,29 @@ async def test_upstream_wrong_certificate_is_502(start_edge: StartEdge, api: Tes
     assert status == 502 and b"TLS certificate" in body and b"verification" in body
 
 
-async def test_upstream_timeout_is_504(start_edge: StartEdge, hanging_upstream: TestServer,
-                                       trust: ssl.SSLContext) -> None:
+async def test_upstream_timeout_is_504(
+    start_edge: StartEdge, hanging_upstream: TestServer, trust: ssl.SSLContext
+) -> None:
     """An upstream that never answers gives 504 once the edge's timeout passes."""
     assert hanging_upstream.port is not None
-    edge = await start_edge({"www.example.com": ("origin.example.com", hanging_upstream.port)},
-                            timeout=0.3)
+    edge = await start_edge(
+        {"www.example.com": ("origin.example.com", hanging_upstream.port)}, timeout=0.3
+    )
     status, _, body = await fetch(edge, trust, "www.example.com", "/")
     assert status == 504 and b"did not answer in time" in body
 
 
-async def test_access_log_has_cache_fields(edge: TestServer, trust: ssl.SSLContext,
-                                           caplog: pytest.LogCaptureFixture) -> None:
+async def test_access_log_has_cache_fields(
+    edge: TestServer, trust: ssl.SSLContext, caplog: pytest.LogCaptureFixture
+) -> None:
     """Each proxied request logs cache status, upstream and upstream_ms."""
     with caplog.at_level(logging.INFO):
         await fetch(edge, trust, "static.example.com", "/js/app.js")
-    records = [r for r in caplog.records
-               if getattr(r, "event", None) == "request" and getattr(r, "cache", None)]
+    records = [
+        r
+        for r in caplog.records
+        if getattr(r, "event", None) == "request" and getattr(r, "cache", None)
+    ]
     assert records, "no request event with a cache field"
     record = records[-1]
     assert getattr(record, "cache") == "MISS"

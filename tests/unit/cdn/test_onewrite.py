@@ -43,13 +43,16 @@ async def send(response: web.Response, method: str = "GET") -> list[bytes]:
     return protocol.transport.writes
 
 
-@pytest.mark.parametrize("method,status,body", [
-    ("GET", 200, b"body{color:red}"),
-    ("HEAD", 200, b"body{color:red}"),
-    ("GET", 304, b""),
-    ("GET", 204, b""),
-    ("GET", 404, b"not here\n"),
-])
+@pytest.mark.parametrize(
+    "method,status,body",
+    [
+        ("GET", 200, b"body{color:red}"),
+        ("HEAD", 200, b"body{color:red}"),
+        ("GET", 304, b""),
+        ("GET", 204, b""),
+        ("GET", 404, b"not here\n"),
+    ],
+)
 async def test_same_bytes_one_write(method: str, status: int, body: bytes) -> None:
     """A small answer goes out in one write, byte for byte what web.Response sends."""
     ours = await send(OneWriteResponse(status=status, body=body, headers=HEADERS), method)

@@ -20,8 +20,9 @@ def test_route_and_target() -> None:
     route = parse_route("WWW.example.com=https://origin.example.com:8443")
     assert route.public_host == "www.example.com"
     assert route.upstream_label == "origin.example.com:8443"
-    assert str(route.target("/a%20b?q=1&r=%2F")) == \
-        "https://origin.example.com:8443/a%20b?q=1&r=%2F"
+    assert (
+        str(route.target("/a%20b?q=1&r=%2F")) == "https://origin.example.com:8443/a%20b?q=1&r=%2F"
+    )
     assert parse_route("x=https://o.example").upstream_label == "o.example:443"
 
 
@@ -43,8 +44,11 @@ def test_router_matches_host_header_forms() -> None:
 
 def test_parse_resolve() -> None:
     """--resolve takes curl's HOST:PORT:ADDRESS, IPv6 in brackets allowed."""
-    assert parse_resolve("origin.example.com:8443:127.0.0.1") == \
-        ("origin.example.com", 8443, "127.0.0.1")
+    assert parse_resolve("origin.example.com:8443:127.0.0.1") == (
+        "origin.example.com",
+        8443,
+        "127.0.0.1",
+    )
     assert parse_resolve("a:1:[::1]") == ("a", 1, "::1")
     with pytest.raises(RouteError):
         parse_resolve("a:b:c")
@@ -52,14 +56,22 @@ def test_parse_resolve() -> None:
 
 def test_upstream_headers() -> None:
     """Hop-by-hop fields go, X-Forwarded-* and Via are added, a client's XFH is replaced."""
-    incoming = CIMultiDict([
-        ("Host", "www.example.com"), ("Connection", "keep-alive, X-Secret"),
-        ("X-Secret", "1"), ("Keep-Alive", "timeout=5"), ("Accept", "*/*"),
-        ("X-Forwarded-For", "203.0.113.7"), ("X-Forwarded-Host", "evil.example"),
-        ("Cookie", "a=1"), ("Cookie", "b=2"),
-    ])
-    out = upstream_request_headers(incoming, public_host="www.example.com",
-                                   client_ip="198.51.100.100")
+    incoming = CIMultiDict(
+        [
+            ("Host", "www.example.com"),
+            ("Connection", "keep-alive, X-Secret"),
+            ("X-Secret", "1"),
+            ("Keep-Alive", "timeout=5"),
+            ("Accept", "*/*"),
+            ("X-Forwarded-For", "203.0.113.7"),
+            ("X-Forwarded-Host", "evil.example"),
+            ("Cookie", "a=1"),
+            ("Cookie", "b=2"),
+        ]
+    )
+    out = upstream_request_headers(
+        incoming, public_host="www.example.com", client_ip="198.51.100.100"
+    )
     assert "Host" not in out and "Connection" not in out and "X-Secret" not in out
     assert "Keep-Alive" not in out
     assert out["X-Forwarded-For"] == "203.0.113.7, 198.51.100.100"

@@ -32,8 +32,7 @@ from services.web.app import make_app as make_origin
 from services.web.content import load_site
 
 
-SAMPLE_CAPTURE = (Path(__file__).parents[1] / "report" / "data" / "sample-run"
-                  / "capture.pcapng")
+SAMPLE_CAPTURE = Path(__file__).parents[1] / "report" / "data" / "sample-run" / "capture.pcapng"
 
 
 class LoopbackDns(BaseResolver):  # type: ignore[misc]
@@ -83,31 +82,40 @@ def dns(tmp_path: Path) -> Iterator[tuple[LoopbackDns, Path, int]]:
 async def edge(certs: Path) -> AsyncIterator[TestServer]:
     """The lab's origin behind the lab's edge, www and static routed as in compose.yaml."""
     origin = TestServer(make_origin(load_site()), host="127.0.0.1", port=0)
-    await origin.start_server(ssl=server_context(certs / "origin.crt", certs / "origin.key",
-                                                 env={}), access_log_class=JsonAccessLogger)
+    await origin.start_server(
+        ssl=server_context(certs / "origin.crt", certs / "origin.key", env={}),
+        access_log_class=JsonAccessLogger,
+    )
     up = f"https://origin.example.com:{origin.port}"
     config = EdgeConfig(
         routes=(parse_route(f"www.example.com={up}"), parse_route(f"static.example.com={up}")),
-        upstream_tls=client_context(certs / "ca.crt", env={}), clock=time.time,
-        pins={("origin.example.com", origin.port or 0): "127.0.0.1"}, health_interval=0.0)
+        upstream_tls=client_context(certs / "ca.crt", env={}),
+        clock=time.time,
+        pins={("origin.example.com", origin.port or 0): "127.0.0.1"},
+        health_interval=0.0,
+    )
     server = TestServer(make_edge(config), host="127.0.0.1", port=0)
-    await server.start_server(ssl=server_context(certs / "edge.crt", certs / "edge.key", env={}),
-                              access_log_class=JsonAccessLogger)
+    await server.start_server(
+        ssl=server_context(certs / "edge.crt", certs / "edge.key", env={}),
+        access_log_class=JsonAccessLogger,
+    )
     yield server
     await server.close()
     await origin.close()
 
 
-def browser(certs: Path, dns: tuple[LoopbackDns, Path, int], edge: TestServer,
-            ca: str = "ca.crt") -> Browser:
+def browser(
+    certs: Path, dns: tuple[LoopbackDns, Path, int], edge: TestServer, ca: str = "ca.crt"
+) -> Browser:
     """A browser whose lookups go to the fake DNS and whose connections go to the edge."""
     _resolver, conf, port = dns
 
     def dial(address: tuple[str, int], timeout: float) -> socket.socket:
         return socket.create_connection((address[0], edge.port or 0), timeout)
 
-    return Browser(None, emit=False, ca_file=str(certs / ca), resolv_conf=str(conf),
-                   dns_port=port, dial=dial)
+    return Browser(
+        None, emit=False, ca_file=str(certs / ca), resolv_conf=str(conf), dns_port=port, dial=dial
+    )
 
 
 async def open_page(b: Browser, visits: int) -> Timeline:
@@ -115,8 +123,9 @@ async def open_page(b: Browser, visits: int) -> Timeline:
     return await asyncio.to_thread(b.open_page, "https://www.example.com/", visits)
 
 
-async def test_one_visit_is_cold(certs: Path, dns: tuple[LoopbackDns, Path, int],
-                                 edge: TestServer) -> None:
+async def test_one_visit_is_cold(
+    certs: Path, dns: tuple[LoopbackDns, Path, int], edge: TestServer
+) -> None:
     """By default one visit: full handshakes, no validators sent, MISS then 200s."""
     tl = await open_page(browser(certs, dns, edge), 1)
     assert tl.ok and tl.visits == 1 and len(tl.fetches) > 2
@@ -127,7 +136,8 @@ async def test_one_visit_is_cold(certs: Path, dns: tuple[LoopbackDns, Path, int]
 
 
 async def test_reload_resumes_tls_and_gets_304s(
-        certs: Path, dns: tuple[LoopbackDns, Path, int], edge: TestServer) -> None:
+    certs: Path, dns: tuple[LoopbackDns, Path, int], edge: TestServer
+) -> None:
     """The second visit resumes each host's TLS session and every resource comes back 304 HIT
     with no body."""
     tl = await open_page(browser(certs, dns, edge), 2)
@@ -138,22 +148,28 @@ async def test_reload_resumes_tls_and_gets_304s(
     assert all(f.tls_resumed for f in second)
     assert [f.reused_connection for f in second] == [f.reused_connection for f in first]
     assert all(f.status == 304 and f.bytes == 0 and f.cache == "HIT" for f in second)
-    assert all("If-None-Match" in f.conditional and "If-Modified-Since" in f.conditional
-               for f in second)
+    assert all(
+        "If-None-Match" in f.conditional and "If-Modified-Since" in f.conditional for f in second
+    )
 
 
-async def test_reload_asks_dns_again(certs: Path, dns: tuple[LoopbackDns, Path, int],
-                                     edge: TestServer) -> None:
+async def test_reload_asks_dns_again(
+    certs: Path, dns: tuple[LoopbackDns, Path, int], edge: TestServer
+) -> None:
     """The client's own DNS cache does not outlive a visit: each visit asks for both names."""
     tl = await open_page(browser(certs, dns, edge), 2)
     assert dns[0].asked == ["www.example.com", "static.example.com"] * 2
     assert [(d.name, d.visit) for d in tl.dns] == [
-        ("www.example.com", 1), ("static.example.com", 1),
-        ("www.example.com", 2), ("static.example.com", 2)]
+        ("www.example.com", 1),
+        ("static.example.com", 1),
+        ("www.example.com", 2),
+        ("static.example.com", 2),
+    ]
 
 
-async def test_reload_parses_the_stored_page(certs: Path, dns: tuple[LoopbackDns, Path, int],
-                                             edge: TestServer) -> None:
+async def test_reload_parses_the_stored_page(
+    certs: Path, dns: tuple[LoopbackDns, Path, int], edge: TestServer
+) -> None:
     """A 304 for the page has no body, yet the reload still fetches its subresources."""
     tl = await open_page(browser(certs, dns, edge), 2)
     page = next(f for f in tl.fetches if f.visit == 2 and not f.initiator)
@@ -161,8 +177,9 @@ async def test_reload_parses_the_stored_page(certs: Path, dns: tuple[LoopbackDns
     assert page.status == 304 and len(subs) == len(tl.fetches) // 2 - 1 > 0
 
 
-async def test_unknown_ca_is_named(certs: Path, dns: tuple[LoopbackDns, Path, int],
-                                   edge: TestServer, tmp_path: Path) -> None:
+async def test_unknown_ca_is_named(
+    certs: Path, dns: tuple[LoopbackDns, Path, int], edge: TestServer, tmp_path: Path
+) -> None:
     """With a CA file that did not sign the edge, the failure says verification failed."""
     other = tmp_path / "other"
     ensure_certs(other, lambda _line: None)
@@ -182,13 +199,19 @@ def test_visits_must_be_positive(capsys: pytest.CaptureFixture[str]) -> None:
 def test_warm_expectations_fail_on_a_cold_visit() -> None:
     """browse-warm's resumption and 304 expectations fail on a one-visit cold capture."""
     scenario = find("browse-warm")
-    digs = [StepOutcome(index=i, kind="dig", target="", started=0.0, finished=0.0, ok=True,
-                        rcode="NOERROR") for i in (1, 2)]
+    digs = [
+        StepOutcome(
+            index=i, kind="dig", target="", started=0.0, finished=0.0, ok=True, rcode="NOERROR"
+        )
+        for i in (1, 2)
+    ]
     # The whole capture counts as the browse step's window.
-    outcome = StepOutcome(index=3, kind="browse", target="", started=0.0,
-                          finished=float(2**40), status=200)
+    outcome = StepOutcome(
+        index=3, kind="browse", target="", started=0.0, finished=float(2**40), status=200
+    )
     checks = check(scenario.expect, [*digs, outcome], SAMPLE_CAPTURE)
     failed = {c.line for c in checks if not c.passed}
-    warm = {e.line for e in scenario.expect
-            if e.packets and ("psk" in e.packets or "304" in e.packets)}
+    warm = {
+        e.line for e in scenario.expect if e.packets and ("psk" in e.packets or "304" in e.packets)
+    }
     assert len(warm) == 3 and warm <= failed

@@ -71,11 +71,17 @@ def test_glueless_referral_has_no_additional(tld: ZoneSet) -> None:
 
 def test_referral_glue_only_from_the_same_zone() -> None:
     """Glue for an NS name outside the zone is never added, even if present elsewhere."""
-    parent = build_zone(parse_master(
-        "$TTL 60\n$ORIGIN p.\n@ SOA ns.p. h.p. 1 2 3 4 5\n@ NS ns.p.\nns A 192.0.2.1\n"
-        "child NS ns.child.p.\nchild NS ns.p.\nchild NS ns.q.\nns.child A 192.0.2.2\n"))
-    other = build_zone(parse_master(
-        "$TTL 60\n$ORIGIN q.\n@ SOA ns.q. h.q. 1 2 3 4 5\n@ NS ns.q.\nns A 192.0.2.3\n"))
+    parent = build_zone(
+        parse_master(
+            "$TTL 60\n$ORIGIN p.\n@ SOA ns.p. h.p. 1 2 3 4 5\n@ NS ns.p.\nns A 192.0.2.1\n"
+            "child NS ns.child.p.\nchild NS ns.p.\nchild NS ns.q.\nns.child A 192.0.2.2\n"
+        )
+    )
+    other = build_zone(
+        parse_master(
+            "$TTL 60\n$ORIGIN q.\n@ SOA ns.q. h.q. 1 2 3 4 5\n@ NS ns.q.\nns A 192.0.2.3\n"
+        )
+    )
     reply = answer(ZoneSet([parent, other]), DNSRecord.question("x.child.p", "A")).reply
     assert {r[0] for r in rrs(reply.ar)} == {"ns.child.p.", "ns.p."}
 
@@ -89,9 +95,12 @@ def test_cname_answer_stops_at_zone_edge(example: ZoneSet) -> None:
 
 def test_cname_chain_followed_inside_zone() -> None:
     """A CNAME whose target is in the same zone is followed to the data."""
-    zone = build_zone(parse_master(
-        "$TTL 60\n$ORIGIN z.\n@ SOA ns.z. h.z. 1 2 3 4 5\n@ NS ns.z.\nns A 192.0.2.9\n"
-        "a CNAME b\nb CNAME c\nc A 192.0.2.7\nloop1 CNAME loop2\nloop2 CNAME loop1\n"))
+    zone = build_zone(
+        parse_master(
+            "$TTL 60\n$ORIGIN z.\n@ SOA ns.z. h.z. 1 2 3 4 5\n@ NS ns.z.\nns A 192.0.2.9\n"
+            "a CNAME b\nb CNAME c\nc A 192.0.2.7\nloop1 CNAME loop2\nloop2 CNAME loop1\n"
+        )
+    )
     reply = ask(ZoneSet([zone]), "a.z")
     assert [r[2] for r in rrs(reply.rr)] == ["b.z.", "c.z.", "192.0.2.7"]
     looped = ask(ZoneSet([zone]), "loop1.z")

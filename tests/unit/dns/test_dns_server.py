@@ -26,16 +26,17 @@ DEADLINE = 5.0
 
 @pytest.fixture
 async def server() -> AsyncIterator[Listener]:
-    big = build_zone(parse_master(
-        "$TTL 60\n$ORIGIN big.test.\n@ SOA ns h 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\n"
-        + "".join(f'txt TXT "{i:03d}{"x" * 200}"\n' for i in range(10))))
+    big = build_zone(
+        parse_master(
+            "$TTL 60\n$ORIGIN big.test.\n@ SOA ns h 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\n"
+            + "".join(f'txt TXT "{i:03d}{"x" * 200}"\n' for i in range(10))
+        )
+    )
     zones = ZoneSet([load_zone(ZONES / "example.com.zone"), big])
     srv = AuthoritativeServer(zones, "test")
     listener = await listen(srv.handle, "127.0.0.1", 0, fast=srv.cached)  # as __main__ does
     yield listener
     await listener.close()
-
-
 
 
 async def udp_query(port: int, query: DNSRecord) -> DNSRecord:
@@ -124,10 +125,22 @@ async def test_responses_are_not_answered(server: Listener) -> None:
 async def test_command_line_serves_and_stops(tmp_path: Path) -> None:
     """`python -m services.dns --zone ... --port 0` logs its port, answers, stops on SIGTERM."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "services.dns", "--zone", "services/zones/root.zone",
-        "--zone", "services/zones/root-servers.net.zone", "--name", "a.root-servers.net",
-        "--listen", "127.0.0.1", "--port", "0",
-        cwd=ROOT_DIR, stdout=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "services.dns",
+        "--zone",
+        "services/zones/root.zone",
+        "--zone",
+        "services/zones/root-servers.net.zone",
+        "--name",
+        "a.root-servers.net",
+        "--listen",
+        "127.0.0.1",
+        "--port",
+        "0",
+        cwd=ROOT_DIR,
+        stdout=asyncio.subprocess.PIPE,
+    )
     assert proc.stdout is not None
     try:
         started = json.loads(await asyncio.wait_for(proc.stdout.readline(), DEADLINE))
@@ -136,8 +149,16 @@ async def test_command_line_serves_and_stops(tmp_path: Path) -> None:
         assert reply.header.aa == 1 and reply.rr[0].rtype == QTYPE.SOA
         logged = json.loads(await asyncio.wait_for(proc.stdout.readline(), DEADLINE))
         assert logged["event"] == "dns_query" and logged["qtype"] == "SOA"
-        assert {"client", "proto", "qname", "rcode", "aa", "answers", "referral",
-                "latency_ms"} <= set(logged)
+        assert {
+            "client",
+            "proto",
+            "qname",
+            "rcode",
+            "aa",
+            "answers",
+            "referral",
+            "latency_ms",
+        } <= set(logged)
     finally:
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), DEADLINE) == 0
@@ -148,8 +169,17 @@ async def test_command_line_refuses_bad_zone(tmp_path: Path) -> None:
     bad = tmp_path / "bad.zone"
     bad.write_text("$TTL 60\n$ORIGIN bad.\n@ SOA a. b. 1 2 3 4 5\n@ NS a.\nw A 1.2.3\n")
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "services.dns", "--zone", str(bad), "--port", "0",
-        cwd=ROOT_DIR, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "services.dns",
+        "--zone",
+        str(bad),
+        "--port",
+        "0",
+        cwd=ROOT_DIR,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, _ = await asyncio.wait_for(proc.communicate(), DEADLINE)
     assert proc.returncode == 1
     assert f"{bad}:5:" in json.loads(out.splitlines()[-1])["error"]
@@ -180,11 +210,12 @@ async def test_health_probe(server: Listener) -> None:
 
     port = str(server.port)
     loop = asyncio.get_running_loop()
-    healthy = await loop.run_in_executor(None, probe_main,
-                                         ["127.0.0.1", "example.com.", "SOA", "--port", port,
-                                          "--norec", "--aa"])
-    refused = await loop.run_in_executor(None, probe_main,
-                                         ["127.0.0.1", "example.org.", "SOA", "--port", port])
+    healthy = await loop.run_in_executor(
+        None, probe_main, ["127.0.0.1", "example.com.", "SOA", "--port", port, "--norec", "--aa"]
+    )
+    refused = await loop.run_in_executor(
+        None, probe_main, ["127.0.0.1", "example.org.", "SOA", "--port", port]
+    )
     assert (healthy, refused) == (0, 1)
 
 

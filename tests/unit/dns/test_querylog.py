@@ -12,8 +12,11 @@ from .test_wire_rules import ZONES
 
 CLIENT = ("192.0.2.1", 5353)
 # origin.example.com A, ID 0x1234, no flags
-QUERY = (bytes.fromhex("1234 0000 0001 0000 0000 0000")
-         + b"\x06origin\x07example\x03com\x00" + bytes.fromhex("0001 0001"))
+QUERY = (
+    bytes.fromhex("1234 0000 0001 0000 0000 0000")
+    + b"\x06origin\x07example\x03com\x00"
+    + bytes.fromhex("0001 0001")
+)
 
 
 class Clock:
@@ -32,8 +35,9 @@ def test_low_rates_log_every_query(caplog: pytest.LogCaptureFixture) -> None:
     """Below the rate every query, wire-cache hits included, gets its own dns_query line."""
     caplog.set_level(logging.INFO, logger="services.dns.server")
     clock = Clock()
-    srv = AuthoritativeServer(ZoneSet([load_zone(ZONES / "example.com.zone")]), "t",
-                              clock=clock, query_log_rate=5)
+    srv = AuthoritativeServer(
+        ZoneSet([load_zone(ZONES / "example.com.zone")]), "t", clock=clock, query_log_rate=5
+    )
     for _ in range(3):
         assert srv.respond(QUERY, CLIENT, "udp") is not None
     lines = events(caplog)
@@ -42,13 +46,13 @@ def test_low_rates_log_every_query(caplog: pytest.LogCaptureFixture) -> None:
     assert lines[1].qname == "origin.example.com."  # type: ignore[attr-defined]
 
 
-def test_above_the_rate_queries_are_counted_in_a_summary(
-        caplog: pytest.LogCaptureFixture) -> None:
+def test_above_the_rate_queries_are_counted_in_a_summary(caplog: pytest.LogCaptureFixture) -> None:
     """Beyond N lines in a second the rest are counted; the next window writes a summary."""
     caplog.set_level(logging.INFO, logger="services.dns.server")
     clock = Clock()
-    srv = AuthoritativeServer(ZoneSet([load_zone(ZONES / "example.com.zone")]), "t",
-                              clock=clock, query_log_rate=2)
+    srv = AuthoritativeServer(
+        ZoneSet([load_zone(ZONES / "example.com.zone")]), "t", clock=clock, query_log_rate=2
+    )
     for _ in range(5):
         assert srv.respond(QUERY, CLIENT, "udp") is not None
     assert len(events(caplog)) == 2
@@ -63,8 +67,7 @@ def test_above_the_rate_queries_are_counted_in_a_summary(
     assert lines[3].event == "dns_query"  # type: ignore[attr-defined]
 
 
-def test_flush_writes_nothing_when_nothing_was_held_back(
-        caplog: pytest.LogCaptureFixture) -> None:
+def test_flush_writes_nothing_when_nothing_was_held_back(caplog: pytest.LogCaptureFixture) -> None:
     """A summary line appears only when some query went without its own line."""
     caplog.set_level(logging.INFO)
     log = QueryLog(logging.getLogger("t"), "dns_query", 1, Clock())

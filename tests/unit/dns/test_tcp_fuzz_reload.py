@@ -47,8 +47,10 @@ async def read_reply(reader: asyncio.StreamReader) -> DNSRecord:
 
 async def test_pipelined_queries_all_answered(tcp_server: Listener) -> None:
     """RFC 7766 §6.2.1.1: queries sent back to back on one connection all get replies."""
-    queries = [DNSRecord.question(n) for n in
-               ("origin.example.com", "big.example.com", "x.wild.example.com", "nope.example.com")]
+    queries = [
+        DNSRecord.question(n)
+        for n in ("origin.example.com", "big.example.com", "x.wild.example.com", "nope.example.com")
+    ]
     reader, writer = await asyncio.open_connection("127.0.0.1", tcp_server.port)
     writer.write(b"".join(frame(q) for q in queries))
     await writer.drain()
@@ -126,7 +128,7 @@ async def test_fuzz_ten_thousand_packets_then_good_query() -> None:
     started = time.monotonic()
     try:
         for start in range(0, len(packets), 200):
-            for packet in packets[start:start + 200]:
+            for packet in packets[start : start + 200]:
                 sock.sendto(packet, ("127.0.0.1", listener.port))
             # Let the server catch up so the kernel does not drop our burst.
             deadline = time.monotonic() + DEADLINE
@@ -166,8 +168,20 @@ async def test_sighup_reloads_and_keeps_last_good_zones(tmp_path: Path) -> None:
     head = "$TTL 60\n$ORIGIN r.test.\n@ SOA ns h 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\n"
     zone.write_text(head + "w A 192.0.2.10\n")
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "services.dns", "--zone", str(zone), "--name", "r",
-        "--listen", "127.0.0.1", "--port", "0", cwd=ROOT_DIR, stdout=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "services.dns",
+        "--zone",
+        str(zone),
+        "--name",
+        "r",
+        "--listen",
+        "127.0.0.1",
+        "--port",
+        "0",
+        cwd=ROOT_DIR,
+        stdout=asyncio.subprocess.PIPE,
+    )
     assert proc.stdout is not None
     try:
         port = int(str((await read_event(proc.stdout, "dns_started"))["port"]))

@@ -27,7 +27,8 @@ def test_wildcard_synthesises_with_query_owner(example: ZoneSet) -> None:
     reply = ask(example, "a.b.wild.example.com")
     assert reply.header.aa and reply.header.rcode == RCODE.NOERROR
     assert [(str(r.rname), str(r.rdata)) for r in reply.rr] == [
-        ("a.b.wild.example.com.", "198.51.100.80")]
+        ("a.b.wild.example.com.", "198.51.100.80")
+    ]
 
 
 def test_wildcard_txt_and_nodata(example: ZoneSet) -> None:
@@ -44,7 +45,8 @@ def test_existing_empty_non_terminal_blocks_wildcard(example: ZoneSet) -> None:
     below = ask(example, "x.sub.wild.example.com")
     assert below.header.rcode == RCODE.NXDOMAIN
     assert closest_encloser(example.zones["example.com."], "x.sub.wild.example.com.") == (
-        "sub.wild.example.com.")
+        "sub.wild.example.com."
+    )
 
 
 def test_wildcard_cname_is_followed_in_zone(example: ZoneSet) -> None:
@@ -52,7 +54,8 @@ def test_wildcard_cname_is_followed_in_zone(example: ZoneSet) -> None:
     reply = ask(example, "shop.alias.example.com")
     assert [(str(r.rname), str(r.rdata)) for r in reply.rr] == [
         ("shop.alias.example.com.", "www.example.com."),
-        ("www.example.com.", "www.example.com.edgecdn.net.")]
+        ("www.example.com.", "www.example.com.edgecdn.net."),
+    ]
 
 
 def test_no_wildcard_outside_its_subtree(example: ZoneSet) -> None:
@@ -68,13 +71,16 @@ def test_cname_to_other_zone_on_same_server_is_not_followed(example: ZoneSet) ->
     assert [str(r.rdata) for r in reply.rr] == ["www.example.com.edgecdn.net."]
 
 
-@pytest.mark.parametrize(("body", "line", "reason"), [
-    ("sub NS ns.other.\nsub TXT \"hidden\"\n", 7, "below the delegation"),
-    ("sub NS ns.other.\nx.sub MX 10 z.\n", 7, "below the delegation"),
-    ("sub NS ns.sub.z.\n", 6, "has no address"),
-    ("*.w NS ns.other.\n", 6, "wildcard"),
-    ("a CNAME b.z.\na TXT \"x\"\n", 6, "CNAME and other data"),
-])
+@pytest.mark.parametrize(
+    ("body", "line", "reason"),
+    [
+        ('sub NS ns.other.\nsub TXT "hidden"\n', 7, "below the delegation"),
+        ("sub NS ns.other.\nx.sub MX 10 z.\n", 7, "below the delegation"),
+        ("sub NS ns.sub.z.\n", 6, "has no address"),
+        ("*.w NS ns.other.\n", 6, "wildcard"),
+        ('a CNAME b.z.\na TXT "x"\n', 6, "CNAME and other data"),
+    ],
+)
 def test_zone_checks_report_file_and_line(body: str, line: int, reason: str) -> None:
     """Occluded data, missing glue, wildcard NS and CNAME-and-other-data fail at load."""
     with pytest.raises(ZoneFileError) as caught:

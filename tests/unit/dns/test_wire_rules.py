@@ -129,8 +129,9 @@ def test_big_a_set_fits_only_with_larger_edns_max() -> None:
     query = DNSRecord.question("big.example.com", "A")
     query.add_ar(EDNS0(udp_len=4096))
     assert ask(query).header.tc == 1
-    roomy = AuthoritativeServer(ZoneSet([load_zone(ZONES / "example.com.zone")]), "x",
-                                edns_max=4096)
+    roomy = AuthoritativeServer(
+        ZoneSet([load_zone(ZONES / "example.com.zone")]), "x", edns_max=4096
+    )
     assert len(ask(query, srv=roomy).rr) == 80
 
 

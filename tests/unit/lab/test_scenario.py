@@ -67,7 +67,9 @@ def test_unknown_scenario_lists_known() -> None:
 
 def test_full_scenario_loads(tmp_path: Path) -> None:
     """Faults, several step kinds and both kinds of expectation load into typed objects."""
-    p = write(tmp_path, """
+    p = write(
+        tmp_path,
+        """
 name: t
 faults:
   - loss: {service: edge, percent: 5}
@@ -81,7 +83,8 @@ expect:
     status: 200
   - packets: "ip.src == $resolver && ip.dst in $roots"
     max: 2
-""")
+""",
+    )
     sc = scenario.load(p)
     assert [f.kind for f in sc.faults] == ["loss", "blackhole"]
     assert sc.faults[0].percent == 5.0
@@ -115,7 +118,9 @@ def test_expectation_on_missing_step(tmp_path: Path) -> None:
 def test_packet_filter_names_expand() -> None:
     """$service names and host groups in a filter become addresses."""
     got = scenario.expand_filter("ip.src == $resolver && ip.dst in $roots && ip.dst != $root-a")
-    assert got == ("ip.src == 198.51.100.53 && ip.dst in {198.51.100.4, 198.51.100.5}"
-                   " && ip.dst != 198.51.100.4")
+    assert got == (
+        "ip.src == 198.51.100.53 && ip.dst in {198.51.100.4, 198.51.100.5}"
+        " && ip.dst != 198.51.100.4"
+    )
     with pytest.raises(UsageError, match="unknown"):
         scenario.expand_filter("ip.dst == $nowhere")

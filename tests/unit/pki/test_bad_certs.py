@@ -42,14 +42,17 @@ def handshake(certs: Path, crt: Path, key: Path, host: str = BAD_HOST) -> None:
     raise AssertionError("handshake did not finish")
 
 
-@pytest.mark.parametrize(("kind", "message"), [
-    ("expired", "certificate has expired"),
-    ("not-yet-valid", "certificate is not yet valid"),
-    ("wrong-host", "Hostname mismatch, certificate is not valid for 'www.example.com'."),
-    ("self-signed", "self-signed certificate"),
-    ("unknown-ca", "self-signed certificate in certificate chain"),
-    ("missing-intermediate", "unable to get local issuer certificate"),
-])
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("expired", "certificate has expired"),
+        ("not-yet-valid", "certificate is not yet valid"),
+        ("wrong-host", "Hostname mismatch, certificate is not valid for 'www.example.com'."),
+        ("self-signed", "self-signed certificate"),
+        ("unknown-ca", "self-signed certificate in certificate chain"),
+        ("missing-intermediate", "unable to get local issuer certificate"),
+    ],
+)
 def test_bad_kind_fails_with_its_reason(certs: Path, kind: str, message: str) -> None:
     """Python's ssl, trusting only ca.crt, refuses the bad chain with the exact verify message."""
     with pytest.raises(ssl.SSLCertVerificationError) as caught:
@@ -64,10 +67,18 @@ def test_good_origin_passes_the_same_handshake(certs: Path) -> None:
 
 def test_every_kind_made(certs: Path) -> None:
     """bad/ holds one .crt/.key pair per kind; only unknown-ca and the CA-issued ones chain."""
-    lengths = {kind: len(x509.load_pem_x509_certificates((certs / "bad" / f"{kind}.crt")
-                                                         .read_bytes())) for kind in BAD_KINDS}
-    assert lengths == {"expired": 2, "not-yet-valid": 2, "wrong-host": 2, "self-signed": 1,
-                       "unknown-ca": 2, "missing-intermediate": 1}
+    lengths = {
+        kind: len(x509.load_pem_x509_certificates((certs / "bad" / f"{kind}.crt").read_bytes()))
+        for kind in BAD_KINDS
+    }
+    assert lengths == {
+        "expired": 2,
+        "not-yet-valid": 2,
+        "wrong-host": 2,
+        "self-signed": 1,
+        "unknown-ca": 2,
+        "missing-intermediate": 1,
+    }
     assert all((certs / "bad" / f"{kind}.key").exists() for kind in BAD_KINDS)
 
 
@@ -81,8 +92,12 @@ def test_bad_certs_are_kept_then_follow_a_new_ca(tmp_path: Path) -> None:
     lines.clear()
     ensure_bad_certs(tmp_path, lines.append)
     remade = sorted(line.split()[1] for line in lines if line.startswith("making"))
-    assert remade == ["bad/expired.crt:", "bad/missing-intermediate.crt:",
-                      "bad/not-yet-valid.crt:", "bad/wrong-host.crt:"]
+    assert remade == [
+        "bad/expired.crt:",
+        "bad/missing-intermediate.crt:",
+        "bad/not-yet-valid.crt:",
+        "bad/wrong-host.crt:",
+    ]
 
 
 def test_describe_lists_every_chain(certs: Path) -> None:

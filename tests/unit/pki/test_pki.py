@@ -39,10 +39,22 @@ def test_openssl_agrees(certs: Path) -> None:
     for leaf in LEAVES:
         single = certs / f"{leaf.name}-leaf-only.pem"
         single.write_bytes(load(certs / f"{leaf.name}.crt")[0].public_bytes(Encoding.PEM))
-        done = subprocess.run(["openssl", "verify", "-purpose", "sslserver", "-CAfile",
-                               str(certs / "ca.crt"), "-untrusted",
-                               str(certs / "intermediate.crt"), str(single)],
-                              capture_output=True, text=True, check=False)
+        done = subprocess.run(
+            [
+                "openssl",
+                "verify",
+                "-purpose",
+                "sslserver",
+                "-CAfile",
+                str(certs / "ca.crt"),
+                "-untrusted",
+                str(certs / "intermediate.crt"),
+                str(single),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -86,8 +98,9 @@ def test_leaf_extensions(certs: Path) -> None:
     for leaf in LEAVES:
         cert = load(certs / f"{leaf.name}.crt")[0]
         ext = cert.extensions
-        assert ext.get_extension_for_class(x509.ExtendedKeyUsage).value == \
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH])
+        assert ext.get_extension_for_class(x509.ExtendedKeyUsage).value == x509.ExtendedKeyUsage(
+            [ExtendedKeyUsageOID.SERVER_AUTH]
+        )
         assert ext.get_extension_for_class(x509.KeyUsage).value.digital_signature
         assert not ext.get_extension_for_class(x509.BasicConstraints).value.ca
         san = ext.get_extension_for_class(x509.SubjectAlternativeName).value

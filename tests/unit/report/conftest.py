@@ -8,8 +8,9 @@ import pytest
 DATA = Path(__file__).parent / "data"
 SAMPLE = DATA / "sample-run"
 
-needs_tshark = pytest.mark.skipif(shutil.which("tshark") is None,
-                                  reason="tshark is not installed (Debian package tshark)")
+needs_tshark = pytest.mark.skipif(
+    shutil.which("tshark") is None, reason="tshark is not installed (Debian package tshark)"
+)
 
 
 @pytest.fixture

@@ -12,8 +12,7 @@ from lab.report.packets import messages_from_rows
 from .conftest import DATA, SAMPLE, needs_tshark
 
 SCHEMA = json.loads((DATA / "har-1.2.schema.json").read_text())
-TYPES = {"object": dict, "array": list, "string": str, "integer": int,
-         "number": (int, float)}
+TYPES = {"object": dict, "array": list, "string": str, "integer": int, "number": (int, float)}
 
 
 def _check(doc: Any, schema: dict[str, Any], where: str = "$") -> list[str]:

@@ -64,8 +64,12 @@ def test_tls_handshake_decrypted(messages: list[Message]) -> None:
 def test_http_requests_and_cache(messages: list[Message]) -> None:
     """Four GETs, each answered 200 with X-Cache HIT, paired by request frame."""
     reqs = [m for m in messages if m.kind == "request"]
-    assert [m.http.uri for m in reqs if m.http] == ["/", "/css/site.css", "/js/app.js",
-                                                    "/img/logo.svg"]
+    assert [m.http.uri for m in reqs if m.http] == [
+        "/",
+        "/css/site.css",
+        "/js/app.js",
+        "/img/logo.svg",
+    ]
     resps = [m for m in messages if m.kind == "response" and m.proto == "http"]
     assert [m.label for m in resps] == ["200 OK · X-Cache HIT"] * 4
     assert [m.http.request_in for m in resps if m.http] == [m.frame for m in reqs]
@@ -73,10 +77,18 @@ def test_http_requests_and_cache(messages: list[Message]) -> None:
 
 def test_rows_without_ip_are_skipped() -> None:
     """ARP frames (no IP) give no message; a lone SYN gives one."""
-    rows = [{"frame.number": ["1"]},
-            {"frame.number": ["2"], "frame.time_epoch": ["1.5"], "ip.src": ["10.0.0.1"],
-             "ip.dst": ["10.0.0.2"], "tcp.stream": ["0"], "tcp.flags.syn": ["1"],
-             "tcp.flags.ack": ["0"]}]
+    rows = [
+        {"frame.number": ["1"]},
+        {
+            "frame.number": ["2"],
+            "frame.time_epoch": ["1.5"],
+            "ip.src": ["10.0.0.1"],
+            "ip.dst": ["10.0.0.2"],
+            "tcp.stream": ["0"],
+            "tcp.flags.syn": ["1"],
+            "tcp.flags.ack": ["0"],
+        },
+    ]
     msgs = messages_from_rows(rows)
     assert [(m.frame, m.label) for m in msgs] == [(2, "SYN")]
 
@@ -87,8 +99,14 @@ def test_sealed_tls_data_on_connections_older_than_the_capture() -> None:
     from lab.report.packets import messages_from_rows
 
     def row(frame: int, stream: int, src: str, dst: str, **extra: list[str]) -> dict:
-        base = {"frame.number": [str(frame)], "frame.time_epoch": ["1.0"], "ip.src": [src],
-                "ip.dst": [dst], "tcp.stream": [str(stream)], "tcp.flags.ack": ["1"]}
+        base = {
+            "frame.number": [str(frame)],
+            "frame.time_epoch": ["1.0"],
+            "ip.src": [src],
+            "ip.dst": [dst],
+            "tcp.stream": [str(stream)],
+            "tcp.flags.ack": ["1"],
+        }
         return base | extra
 
     rows = [

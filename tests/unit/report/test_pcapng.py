@@ -6,8 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from lab.capture.pcapng import (DSB, NRB, add_names_and_comments, first_frame_at, lab_names,
-                        packet_times, read_blocks, step_comments)
+from lab.capture.pcapng import (
+    DSB,
+    NRB,
+    add_names_and_comments,
+    first_frame_at,
+    lab_names,
+    packet_times,
+    read_blocks,
+    step_comments,
+)
 
 from .conftest import SAMPLE, needs_tshark
 
@@ -23,8 +31,13 @@ def _tshark(*args: str) -> str:
 def annotated(tmp_path: Path) -> Path:
     """The sample capture with lab names, a file comment and two frame comments."""
     out = tmp_path / "capture.pcapng"
-    add_names_and_comments(CAPTURE, out, lab_names(), "weblab browse 2026-11-22 23:08:46 UTC",
-                           {1: "step 1: browse https://www.example.com/ begins", 38: "dns 2"})
+    add_names_and_comments(
+        CAPTURE,
+        out,
+        lab_names(),
+        "weblab browse 2026-11-22 23:08:46 UTC",
+        {1: "step 1: browse https://www.example.com/ begins", 38: "dns 2"},
+    )
     return out
 
 
@@ -49,6 +62,7 @@ def test_packet_times_and_first_frame() -> None:
 def test_step_comments_mark_request_starts() -> None:
     """Each request of the timeline gets a comment on the first frame at its start."""
     import json
+
     timeline = json.loads((SAMPLE / "timeline.json").read_text())
     notes = step_comments(packet_times(CAPTURE), timeline["fetches"])
     assert notes[1] == "request 1: GET https://www.example.com/ begins"
@@ -58,20 +72,32 @@ def test_step_comments_mark_request_starts() -> None:
 @needs_tshark
 def test_tshark_reads_names(annotated: Path) -> None:
     """With -N n, tshark names hosts from the NRB alone (no hosts file)."""
-    out = _tshark("-r", str(annotated), "-N", "n", "-T", "fields", "-e", "ip.src_host",
-                  "-e", "ip.dst_host", "-c", "3")
+    out = _tshark(
+        "-r",
+        str(annotated),
+        "-N",
+        "n",
+        "-T",
+        "fields",
+        "-e",
+        "ip.src_host",
+        "-e",
+        "ip.dst_host",
+        "-c",
+        "3",
+    )
     assert out.splitlines()[1].split("\t") == ["resolver.isp.test", "a.root-servers.net"]
 
 
 @needs_tshark
 def test_tshark_reads_comments_and_decrypts(annotated: Path) -> None:
     """Frame comments filter, capinfos shows the file comment, HTTP still decrypts."""
-    out = _tshark("-r", str(annotated), "-Y", "frame.comment", "-T", "fields",
-                  "-e", "frame.number")
+    out = _tshark("-r", str(annotated), "-Y", "frame.comment", "-T", "fields", "-e", "frame.number")
     assert out.split() == ["1", "38"]
     if shutil.which("capinfos"):
         info = subprocess.run(["capinfos", str(annotated)], capture_output=True, text=True)
         assert "weblab browse 2026-11-22" in info.stdout
-    http = _tshark("-r", str(annotated), "-Y", "http.request", "-T", "fields",
-                   "-e", "http.request.uri")
+    http = _tshark(
+        "-r", str(annotated), "-Y", "http.request", "-T", "fields", "-e", "http.request.uri"
+    )
     assert http.split() == ["/", "/css/site.css", "/js/app.js", "/img/logo.svg"]

@@ -24,8 +24,15 @@ def test_lifeline_per_host() -> None:
     """Every host that appears in the capture has exactly one lifeline, client first."""
     svg = sequence_html(read_messages(SAMPLE / "capture.pcapng"))
     hosts = re.findall(r'class="lifeline" data-host="([^"]+)"', svg)
-    assert hosts == ["client", "resolver", "a.root-servers.net", "a.gtld-servers.net",
-                     "ns1.example.com", "ns1.edgecdn-dns.com", "edge.edgecdn.net"]
+    assert hosts == [
+        "client",
+        "resolver",
+        "a.root-servers.net",
+        "a.gtld-servers.net",
+        "ns1.example.com",
+        "ns1.edgecdn-dns.com",
+        "edge.edgecdn.net",
+    ]
 
 
 def test_arrows_in_capture_order() -> None:
@@ -41,8 +48,15 @@ def test_arrows_in_capture_order() -> None:
 def test_phases_fold() -> None:
     """Messages group into foldable phases: DNS, handshakes, HTTP, close."""
     ph = phases(read_messages(SAMPLE / "capture.pcapng"))
-    assert [p.key for p in ph] == ["dns", "connect:0", "http:0", "dns", "connect:1",
-                                   "http:1", "close"]
+    assert [p.key for p in ph] == [
+        "dns",
+        "connect:0",
+        "http:0",
+        "dns",
+        "connect:1",
+        "http:1",
+        "close",
+    ]
 
 
 def test_narration_cites_the_hierarchy(html: str) -> None:

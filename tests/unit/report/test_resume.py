@@ -24,8 +24,14 @@ CLIENT, EDGE = "198.51.100.100", "198.51.100.80"
 
 def row(frame: int, src: str, dst: str, **fields: list[str]) -> dict[str, list[str]]:
     """A tshark row on TCP stream 0, with dotted field names given as keyword_names."""
-    base = {"frame.number": [str(frame)], "frame.time_epoch": [f"{frame}.0"], "ip.src": [src],
-            "ip.dst": [dst], "tcp.stream": ["0"], "tcp.flags.ack": ["1"]}
+    base = {
+        "frame.number": [str(frame)],
+        "frame.time_epoch": [f"{frame}.0"],
+        "ip.src": [src],
+        "ip.dst": [dst],
+        "tcp.stream": ["0"],
+        "tcp.flags.ack": ["1"],
+    }
     return base | {k.replace("__", "."): v for k, v in fields.items()}
 
 
@@ -41,8 +47,9 @@ def messages() -> list[Message]:
     return messages_from_rows(json.loads((WARM / "rows.json").read_text()))
 
 
-def _sections(messages: list[Message], timeline: dict[str, Any],
-              events: list[dict[str, Any]] | None = None) -> dict[str, list[Section]]:
+def _sections(
+    messages: list[Message], timeline: dict[str, Any], events: list[dict[str, Any]] | None = None
+) -> dict[str, list[Section]]:
     out: dict[str, list[Section]] = {}
     for s in narrate(messages, timeline, events or []):
         out.setdefault(s.title, []).append(s)
@@ -51,25 +58,33 @@ def _sections(messages: list[Message], timeline: dict[str, Any],
 
 def test_client_hello_offering_a_ticket() -> None:
     """A ClientHello with pre_shared_key identities counts them and says PSK in its label."""
-    (ch,) = tls_infos({"tls.handshake.type": ["1"],
-                       "tls.handshake.extensions_server_name": ["www.example.com"],
-                       "tls.handshake.extensions.psk.identity.identity": ["038cffbd"]})
+    (ch,) = tls_infos(
+        {
+            "tls.handshake.type": ["1"],
+            "tls.handshake.extensions_server_name": ["www.example.com"],
+            "tls.handshake.extensions.psk.identity.identity": ["038cffbd"],
+        }
+    )
     assert ch.psk_offered == 1 and ch.label() == "ClientHello SNI www.example.com + PSK (resume)"
 
 
 def test_server_hello_accepting_the_ticket() -> None:
     """A ServerHello selecting an identity is a resumption, and no Certificate is in its
     flight."""
-    infos = tls_infos({"tls.handshake.type": ["2", "8", "20"],
-                       "tls.handshake.extensions.supported_version": ["0x0304"],
-                       "tls.handshake.extensions.psk.identity.selected": ["0"]})
+    infos = tls_infos(
+        {
+            "tls.handshake.type": ["2", "8", "20"],
+            "tls.handshake.extensions.supported_version": ["0x0304"],
+            "tls.handshake.extensions.psk.identity.selected": ["0"],
+        }
+    )
     assert [t.kind for t in infos] == ["server-hello", "finished"]
     assert infos[0].psk_accepted and infos[0].label().endswith("· PSK accepted")
 
 
 def test_full_handshake_is_not_resumed() -> None:
     """Without pre_shared_key, hellos neither offer nor accept a PSK."""
-    ch, = tls_infos({"tls.handshake.type": ["1"]})
+    (ch,) = tls_infos({"tls.handshake.type": ["1"]})
     sh, cert, fin = tls_infos({"tls.handshake.type": ["2", "8", "11", "15", "20"]})
     assert ch.psk_offered == 0 and not sh.psk_accepted
     assert (cert.kind, fin.kind) == ("certificate", "finished")
@@ -77,22 +92,33 @@ def test_full_handshake_is_not_resumed() -> None:
 
 def test_new_session_tickets_are_one_arrow() -> None:
     """Two NewSessionTickets in a frame make one message with their count and lifetime."""
-    msgs = messages_from_rows([row(9, EDGE, CLIENT, tls__handshake__type=["4", "4"],
-                                   tls__handshake__session_ticket_lifetime_hint=["7200",
-                                                                                  "7200"])])
+    msgs = messages_from_rows(
+        [
+            row(
+                9,
+                EDGE,
+                CLIENT,
+                tls__handshake__type=["4", "4"],
+                tls__handshake__session_ticket_lifetime_hint=["7200", "7200"],
+            )
+        ]
+    )
     assert [(m.kind, m.label) for m in msgs] == [
-        ("new-session-ticket", "NewSessionTicket ×2 (lifetime 7200 s)")]
+        ("new-session-ticket", "NewSessionTicket ×2 (lifetime 7200 s)")
+    ]
 
 
 def test_late_ticket_does_not_split_a_phase() -> None:
     """A ticket that arrives after the first request stays in the HTTP phase."""
-    msgs = messages_from_rows([
-        row(1, CLIENT, EDGE, tcp__flags__syn=["1"], tcp__flags__ack=["0"]),
-        row(2, CLIENT, EDGE, tls__handshake__type=["1"]),
-        row(3, CLIENT, EDGE, http__request__method=["GET"], http__request__uri=["/"]),
-        row(4, EDGE, CLIENT, tls__handshake__type=["4"]),
-        row(5, EDGE, CLIENT, http__response__code=["304"], http__request_in=["3"]),
-    ])
+    msgs = messages_from_rows(
+        [
+            row(1, CLIENT, EDGE, tcp__flags__syn=["1"], tcp__flags__ack=["0"]),
+            row(2, CLIENT, EDGE, tls__handshake__type=["1"]),
+            row(3, CLIENT, EDGE, http__request__method=["GET"], http__request__uri=["/"]),
+            row(4, EDGE, CLIENT, tls__handshake__type=["4"]),
+            row(5, EDGE, CLIENT, http__response__code=["304"], http__request_in=["3"]),
+        ]
+    )
     assert [p.key for p in phases(msgs)] == ["connect:0", "http:0"]
 
 
@@ -105,14 +131,13 @@ def test_warm_capture_shows_resumption(messages: list[Message]) -> None:
     assert [m.stream for m in messages if m.kind == "certificate"] == [0, 1]
 
 
-def test_story_of_the_resumed_handshake(messages: list[Message],
-                                        timeline: dict[str, Any]) -> None:
+def test_story_of_the_resumed_handshake(messages: list[Message], timeline: dict[str, Any]) -> None:
     """The reload's handshake is told as a resumption: PSK offered and accepted, no
     certificate, still an ephemeral key share, frames cited."""
     secs = _sections(messages, timeline)
     assert "Visit 2: the same page again, as a reload" in secs
-    full, = secs["TLS: handshake with www.example.com"]
-    resumed, = secs["TLS: resumed handshake with www.example.com"]
+    (full,) = secs["TLS: handshake with www.example.com"]
+    (resumed,) = secs["TLS: resumed handshake with www.example.com"]
     text = " ".join(resumed.paragraphs)
     assert "pre_shared_key" in text and "selects that identity" in text
     assert "No Certificate and no CertificateVerify" in text
@@ -134,20 +159,41 @@ def test_story_of_the_304(messages: list[Message], timeline: dict[str, Any]) -> 
     assert "The page came back 304, so the client parsed the copy it had kept" in text
 
 
-def test_log_lines_pair_with_their_visit(messages: list[Message],
-                                         timeline: dict[str, Any]) -> None:
+def test_log_lines_pair_with_their_visit(messages: list[Message], timeline: dict[str, Any]) -> None:
     """The resolver's and the edge's log lines go to the visit nearest in time."""
     page = [f for f in timeline["fetches"] if f["url"] == "https://www.example.com/"]
     dns = [d for d in timeline["dns"] if d["name"] == "www.example.com"]
     events = [
-        {"event": "resolver_query", "qname": "www.example.com.", "time": dns[0]["started"],
-         "from_cache": False, "trace": [], "upstream_queries": 0},
-        {"event": "resolver_query", "qname": "www.example.com.", "time": dns[1]["started"],
-         "from_cache": True},
-        {"event": "request", "host": "www.example.com", "path": "/", "cache": "MISS",
-         "reason": "not in cache", "time": page[0]["started"]},
-        {"event": "request", "host": "www.example.com", "path": "/", "cache": "HIT",
-         "reason": "fresh, age 0 s", "time": page[1]["started"]},
+        {
+            "event": "resolver_query",
+            "qname": "www.example.com.",
+            "time": dns[0]["started"],
+            "from_cache": False,
+            "trace": [],
+            "upstream_queries": 0,
+        },
+        {
+            "event": "resolver_query",
+            "qname": "www.example.com.",
+            "time": dns[1]["started"],
+            "from_cache": True,
+        },
+        {
+            "event": "request",
+            "host": "www.example.com",
+            "path": "/",
+            "cache": "MISS",
+            "reason": "not in cache",
+            "time": page[0]["started"],
+        },
+        {
+            "event": "request",
+            "host": "www.example.com",
+            "path": "/",
+            "cache": "HIT",
+            "reason": "fresh, age 0 s",
+            "time": page[1]["started"],
+        },
     ]
     secs = _sections(messages, timeline, events)
     assert "(fresh, age 0 s)" in " ".join(secs["HTTP: GET https://www.example.com/"][1].paragraphs)

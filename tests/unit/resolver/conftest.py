@@ -24,7 +24,8 @@ ZONES = Path(__file__).resolve().parents[3] / "services" / "zones"
 # Which zone files each lab server loads, read from compose.yaml (as compose runs them).
 LAB_SERVERS: dict[str, tuple[str, ...]] = {
     service.address: tuple(Path(f).name for f in service.zones())
-    for service in compose_services().values() if service.zones()
+    for service in compose_services().values()
+    if service.zones()
 }
 
 
@@ -72,8 +73,9 @@ class FakeNetwork:
 
 @pytest.fixture(scope="session")
 def lab_zone_sets() -> dict[str, ZoneSet]:
-    return {addr: ZoneSet(load_zone(ZONES / f) for f in files)
-            for addr, files in LAB_SERVERS.items()}
+    return {
+        addr: ZoneSet(load_zone(ZONES / f) for f in files) for addr, files in LAB_SERVERS.items()
+    }
 
 
 @pytest.fixture(scope="session")

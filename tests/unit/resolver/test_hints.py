@@ -33,8 +33,9 @@ def test_rendered_hints_read_back(tmp_path: Path) -> None:
 def test_generation_is_deterministic() -> None:
     """Two runs of the generator print identical bytes (image builds reproduce it)."""
     cmd = [sys.executable, "-m", "services.resolver.hints", "services/zones/root.zone"]
-    runs = [subprocess.run(cmd, cwd=ROOT_DIR, capture_output=True, check=True).stdout
-            for _ in range(2)]
+    runs = [
+        subprocess.run(cmd, cwd=ROOT_DIR, capture_output=True, check=True).stdout for _ in range(2)
+    ]
     assert runs[0] == runs[1] and b"NS    A.ROOT-SERVERS.NET." in runs[0]
 
 

@@ -18,8 +18,12 @@ def a(name: str, address: str, ttl: int) -> RR:
 
 
 def soa(zone: str, ttl: int, minimum: int) -> RR:
-    return RR(DNSLabel(zone), QTYPE.SOA, ttl=ttl,
-              rdata=SOA("ns." + zone, "h." + zone, (1, 2, 3, 4, minimum)))
+    return RR(
+        DNSLabel(zone),
+        QTYPE.SOA,
+        ttl=ttl,
+        rdata=SOA("ns." + zone, "h." + zone, (1, 2, 3, 4, minimum)),
+    )
 
 
 def test_ttl_counts_down_and_expires() -> None:
@@ -87,8 +91,9 @@ def test_closest_delegation() -> None:
 
     cache = Cache(Clock())
     for zone in ("com.", "example.com."):
-        cache.put_rrset([RR(DNSLabel(zone), QTYPE.NS, ttl=60, rdata=NS("ns." + zone))],
-                        Rank.REFERRAL)
+        cache.put_rrset(
+            [RR(DNSLabel(zone), QTYPE.NS, ttl=60, rdata=NS("ns." + zone))], Rank.REFERRAL
+        )
     assert cache.closest_delegation("www.example.com.") == ("example.com.", ["ns.example.com."])
     assert cache.closest_delegation("other.com.") == ("com.", ["ns.com."])
     assert cache.closest_delegation("example.org.") is None

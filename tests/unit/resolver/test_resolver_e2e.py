@@ -45,15 +45,16 @@ class Lab:
 
 
 @pytest.fixture
-async def lab(lab_zone_sets: dict[str, ZoneSet], roots: list[RootServer],
-              clock: FakeClock) -> AsyncIterator[Lab]:
+async def lab(
+    lab_zone_sets: dict[str, ZoneSet], roots: list[RootServer], clock: FakeClock
+) -> AsyncIterator[Lab]:
     authorities: dict[str, Listener] = {}
     for address, zones in lab_zone_sets.items():
         server = AuthoritativeServer(zones, address)
         authorities[address] = await listen(server.handle, "127.0.0.1", 0, fast=server.cached)
     transport = NetworkTransport(
-        timeout=0.5,
-        address_map={a: ("127.0.0.1", lis.port) for a, lis in authorities.items()})
+        timeout=0.5, address_map={a: ("127.0.0.1", lis.port) for a, lis in authorities.items()}
+    )
     # The cache's clock is a fake one, so "later" needs no sleeping.
     resolver = Resolver(transport, Cache(clock), roots)
     front = RecursiveServer(resolver, [ipaddress.ip_network("127.0.0.0/8")], clock=clock)
@@ -84,8 +85,9 @@ async def test_www_resolves_with_cname_chain(lab: Lab) -> None:
     ]
 
 
-async def test_second_query_is_cached_with_lower_ttl(lab: Lab, clock: FakeClock,
-                                                     caplog: pytest.LogCaptureFixture) -> None:
+async def test_second_query_is_cached_with_lower_ttl(
+    lab: Lab, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
     """A repeat comes from the cache (logged so) with the TTLs counted down."""
     caplog.set_level(logging.INFO, logger="services.resolver.server")
     first = await ask(lab.resolver.port, "www.example.com")
@@ -119,10 +121,13 @@ async def test_silent_server_times_out_then_servfail(lab: Lab) -> None:
     """A server that accepts packets but never answers costs one timeout, then SERVFAIL."""
     loop = asyncio.get_running_loop()
     blackhole, _ = await loop.create_datagram_endpoint(
-        asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0))
+        asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0)
+    )
     try:
         lab.transport.address_map["198.51.100.31"] = (
-            "127.0.0.1", blackhole.get_extra_info("sockname")[1])
+            "127.0.0.1",
+            blackhole.get_extra_info("sockname")[1],
+        )
         reply = await ask(lab.resolver.port, "static.example.com")
         assert reply.header.rcode == RCODE.SERVFAIL
     finally:
@@ -143,16 +148,16 @@ async def test_tcp_client_query(lab: Lab) -> None:
 
 async def test_concurrent_identical_questions_share_one_resolution(lab: Lab) -> None:
     """Simultaneous identical questions all get the answer from one lookup."""
-    replies = await asyncio.gather(*(ask(lab.resolver.port, "www.example.com")
-                                     for _ in range(5)))
+    replies = await asyncio.gather(*(ask(lab.resolver.port, "www.example.com") for _ in range(5)))
     assert all(records(r)[-1][2] == "198.51.100.80" for r in replies)
 
 
 async def test_clients_outside_allow_are_refused(lab: Lab, roots: list[RootServer]) -> None:
     """Recursion is refused to clients outside --allow (RFC 5358), asking nobody."""
     closed = RecursiveServer(lab.server.resolver, [ipaddress.ip_network("10.0.0.0/8")])
-    wire = await closed.handle(DNSRecord.question("www.example.com").pack(),
-                               ("127.0.0.1", 5353), "udp")
+    wire = await closed.handle(
+        DNSRecord.question("www.example.com").pack(), ("127.0.0.1", 5353), "udp"
+    )
     assert wire is not None
     reply = DNSRecord.parse(wire)
     assert reply.header.rcode == RCODE.REFUSED and reply.header.ra == 1
@@ -168,10 +173,22 @@ async def test_garbage_to_resolver_is_harmless(lab: Lab) -> None:
 async def test_resolver_command_line_starts_and_refuses(tmp_path: Path) -> None:
     """`python -m services.resolver --root-zone ...` serves, refuses outsiders, stops."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "services.resolver", "--root-zone", "services/zones/root.zone",
-        "--allow", "10.0.0.0/8", "--listen", "127.0.0.1", "--port", "0",
-        "--control-socket", str(tmp_path / "ctl.sock"),
-        cwd=ROOT_DIR, stdout=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "services.resolver",
+        "--root-zone",
+        "services/zones/root.zone",
+        "--allow",
+        "10.0.0.0/8",
+        "--listen",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--control-socket",
+        str(tmp_path / "ctl.sock"),
+        cwd=ROOT_DIR,
+        stdout=asyncio.subprocess.PIPE,
+    )
     assert proc.stdout is not None
     try:
         started = json.loads(await asyncio.wait_for(proc.stdout.readline(), DEADLINE))
@@ -180,8 +197,15 @@ async def test_resolver_command_line_starts_and_refuses(tmp_path: Path) -> None:
         reply = await ask(started["port"], "www.example.com")
         assert reply.header.rcode == RCODE.REFUSED
         ctl = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "services.resolver.ctl", "--socket", str(tmp_path / "ctl.sock"),
-            "flush", cwd=ROOT_DIR, stdout=asyncio.subprocess.PIPE)
+            sys.executable,
+            "-m",
+            "services.resolver.ctl",
+            "--socket",
+            str(tmp_path / "ctl.sock"),
+            "flush",
+            cwd=ROOT_DIR,
+            stdout=asyncio.subprocess.PIPE,
+        )
         out, _ = await asyncio.wait_for(ctl.communicate(), DEADLINE)
         assert ctl.returncode == 0 and out.startswith(b"flushed 0 entries")
     finally:

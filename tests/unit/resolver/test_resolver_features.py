@@ -41,6 +41,7 @@ async def test_minimised_names_reach_each_zone(resolver: Resolver, net: FakeNetw
 
 async def test_relaxed_mode_falls_back_on_nxdomain(resolver: Resolver, net: FakeNetwork) -> None:
     """A server wrongly saying NXDOMAIN for an empty non-terminal gets the full name."""
+
     def broken(query: DNSRecord) -> DNSRecord | None:
         if norm(query.q.qname) == "com.edgecdn.net.":
             reply = query.reply()
@@ -56,6 +57,7 @@ async def test_relaxed_mode_falls_back_on_nxdomain(resolver: Resolver, net: Fake
 
 async def test_nxns_glueless_lookups_are_bounded(resolver: Resolver, net: FakeNetwork) -> None:
     """NXNSAttack: a referral to 20 glue-less servers makes at most 4 of them be looked up."""
+
     def evil(query: DNSRecord) -> DNSRecord | None:
         if not norm(query.q.qname).endswith("evil.com."):
             return None
@@ -104,11 +106,11 @@ async def test_dump_kinds_and_flush_below_a_name(resolver: Resolver, clock: Fake
     assert resolver.cache.dump() == []
 
 
-async def test_serve_stale_only_when_upstreams_fail(net: FakeNetwork, clock: FakeClock,
-                                                    roots: list[RootServer]) -> None:
+async def test_serve_stale_only_when_upstreams_fail(
+    net: FakeNetwork, clock: FakeClock, roots: list[RootServer]
+) -> None:
     """RFC 8767: expired data is served with TTL 30 only after every server failed."""
-    stale = Resolver(net, Cache(clock, CacheConfig(serve_stale=True)), roots, Limits(),
-                     clock=clock)
+    stale = Resolver(net, Cache(clock, CacheConfig(serve_stale=True)), roots, Limits(), clock=clock)
     await stale.resolve("origin.example.com", QTYPE.A)
     clock.advance(3601)
     fresh = await stale.resolve("origin.example.com", QTYPE.A)
@@ -121,8 +123,9 @@ async def test_serve_stale_only_when_upstreams_fail(net: FakeNetwork, clock: Fak
     assert (await plain.resolve("origin.example.com", QTYPE.A)).rcode == RCODE.SERVFAIL
 
 
-async def test_rd0_answers_from_cache_only(resolver: Resolver, net: FakeNetwork,
-                                           clock: FakeClock) -> None:
+async def test_rd0_answers_from_cache_only(
+    resolver: Resolver, net: FakeNetwork, clock: FakeClock
+) -> None:
     """RD=0: a referral to the root when cold, the cached answer when warm, never recursion."""
     server = front(resolver, clock)
     query = DNSRecord.question("origin.example.com")
@@ -138,7 +141,8 @@ async def test_rd0_answers_from_cache_only(resolver: Resolver, net: FakeNetwork,
 
 
 async def test_wire_cache_patches_id_and_expires_after_a_second(
-        resolver: Resolver, net: FakeNetwork, clock: FakeClock) -> None:
+    resolver: Resolver, net: FakeNetwork, clock: FakeClock
+) -> None:
     """A repeat within a second reuses the packed reply with the new ID; later it is re-packed."""
     server = front(resolver, clock)
     first = DNSRecord.question("origin.example.com")
@@ -167,16 +171,18 @@ async def test_control_requests(resolver: Resolver, clock: FakeClock) -> None:
     await resolver.resolve("origin.example.com", QTYPE.A)
     dumped = handle_request(b'{"cmd": "dump"}', resolver.cache.dump, server.flush)
     assert any(e["name"] == "origin.example.com." for e in dumped["entries"])
-    one = handle_request(b'{"cmd": "flush", "name": "origin.example.com"}',
-                         resolver.cache.dump, server.flush)
+    one = handle_request(
+        b'{"cmd": "flush", "name": "origin.example.com"}', resolver.cache.dump, server.flush
+    )
     assert one == {"ok": True, "flushed": 1, "name": "origin.example.com."}
     assert handle_request(b"nonsense", resolver.cache.dump, server.flush)["ok"] is False
     assert handle_request(b'{"cmd": "reboot"}', resolver.cache.dump, server.flush)["ok"] is False
     json.dumps(dumped)
 
 
-async def test_reply_flags_only_rd_and_cd_come_from_the_query(resolver: Resolver,
-                                                              clock: FakeClock) -> None:
+async def test_reply_flags_only_rd_and_cd_come_from_the_query(
+    resolver: Resolver, clock: FakeClock
+) -> None:
     """AD, Z, TC and RCODE bits of a query are not echoed; RD and CD are (RFC 4035 §3.2.3)."""
     server = front(resolver, clock)
     for _ in range(2):  # resolved, then from the wire cache
@@ -188,15 +194,20 @@ async def test_reply_flags_only_rd_and_cd_come_from_the_query(resolver: Resolver
 
 
 async def test_lookups_upstream_always_logged_cache_hits_rationed(
-        resolver: Resolver, clock: FakeClock, caplog: pytest.LogCaptureFixture) -> None:
+    resolver: Resolver, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
     """With the line budget spent, upstream lookups still log; cached answers are summarised."""
     caplog.set_level(logging.INFO, logger="services.resolver.server")
-    server = RecursiveServer(resolver, [ipaddress.ip_network("127.0.0.0/8")], clock=clock,
-                             query_log_rate=0)
+    server = RecursiveServer(
+        resolver, [ipaddress.ip_network("127.0.0.0/8")], clock=clock, query_log_rate=0
+    )
     query = DNSRecord.question("origin.example.com").pack()
     for _ in range(3):
         await server.handle(query, LOCAL, "udp")
     server.log.flush()
-    events = [(r.event, getattr(r, "from_cache", None), getattr(r, "not_logged", None))
-              for r in caplog.records if r.name == "services.resolver.server"]
+    events = [
+        (r.event, getattr(r, "from_cache", None), getattr(r, "not_logged", None))
+        for r in caplog.records
+        if r.name == "services.resolver.server"
+    ]
     assert events == [("resolver_query", False, None), ("resolver_query_summary", None, 2)]

@@ -37,7 +37,8 @@ class Scripted(asyncio.DatagramProtocol):
 async def scripted(behaviour: Behaviour) -> tuple[asyncio.DatagramTransport, Scripted]:
     loop = asyncio.get_running_loop()
     transport, protocol = await loop.create_datagram_endpoint(
-        lambda: Scripted(behaviour), local_addr=("127.0.0.1", 0))
+        lambda: Scripted(behaviour), local_addr=("127.0.0.1", 0)
+    )
     return transport, protocol
 
 
@@ -49,12 +50,14 @@ def good(query: DNSRecord) -> bytes:
 
 async def test_spoofed_replies_are_ignored() -> None:
     """Replies with a wrong ID or question are ignored; the real one is accepted."""
+
     def behaviour(query: DNSRecord) -> list[bytes]:
         wrong_id = query.reply()
         wrong_id.header.id = (query.header.id + 1) % 65536
         wrong_q = DNSRecord.question("other.test").reply()
         wrong_q.header.id = query.header.id
         return [wrong_id.pack(), wrong_q.pack(), b"junk", good(query)]
+
     udp, _ = await scripted(behaviour)
     port = udp.get_extra_info("sockname")[1]
     try:
@@ -100,9 +103,12 @@ async def test_nothing_listening_is_an_error() -> None:
 
 @pytest.fixture
 async def big_server() -> AsyncIterator[Listener]:
-    zone = build_zone(parse_master(
-        "$TTL 60\n$ORIGIN big.test.\n@ SOA ns h 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\n"
-        + "".join(f'txt TXT "{i:03d}{"x" * 200}"\n' for i in range(10))))
+    zone = build_zone(
+        parse_master(
+            "$TTL 60\n$ORIGIN big.test.\n@ SOA ns h 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\n"
+            + "".join(f'txt TXT "{i:03d}{"x" * 200}"\n' for i in range(10))
+        )
+    )
     listener = await listen(AuthoritativeServer(ZoneSet([zone]), "big").handle, "127.0.0.1", 0)
     yield listener
     await listener.close()

@@ -32,9 +32,13 @@ def test_page_references_fingerprinted_assets_that_exist() -> None:
     """The page names CSS, JS, images and the font by fingerprint; each is immutable."""
     page = lookup(SITE, "www.example.com", "/")
     assert page is not None
-    for path, ctype in (("/css/site.css", "text/css"), ("/js/app.js", "text/javascript"),
-                        ("/img/logo.svg", "image/svg+xml"), ("/img/globe-16.png", "image/png"),
-                        ("/font/weblab-icons.woff2", "font/woff2")):
+    for path, ctype in (
+        ("/css/site.css", "text/css"),
+        ("/js/app.js", "text/javascript"),
+        ("/img/logo.svg", "image/svg+xml"),
+        ("/img/globe-16.png", "image/png"),
+        ("/font/weblab-icons.woff2", "font/woff2"),
+    ):
         fingered = SITE.renames[path]
         assert f"https://static.example.com{fingered}".encode() in page.body
         assert f"https://static.example.com{path}".encode() not in page.body
@@ -76,15 +80,23 @@ def test_vhosts_are_separate() -> None:
 
 def test_forwarded_host_wins_over_host() -> None:
     """Behind the edge, X-Forwarded-Host names the site; Host is the origin's own name."""
-    assert public_host({"Host": "origin.example.com",
-                        "X-Forwarded-Host": "Static.Example.com:443"}) == "static.example.com"
+    assert (
+        public_host({"Host": "origin.example.com", "X-Forwarded-Host": "Static.Example.com:443"})
+        == "static.example.com"
+    )
     assert public_host({"Host": "WWW.example.com.:8443"}) == "www.example.com"
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    ("www.example.com", "www.example.com"), ("WWW.EXAMPLE.COM:443", "www.example.com"),
-    ("www.example.com.", "www.example.com"), ("[::1]:443", "[::1]"), ("", ""),
-])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("www.example.com", "www.example.com"),
+        ("WWW.EXAMPLE.COM:443", "www.example.com"),
+        ("www.example.com.", "www.example.com"),
+        ("[::1]:443", "[::1]"),
+        ("", ""),
+    ],
+)
 def test_normalize_host(value: str, expected: str) -> None:
     """Host values compare case-insensitively, without port or trailing dot."""
     assert normalize_host(value) == expected
@@ -93,18 +105,21 @@ def test_normalize_host(value: str, expected: str) -> None:
 ASSET = make_asset(b"x", ".css", 1_700_000_000, ASSET_CACHE)
 
 
-@pytest.mark.parametrize(("headers", "expected"), [
-    ({}, False),
-    ({"If-None-Match": ASSET.etag}, True),
-    ({"If-None-Match": f'"other", W/{ASSET.etag}'}, True),  # weak comparison (§13.1.2)
-    ({"If-None-Match": '"other"'}, False),
-    ({"If-None-Match": "*"}, True),
-    ({"If-Modified-Since": ASSET.last_modified}, True),
-    ({"If-Modified-Since": "Sat, 01 Jan 2000 00:00:00 GMT"}, False),
-    ({"If-Modified-Since": "not a date"}, False),
-    # If-None-Match present: If-Modified-Since is ignored (RFC 9110 §13.1.3).
-    ({"If-None-Match": '"other"', "If-Modified-Since": ASSET.last_modified}, False),
-])
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({}, False),
+        ({"If-None-Match": ASSET.etag}, True),
+        ({"If-None-Match": f'"other", W/{ASSET.etag}'}, True),  # weak comparison (§13.1.2)
+        ({"If-None-Match": '"other"'}, False),
+        ({"If-None-Match": "*"}, True),
+        ({"If-Modified-Since": ASSET.last_modified}, True),
+        ({"If-Modified-Since": "Sat, 01 Jan 2000 00:00:00 GMT"}, False),
+        ({"If-Modified-Since": "not a date"}, False),
+        # If-None-Match present: If-Modified-Since is ignored (RFC 9110 §13.1.3).
+        ({"If-None-Match": '"other"', "If-Modified-Since": ASSET.last_modified}, False),
+    ],
+)
 def test_not_modified(headers: dict[str, str], expected: bool) -> None:
     """Conditional GET follows RFC 9110 §13.2.2 precedence and comparison rules."""
     assert not_modified(headers, ASSET) is expected

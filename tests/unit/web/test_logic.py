@@ -12,12 +12,23 @@ from services.web.sessions import Sessions, set_cookie
 BOTH = {"gzip": b"g", "br": b"b"}
 
 
-@pytest.mark.parametrize(("header", "expected"), [
-    (None, None), ("", None), ("identity", None), ("gzip", "gzip"), ("GZIP", "gzip"),
-    ("gzip;q=0", None), ("*", "br"), ("*;q=0.1, gzip;q=0.5", "gzip"),
-    ("br;q=0.4, gzip;q=0.9", "gzip"), ("gzip, br", "br"), ("deflate", None),
-    ("gzip;q=abc", None),
-])
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (None, None),
+        ("", None),
+        ("identity", None),
+        ("gzip", "gzip"),
+        ("GZIP", "gzip"),
+        ("gzip;q=0", None),
+        ("*", "br"),
+        ("*;q=0.1, gzip;q=0.5", "gzip"),
+        ("br;q=0.4, gzip;q=0.9", "gzip"),
+        ("gzip, br", "br"),
+        ("deflate", None),
+        ("gzip;q=abc", None),
+    ],
+)
 def test_choose_coding(header: str | None, expected: str | None) -> None:
     """Accept-Encoding with q-values (RFC 9110 §12.5.3); ties go to the server's preference."""
     pytest.importorskip("brotli")
@@ -67,14 +78,17 @@ def test_cookie_attributes() -> None:
     assert set_cookie("abc") == "sid=abc; Path=/; Secure; HttpOnly; SameSite=Lax"
 
 
-@pytest.mark.parametrize(("host", "path", "expected"), [
-    ("www.example.com", "/a?b=1", "https://www.example.com/a?b=1"),
-    ("WWW.Example.com:80", "/", "https://www.example.com/"),
-    ("[::1]:80", "/x", "https://[::1]/x"),
-    ("", "/", None),
-    ("evil.com/path", "/", None),
-    ("a b", "/", None),
-])
+@pytest.mark.parametrize(
+    ("host", "path", "expected"),
+    [
+        ("www.example.com", "/a?b=1", "https://www.example.com/a?b=1"),
+        ("WWW.Example.com:80", "/", "https://www.example.com/"),
+        ("[::1]:80", "/x", "https://[::1]/x"),
+        ("", "/", None),
+        ("evil.com/path", "/", None),
+        ("a b", "/", None),
+    ],
+)
 def test_https_location(host: str, path: str, expected: str | None) -> None:
     """Same host (port dropped) and path on https; malformed hosts get no redirect."""
     assert https_location(host, path) == expected

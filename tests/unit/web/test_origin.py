@@ -14,13 +14,19 @@ from aiohttp.test_utils import TestServer
 from services.common.tls import server_context
 
 
-async def get(server: TestServer, trust: ssl.SSLContext, host: str, path: str,
-              **headers: str) -> tuple[int, CIMultiDict[str], bytes]:
+async def get(
+    server: TestServer, trust: ssl.SSLContext, host: str, path: str, **headers: str
+) -> tuple[int, CIMultiDict[str], bytes]:
     """GET through a client that trusts only the lab root and checks ``host``'s name."""
-    async with aiohttp.ClientSession() as session, session.get(
-            f"https://127.0.0.1:{server.port}{path}", ssl=trust, server_hostname=host,
-            headers={"Host": host, **{k.replace("_", "-"): v for k, v in headers.items()}}
-    ) as resp:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(
+            f"https://127.0.0.1:{server.port}{path}",
+            ssl=trust,
+            server_hostname=host,
+            headers={"Host": host, **{k.replace("_", "-"): v for k, v in headers.items()}},
+        ) as resp,
+    ):
         return resp.status, resp.headers.copy(), await resp.read()
 
 
@@ -35,19 +41,26 @@ async def test_page_for_www(origin: TestServer, trust: ssl.SSLContext) -> None:
 
 async def test_asset_via_forwarded_host(origin: TestServer, trust: ssl.SSLContext) -> None:
     """Reached as origin.example.com, X-Forwarded-Host selects the static site."""
-    status, headers, _ = await get(origin, trust, "origin.example.com", "/css/site.css",
-                                   X_Forwarded_Host="static.example.com")
+    status, headers, _ = await get(
+        origin, trust, "origin.example.com", "/css/site.css", X_Forwarded_Host="static.example.com"
+    )
     assert status == 200 and headers["Cache-Control"] == "public, max-age=3600"
     assert headers["Content-Type"] == "text/css; charset=utf-8"
 
 
 async def test_if_none_match_gives_304(origin: TestServer, trust: ssl.SSLContext) -> None:
     """A matching If-None-Match gets 304 with no body and the same ETag."""
-    _, headers, _ = await get(origin, trust, "origin.example.com", "/img/logo.svg",
-                              X_Forwarded_Host="static.example.com")
-    status, again, body = await get(origin, trust, "origin.example.com", "/img/logo.svg",
-                                    X_Forwarded_Host="static.example.com",
-                                    If_None_Match=headers["ETag"])
+    _, headers, _ = await get(
+        origin, trust, "origin.example.com", "/img/logo.svg", X_Forwarded_Host="static.example.com"
+    )
+    status, again, body = await get(
+        origin,
+        trust,
+        "origin.example.com",
+        "/img/logo.svg",
+        X_Forwarded_Host="static.example.com",
+        If_None_Match=headers["ETag"],
+    )
     assert status == 304 and body == b"" and again["ETag"] == headers["ETag"]
 
 
@@ -66,9 +79,15 @@ async def test_healthz(origin: TestServer, trust: ssl.SSLContext) -> None:
 
 async def test_post_is_405(origin: TestServer, trust: ssl.SSLContext) -> None:
     """The site is read-only: POST gets 405 with Allow."""
-    async with aiohttp.ClientSession() as session, session.post(
-            f"https://127.0.0.1:{origin.port}/", ssl=trust, server_hostname="www.example.com",
-            headers={"Host": "www.example.com"}) as resp:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"https://127.0.0.1:{origin.port}/",
+            ssl=trust,
+            server_hostname="www.example.com",
+            headers={"Host": "www.example.com"},
+        ) as resp,
+    ):
         assert resp.status == 405 and resp.headers["Allow"] == "GET, HEAD, OPTIONS"
 
 
@@ -81,17 +100,20 @@ async def test_tls_1_1_refused(origin: TestServer, certs: Path) -> None:
     ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_1
     async with aiohttp.ClientSession() as session:
         with pytest.raises(aiohttp.ClientConnectorError):
-            async with session.get(f"https://127.0.0.1:{origin.port}/", ssl=ctx,
-                                   server_hostname="www.example.com"):
+            async with session.get(
+                f"https://127.0.0.1:{origin.port}/", ssl=ctx, server_hostname="www.example.com"
+            ):
                 pass
 
 
 async def test_alpn_and_keylog(certs: Path, tmp_path: Path, trust: ssl.SSLContext) -> None:
     """ALPN selects http/1.1 and SSLKEYLOGFILE receives the session secrets."""
     from aiohttp import web
+
     keylog = tmp_path / "keys.log"
-    ctx = server_context(certs / "origin.crt", certs / "origin.key",
-                         env={"SSLKEYLOGFILE": str(keylog)})
+    ctx = server_context(
+        certs / "origin.crt", certs / "origin.key", env={"SSLKEYLOGFILE": str(keylog)}
+    )
     seen: list[object] = []
 
     async def alpn(request: web.Request) -> web.Response:
@@ -104,12 +126,17 @@ async def test_alpn_and_keylog(certs: Path, tmp_path: Path, trust: ssl.SSLContex
     server = TestServer(app, host="127.0.0.1", port=0)
     await server.start_server(ssl=ctx)
     try:
-        async with aiohttp.ClientSession() as session, session.get(
-                f"https://127.0.0.1:{server.port}/", ssl=trust,
-                server_hostname="origin.example.com") as resp:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(
+                f"https://127.0.0.1:{server.port}/", ssl=trust, server_hostname="origin.example.com"
+            ) as resp,
+        ):
             assert resp.status == 200
     finally:
         await server.close()
     assert seen == ["http/1.1"]
-    assert "CLIENT_HANDSHAKE_TRAFFIC_SECRET" in keylog.read_text() or \
-        "CLIENT_RANDOM" in keylog.read_text()
+    assert (
+        "CLIENT_HANDSHAKE_TRAFFIC_SECRET" in keylog.read_text()
+        or "CLIENT_RANDOM" in keylog.read_text()
+    )

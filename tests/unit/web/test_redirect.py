@@ -17,9 +17,14 @@ async def test_plain_http_redirects() -> None:
     server = TestServer(make_redirect_app(), host="127.0.0.1", port=0)
     await server.start_server()
     try:
-        async with aiohttp.ClientSession() as session, session.get(
-                f"http://127.0.0.1:{server.port}/a?b=1", allow_redirects=False,
-                headers={"Host": "www.example.com"}) as resp:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(
+                f"http://127.0.0.1:{server.port}/a?b=1",
+                allow_redirects=False,
+                headers={"Host": "www.example.com"},
+            ) as resp,
+        ):
             assert resp.status == 301
             assert resp.headers["Location"] == "https://www.example.com/a?b=1"
             assert "Strict-Transport-Security" not in resp.headers  # RFC 6797 §7.2
@@ -33,14 +38,20 @@ async def test_plain_listener_runs_beside_the_main_app() -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     main = web.Application()
-    main.cleanup_ctx.append(plain_listener(make_redirect_app(), host="127.0.0.1", port=port,
-                                           service="web"))
+    main.cleanup_ctx.append(
+        plain_listener(make_redirect_app(), host="127.0.0.1", port=port, service="web")
+    )
     server = TestServer(main, host="127.0.0.1", port=0)
     await server.start_server()
     try:
-        async with aiohttp.ClientSession() as session, session.get(
-                f"http://127.0.0.1:{port}/x", allow_redirects=False,
-                headers={"Host": "origin.example.com"}) as resp:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(
+                f"http://127.0.0.1:{port}/x",
+                allow_redirects=False,
+                headers={"Host": "origin.example.com"},
+            ) as resp,
+        ):
             assert resp.status == 301
             assert resp.headers["Location"] == "https://origin.example.com/x"
     finally:
