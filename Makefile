@@ -10,7 +10,7 @@ help:
 	@echo "make demo   fresh machine -> running lab -> browse run with a capture"
 	@echo "make up     start the lab (bootstraps what is missing)"
 	@echo "make run S=browse   run a scenario"
-	@echo "make test   unit tests, then integration tests against the real lab"
+	@echo "make test   lint, unit, conformance and DNS differential tests, then integration against the real lab"
 	@echo "make bench  throughput and latency against nginx, NSD and Unbound"
 	@echo "make down   stop the lab;  make clean  also remove its volumes and runs/"
 
@@ -46,7 +46,7 @@ integration: $(VENV)/.installed
 	$(LAB) up
 	$(PYTEST) tests/integration -q
 
-test: $(VENV)/.installed
+test: lint
 	$(PYTEST) tests/unit -q
 	$(LAB) tools
 	$(PYTEST) tests/conformance -q
@@ -60,8 +60,10 @@ bench: $(VENV)/.installed
 	$(VENV)/bin/python -m bench.http_bench
 	$(VENV)/bin/python -m bench.dns_bench
 
+# House rules (pyproject.toml): ruff's rules and format, mypy strict (relaxed in tests).
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check lab services tests
+	$(VENV)/bin/ruff check lab services harness bench tests
+	$(VENV)/bin/ruff format --check lab services harness bench tests
 	$(VENV)/bin/mypy
 
 clean: $(VENV)/.installed

@@ -53,7 +53,11 @@ def check_zones(zone_files: Sequence[str]) -> list[str]:
     problems = []
     for f in zone_files:
         r = subprocess.run(
-            ["nsd-checkzone", _origin(f), f], capture_output=True, text=True, timeout=30
+            ["nsd-checkzone", _origin(f), f],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
         )
         if r.returncode != 0:
             problems.append(f"{f}: {(r.stdout + r.stderr).strip()}")
@@ -124,7 +128,7 @@ def start_unbound(net: MiniInternet, tmp: Path) -> subprocess.Popen[bytes]:
     """Unbound on UNBOUND_ADDRESS; waits until it resolves the root NS set."""
     conf = unbound_conf(tmp)
     check = subprocess.run(
-        ["unbound-checkconf", str(conf)], capture_output=True, text=True, timeout=30
+        ["unbound-checkconf", str(conf)], capture_output=True, text=True, timeout=30, check=False
     )
     if check.returncode != 0:
         raise NetnsError(f"unbound-checkconf: {check.stdout}{check.stderr}")

@@ -13,6 +13,7 @@ namespace and its ``/etc/netns/<name>`` directory are removed.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import shutil
@@ -22,7 +23,6 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-
 
 NETNS_DIR = Path("/etc/netns")
 CLONE_NEWNET = 0x40000000
@@ -52,7 +52,7 @@ def _free_name(base: str) -> str:
 
 
 def _ip(*args: str) -> None:
-    r = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=10)
+    r = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=10, check=False)
     if r.returncode != 0:
         raise NetnsError(f"ip {' '.join(args)}: {r.stderr.strip()}")
 
@@ -124,7 +124,12 @@ class MiniInternet:
     ) -> subprocess.CompletedProcess[str]:
         """Run a command inside the namespace to completion (bounded by ``timeout``)."""
         return subprocess.run(
-            self.command(argv), capture_output=True, text=True, timeout=timeout, input=input_text
+            self.command(argv),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            input=input_text,
+            check=False,
         )
 
     def stop(self, proc: subprocess.Popen[bytes], grace: float = 3.0) -> None:
@@ -167,9 +172,9 @@ class MiniInternet:
     def close(self) -> None:
         """Stop every process started here, then delete the namespace."""
         for proc in list(self.procs):
-            try:
+            with contextlib.suppress(ProcessLookupError, subprocess.TimeoutExpired):
                 self.stop(proc)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                pass
         shutil.rmtree(NETNS_DIR / self.name, ignore_errors=True)
-        subprocess.run(["ip", "netns", "del", self.name], capture_output=True, timeout=10)
+        subprocess.run(
+            ["ip", "netns", "del", self.name], capture_output=True, timeout=10, check=False
+        )

@@ -6,6 +6,7 @@ readiness is a TCP connect polled with a deadline, never a sleep.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -74,10 +75,8 @@ class Proc:
                         f"{timeout:.0f} s:\n{self.tail()}"
                     ) from None
                 # Between connect attempts, wait on the other condition: the program exiting.
-                try:
+                with contextlib.suppress(subprocess.TimeoutExpired):
                     self.popen.wait(0.05)
-                except subprocess.TimeoutExpired:
-                    pass
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM this PID, then SIGKILL if it is still alive after ``timeout``."""

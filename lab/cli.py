@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 
 from lab import topology
-from lab.errors import LabError, UsageError
 from lab.compose import ROOT, Lab, ServiceStatus, status_json
+from lab.errors import LabError, UsageError
 
 RUNS = ROOT / "runs"
 
@@ -120,8 +120,8 @@ def cmd_capture(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from lab.report.har import write_har
     from lab.report import build_report
+    from lab.report.har import write_har
 
     folder = _run_folder(args.run)
     print(build_report(folder))
@@ -240,8 +240,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         + (
             ""
             if netem
-            else "\n     this kernel has no netem qdisc: `delay` faults are reported as not applied;"
-            " loss and blackhole (iptables) work"
+            else "\n     this kernel has no netem qdisc: `delay` faults are reported as not"
+            " applied; loss and blackhole (iptables) work"
         )
     )
     return 1 if bad else 0

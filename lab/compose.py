@@ -54,14 +54,16 @@ class Lab:
             str(self.root / "compose.yaml"),
             *args,
         ]
-        r = subprocess.run(cmd, cwd=self.root, text=True, timeout=timeout, capture_output=capture)
+        r = subprocess.run(
+            cmd, cwd=self.root, text=True, timeout=timeout, capture_output=capture, check=False
+        )
         if check and r.returncode != 0:
             detail = (r.stderr or "").strip() if capture else ""
             raise LabError(f"`{' '.join(cmd[2:])}` failed (exit {r.returncode}). {detail}")
         return r
 
     def _docker_json(self, *args: str) -> Any:
-        r = subprocess.run(["docker", *args], capture_output=True, text=True)
+        r = subprocess.run(["docker", *args], capture_output=True, text=True, check=False)
         if r.returncode != 0:
             raise LabError(f"docker {' '.join(args)}: {r.stderr.strip()}")
         return json.loads(r.stdout or "null")
@@ -71,7 +73,7 @@ class Lab:
         """Refuse to start if another network or route already uses the lab's subnet."""
         ours = ipaddress.ip_network(topology.SUBNET)
         ids = subprocess.run(
-            ["docker", "network", "ls", "-q"], capture_output=True, text=True
+            ["docker", "network", "ls", "-q"], capture_output=True, text=True, check=False
         ).stdout.split()
         if ids:
             for net in self._docker_json("network", "inspect", *ids):
@@ -85,7 +87,7 @@ class Lab:
                             f" ({subnet}). Remove it (docker network rm {net['Name']}) or stop"
                             " the other lab (LAB_PROJECT=<its name> lab down)."
                         )
-        routes = subprocess.run(["ip", "-j", "route"], capture_output=True, text=True)
+        routes = subprocess.run(["ip", "-j", "route"], capture_output=True, text=True, check=False)
         if routes.returncode == 0:
             for route in json.loads(routes.stdout):
                 dst = route.get("dst", "")
@@ -126,6 +128,7 @@ class Lab:
             ["docker", "ps", "-aq", "--filter", f"label={PROJECT_LABEL}={self.project}"],
             capture_output=True,
             text=True,
+            check=False,
         ).stdout.split()
         found: dict[str, dict[str, Any]] = {}
         if ids:
@@ -166,6 +169,7 @@ class Lab:
             ],
             capture_output=True,
             text=True,
+            check=False,
         ).stdout.split()
         if not ids:
             raise LabError(f"service {service!r} is not running; start the lab with `make up`")
@@ -187,6 +191,7 @@ class Lab:
             capture_output=True,
             text=True,
             timeout=timeout,
+            check=False,
         )
         if check and r.returncode != 0:
             raise LabError(

@@ -70,6 +70,7 @@ def _apt_install(packages: list[str], say: Say) -> None:
             capture_output=True,
             text=True,
             env=env,
+            check=False,
         )
         if r.returncode != 0:
             raise LabError(f"apt-get install failed: {r.stderr.strip()[-800:]}")
@@ -94,6 +95,7 @@ def _npm_install(say: Say) -> None:
         ["npm", "install", "--no-audit", "--no-fund", "--prefix", str(NODE_DIR), CACHE_TESTS],
         capture_output=True,
         text=True,
+        check=False,
     )
     if r.returncode != 0:
         raise LabError(f"npm install {CACHE_TESTS} failed: {r.stderr.strip()[-800:]}")

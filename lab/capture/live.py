@@ -11,9 +11,9 @@ import datetime as dt
 import time
 from pathlib import Path
 
+from lab.capture.pcapng import annotate_run
 from lab.capture.record import client_randoms, collect_keylogs, embed_secrets, make_capture
 from lab.compose import Lab
-from lab.capture.pcapng import annotate_run
 from lab.report import build_report
 
 

@@ -109,7 +109,7 @@ def _encode_options(order: str, opts: list[tuple[int, bytes]]) -> bytes:
 def _with_comment(order: str, fixed: bytes, raw_opts: bytes, comment: str) -> bytes:
     """FIXED part + options with every old opt_comment replaced by COMMENT."""
     kept = [(c, v) for c, v in _options(order, raw_opts) if c != OPT_COMMENT]
-    return fixed + _encode_options(order, [(OPT_COMMENT, comment.encode())] + kept)
+    return fixed + _encode_options(order, [(OPT_COMMENT, comment.encode()), *kept])
 
 
 def _epb_split(order: str, body: bytes) -> tuple[bytes, bytes]:
@@ -236,7 +236,7 @@ def step_comments(
 def annotate_run(capture: Path, scenario: str, timeline: Mapping[str, Any]) -> None:
     """Rewrite CAPTURE in place with the lab's names, a file comment and request marks."""
     started = float(timeline.get("started") or 0)
-    when = dt.datetime.fromtimestamp(started, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    when = dt.datetime.fromtimestamp(started, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     comment = f"weblab scenario {scenario}, run at {when}"
     marks = step_comments(
         packet_times(capture), timeline.get("fetches") or [], timeline.get("steps") or []

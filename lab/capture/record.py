@@ -114,13 +114,15 @@ class ContainerCapture:
         ]
         if self.bpf:
             cmd.append(self.bpf)
-        r = subprocess.run(cmd, capture_output=True, text=True)
+        r = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if r.returncode != 0:
             raise LabError(f"could not start the capture container: {r.stderr.strip()}")
         self.cid = r.stdout.strip()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            logs = subprocess.run(["docker", "logs", self.cid], capture_output=True, text=True)
+            logs = subprocess.run(
+                ["docker", "logs", self.cid], capture_output=True, text=True, check=False
+            )
             if "listening on" in logs.stderr:
                 return
             if logs.returncode != 0:
@@ -134,7 +136,7 @@ class ContainerCapture:
         if not self.cid:
             return
         time.sleep(settle)
-        subprocess.run(["docker", "stop", "-t", "10", self.cid], capture_output=True)
+        subprocess.run(["docker", "stop", "-t", "10", self.cid], capture_output=True, check=False)
         self.cid = ""
         pcap = self.raw_file.parent / "raw.pcap"
         if pcap.exists():
@@ -142,6 +144,7 @@ class ContainerCapture:
                 ["editcap", "-F", "pcapng", str(pcap), str(self.raw_file)],
                 capture_output=True,
                 text=True,
+                check=False,
             )
             if r.returncode != 0:
                 raise LabError(f"editcap could not convert the capture: {r.stderr.strip()}")
@@ -172,6 +175,7 @@ def embed_secrets(raw: Path, keylog: Path, out: Path) -> None:
             ["editcap", "--inject-secrets", f"tls,{keylog}", str(raw), str(out)],
             capture_output=True,
             text=True,
+            check=False,
         )
         if r.returncode != 0:
             raise LabError(f"editcap could not embed the TLS secrets: {r.stderr.strip()}")
@@ -196,6 +200,7 @@ def client_randoms(capture: Path) -> set[str]:
         ],
         capture_output=True,
         text=True,
+        check=False,
     )
     if r.returncode != 0:
         raise LabError(f"tshark could not read {capture}: {r.stderr.strip()[-300:]}")

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 from lab.errors import LabError
-from lab.report.har import write_har
 from lab.report import build_report
+from lab.report.har import write_har
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,7 +24,7 @@ CREATOR = {"name": "weblab", "version": "0.1.0", "comment": "lab.report.har from
 
 
 def _iso(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat(timespec="milliseconds")
+    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="milliseconds")
 
 
 def _headers(pairs: Sequence[tuple[str, str]]) -> list[dict[str, str]]:

@@ -58,7 +58,7 @@ document.querySelectorAll('section.step').forEach(function (s) {
 def _summary(timeline: Mapping[str, Any], messages: Sequence[Message]) -> str:
     fetches = timeline.get("fetches") or []
     started = float(timeline.get("started") or 0)
-    when = dt.datetime.fromtimestamp(started, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    when = dt.datetime.fromtimestamp(started, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     total = (float(timeline.get("finished") or started) - started) * 1000
     counts: dict[str, int] = {}
     for m in messages:

@@ -10,6 +10,7 @@ visits (``browse --visits 2``) is told visit by visit.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from lab.report.hosts import host_name
@@ -18,6 +19,11 @@ from lab.report.narrate_dns import narrate_dns
 from lab.report.narrate_tls import narrate_tls
 from lab.report.packets import HttpInfo, Message
 from lab.topology import BY_SERVICE
+
+
+def _is_tcp(x: Message, kind: str, stream: int | None) -> bool:
+    """A TCP handshake segment of ``kind`` on ``stream``."""
+    return x.kind == kind and x.stream == stream
 
 
 def _tcp(m: Matcher, f: Mapping[str, Any], after: int) -> tuple[Section, int | None]:
@@ -30,7 +36,7 @@ def _tcp(m: Matcher, f: Mapping[str, Any], after: int) -> tuple[Section, int | N
     hs = [syn] + [
         x
         for x in (
-            m.take(lambda x: x.kind == k and x.stream == syn.stream, syn.frame)
+            m.take(partial(_is_tcp, kind=k, stream=syn.stream), syn.frame)
             for k in ("syn-ack", "ack")
         )
         if x is not None
@@ -139,7 +145,8 @@ def _http(
     )
     sec.paragraphs.append(
         f"{host_name(resp.src)} answered {h.status} {h.phrase} (frame {resp.frame}), {body}, "
-        f"X-Cache: {cache or '(none)'}{age}; time to first byte {float(f.get('ttfb_ms') or 0):.2f} ms."
+        f"X-Cache: {cache or '(none)'}{age}; "
+        f"time to first byte {float(f.get('ttfb_ms') or 0):.2f} ms."
     )
     reason = f" ({cdn.get('reason')})" if cdn and cdn.get("reason") else ""
     if cache.upper().startswith("HIT"):

@@ -218,6 +218,7 @@ def messages_from_rows(rows: Sequence[Row]) -> list[Message]:
         when = float(_one(row, "frame.time_epoch", "0"))
         stream = _int(row, "tcp.stream", -1) if _one(row, "tcp.stream") else None
 
+        # Called only within this iteration, so the loop variables it reads are current.
         def add(
             proto: str,
             kind: str,
@@ -226,7 +227,7 @@ def messages_from_rows(rows: Sequence[Row]) -> list[Message]:
             tls: TlsInfo | None = None,
             http: HttpInfo | None = None,
         ) -> None:
-            out.append(Message(frame, when, src, dst, proto, kind, label, stream, dns, tls, http))
+            out.append(Message(frame, when, src, dst, proto, kind, label, stream, dns, tls, http))  # noqa: B023
 
         if _one(row, "tcp.stream"):
             kind = _tcp_kind(row, handshake_acks, syn_acked)
@@ -261,7 +262,7 @@ def tshark_rows(capture: Path, fields: Sequence[str] = FIELDS) -> list[dict[str,
     cmd = ["tshark", "-r", str(capture), "-T", "json", "-n"]
     for name in fields:
         cmd += ["-e", name]
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    r = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if r.returncode != 0:
         raise TsharkError(f"tshark could not read {capture}: {r.stderr.strip()[-500:]}")
     docs = json.loads(r.stdout or "[]")

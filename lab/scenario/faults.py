@@ -17,8 +17,8 @@ import json
 import subprocess
 from collections.abc import Callable
 
-from lab.errors import LabError
 from lab.compose import Lab
+from lab.errors import LabError
 from lab.scenario.spec import Fault
 
 Say = Callable[[str], None]
@@ -182,6 +182,7 @@ class Faults:
             ],
             capture_output=True,
             text=True,
+            check=False,
         )
         ids = r.stdout.split()
         if not ids:

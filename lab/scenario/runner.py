@@ -22,13 +22,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lab.capture.pcapng import annotate_run
 from lab.capture.record import client_randoms, collect_keylogs, embed_secrets, make_capture
+from lab.compose import Lab
+from lab.report import build_report
+from lab.report.har import write_har
 from lab.scenario.expect import Checked, StepOutcome, check
 from lab.scenario.faults import Faults
-from lab.report.har import write_har
-from lab.compose import Lab
-from lab.capture.pcapng import annotate_run
-from lab.report import build_report
 from lab.scenario.spec import Scenario
 from lab.scenario.steps import run_step
 
@@ -62,7 +62,7 @@ def run_scenario(lab: Lab, scenario: Scenario, runs_dir: Path, raw: bool = False
     keylog_dir.mkdir(exist_ok=True)
     faults = Faults(lab, scenario.faults)
     capture = make_capture(lab.bridge(), folder / "raw.pcapng", lab.image, raw)
-    since = dt.datetime.now(dt.timezone.utc).isoformat()
+    since = dt.datetime.now(dt.UTC).isoformat()
     events: list[dict[str, Any]] = []
     outcomes: list[StepOutcome] = []
     started = time.time()

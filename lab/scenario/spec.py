@@ -317,7 +317,7 @@ def load(path: Path) -> Scenario:
         if s.kind == "wait" and not 0 < float(s.args["seconds"]) <= 120:
             raise UsageError(f"{r.path}:{s.line}: wait takes 0 < seconds <= 120")
     faults = tuple(_fault(r, n) for n in seq("faults"))
-    for f, node in zip(faults, seq("faults")):
+    for f, node in zip(faults, seq("faults"), strict=False):
         if not 1 <= f.before_step <= len(steps):
             raise r.fail(node, f"before_step {f.before_step} is not a step of this scenario")
     cold = top.get("cold_dns")

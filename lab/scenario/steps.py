@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from lab import topology
+from lab.compose import Lab
 from lab.errors import LabError
 from lab.scenario.expect import StepOutcome
-from lab.compose import Lab
 from lab.scenario.spec import Step
 
 
@@ -59,7 +59,8 @@ def _browse(
         str(step.args.get("visits", 1)),
     ]
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
-        assert proc.stdout is not None and proc.stderr is not None
+        assert proc.stdout is not None
+        assert proc.stderr is not None
         for line in proc.stdout:
             try:
                 ev = json.loads(line)

@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from services.api.bodies import read_object
 from services.api.faults import FaultConfig, decide
@@ -77,7 +77,7 @@ async def clear_faults(request: web.Request) -> web.Response:
 
 
 @web.middleware
-async def fault_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+async def fault_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     switch = request.app[FAULTS]
     if not switch.config.active or request.path in EXEMPT:
         response: web.StreamResponse = await handler(request)
@@ -100,5 +100,4 @@ async def fault_middleware(request: web.Request, handler: Any) -> web.StreamResp
             headers=headers,
             detail="fault injected by the lab (POST /__fault)",
         )
-    response = await handler(request)
-    return response
+    return await handler(request)

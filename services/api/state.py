@@ -26,7 +26,7 @@ class ApiConfig:
     rate: float = 0.0  # requests per second per bearer token; 0 turns the limit off
     burst: int = 20
     max_body: int = MAX_BODY
-    faults: FaultConfig = FaultConfig()
+    faults: FaultConfig = field(default_factory=FaultConfig)
     seed: int | None = None  # fixes the fault draws (tests, reproducible scenarios)
 
 
@@ -34,7 +34,7 @@ class ApiConfig:
 class FaultSwitch:
     """The faults in force now; POST /__fault replaces ``config``."""
 
-    config: FaultConfig = FaultConfig()
+    config: FaultConfig = field(default_factory=FaultConfig)
     rng: random.Random = field(default_factory=random.Random)
 
 

@@ -115,9 +115,9 @@ async def list_users(request: web.Request) -> web.Response:
 async def get_user(request: web.Request) -> web.Response:
     authenticate(request)
     user = _found(request)
-    if if_none := request.headers.get("If-None-Match"):
-        if etag_of(user.to_json()) in (t.strip() for t in if_none.split(",")):
-            return web.Response(status=304, headers={**NO_STORE, "ETag": etag_of(user.to_json())})
+    if_none = request.headers.get("If-None-Match")
+    if if_none and etag_of(user.to_json()) in (t.strip() for t in if_none.split(",")):
+        return web.Response(status=304, headers={**NO_STORE, "ETag": etag_of(user.to_json())})
     return _item(user)
 
 

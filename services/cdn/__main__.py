@@ -28,8 +28,8 @@ from aiohttp import web
 from services.cdn.app import EdgeConfig, make_app
 from services.cdn.routing import RouteError, Router, parse_resolve, parse_route
 from services.common.httpserver import JsonAccessLogger, run
-from services.common.redirect import make_redirect_app
 from services.common.logs import setup
+from services.common.redirect import make_redirect_app
 from services.common.tls import client_context, server_context
 
 

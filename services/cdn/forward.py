@@ -7,7 +7,6 @@ exchange after sending is reported, not retried (the upstream may have acted).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -85,7 +84,7 @@ async def exchange(
             # request was never sent, so trying the next upstream is safe.
             reason = f"no answer from {member.label} to the TCP handshake in time"
             last = UpstreamError(504, f"504 Gateway Timeout: {reason}")
-        except (TimeoutError, asyncio.TimeoutError) as e:
+        except TimeoutError as e:
             raise UpstreamError(
                 504, f"504 Gateway Timeout: {member.label} did not answer in time"
             ) from e

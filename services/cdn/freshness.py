@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from functools import lru_cache
 from email.utils import parsedate_to_datetime
+from functools import lru_cache
 
 from multidict import CIMultiDict
 

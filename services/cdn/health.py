@@ -67,6 +67,6 @@ async def probe_forever(
     timeout = max(interval, 1.0)
     while True:
         results = await asyncio.gather(*(check(session, u.join(URL(path)), timeout) for u in urls))
-        for url, (ok, reason) in zip(urls, results):
+        for url, (ok, reason) in zip(urls, results, strict=False):
             record(pools, url, ok, reason)
         await asyncio.sleep(interval)

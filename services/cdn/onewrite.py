@@ -56,9 +56,11 @@ class OneWriteResponse(web.Response):
 
     async def write_eof(self, data: bytes = b"") -> None:
         if not self._head_deferred or self._eof_sent:
-            return await super().write_eof(data)
+            await super().write_eof(data)
+            return
         body = self.body
-        assert isinstance(body, bytes) and not data
+        assert isinstance(body, bytes)
+        assert not data
         # As web.Response.write_eof: no content for HEAD, 204 and 304 (RFC 9110 §6.4.1).
         payload = self._head() if self._must_be_empty_body else self._head() + body
         await web.StreamResponse.write_eof(self, payload)

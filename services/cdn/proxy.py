@@ -33,10 +33,10 @@ from services.cdn.policy import (
     stored_fields,
 )
 from services.cdn.respond import from_entry, plain
-from services.common.hosts import normalize_host
 from services.cdn.routing import Route, Router, loop_detected, upstream_request_headers
 from services.cdn.upstreams import Pool
 from services.cdn.validation import conditional_headers, freshen
+from services.common.hosts import normalize_host
 from services.common.httpserver import LOG_FIELDS
 from services.common.logs import log_event
 
@@ -131,11 +131,11 @@ async def _cached(
     hit = edge.cache.lookup(host, target, req)
     verdict = _verdict(req, hit)
     collapsed = False
-    if verdict is None or verdict.use is Use.VALIDATE:
-        # Another request is already fetching this URL: wait for it, look again.
-        if await edge.collapser.wait(k, edge.wait_timeout):
-            hit, collapsed = edge.cache.lookup(host, target, req), True
-            verdict = _verdict(req, hit)
+    # Another request is already fetching this URL: wait for it, look again.
+    needs_origin = verdict is None or verdict.use is Use.VALIDATE
+    if needs_origin and await edge.collapser.wait(k, edge.wait_timeout):
+        hit, collapsed = edge.cache.lookup(host, target, req), True
+        verdict = _verdict(req, hit)
     if hit is not None and verdict is not None:
         fields["reason"] = verdict.reason
         if verdict.use is not Use.VALIDATE:

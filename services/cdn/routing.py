@@ -11,14 +11,14 @@ upstream name to an address without DNS, which is how the tests point
 
 from __future__ import annotations
 
-from services.common.hosts import normalize_host
-
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 
 from multidict import CIMultiDict
 from yarl import URL
+
+from services.common.hosts import normalize_host
 
 VIA_NAME = "edge.edgecdn.net"
 VIA = f"1.1 {VIA_NAME}"  # RFC 9110 §7.6.3: protocol version and a pseudonym

@@ -11,12 +11,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from services.common.logs import setup
-from services.web.app import make_app
 from services.common.httpserver import run
-from services.common.tls import server_context
-from services.web.content import SITE_DIR, load_site
+from services.common.logs import setup
 from services.common.redirect import make_redirect_app
+from services.common.tls import server_context
+from services.web.app import make_app
+from services.web.content import SITE_DIR, load_site
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -109,7 +109,7 @@ async def origin_middleware(request: web.Request, handler: Any) -> web.StreamRes
         response: web.StreamResponse = await handler(request)
     except web.HTTPException:
         raise
-    except Exception as e:  # noqa: BLE001 - the last line of defence: log it, show the page
+    except Exception as e:
         log_event(logger, "error", path=request.path, error=f"{type(e).__name__}: {e}")
         response = _asset_response(request, request.app[SITE].server_error, status=500)
     return response

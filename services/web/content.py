@@ -10,8 +10,6 @@ comes from X-Forwarded-Host, which only the edge can reach us with.
 
 from __future__ import annotations
 
-from services.common.hosts import normalize_host
-
 import hashlib
 import mimetypes
 from collections.abc import Mapping
@@ -19,6 +17,7 @@ from dataclasses import dataclass, field
 from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path
 
+from services.common.hosts import normalize_host
 from services.web.encoding import compress, compressible
 from services.web.fingerprint import fingerprinted, rewrite
 

@@ -46,7 +46,7 @@ def build(out: Path = OUT) -> None:
             "arrow": _polygon(list(reversed(arrow))),
         }
     )
-    fb.setupHorizontalMetrics({name: (EM, 0) for name in (".notdef", "space", "dot", "arrow")})
+    fb.setupHorizontalMetrics(dict.fromkeys((".notdef", "space", "dot", "arrow"), (EM, 0)))
     fb.setupHorizontalHeader(ascent=800, descent=-200)
     fb.setupNameTable({"familyName": "weblab icons", "styleName": "Regular"})
     fb.setupOS2(sTypoAscender=800, usWinAscent=800, usWinDescent=200)

@@ -157,6 +157,7 @@ def _run_suite(pkg: Path, base: str) -> dict[str, Any]:
         capture_output=True,
         text=True,
         timeout=SUITE_TIMEOUT,
+        check=False,
     )
     try:
         results: dict[str, Any] = json.loads(out.stdout)

@@ -18,8 +18,8 @@ import pytest
 from cryptography import x509
 from sslyze import (
     CertificateInfoExtraArgument,
-    Scanner,
     ScanCommandsExtraArguments,
+    Scanner,
     ServerNetworkLocation,
     ServerScanRequest,
     ServerScanResult,
@@ -92,7 +92,8 @@ def scans(
             resolve=[f"origin.example.com:{origin.port}:{LOOPBACK}"],
         )
     )
-    assert edge.port is not None and origin.port is not None
+    assert edge.port is not None
+    assert origin.port is not None
     results = _scan(
         {"edge": ("www.example.com", edge.port), "origin": ("origin.example.com", origin.port)},
         tls_for["edge"].ca,
@@ -140,14 +141,16 @@ def _accepted(result: ServerScanResult) -> dict[str, list[str]]:
     }
     out: dict[str, list[str]] = {}
     for version, attempt in attempts.items():
-        assert attempt and attempt.result, f"no {version} result"
+        assert attempt, f"no {version} result"
+        assert attempt.result, f"no {version} result"
         out[version] = [c.cipher_suite.name for c in attempt.result.accepted_cipher_suites]
     return out
 
 
 def _curves(result: ServerScanResult) -> list[str]:
     attempt = result.scan_result and result.scan_result.elliptic_curves
-    assert attempt and attempt.result
+    assert attempt
+    assert attempt.result
     return [c.name for c in attempt.result.supported_curves or []]
 
 
@@ -163,7 +166,8 @@ def test_chain_verifies_against_lab_root(scans: dict[str, Scan]) -> None:
     for s in scans.values():
         assert "certificate_path_validation" not in s.issues, s.issues
         attempt = s.result.scan_result and s.result.scan_result.certificate_info
-        assert attempt and attempt.result
+        assert attempt
+        assert attempt.result
         deployment = attempt.result.certificate_deployments[0]
         assert deployment.verified_certificate_chain, s.name
         leaf = deployment.received_certificate_chain[0]

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from dnslib import CLASS, QTYPE, DNSRecord
 
-from tests.dnsdiff.compare import Difference, rr_key
 from harness.corpus import Question
+from tests.dnsdiff.compare import Difference, rr_key
 
 CLASS_ANY = 255
 

@@ -9,12 +9,12 @@ from pathlib import Path
 from dnslib import DNSRecord
 
 from harness.addresses import LAB_DNS, NSD_FOR, UNBOUND_ADDRESS
+from harness.corpus import Question, original_ttls
 from harness.dnsquery import exchange
 from harness.dnsservers import compose_services
 from harness.netns import MiniInternet
 from tests.dnsdiff.allowed import explain
 from tests.dnsdiff.compare import Difference, compare_auth, compare_recursive, summary
-from harness.corpus import Question, original_ttls
 
 REPORT_DIR = Path(__file__).resolve().parents[2] / "runs" / "dnsdiff"
 

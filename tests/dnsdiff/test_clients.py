@@ -27,7 +27,8 @@ def test_kdig_over_tcp_gets_the_cname_chain(lab: Lab) -> None:
     """kdig +tcp to our resolver gets the CNAME and the edge address over TCP."""
     r = lab.net.run(["kdig", "+tcp", f"@{RESOLVER}", "www.example.com", "A"])
     assert r.returncode == 0, r.stderr
-    assert "(TCP)" in r.stdout and "status: NOERROR" in r.stdout
+    assert "(TCP)" in r.stdout
+    assert "status: NOERROR" in r.stdout
     assert re.search(
         r"www\.example\.com\.edgecdn\.net\.\s+\d+\s+IN\s+A\s+198\.51\.100\.80", r.stdout
     ), r.stdout
@@ -40,9 +41,11 @@ def test_dig_bufsize_512_sees_tc_on_the_big_name(lab: Lab) -> None:
     )
     flags = re.search(r";; flags: ([a-z ]+);", r.stdout)
     assert flags is not None, r.stdout
-    assert "tc" in flags.group(1).split() and "aa" in flags.group(1).split()
+    assert "tc" in flags.group(1).split()
+    assert "aa" in flags.group(1).split()
     full = lab.net.run(["dig", "+norec", "@198.51.100.21", "big.example.com", "TXT"])
-    assert "(TCP)" in full.stdout and full.stdout.count("IN\tTXT") >= 24, full.stdout
+    assert "(TCP)" in full.stdout, full.stdout
+    assert full.stdout.count("IN\tTXT") >= 24, full.stdout
 
 
 def test_drill_trace_from_our_root_hints(lab: Lab) -> None:

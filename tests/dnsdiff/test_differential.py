@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from harness.corpus import auth_corpus, resolver_corpus
 from harness.dnspeers import check_zones
 from harness.dnsservers import compose_services
 from tests.dnsdiff.conftest import Lab
-from harness.corpus import auth_corpus, resolver_corpus
 from tests.dnsdiff.runner import Outcome, run_auth, run_resolver, write_report
 
 
@@ -22,7 +22,8 @@ def _show(name: str, outcomes: list[Outcome]) -> list[str]:
 def test_zone_files_pass_nsd_checkzone() -> None:
     """Every zone file of compose.yaml is accepted by NSD's own zone checker."""
     files = [f for s in compose_services().values() for f in s.zones()]
-    assert files and check_zones(files) == []
+    assert files
+    assert check_zones(files) == []
 
 
 def test_authoritative_matches_nsd(lab: Lab) -> None:

@@ -43,7 +43,8 @@ def test_blackholed_tld_server_fails_over(fresh: Fresh, tmp_path: Path) -> None:
             started = time.monotonic()
             reply = query(net, RESOLVER, name, "A", rd=True, timeout=DEADLINE + 2)
             times.append(time.monotonic() - started)
-            assert reply is not None and reply.header.rcode == RCODE.NOERROR, reply
+            assert reply is not None, name
+            assert reply.header.rcode == RCODE.NOERROR, reply
             assert any(rr.rtype == QTYPE.A for rr in reply.rr), reply
     finally:
         net.run(["iptables", "-D", *rule])
@@ -79,4 +80,5 @@ def test_zone_with_all_servers_down_is_servfail_in_time(fresh: Fresh) -> None:
         f"\nSERVFAIL: server stopped {refused:.3f} s, server blackholed {silent:.3f} s "
         f"(deadline {DEADLINE} s)"
     )
-    assert refused <= DEADLINE + 1.0 and silent <= DEADLINE + 1.0
+    assert refused <= DEADLINE + 1.0
+    assert silent <= DEADLINE + 1.0

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
@@ -18,7 +17,7 @@ from lab.compose import Lab
 
 
 @pytest.fixture(scope="session")
-def lab() -> Iterator[Lab]:
+def lab() -> Lab:
     """A running, healthy lab."""
     lab = Lab()
     statuses = lab.status()
@@ -27,7 +26,7 @@ def lab() -> Iterator[Lab]:
 
         bootstrap.bootstrap()
         lab.up()
-    yield lab
+    return lab
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -81,4 +80,4 @@ def dig(lab: Lab, *args: str) -> Dig:
 
 
 def run(*cmd: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(list(cmd), capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(list(cmd), capture_output=True, text=True, timeout=timeout, check=False)

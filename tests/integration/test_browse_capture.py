@@ -43,7 +43,9 @@ def test_run_folder_contents(browse_run: Path) -> None:
     assert (browse_run / "capture.pcapng").read_bytes()[:4] == b"\x0a\x0d\x0d\x0a"  # pcapng SHB
     timeline = json.loads((browse_run / "timeline.json").read_text())
     statuses = [f["status"] for f in timeline["fetches"]]
-    assert statuses[0] == 200 and len(statuses) >= 4 and set(statuses) == {200}
+    assert statuses[0] == 200
+    assert len(statuses) >= 4
+    assert set(statuses) == {200}
     assert (browse_run / "services.log").stat().st_size > 0
 
 
@@ -82,7 +84,8 @@ def test_tcp_three_way_handshake_with_edge(browse_run: Path) -> None:
     synack = tshark(
         cap, f"tcp.flags.syn == 1 && tcp.flags.ack == 1 && ip.src == {EDGE}", "tcp.dstport"
     )
-    assert syn and synack
+    assert syn
+    assert synack
     port = syn[0][0]
     assert [port] in synack
     ack = tshark(
@@ -199,7 +202,8 @@ def test_report_renders_in_chromium(browse_run: Path) -> None:
             report.as_uri(),
             timeout=120,
         )
-    assert shot.returncode == 0 and (browse_run / "report.png").stat().st_size > 10_000
+    assert shot.returncode == 0
+    assert (browse_run / "report.png").stat().st_size > 10_000
     console = [ln for ln in dom.stderr.splitlines() if "CONSOLE" in ln]
     assert not [ln for ln in console if "Uncaught" in ln or "rror" in ln], console
     assert "Failed to load resource" not in dom.stderr
@@ -207,4 +211,5 @@ def test_report_renders_in_chromium(browse_run: Path) -> None:
     lifelines = set(re.findall(r'class="lifeline" data-host="[^"]*" data-address="([^"]+)"', html))
     assert _lab_hosts_in_capture(browse_run / "capture.pcapng") <= lifelines
     frames = [int(f) for f in re.findall(r'<g class="msg [^"]*" data-frame="(\d+)"', html)]
-    assert len(frames) > 20 and frames == sorted(frames)
+    assert len(frames) > 20
+    assert frames == sorted(frames)

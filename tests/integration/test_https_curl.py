@@ -28,7 +28,7 @@ def test_home_page_through_edge(lab: Lab) -> None:
     """www.example.com serves the HTML page through the edge, verified by the lab CA."""
     code, out, err = curl(lab, "--cacert", "/certs/ca.crt", "-D", "-", "https://www.example.com/")
     assert code == 0, err
-    assert out.startswith("HTTP/1.1 200") or out.startswith("HTTP/2 200")
+    assert out.startswith(("HTTP/1.1 200", "HTTP/2 200"))
     h = headers(out.split("\n\n")[0])
     assert "text/html" in h["content-type"]
     assert "edge.edgecdn.net" in h["via"]
@@ -215,7 +215,9 @@ def test_session_cookie_flags(lab: Lab) -> None:
         "https://www.example.com/account",
     )
     cookie = headers(out)["set-cookie"].lower()
-    assert "secure" in cookie and "httponly" in cookie and "samesite=lax" in cookie
+    assert "secure" in cookie
+    assert "httponly" in cookie
+    assert "samesite=lax" in cookie
     assert "no-store" in headers(out)["cache-control"]
 
 
@@ -265,7 +267,8 @@ def test_idempotency_key_creates_one_row(lab: Lab) -> None:
     _c, first, _e = curl(lab, *args)
     _c, second, _e = curl(lab, *args)
     assert total() == before + 1
-    assert " 201" in first.splitlines()[0] and " 201" in second.splitlines()[0]
+    assert " 201" in first.splitlines()[0]
+    assert " 201" in second.splitlines()[0]
     h1, h2 = headers(first.split("\n\n")[0]), headers(second.split("\n\n")[0])
     assert h1["location"] == h2["location"]
     assert h2.get("idempotent-replayed") == "true"

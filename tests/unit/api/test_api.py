@@ -58,7 +58,9 @@ async def test_login_returns_bearer_token(api: TestServer, trust: ssl.SSLContext
     status, body, resp = await call(
         api, trust, "POST", "/api/login", json={"username": "alice", "password": "wonderland"}
     )
-    assert status == 200 and body["token_type"] == "Bearer" and body["expires_in"] == 900
+    assert status == 200
+    assert body["token_type"] == "Bearer"
+    assert body["expires_in"] == 900
     assert body["refresh_token"]
     assert resp.headers["Cache-Control"] == "no-store"
 
@@ -74,7 +76,8 @@ async def test_login_may_shorten_the_token_lifetime(api: TestServer, trust: ssl.
         "/api/login",
         json={"username": "alice", "password": "wonderland", "expires_in": 2},
     )
-    assert status == 200 and body["expires_in"] == 2
+    assert status == 200
+    assert body["expires_in"] == 2
     claims = jwt.decode(body["access_token"], options={"verify_signature": False})
     assert claims["exp"] - claims["iat"] == 2
     for bad in (0, 901, "5", True):
@@ -97,20 +100,23 @@ async def test_bad_credentials(
 ) -> None:
     """Wrong password or unknown user: the same 401 problem."""
     status, body, resp = await call(api, trust, "POST", "/api/login", json=creds)
-    assert status == 401 and body["detail"] == "wrong username or password"
+    assert status == 401
+    assert body["detail"] == "wrong username or password"
     assert resp.headers["Content-Type"].startswith("application/problem+json")
 
 
 async def test_me_with_token(api: TestServer, trust: ssl.SSLContext) -> None:
     """GET /api/me with the token names alice."""
     status, body, _ = await call(api, trust, "GET", "/api/me", token=await login(api, trust))
-    assert status == 200 and body["username"] == "alice"
+    assert status == 200
+    assert body["username"] == "alice"
 
 
 async def test_missing_token(api: TestServer, trust: ssl.SSLContext) -> None:
     """No Authorization: 401, a Bearer challenge without error code (RFC 6750 §3.1)."""
     status, body, resp = await call(api, trust, "GET", "/api/users")
-    assert status == 401 and body["status"] == 401
+    assert status == 401
+    assert body["status"] == 401
     assert resp.headers["WWW-Authenticate"] == 'Bearer realm="weblab-api"'
 
 
@@ -128,11 +134,13 @@ async def test_create_user(api: TestServer, trust: ssl.SSLContext) -> None:
     token = await login(api, trust)
     new = {"username": "bob", "password": "builder123"}
     status, body, resp = await call(api, trust, "POST", "/api/users", token=token, json=new)
-    assert status == 201 and resp.headers["Location"] == "/api/users/bob"
+    assert status == 201
+    assert resp.headers["Location"] == "/api/users/bob"
     status, body, _ = await call(api, trust, "GET", "/api/users", token=token)
     assert [u["username"] for u in body["users"]] == ["alice", "bob"]
     status, body, _ = await call(api, trust, "GET", "/api/users/bob", token=token)
-    assert status == 200 and body["username"] == "bob"
+    assert status == 200
+    assert body["username"] == "bob"
     status, _, _ = await call(api, trust, "POST", "/api/users", token=token, json=new)
     assert status == 409
 
@@ -148,7 +156,8 @@ async def test_user_without_password_cannot_log_in(api: TestServer, trust: ssl.S
         token=token,
         json={"username": "carol", "email": "carol@example.com"},
     )
-    assert status == 201 and body["email"] == "carol@example.com"
+    assert status == 201
+    assert body["email"] == "carol@example.com"
     status, _, _ = await call(
         api, trust, "POST", "/api/login", json={"username": "carol", "password": "!"}
     )
@@ -165,7 +174,8 @@ async def test_invalid_user_is_422(api: TestServer, trust: ssl.SSLContext) -> No
         token=await login(api, trust),
         json={"username": "x", "password": "12345678"},
     )
-    assert status == 422 and body["type"].endswith("/validation-error")
+    assert status == 422
+    assert body["type"].endswith("/validation-error")
     assert [e["field"] for e in body["errors"]] == ["username"]
 
 
@@ -179,16 +189,20 @@ async def test_invalid_json_is_400(api: TestServer, trust: ssl.SSLContext) -> No
         data=b"{not json",
         headers={"Content-Type": "application/json"},
     )
-    assert status == 400 and body["title"] == "Body is not valid JSON"
+    assert status == 400
+    assert body["title"] == "Body is not valid JSON"
 
 
 async def test_unknown_path_is_problem(api: TestServer, trust: ssl.SSLContext) -> None:
     """Router 404s are problem documents too."""
     status, body, _ = await call(api, trust, "GET", "/api/nothing")
-    assert status == 404 and body["type"] == "about:blank" and body["title"] == "Not Found"
+    assert status == 404
+    assert body["type"] == "about:blank"
+    assert body["title"] == "Not Found"
 
 
 async def test_healthz(api: TestServer, trust: ssl.SSLContext) -> None:
     """/healthz answers 200 once the database is readable."""
     status, body, _ = await call(api, trust, "GET", "/healthz")
-    assert status == 200 and body["status"] == "ok"
+    assert status == 200
+    assert body["status"] == "ok"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import aiohttp
+import pytest
 from aiohttp.test_utils import TestServer
 
 if TYPE_CHECKING:  # conftest is not importable at run time under --import-mode=importlib
@@ -27,7 +28,8 @@ async def test_create_update_delete_are_pushed(client: Client, api: TestServer) 
         assert (await ws.receive_json(timeout=TIMEOUT)) == {"type": "subscribed"}
         created = await client.user(token, "bob")
         event = await ws.receive_json(timeout=TIMEOUT)
-        assert event["type"] == "user.created" and event["user"]["username"] == "bob"
+        assert event["type"] == "user.created"
+        assert event["user"]["username"] == "bob"
         assert event["etag"] == created.headers["ETag"]
         await client.call(
             "PATCH",
@@ -40,7 +42,8 @@ async def test_create_update_delete_are_pushed(client: Client, api: TestServer) 
             },
         )
         event = await ws.receive_json(timeout=TIMEOUT)
-        assert event["type"] == "user.updated" and event["user"]["display_name"] == "Bob"
+        assert event["type"] == "user.updated"
+        assert event["user"]["display_name"] == "Bob"
         await client.call("DELETE", "/api/users/bob", token=token)
         event = await ws.receive_json(timeout=TIMEOUT)
         assert event == {"type": "user.deleted", "username": "bob", "user": None, "etag": None}
@@ -49,18 +52,18 @@ async def test_create_update_delete_are_pushed(client: Client, api: TestServer) 
 async def test_events_need_a_token(api: TestServer, client: Client) -> None:
     """Without a token the upgrade is refused with 401."""
     async with aiohttp.ClientSession() as session:
-        try:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
             async with session.ws_connect(
                 f"wss://127.0.0.1:{api.port}/api/users/events",
                 ssl=client.trust,
                 server_hostname="api-origin.example.com",
             ):
-                raise AssertionError("connected without a token")
-        except aiohttp.WSServerHandshakeError as e:
-            assert e.status == 401
+                pass
+        assert refused.value.status == 401
 
 
 async def test_plain_get_is_400(client: Client) -> None:
     """A GET that is not a WebSocket upgrade gets a 400 problem saying so."""
     reply = await client.call("GET", "/api/users/events", token=await client.login())
-    assert reply.status == 400 and reply.body["type"].endswith("/websocket-required")
+    assert reply.status == 400
+    assert reply.body["type"].endswith("/websocket-required")

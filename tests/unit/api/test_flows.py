@@ -25,11 +25,13 @@ async def test_refresh_rotates_and_detects_reuse(client: Client) -> None:
     )
     first = login.body["refresh_token"]
     again = await client.call("POST", "/api/token/refresh", json_body={"refresh_token": first})
-    assert again.status == 200 and again.body["access_token"]
+    assert again.status == 200
+    assert again.body["access_token"]
     second = again.body["refresh_token"]
     assert second != first
     replay = await client.call("POST", "/api/token/refresh", json_body={"refresh_token": first})
-    assert replay.status == 400 and replay.body["type"].endswith("/invalid-grant")
+    assert replay.status == 400
+    assert replay.body["type"].endswith("/invalid-grant")
     revoked = await client.call("POST", "/api/token/refresh", json_body={"refresh_token": second})
     assert revoked.status == 400
 
@@ -43,7 +45,8 @@ async def test_refresh_expires(client: Client, clock: Clock) -> None:
     reply = await client.call(
         "POST", "/api/token/refresh", json_body={"refresh_token": login.body["refresh_token"]}
     )
-    assert reply.status == 400 and reply.body["detail"] == "refresh token expired"
+    assert reply.status == 400
+    assert reply.body["detail"] == "refresh token expired"
 
 
 async def test_rate_limit_429_with_retry_after(client_for: ClientFor, clock: Clock) -> None:
@@ -53,7 +56,8 @@ async def test_rate_limit_429_with_retry_after(client_for: ClientFor, clock: Clo
     await client.user(token, "bob", "builder123")
     assert (await client.call("GET", "/api/me", token=token)).status == 200
     limited = await client.call("GET", "/api/me", token=token)
-    assert limited.status == 429 and limited.headers["Retry-After"] == "2"
+    assert limited.status == 429
+    assert limited.headers["Retry-After"] == "2"
     other = await client.login("bob", "builder123")  # another token, its own bucket
     assert (await client.call("GET", "/api/me", token=other)).status == 200
     clock.now += 2
@@ -67,7 +71,8 @@ async def test_idempotent_retry_returns_first_response(client: Client) -> None:
     body = {"username": "bob", "email": "bob@example.com"}
     first = await client.call("POST", "/api/users", token=token, json_body=body, headers=key)
     retry = await client.call("POST", "/api/users", token=token, json_body=body, headers=key)
-    assert first.status == retry.status == 201 and retry.body == first.body
+    assert first.status == retry.status == 201
+    assert retry.body == first.body
     assert retry.headers["Location"] == first.headers["Location"] == "/api/users/bob"
     assert retry.headers["Idempotent-Replayed"] == "true"
     listed = await client.call("GET", "/api/users", token=token)
@@ -75,7 +80,8 @@ async def test_idempotent_retry_returns_first_response(client: Client) -> None:
     other = await client.call(
         "POST", "/api/users", token=token, headers=key, json_body={"username": "carol"}
     )
-    assert other.status == 422 and other.body["type"].endswith("/idempotency-key-reused")
+    assert other.status == 422
+    assert other.body["type"].endswith("/idempotency-key-reused")
 
 
 async def test_without_key_a_retry_conflicts(client: Client) -> None:
@@ -91,7 +97,8 @@ async def test_fault_endpoint_needs_admin_token(client: Client) -> None:
     user = await client.login()
     assert (await client.call("GET", "/__fault", token=user)).status == 401
     reply = await client.call("GET", "/__fault", headers=ADMIN)
-    assert reply.status == 200 and reply.body == FaultConfig().to_json()
+    assert reply.status == 200
+    assert reply.body == FaultConfig().to_json()
 
 
 async def test_fault_endpoint_off_without_admin_token(client_for: ClientFor) -> None:
@@ -112,16 +119,18 @@ async def test_fault_validation_is_422(client: Client) -> None:
 
 
 async def test_injected_503_then_cleared(client: Client) -> None:
-    """error_rate 1: every API request is 503 with Retry-After; /healthz is spared; DELETE ends it."""
+    """error_rate 1: every API request is 503 + Retry-After; /healthz is spared; DELETE ends it."""
     reply = await client.call(
         "POST",
         "/__fault",
         headers=ADMIN,
         json_body={"error_rate": 1, "status": 503, "retry_after": 7},
     )
-    assert reply.status == 200 and reply.body["error_rate"] == 1
+    assert reply.status == 200
+    assert reply.body["error_rate"] == 1
     failed = await client.call("GET", "/api")
-    assert failed.status == 503 and failed.headers["Retry-After"] == "7"
+    assert failed.status == 503
+    assert failed.headers["Retry-After"] == "7"
     assert failed.body["type"].endswith("/injected-fault")
     assert (await client.call("GET", "/healthz")).status == 200
     assert (await client.call("DELETE", "/__fault", headers=ADMIN)).status == 200
@@ -132,7 +141,8 @@ async def test_injected_share_follows_the_seed(client_for: ClientFor) -> None:
     """error_rate 0.3 with a fixed seed: some but not all of 40 requests fail."""
     client = await client_for(ApiConfig(faults=FaultConfig(error_rate=0.3), seed=7))
     statuses = [(await client.call("GET", "/api")).status for _ in range(40)]
-    assert 0 < statuses.count(503) < 40 and set(statuses) == {200, 503}
+    assert 0 < statuses.count(503) < 40
+    assert set(statuses) == {200, 503}
 
 
 async def test_injected_drop(client: Client) -> None:
@@ -154,7 +164,8 @@ async def test_injected_latency(client: Client) -> None:
 async def test_openapi_covers_every_route(client: Client, api: TestServer) -> None:
     """Every route of the app is in /api/openapi.json with each method, and nothing more."""
     reply = await client.call("GET", "/api/openapi.json")
-    assert reply.status == 200 and reply.body["openapi"].startswith("3.")
+    assert reply.status == 200
+    assert reply.body["openapi"].startswith("3.")
     documented = {
         (path, method.upper())
         for path, item in reply.body["paths"].items()

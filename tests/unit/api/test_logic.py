@@ -71,9 +71,12 @@ def test_paging_rejects_non_ascii_digits() -> None:
 def test_etag_and_if_match() -> None:
     """ETags are strong and stable; If-Match takes lists and *, never weak tags."""
     tag = etag_of({"b": 1, "a": 2})
-    assert tag == etag_of({"a": 2, "b": 1}) and tag.startswith('"')
-    assert if_match_ok(f'"x", {tag}', tag) and if_match_ok("*", tag)
-    assert not if_match_ok(f"W/{tag}", tag) and not if_match_ok("*", None)
+    assert tag == etag_of({"a": 2, "b": 1})
+    assert tag.startswith('"')
+    assert if_match_ok(f'"x", {tag}', tag)
+    assert if_match_ok("*", tag)
+    assert not if_match_ok(f"W/{tag}", tag)
+    assert not if_match_ok("*", None)
 
 
 def test_rate_limiter_refills() -> None:
@@ -82,7 +85,8 @@ def test_rate_limiter_refills() -> None:
     limiter = RateLimiter(rate=2, burst=3, clock=lambda: now[0])
     assert [limiter.check("k") for _ in range(4)] == [None, None, None, 1]
     now[0] = 0.5
-    assert limiter.check("k") is None and limiter.check("k") == 1
+    assert limiter.check("k") is None
+    assert limiter.check("k") == 1
     assert RateLimiter(rate=0, burst=0, clock=lambda: 0).check("k") is None
 
 
@@ -145,7 +149,9 @@ def test_fault_decisions() -> None:
 def test_fault_config_defaults_and_errors() -> None:
     """Omitted fields take defaults; booleans are not numbers."""
     config, errors = FaultConfig.from_json({"error_rate": 0.5})
-    assert errors == [] and config.status == 503 and config.active
+    assert errors == []
+    assert config.status == 503
+    assert config.active
     _, errors = FaultConfig.from_json({"status": True, "latency_ms": -1, "retry_after": 1.5})
     assert sorted(f for f, _ in errors) == ["latency_ms", "retry_after", "status"]
     assert not FaultConfig().active

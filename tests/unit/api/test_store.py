@@ -14,8 +14,10 @@ from services.api.store import UserExists, UserStore, load_secret, validate_new_
 def test_password_hash_verifies_and_is_salted() -> None:
     """scrypt hashes verify the right password only and differ per salt."""
     one, two = hash_password("wonderland"), hash_password("wonderland")
-    assert one != two and one.startswith("scrypt$")
-    assert verify_password("wonderland", one) and not verify_password("Wonderland", one)
+    assert one != two
+    assert one.startswith("scrypt$")
+    assert verify_password("wonderland", one)
+    assert not verify_password("Wonderland", one)
     assert not verify_password("x", "garbage")
 
 
@@ -24,7 +26,8 @@ def test_seeded_user_and_wal(tmp_path: Path) -> None:
     store = UserStore.open(tmp_path / "api.sqlite3")
     try:
         stored = store.password_hash("alice")
-        assert stored is not None and "wonderland" not in stored
+        assert stored is not None
+        assert "wonderland" not in stored
         assert verify_password("wonderland", stored)
         mode = store._conn.execute("PRAGMA journal_mode").fetchone()[0]
         assert mode == "wal"
@@ -67,5 +70,6 @@ def test_secret_from_env_or_file(tmp_path: Path) -> None:
     """API_JWT_SECRET wins; otherwise a secret is made once, kept 0600, and reused."""
     assert load_secret(tmp_path, {"API_JWT_SECRET": "abc"}) == b"abc"
     first = load_secret(tmp_path, {})
-    assert load_secret(tmp_path, {}) == first and len(first) == 32
+    assert load_secret(tmp_path, {}) == first
+    assert len(first) == 32
     assert stat.S_IMODE((tmp_path / "jwt.secret").stat().st_mode) == 0o600

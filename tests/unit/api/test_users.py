@@ -16,7 +16,8 @@ async def test_list_is_paged_with_links(client: Client) -> None:
     for name in ("bob", "carol", "dave", "erin"):
         await client.user(token, name)
     reply = await client.call("GET", "/api/users?page=2&per_page=2", token=token)
-    assert reply.status == 200 and reply.body["total"] == 5
+    assert reply.status == 200
+    assert reply.body["total"] == 5
     assert [u["username"] for u in reply.body["users"]] == ["carol", "dave"]
     assert reply.headers["X-Total-Count"] == "5"
     assert reply.headers["Link"] == (
@@ -30,14 +31,16 @@ async def test_list_is_paged_with_links(client: Client) -> None:
 async def test_bad_page_parameter_is_400(client: Client, query: str) -> None:
     """Out-of-range or non-integer paging parameters: 400 naming the parameter."""
     reply = await client.call("GET", f"/api/users?{query}", token=await client.login())
-    assert reply.status == 400 and reply.body["errors"][0]["parameter"] == query.split("=")[0]
+    assert reply.status == 400
+    assert reply.body["errors"][0]["parameter"] == query.split("=")[0]
 
 
 async def test_create_returns_location_and_etag(client: Client) -> None:
     """POST: 201, Location, an ETag that GET repeats, and If-None-Match gives 304."""
     token = await client.login()
     created = await client.user(token, "bob")
-    assert created.headers["Location"] == "/api/users/bob" and created.body["role"] == "user"
+    assert created.headers["Location"] == "/api/users/bob"
+    assert created.body["role"] == "user"
     got = await client.call("GET", "/api/users/bob", token=token)
     assert got.headers["ETag"] == created.headers["ETag"]
     again = await client.call(
@@ -55,12 +58,14 @@ async def test_put_needs_if_match_and_refuses_stale(client: Client) -> None:
     done = await client.call(
         "PUT", "/api/users/bob", token=token, json_body=new, headers={"If-Match": etag}
     )
-    assert done.status == 200 and done.body["display_name"] == "Bob B."
+    assert done.status == 200
+    assert done.body["display_name"] == "Bob B."
     assert done.headers["ETag"] != etag
     stale = await client.call(
         "PUT", "/api/users/bob", token=token, json_body=new, headers={"If-Match": etag}
     )
-    assert stale.status == 412 and stale.headers["ETag"] == done.headers["ETag"]
+    assert stale.status == 412
+    assert stale.headers["ETag"] == done.headers["ETag"]
 
 
 async def test_put_is_a_replacement(client: Client) -> None:
@@ -74,7 +79,8 @@ async def test_put_is_a_replacement(client: Client) -> None:
         json_body=got.body,
         headers={"If-Match": got.headers["ETag"]},
     )
-    assert same.status == 200 and same.body["email"] == "alice@example.com"
+    assert same.status == 200
+    assert same.body["email"] == "alice@example.com"
     cleared = await client.call(
         "PUT",
         "/api/users/alice",
@@ -82,7 +88,8 @@ async def test_put_is_a_replacement(client: Client) -> None:
         json_body={"display_name": "Alice"},
         headers={"If-Match": same.headers["ETag"]},
     )
-    assert cleared.status == 200 and cleared.body["email"] is None
+    assert cleared.status == 200
+    assert cleared.body["email"] is None
 
 
 async def test_put_read_only_field_is_422(client: Client) -> None:
@@ -96,7 +103,8 @@ async def test_put_read_only_field_is_422(client: Client) -> None:
         json_body={"display_name": "Bob", "role": "admin"},
         headers={"If-Match": etag},
     )
-    assert reply.status == 422 and reply.body["errors"][0]["pointer"] == "#/role"
+    assert reply.status == 422
+    assert reply.body["errors"][0]["pointer"] == "#/role"
 
 
 async def test_patch_merges(client: Client) -> None:
@@ -111,7 +119,8 @@ async def test_patch_merges(client: Client) -> None:
         headers={"If-Match": etag, "Content-Type": "application/merge-patch+json"},
     )
     assert reply.status == 200, reply.body
-    assert reply.body["display_name"] == "Alice L." and reply.body["email"] is None
+    assert reply.body["display_name"] == "Alice L."
+    assert reply.body["email"] is None
     assert reply.body["role"] == "admin"
 
 
@@ -126,7 +135,8 @@ async def test_patch_with_plain_json_is_415(client: Client) -> None:
         json_body={"display_name": "x"},
         headers={"If-Match": etag},
     )
-    assert reply.status == 415 and reply.headers["Accept-Patch"] == "application/merge-patch+json"
+    assert reply.status == 415
+    assert reply.headers["Accept-Patch"] == "application/merge-patch+json"
 
 
 async def test_patch_can_change_password(client: Client) -> None:
@@ -177,7 +187,8 @@ async def test_post_wrong_content_type_is_415(client: Client) -> None:
         data=b"username=bob",
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
-    assert reply.status == 415 and reply.headers["Accept-Post"] == "application/json"
+    assert reply.status == 415
+    assert reply.headers["Accept-Post"] == "application/json"
     assert reply.body["type"].endswith("/unsupported-media-type")
 
 
@@ -190,13 +201,15 @@ async def test_body_over_64k_is_413(client: Client) -> None:
         data=b'{"username": "' + b"x" * 70_000 + b'"}',
         headers={"Content-Type": "application/json"},
     )
-    assert reply.status == 413 and reply.body["status"] == 413
+    assert reply.status == 413
+    assert reply.body["status"] == 413
 
 
 async def test_body_not_object_is_400(client: Client) -> None:
     """A JSON array where an object is expected: 400."""
     reply = await client.call("POST", "/api/users", token=await client.login(), json_body=[1])
-    assert reply.status == 400 and reply.body["title"] == "Body is not a JSON object"
+    assert reply.status == 400
+    assert reply.body["title"] == "Body is not a JSON object"
 
 
 async def test_events_is_a_reserved_name(client: Client) -> None:
@@ -204,17 +217,21 @@ async def test_events_is_a_reserved_name(client: Client) -> None:
     reply = await client.call(
         "POST", "/api/users", token=await client.login(), json_body={"username": "events"}
     )
-    assert reply.status == 422 and reply.body["errors"][0]["detail"] == "reserved"
+    assert reply.status == 422
+    assert reply.body["errors"][0]["detail"] == "reserved"
 
 
 async def test_options_lists_methods(client: Client) -> None:
     """OPTIONS on an item: 204 with Allow and Accept-Patch."""
     reply = await client.call("OPTIONS", "/api/users/alice")
-    assert reply.status == 204 and "PATCH" in reply.headers["Allow"]
+    assert reply.status == 204
+    assert "PATCH" in reply.headers["Allow"]
     assert reply.headers["Accept-Patch"] == "application/merge-patch+json"
 
 
 async def test_head_on_item(client: Client) -> None:
     """HEAD gets GET's headers (ETag) and no body."""
     reply = await client.call("HEAD", "/api/users/alice", token=await client.login())
-    assert reply.status == 200 and reply.body is None and reply.headers["ETag"]
+    assert reply.status == 200
+    assert reply.body is None
+    assert reply.headers["ETag"]

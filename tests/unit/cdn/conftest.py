@@ -18,10 +18,10 @@ from services.api.tokens import TokenConfig
 from services.cdn.app import EdgeConfig
 from services.cdn.app import make_app as make_edge
 from services.cdn.routing import parse_route
-from services.web.app import make_app as make_origin
-from services.web.content import load_site
 from services.common.httpserver import JsonAccessLogger
 from services.common.tls import client_context, server_context
+from services.web.app import make_app as make_origin
+from services.web.content import load_site
 
 StartEdge = Callable[..., Awaitable[TestServer]]
 
@@ -96,7 +96,8 @@ def start_edge(certs: Path, servers: list[TestServer]) -> StartEdge:
 @pytest.fixture
 async def edge(start_edge: StartEdge, origin: TestServer, api: TestServer) -> TestServer:
     """The lab's three public names routed as in compose.yaml."""
-    assert origin.port is not None and api.port is not None
+    assert origin.port is not None
+    assert api.port is not None
     return await start_edge(
         {
             "www.example.com": ("origin.example.com", origin.port),

@@ -95,5 +95,5 @@ async def test_other_configurations_use_logging(
 
     handler.addFilter(keep)
     JsonAccessLogger(logger, "").log(request(), web.Response(body=b"x"), 0.001)
-    assert [getattr(r, "cache") for r in seen] == ["HIT"]
+    assert [r.__dict__["cache"] for r in seen] == ["HIT"]
     assert lines(out)[0]["event"] == "request"

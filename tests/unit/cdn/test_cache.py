@@ -50,13 +50,18 @@ def test_hit_ages_with_the_clock_then_goes_stale() -> None:
     cache = Cache(clock)
     put(cache)
     hit = cache.lookup("static.example.com", "/a.css", {})
-    assert hit is not None and hit.age == 0 and hit.ttl == 60
+    assert hit is not None
+    assert hit.age == 0
+    assert hit.ttl == 60
     clock.now += 30
     hit = cache.lookup("static.example.com", "/a.css", {})
-    assert hit is not None and hit.age == 30 and hit.ttl == 30
+    assert hit is not None
+    assert hit.age == 30
+    assert hit.ttl == 30
     clock.now += 30
     hit = cache.lookup("static.example.com", "/a.css", {})
-    assert hit is not None and hit.ttl == 0  # stale: no freshness left
+    assert hit is not None
+    assert hit.ttl == 0
 
 
 def test_key_is_host_path_and_query() -> None:
@@ -76,13 +81,16 @@ def test_vary_keeps_variants_apart() -> None:
     put(cache, request={}, vary="Accept-Encoding", body=b"plain")
     gz = cache.lookup("static.example.com", "/a.css", {"Accept-Encoding": "gzip"})
     plain = cache.lookup("static.example.com", "/a.css", {})
-    assert gz is not None and gz.entry.body == b"gz"
-    assert plain is not None and plain.entry.body == b"plain"
+    assert gz is not None
+    assert gz.entry.body == b"gz"
+    assert plain is not None
+    assert plain.entry.body == b"plain"
     assert cache.lookup("static.example.com", "/a.css", {"Accept-Encoding": "br"}) is None
     # Whitespace differences are normalized away.
     put(cache, request={"Accept-Encoding": "gzip, br"}, vary="accept-encoding", body=b"x")
     hit = cache.lookup("static.example.com", "/a.css", {"Accept-Encoding": "gzip,br"})
-    assert hit is not None and hit.entry.body == b"x"
+    assert hit is not None
+    assert hit.entry.body == b"x"
 
 
 def test_replacing_a_variant() -> None:
@@ -90,7 +98,8 @@ def test_replacing_a_variant() -> None:
     cache = Cache(Clock())
     put(cache, body=b"1234")
     put(cache, body=b"12")
-    assert len(cache) == 1 and cache.size_bytes == 2
+    assert len(cache) == 1
+    assert cache.size_bytes == 2
 
 
 def test_lru_eviction_and_object_limit() -> None:
@@ -112,7 +121,8 @@ def test_purge() -> None:
     cache = Cache(Clock())
     put(cache, request={"Accept-Encoding": "gzip"}, vary="Accept-Encoding")
     put(cache, vary="Accept-Encoding")
-    assert cache.purge("static.example.com", "/a.css") == 2 and cache.size_bytes == 0
+    assert cache.purge("static.example.com", "/a.css") == 2
+    assert cache.size_bytes == 0
 
 
 def test_update_freshens_in_place() -> None:
@@ -122,7 +132,8 @@ def test_update_freshens_in_place() -> None:
     put(cache, max_age=10)
     clock.now += 100
     hit = cache.lookup("static.example.com", "/a.css", {})
-    assert hit is not None and hit.ttl < 0
+    assert hit is not None
+    assert hit.ttl < 0
     new = cache.update(
         "static.example.com",
         "/a.css",
@@ -132,8 +143,11 @@ def test_update_freshens_in_place() -> None:
         response_time=clock.now,
     )
     again = cache.lookup("static.example.com", "/a.css", {})
-    assert again is not None and again.entry is new and again.ttl == 10
-    assert again.entry.body == b"body" and len(cache) == 1
+    assert again is not None
+    assert again.entry is new
+    assert again.ttl == 10
+    assert again.entry.body == b"body"
+    assert len(cache) == 1
 
 
 def test_newest_variant_wins_and_url_presence() -> None:
@@ -177,4 +191,5 @@ def test_worked_out_once_matches_the_rules_and_follows_updates() -> None:
         request_time=clock.now,
         response_time=clock.now,
     )
-    assert cache.age_of(newer).lifetime == 600 and cache.age_of(newer).age == 0
+    assert cache.age_of(newer).lifetime == 600
+    assert cache.age_of(newer).age == 0

@@ -76,7 +76,8 @@ class Upstream:
 
     @property
     def port(self) -> int:
-        assert self.server is not None and self.server.port is not None
+        assert self.server is not None
+        assert self.server.port is not None
         return self.server.port
 
 
@@ -155,12 +156,17 @@ async def test_hit_has_age_and_cache_status(
     """A HIT carries the computed Age (§4.2.3), Date, Via and Cache-Status (RFC 9211)."""
     upstream.replies["/a"] = Reply(headers={"Cache-Control": "max-age=100", "Age": "5"})
     _, first, _ = await fetch(edge, trust, "/a")
-    assert first["X-Cache"] == "MISS" and "fwd=uri-miss" in first["Cache-Status"]
-    assert "stored" in first["Cache-Status"] and "Date" in first
+    assert first["X-Cache"] == "MISS"
+    assert "fwd=uri-miss" in first["Cache-Status"]
+    assert "stored" in first["Cache-Status"]
+    assert "Date" in first
     clock.now += 30
     _, hit, body = await fetch(edge, trust, "/a")
-    assert hit["X-Cache"] == "HIT" and body == b"v1" and upstream.counts["/a"] == 1
-    assert 35 <= int(hit["Age"]) <= 37 and hit["Cache-Status"].startswith("weblab-edge; hit")
+    assert hit["X-Cache"] == "HIT"
+    assert body == b"v1"
+    assert upstream.counts["/a"] == 1
+    assert 35 <= int(hit["Age"]) <= 37
+    assert hit["Cache-Status"].startswith("weblab-edge; hit")
     assert hit["Via"] == "1.1 edge.edgecdn.net"
 
 
@@ -178,11 +184,16 @@ async def test_revalidation_304_is_revalidated(
     await fetch(edge, trust, "/r")
     clock.now += 60
     status, headers, body = await fetch(edge, trust, "/r")
-    assert status == 200 and body == b"v1" and headers["X-Cache"] == "REVALIDATED"
-    assert headers["X-New"] == "y" and "fwd-status=304" in headers["Cache-Status"]
-    assert upstream.counts["/r"] == 2 and upstream.seen[-1]["If-None-Match"] == '"v1"'
+    assert status == 200
+    assert body == b"v1"
+    assert headers["X-Cache"] == "REVALIDATED"
+    assert headers["X-New"] == "y"
+    assert "fwd-status=304" in headers["Cache-Status"]
+    assert upstream.counts["/r"] == 2
+    assert upstream.seen[-1]["If-None-Match"] == '"v1"'
     _, again, _ = await fetch(edge, trust, "/r")
-    assert again["X-Cache"] == "HIT" and upstream.counts["/r"] == 2
+    assert again["X-Cache"] == "HIT"
+    assert upstream.counts["/r"] == 2
 
 
 async def test_no_cache_is_stored_and_revalidated(
@@ -196,7 +207,9 @@ async def test_no_cache_is_stored_and_revalidated(
     )
     assert (await fetch(edge, trust, "/nc"))[1]["X-Cache"] == "MISS"
     _, headers, body = await fetch(edge, trust, "/nc")
-    assert headers["X-Cache"] == "REVALIDATED" and body == b"v1" and upstream.counts["/nc"] == 2
+    assert headers["X-Cache"] == "REVALIDATED"
+    assert body == b"v1"
+    assert upstream.counts["/nc"] == 2
 
 
 async def test_changed_content_replaces(
@@ -210,7 +223,8 @@ async def test_changed_content_replaces(
     )
     clock.now += 60
     _, headers, body = await fetch(edge, trust, "/c")
-    assert body == b"v2" and headers["X-Cache"] == "MISS"
+    assert body == b"v2"
+    assert headers["X-Cache"] == "MISS"
     assert (await fetch(edge, trust, "/c"))[2] == b"v2"
 
 
@@ -228,16 +242,21 @@ async def test_stale_if_error_on_500_and_refused(
     clock.now += 60
     upstream.replies["/s"] = Reply(500, {}, b"broken")
     status, headers, body = await fetch(edge, trust, "/s")
-    assert status == 200 and body == b"v1" and headers["X-Cache"] == "STALE"
+    assert status == 200
+    assert body == b"v1"
+    assert headers["X-Cache"] == "STALE"
     assert "fwd-status=500" in headers["Cache-Status"]
     assert upstream.server is not None
     servers.remove(upstream.server)
     await upstream.server.close()
     status, headers, body = await fetch(edge, trust, "/s")
-    assert status == 200 and body == b"v1" and headers["X-Cache"] == "STALE"
+    assert status == 200
+    assert body == b"v1"
+    assert headers["X-Cache"] == "STALE"
     clock.now += 1000  # past stale-if-error: the error shows
     status, headers, body = await fetch(edge, trust, "/s")
-    assert status == 502 and b"cannot connect" in body
+    assert status == 502
+    assert b"cannot connect" in body
 
 
 async def test_stale_while_revalidate(
@@ -251,11 +270,14 @@ async def test_stale_while_revalidate(
     upstream.replies["/w"] = Reply(headers={"Cache-Control": "max-age=100"}, body=b"v2")
     clock.now += 60
     _, headers, body = await fetch(edge, trust, "/w")
-    assert headers["X-Cache"] == "STALE" and body == b"v1"
+    assert headers["X-Cache"] == "STALE"
+    assert body == b"v1"
     await until(lambda: upstream.counts["/w"] == 2)
     await until(lambda: not edge.app[EDGE].background)
     _, headers, body = await fetch(edge, trust, "/w")
-    assert headers["X-Cache"] == "HIT" and body == b"v2" and upstream.counts["/w"] == 2
+    assert headers["X-Cache"] == "HIT"
+    assert body == b"v2"
+    assert upstream.counts["/w"] == 2
 
 
 async def test_collapsed_forwarding(
@@ -272,7 +294,8 @@ async def test_collapsed_forwarding(
     )
     upstream.gate.set()
     results = await asyncio.gather(*tasks)
-    assert upstream.counts["/slow"] == 1 and all(r[2] == b"v1" for r in results)
+    assert upstream.counts["/slow"] == 1
+    assert all(r[2] == b"v1" for r in results)
     caches = Counter(r[1]["X-Cache"] for r in results)
     assert caches == {"MISS": 1, "HIT": n - 1}
     assert sum("collapsed" in r[1]["Cache-Status"] for r in results) == n - 1
@@ -293,7 +316,8 @@ async def test_invalidation_after_post(
         else Reply(headers={"Cache-Control": "max-age=100"})
     )
     status, headers, _ = await fetch(edge, trust, "/item", "POST", body={"a": 1})
-    assert status == 201 and headers["X-Cache"] == "BYPASS"
+    assert status == 201
+    assert headers["X-Cache"] == "BYPASS"
     for path in ("/item", "/other"):
         assert (await fetch(edge, trust, path))[1]["X-Cache"] == "MISS"
     upstream.replies["/item"] = lambda r: Reply(
@@ -312,12 +336,15 @@ async def test_purge_api_and_method(
     status, _, body = await fetch(
         edge, trust, "/__edge/purge", "POST", body={"url": f"https://{HOST}/p"}
     )
-    assert status == 200 and json.loads(body) == {"purged": 1, "host": HOST, "target": "/p"}
+    assert status == 200
+    assert json.loads(body) == {"purged": 1, "host": HOST, "target": "/p"}
     assert (await fetch(edge, trust, "/p"))[1]["X-Cache"] == "MISS"
     status, _, body = await fetch(edge, trust, "/p", "PURGE")
-    assert status == 200 and json.loads(body)["purged"] == 1
+    assert status == 200
+    assert json.loads(body)["purged"] == 1
     status, _, body = await fetch(edge, trust, "/__edge/purge", "POST", body={"nope": 1})
-    assert status == 400 and b"url" in body
+    assert status == 400
+    assert b"url" in body
 
 
 async def test_vary(edge: TestServer, upstream: Upstream, trust: ssl.SSLContext) -> None:
@@ -329,7 +356,8 @@ async def test_vary(edge: TestServer, upstream: Upstream, trust: ssl.SSLContext)
     for lang in ("en", "fr", "en", "fr"):
         _, headers, body = await fetch(edge, trust, "/v", headers={"Accept-Language": lang})
         assert body == lang.encode()
-    assert headers["X-Cache"] == "HIT" and upstream.counts["/v"] == 2
+    assert headers["X-Cache"] == "HIT"
+    assert upstream.counts["/v"] == 2
     upstream.replies["/star"] = Reply(headers={"Cache-Control": "max-age=100", "Vary": "*"})
     for _ in range(2):
         assert (await fetch(edge, trust, "/star"))[1]["X-Cache"] == "BYPASS"
@@ -351,7 +379,8 @@ async def test_cookie_and_authorization_bypass(
         assert (await fetch(edge, trust, "/au", headers=auth))[1]["X-Cache"] == "BYPASS"
     _, first, _ = await fetch(edge, trust, "/pub")
     _, second, _ = await fetch(edge, trust, "/pub")
-    assert first["Set-Cookie"] == "s=1" and second["X-Cache"] == "HIT"
+    assert first["Set-Cookie"] == "s=1"
+    assert second["X-Cache"] == "HIT"
     assert "Set-Cookie" not in second  # one client's cookie is not handed to the next
 
 
@@ -365,7 +394,8 @@ async def test_request_directives(
         assert (await fetch(edge, trust, "/q", headers=headers))[1]["X-Cache"] == "MISS"
     assert upstream.counts["/q"] == 3
     status, _, _ = await fetch(edge, trust, "/nope", headers={"Cache-Control": "only-if-cached"})
-    assert status == 504 and upstream.counts["/nope"] == 0
+    assert status == 504
+    assert upstream.counts["/nope"] == 0
 
 
 async def test_failover_and_round_robin(
@@ -380,14 +410,16 @@ async def test_failover_and_round_robin(
     )
     for _ in range(4):
         assert (await fetch(edge, trust, "/x"))[0] == 200
-    assert a.counts["/x"] == 2 and b.counts["/x"] == 2
+    assert a.counts["/x"] == 2
+    assert b.counts["/x"] == 2
     dead = closed_port()
     edge = await start_edge({HOST: [("origin.example.com", dead), ("origin.example.com", b.port)]})
     for _ in range(3):
         assert (await fetch(edge, trust, "/x"))[0] == 200
     _, _, body = await fetch(edge, trust, "/__edge/health")
     pool = json.loads(body)["upstreams"][HOST]
-    assert [m["healthy"] for m in pool] == [False, True] and "cannot connect" in pool[0]["reason"]
+    assert [m["healthy"] for m in pool] == [False, True]
+    assert "cannot connect" in pool[0]["reason"]
 
 
 async def test_active_health_checks(
@@ -406,7 +438,8 @@ async def test_active_health_checks(
     b.replies["/x"] = Reply(headers={"Cache-Control": "no-store"})
     for _ in range(3):
         assert (await fetch(edge, trust, "/x"))[0] == 200
-    assert a.counts["/x"] == 0 and b.counts["/x"] == 3
+    assert a.counts["/x"] == 0
+    assert b.counts["/x"] == 3
     a.replies["/healthz"] = Reply(200, {}, b"ok")
     await until(lambda: all(m.healthy for m in pool.members))
 
@@ -417,8 +450,10 @@ async def test_all_upstreams_down(start_edge: StartEdge, trust: ssl.SSLContext) 
         {HOST: [("origin.example.com", closed_port()), ("origin.example.com", closed_port())]}
     )
     status, headers, body = await fetch(edge, trust, "/")
-    assert status == 502 and b"every upstream of www.example.com failed" in body
-    assert body.count(b"cannot connect") == 2 and headers["Cache-Control"] == "no-store"
+    assert status == 502
+    assert b"every upstream of www.example.com failed" in body
+    assert body.count(b"cannot connect") == 2
+    assert headers["Cache-Control"] == "no-store"
 
 
 @pytest.mark.parametrize(

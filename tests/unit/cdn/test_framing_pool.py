@@ -52,7 +52,8 @@ def test_round_robin_and_down_last() -> None:
     b = pool.members[1]
     pool.mark_down(b, "refused")
     order = [m.url.host for m in pool.order()]
-    assert order[-1] == "b" and set(order) == {"a", "b", "c"}
+    assert order[-1] == "b"
+    assert set(order) == {"a", "b", "c"}
     assert pool.status()[1] == {"upstream": "https://b", "healthy": False, "reason": "refused"}
     clock.now += 30  # without active checks, a down mark expires
     assert pool.status()[1]["healthy"] is True

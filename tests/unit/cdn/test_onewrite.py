@@ -44,7 +44,7 @@ async def send(response: web.Response, method: str = "GET") -> list[bytes]:
 
 
 @pytest.mark.parametrize(
-    "method,status,body",
+    ("method", "status", "body"),
     [
         ("GET", 200, b"body{color:red}"),
         ("HEAD", 200, b"body{color:red}"),
@@ -67,10 +67,11 @@ async def test_large_body_written_apart() -> None:
     body = b"x" * (JOIN_LIMIT + 1)
     ours = await send(OneWriteResponse(body=body, headers=HEADERS))
     theirs = await send(web.Response(body=body, headers=HEADERS))
-    assert len(ours) == 2 and b"".join(ours) == b"".join(theirs)
+    assert len(ours) == 2
+    assert b"".join(ours) == b"".join(theirs)
 
 
 async def test_header_injection_still_refused() -> None:
     """A field value with CR/LF is refused, as aiohttp's own serializer does."""
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="header injection"):
         await send(OneWriteResponse(body=b"x", headers={"X-Bad": "a\r\nSet-Cookie: b=c"}))

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from lab.scenario import spec as scenario
 from lab.errors import UsageError
+from lab.scenario import spec as scenario
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -20,7 +20,8 @@ def test_shipped_scenarios_load() -> None:
     assert "browse" in found
     for path in found.values():
         sc = scenario.load(path)
-        assert sc.steps and sc.name == path.stem
+        assert sc.steps
+        assert sc.name == path.stem
 
 
 def test_browse_is_cold() -> None:
@@ -89,8 +90,10 @@ expect:
     assert [f.kind for f in sc.faults] == ["loss", "blackhole"]
     assert sc.faults[0].percent == 5.0
     assert sc.steps[1].args == {"name": "www.example.com", "type": "AAAA", "tcp": True}
-    assert sc.steps[2].args["json"] == {"a": 1} and sc.steps[2].args["retries"] == 3
-    assert sc.expect[0].step == 1 and sc.expect[0].status == 200
+    assert sc.steps[2].args["json"] == {"a": 1}
+    assert sc.steps[2].args["retries"] == 3
+    assert sc.expect[0].step == 1
+    assert sc.expect[0].status == 200
     assert sc.expect[1].max == 2
 
 

@@ -4,7 +4,7 @@ import ipaddress
 from pathlib import Path
 
 import yaml
-from dnslib import RR, QTYPE
+from dnslib import QTYPE, RR
 
 from lab import topology
 

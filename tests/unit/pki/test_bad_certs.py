@@ -108,7 +108,8 @@ def test_describe_lists_every_chain(certs: Path) -> None:
     assert leaf.subject == "CN=origin.example.com,O=weblab"
     assert leaf.issuer == issuing.subject == "CN=weblab Issuing CA 1,O=weblab"
     assert leaf.sans == ("origin.example.com", "origin2.example.com", "www.example.com")
-    assert len(leaf.sha256.split(":")) == 32 and leaf.not_after.endswith("Z")
+    assert len(leaf.sha256.split(":")) == 32
+    assert leaf.not_after.endswith("Z")
 
 
 def test_cli_show_json(certs: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -127,4 +128,5 @@ def test_cli_show_empty_dir_fails(tmp_path: Path, capsys: pytest.CaptureFixture[
 def test_cli_bad(tmp_path: Path) -> None:
     """python -m lab.pki DIR --bad makes the good and the bad certificates."""
     assert main([str(tmp_path), "--bad"]) == 0
-    assert (tmp_path / "bad" / "unknown-ca.crt").exists() and (tmp_path / "edge.crt").exists()
+    assert (tmp_path / "bad" / "unknown-ca.crt").exists()
+    assert (tmp_path / "edge.crt").exists()

@@ -71,7 +71,8 @@ def test_files_are_chain_and_private_keys(certs: Path) -> None:
     intermediate = load(certs / "intermediate.crt")[0]
     for leaf in LEAVES:
         chain = load(certs / f"{leaf.name}.crt")
-        assert len(chain) == 2 and chain[1] == intermediate
+        assert len(chain) == 2
+        assert chain[1] == intermediate
         mode = stat.S_IMODE((certs / f"{leaf.name}.key").stat().st_mode)
         assert mode == 0o600
         assert b"ENCRYPTED" not in (certs / f"{leaf.name}.key").read_bytes()
@@ -85,8 +86,11 @@ def test_ca_extensions(certs: Path) -> None:
     for cert in (root, issuing):
         bc = cert.extensions.get_extension_for_class(x509.BasicConstraints)
         ku = cert.extensions.get_extension_for_class(x509.KeyUsage)
-        assert bc.critical and bc.value.ca
-        assert ku.critical and ku.value.key_cert_sign and ku.value.crl_sign
+        assert bc.critical
+        assert bc.value.ca
+        assert ku.critical
+        assert ku.value.key_cert_sign
+        assert ku.value.crl_sign
         cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
     assert issuing.extensions.get_extension_for_class(x509.BasicConstraints).value.path_length == 0
     assert "CN=weblab Issuing CA 1" in issuing.subject.rfc4514_string()
@@ -116,7 +120,8 @@ def test_rerun_keeps_files(tmp_path: Path) -> None:
     lines: list[str] = []
     ensure_certs(tmp_path, lines.append)
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
-    assert all(line.startswith("keeping") for line in lines) and len(lines) == 1 + len(LEAVES)
+    assert all(line.startswith("keeping") for line in lines)
+    assert len(lines) == 1 + len(LEAVES)
 
 
 def test_missing_leaf_is_reissued_under_the_same_ca(tmp_path: Path) -> None:

@@ -12,7 +12,13 @@ from lab.report.packets import messages_from_rows
 from .conftest import DATA, SAMPLE, needs_tshark
 
 SCHEMA = json.loads((DATA / "har-1.2.schema.json").read_text())
-TYPES = {"object": dict, "array": list, "string": str, "integer": int, "number": (int, float)}
+TYPES: dict[str, type | tuple[type, ...]] = {
+    "object": dict,
+    "array": list,
+    "string": str,
+    "integer": int,
+    "number": (int, float),
+}
 
 
 def _check(doc: Any, schema: dict[str, Any], where: str = "$") -> list[str]:
@@ -47,14 +53,16 @@ def test_timeline_only_har_validates() -> None:
     """Without the capture the HAR is still valid 1.2, with one entry per request."""
     har = build_har(_timeline())
     assert _check(har, SCHEMA) == []
-    assert har["log"]["version"] == "1.2" and len(har["log"]["entries"]) == 4
+    assert har["log"]["version"] == "1.2"
+    assert len(har["log"]["entries"]) == 4
 
 
 def test_timings_follow_the_spec() -> None:
     """ssl is inside connect, reused connections have -1, time is the sum of the rest."""
     first, _, reused, _ = build_har(_timeline())["log"]["entries"]
     t = first["timings"]
-    assert t["blocked"] == -1 and t["ssl"] == 2.667
+    assert t["blocked"] == -1
+    assert t["ssl"] == 2.667
     assert t["connect"] == round(0.605 + 2.667, 3)
     assert first["time"] == round(sum(v for v in t.values() if v > 0), 3)
     assert reused["timings"]["dns"] == reused["timings"]["connect"] == -1
@@ -76,13 +84,14 @@ def test_har_with_capture_headers(run_dir: Path) -> None:
     entry = har["log"]["entries"][0]
     names = [h["name"] for h in entry["response"]["headers"]]
     assert {"X-Cache", "Via", "Age", "Cache-Control"} <= set(names)
-    assert entry["connection"] == "0" and entry["request"]["httpVersion"] == "HTTP/1.1"
+    assert entry["connection"] == "0"
+    assert entry["request"]["httpVersion"] == "HTTP/1.1"
 
 
 def test_jsonschema_when_available() -> None:
     """If jsonschema is installed, it agrees with the hand check."""
     try:
-        import jsonschema  # type: ignore[import-untyped]
+        import jsonschema
     except ImportError:
         pytest.skip("jsonschema is not installed; the hand-written check ran instead")
     jsonschema.validate(build_har(_timeline()), SCHEMA)

@@ -54,7 +54,8 @@ def test_tls_handshake_decrypted(messages: list[Message]) -> None:
     hellos = [m.tls for m in messages if m.kind == "client-hello" and m.tls]
     assert [h.sni for h in hellos] == ["www.example.com", "static.example.com"]
     sh = next(m.tls for m in messages if m.kind == "server-hello" and m.tls)
-    assert sh.versions == ["TLS 1.3"] and sh.cipher == "TLS_AES_256_GCM_SHA384"
+    assert sh.versions == ["TLS 1.3"]
+    assert sh.cipher == "TLS_AES_256_GCM_SHA384"
     cert = next(m.tls for m in messages if m.kind == "certificate" and m.tls)
     assert [c.subject for c in cert.certs] == ["www.example.com", "weblab Issuing CA 1"]
     assert cert.certs[1].issuer == "weblab Root CA"

@@ -65,7 +65,8 @@ def test_client_hello_offering_a_ticket() -> None:
             "tls.handshake.extensions.psk.identity.identity": ["038cffbd"],
         }
     )
-    assert ch.psk_offered == 1 and ch.label() == "ClientHello SNI www.example.com + PSK (resume)"
+    assert ch.psk_offered == 1
+    assert ch.label() == "ClientHello SNI www.example.com + PSK (resume)"
 
 
 def test_server_hello_accepting_the_ticket() -> None:
@@ -79,14 +80,16 @@ def test_server_hello_accepting_the_ticket() -> None:
         }
     )
     assert [t.kind for t in infos] == ["server-hello", "finished"]
-    assert infos[0].psk_accepted and infos[0].label().endswith("· PSK accepted")
+    assert infos[0].psk_accepted
+    assert infos[0].label().endswith("· PSK accepted")
 
 
 def test_full_handshake_is_not_resumed() -> None:
     """Without pre_shared_key, hellos neither offer nor accept a PSK."""
     (ch,) = tls_infos({"tls.handshake.type": ["1"]})
     sh, cert, fin = tls_infos({"tls.handshake.type": ["2", "8", "11", "15", "20"]})
-    assert ch.psk_offered == 0 and not sh.psk_accepted
+    assert ch.psk_offered == 0
+    assert not sh.psk_accepted
     assert (cert.kind, fin.kind) == ("certificate", "finished")
 
 
@@ -139,9 +142,11 @@ def test_story_of_the_resumed_handshake(messages: list[Message], timeline: dict[
     (full,) = secs["TLS: handshake with www.example.com"]
     (resumed,) = secs["TLS: resumed handshake with www.example.com"]
     text = " ".join(resumed.paragraphs)
-    assert "pre_shared_key" in text and "selects that identity" in text
+    assert "pre_shared_key" in text
+    assert "selects that identity" in text
     assert "No Certificate and no CertificateVerify" in text
-    assert "forward secrecy" in text and "RFC 8446, section 2.2" in text
+    assert "forward secrecy" in text
+    assert "RFC 8446, section 2.2" in text
     assert "certificate" not in [m.kind for m in messages if m.frame in resumed.frames]
     assert "NewSessionTicket" in " ".join(full.paragraphs)
     assert min(resumed.frames) > max(full.frames)
@@ -153,8 +158,10 @@ def test_story_of_the_304(messages: list[Message], timeline: dict[str, Any]) -> 
     first, again = _sections(messages, timeline)["HTTP: GET https://www.example.com/"]
     assert "conditional" not in " ".join(first.paragraphs)
     text = " ".join(again.paragraphs)
-    assert "If-None-Match" in text and "If-Modified-Since" in text
-    assert "304 Not Modified" in text and "headers only" in text
+    assert "If-None-Match" in text
+    assert "If-Modified-Since" in text
+    assert "304 Not Modified" in text
+    assert "headers only" in text
     assert "Earlier in this run the same request was a MISS" in text
     assert "The page came back 304, so the client parsed the copy it had kept" in text
 
@@ -204,4 +211,5 @@ def test_log_lines_pair_with_their_visit(messages: list[Message], timeline: dict
 def test_waterfall_marks_resumed_handshakes(timeline: dict[str, Any]) -> None:
     """The waterfall says which connections resumed TLS and which visit a row belongs to."""
     svg = waterfall_svg(timeline)
-    assert svg.count("TLS resumed · visit 2") == 2 and svg.count("visit 2") == 6
+    assert svg.count("TLS resumed · visit 2") == 2
+    assert svg.count("visit 2") == 6

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestServer
 
+from services.common.tls import server_context
 from services.web.app import make_app
 from services.web.content import load_site
-from services.common.tls import server_context
 
 
 @pytest.fixture

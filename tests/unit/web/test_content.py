@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from services.common.hosts import normalize_host
 from services.web.content import (
     ASSET_CACHE,
     HTML_CACHE,
@@ -11,7 +12,6 @@ from services.web.content import (
     load_site,
     lookup,
     make_asset,
-    normalize_host,
     not_modified,
     public_host,
 )
@@ -23,7 +23,8 @@ SITE = load_site()
 def test_www_serves_index_for_root() -> None:
     """/ on www.example.com is the HTML page, short-lived in caches."""
     asset = lookup(SITE, "www.example.com", "/")
-    assert asset is not None and asset.content_type.startswith("text/html")
+    assert asset is not None
+    assert asset.content_type.startswith("text/html")
     assert asset.cache_control == HTML_CACHE
     assert b"What happens when you open this page" in asset.body
 
@@ -43,10 +44,12 @@ def test_page_references_fingerprinted_assets_that_exist() -> None:
         assert f"https://static.example.com{fingered}".encode() in page.body
         assert f"https://static.example.com{path}".encode() not in page.body
         asset = lookup(SITE, "static.example.com", fingered)
-        assert asset is not None and asset.content_type.startswith(ctype)
+        assert asset is not None
+        assert asset.content_type.startswith(ctype)
         assert asset.cache_control == IMMUTABLE_CACHE
         plain = lookup(SITE, "static.example.com", path)
-        assert plain is not None and plain.cache_control == ASSET_CACHE
+        assert plain is not None
+        assert plain.cache_control == ASSET_CACHE
 
 
 def test_css_names_the_fingerprinted_font() -> None:
@@ -60,7 +63,9 @@ def test_css_names_the_fingerprinted_font() -> None:
 def test_font_is_woff2_with_cors() -> None:
     """The font is real WOFF2 (signature wOF2) and allowed cross-origin."""
     font = lookup(SITE, "static.example.com", "/font/weblab-icons.woff2")
-    assert font is not None and font.body[:4] == b"wOF2" and font.cors
+    assert font is not None
+    assert font.body[:4] == b"wOF2"
+    assert font.cors
     assert font.encodings == {}  # already Brotli inside: never compressed again
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from services.common.redirect import https_location
 from services.web.encoding import choose, compress, parse_accept_encoding
 from services.web.fingerprint import fingerprinted, rewrite
-from services.common.redirect import https_location
 from services.web.sessions import Sessions, set_cookie
 
 BOTH = {"gzip": b"g", "br": b"b"}
@@ -54,7 +54,9 @@ def test_gzip_output_is_stable() -> None:
 def test_fingerprint_and_rewrite() -> None:
     """Names gain a content hash; absolute and url() references are rewritten."""
     name = fingerprinted("/css/site.css", b"body{}")
-    assert name.startswith("/css/site.") and name.endswith(".css") and len(name) == 22
+    assert name.startswith("/css/site.")
+    assert name.endswith(".css")
+    assert len(name) == 22
     text = b'<link href="https://static.example.com/css/site.css"> url(/css/site.css)'
     out = rewrite(text, {"/css/site.css": name})
     assert out == f'<link href="https://static.example.com{name}"> url({name})'.encode()
@@ -65,9 +67,11 @@ def test_sessions_count_and_expire() -> None:
     now = [0.0]
     sessions = Sessions(clock=lambda: now[0], idle=60)
     first, new = sessions.visit(None)
-    assert new and first.visits == 1
+    assert new
+    assert first.visits == 1
     again, new = sessions.visit(first.id)
-    assert not new and again.visits == 2
+    assert not new
+    assert again.visits == 2
     assert sessions.visit("forged-value")[1]
     now[0] = 61
     assert sessions.visit(first.id)[1]

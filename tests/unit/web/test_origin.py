@@ -8,8 +8,8 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from multidict import CIMultiDict
 from aiohttp.test_utils import TestServer
+from multidict import CIMultiDict
 
 from services.common.tls import server_context
 
@@ -33,10 +33,12 @@ async def get(
 async def test_page_for_www(origin: TestServer, trust: ssl.SSLContext) -> None:
     """GET / for www.example.com is the HTML page with a short max-age and validators."""
     status, headers, body = await get(origin, trust, "www.example.com", "/")
-    assert status == 200 and b"<!doctype html>" in body
+    assert status == 200
+    assert b"<!doctype html>" in body
     assert headers["Content-Type"] == "text/html; charset=utf-8"
     assert headers["Cache-Control"] == "public, max-age=5, stale-if-error=86400"
-    assert "ETag" in headers and "Last-Modified" in headers
+    assert "ETag" in headers
+    assert "Last-Modified" in headers
 
 
 async def test_asset_via_forwarded_host(origin: TestServer, trust: ssl.SSLContext) -> None:
@@ -44,7 +46,8 @@ async def test_asset_via_forwarded_host(origin: TestServer, trust: ssl.SSLContex
     status, headers, _ = await get(
         origin, trust, "origin.example.com", "/css/site.css", X_Forwarded_Host="static.example.com"
     )
-    assert status == 200 and headers["Cache-Control"] == "public, max-age=3600"
+    assert status == 200
+    assert headers["Cache-Control"] == "public, max-age=3600"
     assert headers["Content-Type"] == "text/css; charset=utf-8"
 
 
@@ -61,20 +64,24 @@ async def test_if_none_match_gives_304(origin: TestServer, trust: ssl.SSLContext
         X_Forwarded_Host="static.example.com",
         If_None_Match=headers["ETag"],
     )
-    assert status == 304 and body == b"" and again["ETag"] == headers["ETag"]
+    assert status == 304
+    assert body == b""
+    assert again["ETag"] == headers["ETag"]
 
 
 async def test_404_page(origin: TestServer, trust: ssl.SSLContext) -> None:
     """An unknown path is a 404 HTML page."""
     status, headers, body = await get(origin, trust, "www.example.com", "/nope")
-    assert status == 404 and b"404 Not Found" in body
+    assert status == 404
+    assert b"404 Not Found" in body
     assert headers["Content-Type"].startswith("text/html")
 
 
 async def test_healthz(origin: TestServer, trust: ssl.SSLContext) -> None:
     """/healthz answers 200 JSON for any host."""
     status, _, body = await get(origin, trust, "origin.example.com", "/healthz")
-    assert status == 200 and json.loads(body)["status"] == "ok"
+    assert status == 200
+    assert json.loads(body)["status"] == "ok"
 
 
 async def test_post_is_405(origin: TestServer, trust: ssl.SSLContext) -> None:
@@ -88,7 +95,8 @@ async def test_post_is_405(origin: TestServer, trust: ssl.SSLContext) -> None:
             headers={"Host": "www.example.com"},
         ) as resp,
     ):
-        assert resp.status == 405 and resp.headers["Allow"] == "GET, HEAD, OPTIONS"
+        assert resp.status == 405
+        assert resp.headers["Allow"] == "GET, HEAD, OPTIONS"
 
 
 # Python warns when a context is pinned to TLS 1.1; that old version is the point here.
