@@ -10,7 +10,7 @@ cut, ANY, an unknown type, other classes (CH, HS, ANY) and header variants
 same names recursively, plus names outside the lab.
 
 Zone files are read with dnslib's own master-file parser, independent of
-services/dns/masterfile.py, so our parser is under test too.
+services/dnscore/masterfile.py, so our parser is under test too.
 """
 
 from __future__ import annotations

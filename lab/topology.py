@@ -3,7 +3,7 @@
 The "Internet" lives in TEST-NET-2 (198.51.100.0/24, RFC 5737), documentation
 space that is never routed. compose.yaml gives each service the address
 listed here; the zone files in services/zones publish the same addresses.
-tests/unit/test_topology.py checks that the three agree.
+tests/unit/lab/test_topology.py checks that the three agree.
 """
 
 from __future__ import annotations

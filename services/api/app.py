@@ -30,9 +30,6 @@ from services.api.state import (
 from services.api.store import UserStore
 from services.api.tokens import TokenConfig
 
-# Kept for importers of the old single-module API.
-__all__ = ["STORE", "TOKENS", "ApiConfig", "make_app"]
-
 
 async def me(request: web.Request) -> web.Response:
     who = authenticate(request)

@@ -1,7 +1,6 @@
 """Running an aiohttp app as a lab service: JSON access log, TLS, clean shutdown.
 
-Shared by the origin, the API and the edge (it belongs in services/common/
-once that package takes HTTP helpers).
+Shared by the origin, the API and the edge.
 """
 
 from __future__ import annotations
