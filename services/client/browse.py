@@ -43,6 +43,13 @@ from urllib.parse import urljoin, urlsplit
 
 from dnslib import QTYPE, RCODE, DNSRecord
 
+from services.client.revalidate import (
+    Stored,
+    conditional_headers,
+    receive,
+    representation_type,
+)
+
 CA_FILE = "/certs/ca.crt"
 RESOLV_CONF = "/etc/resolv.conf"
 
@@ -91,24 +98,6 @@ class Fetch:
     # (no certificate sent), whether opened for this fetch or kept alive.
     tls_resumed: bool = False
     conditional: dict[str, str] = field(default_factory=dict)  # validators sent
-
-
-@dataclass
-class Stored:
-    """What the client kept of a response to revalidate it later (RFC 9111 §4.3.1)."""
-
-    etag: str
-    last_modified: str
-    content_type: str
-    body: bytes
-
-    def conditional_headers(self) -> dict[str, str]:
-        out = {}
-        if self.etag:
-            out["If-None-Match"] = self.etag
-        if self.last_modified:
-            out["If-Modified-Since"] = self.last_modified
-        return out
 
 
 @dataclass
@@ -289,9 +278,7 @@ class Browser:
                 f.tls_resumed = bool(sock.session_reused)
             t0 = time.perf_counter()
             path = parts.path or "/"
-            # A reload revalidates what it has: the stored validators, no Cache-Control,
-            # so a cache holding a fresh copy may answer 304 itself (RFC 9111 §4.3.2).
-            f.conditional = stored.conditional_headers() if stored else {}
+            f.conditional = conditional_headers(stored)
             conn.request(
                 "GET",
                 path + (f"?{parts.query}" if parts.query else ""),
@@ -317,15 +304,10 @@ class Browser:
                 # In TLS 1.3 the ticket comes after the handshake (NewSessionTicket,
                 # RFC 8446 §4.6.1): read the session once a response has been read.
                 self.sessions[host] = sock.session
-            if resp.status == 304 and stored is not None:
-                body = stored.body  # "use your copy": the 304 itself has no content
-            elif resp.status == 200 and (resp.getheader("ETag") or resp.getheader("Last-Modified")):
-                self.stored[url] = Stored(
-                    resp.getheader("ETag", ""),
-                    resp.getheader("Last-Modified", ""),
-                    f.content_type,
-                    body,
-                )
+            outcome = receive(stored, resp.status, resp.getheaders(), body)
+            body = outcome.body
+            if outcome.stored is not None:
+                self.stored[url] = outcome.stored
             if resp.getheader("Connection", "").lower() == "close":
                 self.conns.pop(host, None)
         except (OSError, RuntimeError, http.client.HTTPException) as e:
@@ -360,11 +342,8 @@ class Browser:
 
     def _visit(self, url: str) -> None:
         page, body = self.fetch(url)
-        stored = self.stored.get(url)
-        html = (page.status == 200 and "html" in page.content_type) or (
-            page.status == 304 and stored is not None and "html" in stored.content_type
-        )
-        if html:
+        shown = representation_type(page.status, page.content_type, self.stored.get(url))
+        if "html" in shown:
             finder = AssetFinder()
             finder.feed(body.decode("utf-8", "replace"))
             for ref in finder.urls:

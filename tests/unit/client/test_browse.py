@@ -19,18 +19,17 @@ from aiohttp.test_utils import TestServer
 from dnslib import QTYPE, RR, A, DNSRecord
 from dnslib.server import BaseResolver, DNSHandler, DNSServer
 
-from services.client.browse import Browser, Timeline, main
-from lab.scenario.expect import StepOutcome, check
 from lab.pki import ensure_certs
+from lab.scenario.expect import StepOutcome, check
 from lab.scenario.spec import find
 from services.cdn.app import EdgeConfig
 from services.cdn.app import make_app as make_edge
 from services.cdn.routing import parse_route
+from services.client.browse import Browser, Timeline, main
 from services.common.httpserver import JsonAccessLogger
 from services.common.tls import client_context, server_context
 from services.web.app import make_app as make_origin
 from services.web.content import load_site
-
 
 SAMPLE_CAPTURE = Path(__file__).parents[1] / "report" / "data" / "sample-run" / "capture.pcapng"
 
@@ -128,7 +127,9 @@ async def test_one_visit_is_cold(
 ) -> None:
     """By default one visit: full handshakes, no validators sent, MISS then 200s."""
     tl = await open_page(browser(certs, dns, edge), 1)
-    assert tl.ok and tl.visits == 1 and len(tl.fetches) > 2
+    assert tl.ok
+    assert tl.visits == 1
+    assert len(tl.fetches) > 2
     assert {f.visit for f in tl.fetches} == {1}
     assert all(f.status == 200 and not f.conditional and not f.tls_resumed for f in tl.fetches)
     assert tl.fetches[0].cache == "MISS"
@@ -143,7 +144,8 @@ async def test_reload_resumes_tls_and_gets_304s(
     tl = await open_page(browser(certs, dns, edge), 2)
     first = [f for f in tl.fetches if f.visit == 1]
     second = [f for f in tl.fetches if f.visit == 2]
-    assert tl.ok and [f.url for f in first] == [f.url for f in second]
+    assert tl.ok
+    assert [f.url for f in first] == [f.url for f in second]
     assert not any(f.tls_resumed for f in first)
     assert all(f.tls_resumed for f in second)
     assert [f.reused_connection for f in second] == [f.reused_connection for f in first]
@@ -174,7 +176,8 @@ async def test_reload_parses_the_stored_page(
     tl = await open_page(browser(certs, dns, edge), 2)
     page = next(f for f in tl.fetches if f.visit == 2 and not f.initiator)
     subs = [f for f in tl.fetches if f.visit == 2 and f.initiator]
-    assert page.status == 304 and len(subs) == len(tl.fetches) // 2 - 1 > 0
+    assert page.status == 304
+    assert len(subs) == len(tl.fetches) // 2 - 1 > 0
 
 
 async def test_unknown_ca_is_named(
@@ -185,14 +188,16 @@ async def test_unknown_ca_is_named(
     ensure_certs(other, lambda _line: None)
     b = browser(other, dns, edge)
     tl = await open_page(b, 1)
-    assert not tl.ok and "certificate verification failed" in tl.fetches[0].error
+    assert not tl.ok
+    assert "certificate verification failed" in tl.fetches[0].error
 
 
 def test_visits_must_be_positive(capsys: pytest.CaptureFixture[str]) -> None:
     """--visits 0 is a usage error (exit 2), caught before any network traffic."""
     with pytest.raises(SystemExit) as e:
         main(["--visits", "0"])
-    assert e.value.code == 2 and "must be 1 or more" in capsys.readouterr().err
+    assert e.value.code == 2
+    assert "must be 1 or more" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark is not installed")
@@ -214,4 +219,5 @@ def test_warm_expectations_fail_on_a_cold_visit() -> None:
     warm = {
         e.line for e in scenario.expect if e.packets and ("psk" in e.packets or "304" in e.packets)
     }
-    assert len(warm) == 3 and warm <= failed
+    assert len(warm) == 3
+    assert warm <= failed
