@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from typing import IO
 
 import pytest
 
-from lab.scenario import spec as scenario
 from lab.compose import ROOT, Lab
+from lab.scenario import spec as scenario
 from lab.scenario.runner import run_scenario
 
 
@@ -34,7 +35,8 @@ def test_scenario_expectations_hold(lab: Lab, name: str) -> None:
     assert not failed, failed
     assert result.ok
     doc = json.loads((result.folder / "timeline.json").read_text())
-    assert doc["scenario"] == name and all(e["passed"] for e in doc["expectations"])
+    assert doc["scenario"] == name
+    assert all(e["passed"] for e in doc["expectations"])
 
 
 def test_faults_are_removed_after_the_run(lab: Lab) -> None:
@@ -50,7 +52,8 @@ def test_warm_visit_after_cold(lab: Lab) -> None:
     result = run_scenario(lab, scenario.find("browse-warm"), ROOT / "runs")
     assert result.ok, [c for c in result.checks if not c.passed]
     static = [f for f in result.timeline["fetches"] if "static.example.com" in f["url"]]
-    assert static and all(f["cache"] == "HIT" for f in static)
+    assert static
+    assert all(f["cache"] == "HIT" for f in static)
 
 
 def test_broken_expectation_fails_the_run(lab: Lab, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -66,24 +69,59 @@ def test_broken_expectation_fails_the_run(lab: Lab, tmp_path) -> None:  # type: 
 
 def test_interrupted_run_cleans_up(lab: Lab) -> None:
     """Ctrl-C during a run: faults removed, capture closed, the folder says INTERRUPTED."""
+    import queue
     import signal
     import subprocess
+    import threading
     import time
 
     before = set((ROOT / "runs").glob("*-tld-outage"))
-    proc = subprocess.Popen(
+    # A thread reads the output so that the wait below has a deadline (a blocking
+    # readline has none); every line is kept for the failure messages.
+    lines: queue.Queue[str | None] = queue.Queue()  # None: end of output
+    seen: list[str] = []
+
+    def read(stream: IO[str]) -> None:
+        for line in stream:
+            lines.put(line)
+        lines.put(None)
+
+    with subprocess.Popen(  # closes the pipe and reaps the process on the way out
         [str(ROOT / ".venv" / "bin" / "lab"), "run", "tld-outage"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-    )
-    assert proc.stdout is not None
-    for line in proc.stdout:  # wait until the fault is in place and the step runs
-        if line.startswith("step 1/1"):
-            break
-    time.sleep(0.5)  # inside the step, where a user's Ctrl-C would land
-    proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=120)
+    ) as proc:
+        assert proc.stdout is not None
+        reader = threading.Thread(target=read, args=(proc.stdout,), daemon=True)
+        reader.start()
+        # The browse step's first event line (steps._event_line of its dns.query) is
+        # printed once the client in the container has begun the step's work: the fault is
+        # in place and the step is running, where a user's Ctrl-C would land.
+        started = in_step = False
+        deadline = time.monotonic() + 120
+        while not in_step:
+            try:
+                line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                proc.kill()
+                pytest.fail("no event line from step 1 within 120 s:\n" + "".join(seen))
+            assert line is not None, "lab run ended before its step began:\n" + "".join(seen)
+            seen.append(line)
+            started = started or line.startswith("step 1/1: browse ")
+            in_step = started and line.startswith("  DNS   ? www.example.com A  (asking ")
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+        reader.join(timeout=30)
+        while not lines.empty():
+            line = lines.get_nowait()
+            if line is not None:
+                seen.append(line)
+    out = "".join(seen)
     assert proc.returncode == 130, out
     (folder,) = set((ROOT / "runs").glob("*-tld-outage")) - before
     assert (folder / "INTERRUPTED").exists()
@@ -124,6 +162,7 @@ def test_live_capture(lab: Lab) -> None:
         ],
         capture_output=True,
         text=True,
+        check=False,
     )
     assert r.stdout.strip(), "the MX lookup made during the capture is missing"
     assert (folder / "report.html").exists()
@@ -143,5 +182,6 @@ def test_delay_fault_is_honest(lab: Lab, tmp_path) -> None:  # type: ignore[no-u
     if _has_netem():
         assert not notes
     else:
-        assert "NOT applied" in notes and "netem" in notes
+        assert "NOT applied" in notes
+        assert "netem" in notes
     assert result.ok
