@@ -19,14 +19,19 @@ import signal
 import sys
 
 from services.common.logs import log_event, setup
-from services.dnscore.listen import TcpPolicy, listen, run
-from services.dnscore.masterfile import ZoneFileError
-from services.dnscore.querylog import QUERY_LOG_RATE
 from services.dns.server import AuthoritativeServer
-from services.dnscore.wire import CLASSIC_UDP_LIMIT, MAX_EDNS_PAYLOAD, OUR_EDNS_PAYLOAD
 from services.dns.zone import ZoneSet, load_zone
+from services.dnscore.listen import TcpPolicy, listen
+from services.dnscore.masterfile import ZoneFileError
+from services.dnscore.program import StartupEvents, load_and_serve
+from services.dnscore.querylog import QUERY_LOG_RATE
+from services.dnscore.wire import CLASSIC_UDP_LIMIT, MAX_EDNS_PAYLOAD, OUR_EDNS_PAYLOAD
 
 logger = logging.getLogger("services.dns")
+
+STARTUP = StartupEvents(
+    load_error="dns_zone_error", load_message="bad zone file", bind_error="dns_bind_error"
+)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -151,26 +156,14 @@ def main(argv: list[str] | None = None) -> int:
     """Load every zone (refuse to start on any error), then serve."""
     args = parse_args(argv)
     setup(args.name)
-    try:
-        zones = load_zones(args.zone)
-    except ZoneFileError as e:
-        # Refuse to start: a server with half its data would answer wrongly.
-        logger.error("bad zone file", extra={"event": "dns_zone_error", "error": str(e)})
-        return 1
-    try:
-        run(serve(args, zones))
-    except OSError as e:
-        logger.error(
-            "cannot listen",
-            extra={
-                "event": "dns_bind_error",
-                "error": str(e),
-                "listen": args.listen,
-                "port": args.port,
-            },
-        )
-        return 1
-    return 0
+    return load_and_serve(
+        logger,
+        STARTUP,
+        lambda: load_zones(args.zone),
+        lambda zones: serve(args, zones),
+        args.listen,
+        args.port,
+    )
 
 
 if __name__ == "__main__":

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 
 from dnslib import CLASS, QTYPE, RCODE, RR, TXT, DNSRecord
 
+from services.dns.zone import ADDRESS_TYPES, Zone, ZoneSet
 from services.dnscore.names import ancestors, norm, parent
 from services.dnscore.wire import reply_to
-from services.dns.zone import ADDRESS_TYPES, Zone, ZoneSet
 
 CLASS_ANY = 255  # RFC 1035 §3.2.5 QCLASS "*"
 CLASS_CH = 3  # CHAOS, used for server identification (RFC 4892)

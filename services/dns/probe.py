@@ -1,9 +1,9 @@
 """Health probe: ``python -m services.dns.probe SERVER NAME TYPE [--norec] [--aa] [--port N]``.
 
 Sends one real DNS query over UDP and exits 0 if the reply is NOERROR with at
-least one answer (and AA=1 with ``--aa``), else 1; 2 for a usage error. Meant
-for compose health checks, where it proves the server answers the protocol,
-not merely that a port is open.
+least one answer (and AA=1 with ``--aa``), else 1; 2 for a usage error: proof
+that a server answers the protocol, not merely that a port is open. The
+health checks in compose.yaml do the same with ``dig`` instead.
 """
 
 from __future__ import annotations

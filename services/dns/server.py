@@ -1,15 +1,13 @@
 """The authoritative server: wire bytes in, reply bytes out, one log line a query.
 
-Replies are also kept in a wire-level answer cache: the key is the query's
-bytes without its 2-byte ID plus the transport (the ID is the only field a
-reply copies that differs between identical questions; flags, question case
-and EDNS size are all in the key), the value the packed reply whose ID is
-patched on the way out. An authoritative reply is a pure function of the
-zones and those bytes, so the cache is exact; it is emptied when the zones
-are replaced (SIGHUP) and when it reaches its size bound. The listener
-tries ``cached`` straight from ``datagram_received``, so a hit costs no
-task, no coroutine and no parsing; the query log rations its lines at high
-rates (services/dns/querylog.py).
+Replies are also kept packed in the shared wire cache
+(services/dnscore/wirecache.py), keyed by the query's bytes without its ID
+and the transport. An authoritative reply is a pure function of the zones
+and those bytes, so the cache is exact and its entries have no age limit;
+it is emptied when the zones are replaced (SIGHUP) and when it reaches its
+size bound. The listener tries ``cached`` straight from
+``datagram_received``, so a hit costs no task, no coroutine and no parsing;
+the query log rations its lines at high rates (services/dnscore/querylog.py).
 """
 
 from __future__ import annotations
@@ -23,25 +21,14 @@ from dnslib import RCODE
 
 from services.common.logs import log_event
 from services.dns.answer import answer
+from services.dns.zone import ZoneSet
 from services.dnscore.listen import Address
 from services.dnscore.names import norm
 from services.dnscore.querylog import QUERY_LOG_RATE, QueryLog
 from services.dnscore.wire import OUR_EDNS_PAYLOAD, finish, parse_query, type_text
-from services.dns.zone import ZoneSet
+from services.dnscore.wirecache import WireCache
 
 logger = logging.getLogger(__name__)
-
-WIRE_CACHE_SIZE = 4096  # distinct (query bytes, transport) pairs remembered
-
-
-class _Packed:
-    """A cached reply: everything after its ID, and the query log's fields."""
-
-    __slots__ = ("tail", "fields")
-
-    def __init__(self, data: bytes, fields: dict[str, Any]) -> None:
-        self.tail = data[2:]
-        self.fields = fields
 
 
 class AuthoritativeServer:
@@ -62,14 +49,12 @@ class AuthoritativeServer:
         self.edns_max = edns_max
         self.wire_cache = wire_cache
         self.log = QueryLog(logger, "dns_query", query_log_rate, clock)
-        # One table per transport: a UDP reply may be truncated, a TCP one not.
-        self._replies: dict[str, dict[bytes, _Packed]] = {"udp": {}, "tcp": {}}
+        self._replies = WireCache()
 
     def replace_zones(self, zones: ZoneSet) -> None:
         """Serve a new set of zones (a reload); cached replies are forgotten."""
         self.zones = zones
-        for table in self._replies.values():
-            table.clear()
+        self._replies.clear()
 
     async def handle(self, wire: bytes, client: Address, proto: str) -> bytes | None:
         """The listener's handler (async only to fit the shared listener)."""
@@ -81,10 +66,10 @@ class AuthoritativeServer:
         No parsing: the key is every byte after the ID, so only a query
         identical to one answered before (flags, case, EDNS included) hits.
         """
-        hit = self._replies[proto].get(wire[2:])
+        now = self.clock()
+        hit = self._replies.get(wire, proto, now)
         if hit is None:
             return None
-        now = self.clock()
         fields = hit.fields
         if self.log.admit(now):
             self.log.write(
@@ -122,24 +107,21 @@ class AuthoritativeServer:
         outcome = answer(self.zones, query, self.name)
         reply = outcome.reply
         data = finish(query, reply, proto, self.edns_max)
-        fields: dict[str, Any] = dict(
-            server=self.name,
-            qname=norm(query.q.qname),
-            qtype=type_text(query.q.qtype),
-            rcode=RCODE.get(reply.header.rcode),
-            aa=bool(reply.header.aa),
-            answers=len(reply.rr),
-            referral=outcome.referral,
-            delegated_to=outcome.delegated_to,
-            zone=outcome.zone,
-            truncated=bool(reply.header.tc),
-            size=len(data),
-        )
+        fields: dict[str, Any] = {
+            "server": self.name,
+            "qname": norm(query.q.qname),
+            "qtype": type_text(query.q.qtype),
+            "rcode": RCODE.get(reply.header.rcode),
+            "aa": bool(reply.header.aa),
+            "answers": len(reply.rr),
+            "referral": outcome.referral,
+            "delegated_to": outcome.delegated_to,
+            "zone": outcome.zone,
+            "truncated": bool(reply.header.tc),
+            "size": len(data),
+        }
         if self.wire_cache:
-            table = self._replies[proto]
-            if len(table) >= WIRE_CACHE_SIZE:
-                table.clear()
-            table[wire[2:]] = _Packed(data, fields)
+            self._replies.put(wire, proto, data, fields, started)
         if self.log.admit(started):
             self.log.write(
                 client=client[0],

@@ -13,12 +13,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import logging
 import struct
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Any, cast
 
 from services.common.logs import log_event
 
@@ -187,13 +187,16 @@ async def listen(
     loop = asyncio.get_running_loop()
     attempts = 20 if port == 0 else 1
     for attempt in range(attempts):
-        protocol = _UdpProtocol(handler, fast)
-        connections: set[asyncio.Task[None]] = set()
-        udp, _ = await loop.create_datagram_endpoint(lambda: protocol, local_addr=(host, port))
+        # Factories made with partial, not closures over the loop's variables:
+        # the TCP callback outlives this iteration.
+        udp, protocol = await loop.create_datagram_endpoint(
+            functools.partial(_UdpProtocol, handler, fast), local_addr=(host, port)
+        )
         bound = int(udp.get_extra_info("sockname")[1])
+        connections: set[asyncio.Task[None]] = set()
         try:
             tcp = await asyncio.start_server(
-                lambda r, w: _serve_tcp(handler, r, w, connections, policy),
+                functools.partial(_serve_tcp, handler, tasks=connections, policy=policy),
                 host,
                 bound,
                 reuse_address=True,

@@ -16,8 +16,8 @@ import signal
 import sys
 
 from services.common.logs import log_event, setup
-from services.dnscore.listen import listen, run
-from services.dnscore.masterfile import ZoneFileError
+from services.dnscore.listen import listen
+from services.dnscore.program import StartupEvents, load_and_serve
 from services.dnscore.querylog import QUERY_LOG_RATE
 from services.resolver.cache import Cache, CacheConfig
 from services.resolver.control import DEFAULT_SOCKET, serve_control
@@ -27,6 +27,10 @@ from services.resolver.server import CLIENT_DEADLINE, Network, RecursiveServer
 from services.resolver.transport import NetworkTransport
 
 logger = logging.getLogger("services.resolver")
+
+STARTUP = StartupEvents(
+    load_error="resolver_hints_error", load_message="bad hints", bind_error="resolver_bind_error"
+)
 
 
 def _network(text: str) -> Network:
@@ -175,25 +179,14 @@ def main(argv: list[str] | None = None) -> int:
     """Load the root servers, then serve."""
     args = parse_args(argv)
     setup(args.name)
-    try:
-        roots = load_hints(args.hints or args.root_zone)
-    except ZoneFileError as e:
-        logger.error("bad hints", extra={"event": "resolver_hints_error", "error": str(e)})
-        return 1
-    try:
-        run(serve(args, roots))
-    except OSError as e:
-        logger.error(
-            "cannot listen",
-            extra={
-                "event": "resolver_bind_error",
-                "error": str(e),
-                "listen": args.listen,
-                "port": args.port,
-            },
-        )
-        return 1
-    return 0
+    return load_and_serve(
+        logger,
+        STARTUP,
+        lambda: load_hints(args.hints or args.root_zone),
+        lambda roots: serve(args, roots),
+        args.listen,
+        args.port,
+    )
 
 
 if __name__ == "__main__":

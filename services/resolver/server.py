@@ -8,15 +8,16 @@
 - A whole client question is bounded by ``deadline`` (6 s by default: four
   1.5 s server timeouts), then SERVFAIL, or a stale answer with serve-stale
   (RFC 8767); a failure is never reported as NXDOMAIN.
-- Replies to repeated questions come from a wire-level cache of packed
-  replies keyed by the query bytes without the ID and the transport; an
-  entry is reused for at most one second, so the TTLs it carries are never
-  more than a second too high (the same granularity as the TTL itself).
+- Replies to repeated questions come from the shared cache of packed
+  replies (services/dnscore/wirecache.py) keyed by the query bytes without
+  the ID and the transport; an entry is reused for at most one second, so
+  the TTLs it carries are never more than a second too high (the same
+  granularity as the TTL itself), and only for allowed clients.
   The listener tries ``cached`` straight from ``datagram_received``: a hit
   costs no task, no coroutine and no parsing.
 - One ``resolver_query`` line per question; at high rates answers from the
   caches are rationed to ``query_log_rate`` lines a second plus a summary
-  (services/dns/querylog.py); lookups that went upstream always get theirs.
+  (services/dnscore/querylog.py); lookups that went upstream always get theirs.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from services.dnscore.listen import Address
 from services.dnscore.names import ROOT, norm
 from services.dnscore.querylog import QUERY_LOG_RATE, QueryLog
 from services.dnscore.wire import finish, parse_query, reply_to
+from services.dnscore.wirecache import WireCache
 from services.resolver.cache import Cache, Rank
 from services.resolver.iterate import Resolution, Resolver
 from services.resolver.transport import qtype_text
@@ -44,18 +46,7 @@ logger = logging.getLogger(__name__)
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 CLIENT_DEADLINE = 6.0  # seconds for a whole client question; then SERVFAIL (or stale)
 WIRE_REUSE = 1.0  # seconds a packed reply may be reused (TTLs are whole seconds)
-WIRE_CACHE_SIZE = 4096
-
-
-class _Packed:
-    """A reusable reply: when it was packed, everything after its ID, the log's fields."""
-
-    __slots__ = ("stored", "tail", "fields")
-
-    def __init__(self, stored: float, data: bytes, fields: dict[str, object]) -> None:
-        self.stored = stored
-        self.tail = data[2:]
-        self.fields = fields
+ALLOWED_MEMO_SIZE = 4096  # client addresses whose allowed() verdict is remembered
 
 
 class RecursiveServer:
@@ -76,7 +67,7 @@ class RecursiveServer:
         self.deadline = deadline
         self.wire_cache = wire_cache
         self.log = QueryLog(logger, "resolver_query", query_log_rate, clock)
-        self._packed: dict[str, dict[bytes, _Packed]] = {"udp": {}, "tcp": {}}
+        self._packed = WireCache(max_age=WIRE_REUSE)
         self._allowed: dict[str, bool] = {}  # client address -> allowed(), memoised
         # Identical questions in flight share one resolution (RFC 5452 §5:
         # duplicate upstream queries make spoofing easier).
@@ -92,7 +83,7 @@ class RecursiveServer:
         except ValueError:
             return False
         verdict = any(address in network for network in self.allow)
-        if len(self._allowed) >= WIRE_CACHE_SIZE:
+        if len(self._allowed) >= ALLOWED_MEMO_SIZE:
             self._allowed.clear()
         self._allowed[client] = verdict
         return verdict
@@ -103,11 +94,9 @@ class RecursiveServer:
         No parsing: the key is every byte after the ID (flags, case and EDNS
         included), and only allowed clients are served from it.
         """
-        hit = self._packed[proto].get(wire[2:])
-        if hit is None:
-            return None
         now = self.clock()
-        if now - hit.stored >= WIRE_REUSE or not self.allowed(client[0]):
+        hit = self._packed.get(wire, proto, now)
+        if hit is None or not self.allowed(client[0]):
             return None
         fields = hit.fields
         if self.log.admit(now):
@@ -167,21 +156,20 @@ class RecursiveServer:
                 "trace": [asdict(step) for step in resolution.trace],
             }
         data = finish(query, reply, proto)
-        summary: dict[str, object] = dict(
-            qname=qname,
-            qtype=qtype_text(qtype),
-            rcode=RCODE.get(reply.header.rcode),
-            answers=len(reply.rr),
-            truncated=bool(reply.header.tc),
-        )
+        summary: dict[str, object] = {
+            "qname": qname,
+            "qtype": qtype_text(qtype),
+            "rcode": RCODE.get(reply.header.rcode),
+            "answers": len(reply.rr),
+            "truncated": bool(reply.header.tc),
+        }
         if cacheable and self.wire_cache:
-            table = self._packed[proto]
-            if len(table) >= WIRE_CACHE_SIZE:
-                table.clear()
-            table[wire[2:]] = _Packed(
-                self.clock(),
+            self._packed.put(
+                wire,
+                proto,
                 data,
                 {**summary, "from_cache": True, "upstream_queries": 0, "trace": []},
+                self.clock(),
             )
         now = self.clock()
         line = dict(
@@ -204,8 +192,7 @@ class RecursiveServer:
 
     def flush(self, name: str | None = None) -> int:
         """Flush the resolver's cache (all, or a name and below) and the packed replies."""
-        for table in self._packed.values():
-            table.clear()
+        self._packed.clear()
         return self.resolver.flush(name)
 
     def _norec(self, query: DNSRecord, qname: str, qtype: int) -> DNSRecord:

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from dnslib import EDNS0, QTYPE, RCODE, DNSRecord
 
-from services.dnscore.listen import Listener, listen
-from services.dnscore.masterfile import parse_master
 from services.dns.server import AuthoritativeServer
 from services.dns.zone import ZoneSet, build_zone, load_zone
+from services.dnscore.listen import Listener, listen
+from services.dnscore.masterfile import parse_master
 from tests.unit.udpclient import udp_exchange
 
 ROOT_DIR = Path(__file__).resolve().parents[3]
@@ -47,7 +47,8 @@ async def test_udp_answer(server: Listener) -> None:
     """A UDP query gets the authoritative answer with the query's ID."""
     query = DNSRecord.question("origin.example.com", "A")
     reply = await udp_query(server.port, query)
-    assert reply.header.id == query.header.id and reply.header.aa == 1
+    assert reply.header.id == query.header.id
+    assert reply.header.aa == 1
     assert str(reply.rr[0].rdata) == "198.51.100.90"
 
 
@@ -71,7 +72,9 @@ async def test_tcp_several_queries_per_connection(server: Listener) -> None:
 async def test_large_udp_reply_is_truncated(server: Listener) -> None:
     """Over 512 bytes without EDNS the UDP reply has TC=1 and TCP has it all."""
     reply = await udp_query(server.port, DNSRecord.question("txt.big.test", "TXT"))
-    assert reply.header.tc == 1 and reply.rr == [] and str(reply.q.qname) == "txt.big.test."
+    assert reply.header.tc == 1
+    assert reply.rr == []
+    assert str(reply.q.qname) == "txt.big.test."
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
     wire = DNSRecord.question("txt.big.test", "TXT").pack()
     writer.write(struct.pack("!H", len(wire)) + wire)
@@ -79,7 +82,8 @@ async def test_large_udp_reply_is_truncated(server: Listener) -> None:
     full = DNSRecord.parse(await reader.readexactly(length))
     writer.close()
     await writer.wait_closed()
-    assert full.header.tc == 0 and len(full.rr) == 10
+    assert full.header.tc == 0
+    assert len(full.rr) == 10
 
 
 async def test_edns_payload_size_is_honoured(server: Listener) -> None:
@@ -99,7 +103,8 @@ async def test_garbage_never_kills_the_server(server: Listener) -> None:
     query = DNSRecord.question("origin.example.com", "A")
     broken = query.pack()[:12] + b"\x07truncat"  # header promises a question that is cut
     reply = DNSRecord.parse(await udp_exchange(server.port, broken))
-    assert reply.header.rcode == RCODE.FORMERR and reply.header.id == query.header.id
+    assert reply.header.rcode == RCODE.FORMERR
+    assert reply.header.id == query.header.id
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     for junk in (b"", b"\x00", os.urandom(7), os.urandom(300), b"\xff" * 12):
         sock.sendto(junk, ("127.0.0.1", server.port))
@@ -144,11 +149,14 @@ async def test_command_line_serves_and_stops(tmp_path: Path) -> None:
     assert proc.stdout is not None
     try:
         started = json.loads(await asyncio.wait_for(proc.stdout.readline(), DEADLINE))
-        assert started["event"] == "dns_started" and started["service"] == "a.root-servers.net"
+        assert started["event"] == "dns_started"
+        assert started["service"] == "a.root-servers.net"
         reply = await udp_query(started["port"], DNSRecord.question(".", "SOA"))
-        assert reply.header.aa == 1 and reply.rr[0].rtype == QTYPE.SOA
+        assert reply.header.aa == 1
+        assert reply.rr[0].rtype == QTYPE.SOA
         logged = json.loads(await asyncio.wait_for(proc.stdout.readline(), DEADLINE))
-        assert logged["event"] == "dns_query" and logged["qtype"] == "SOA"
+        assert logged["event"] == "dns_query"
+        assert logged["qtype"] == "SOA"
         assert {
             "client",
             "proto",
@@ -235,7 +243,8 @@ async def test_repeats_are_answered_on_the_fast_path() -> None:
             query = DNSRecord.question("origin.example.com", "A")
             query.header.id = qid
             reply = await udp_query(listener.port, query)
-            assert reply.header.id == qid and str(reply.rr[0].rdata) == "198.51.100.90"
+            assert reply.header.id == qid
+            assert str(reply.rr[0].rdata) == "198.51.100.90"
     finally:
         await listener.close()
     assert served == [False, True, True]

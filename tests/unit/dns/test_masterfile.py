@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 from dnslib import QTYPE
 
-from services.dnscore.masterfile import ZoneFileError, load_master, parse_master, parse_ttl
 from services.dns.zone import build_zone, load_zone
+from services.dnscore.masterfile import ZoneFileError, load_master, parse_master, parse_ttl
 
 ZONES = Path(__file__).resolve().parents[3] / "services" / "zones"
 

@@ -4,9 +4,9 @@ import logging
 
 import pytest
 
-from services.dnscore.querylog import QueryLog
 from services.dns.server import AuthoritativeServer
 from services.dns.zone import ZoneSet, load_zone
+from services.dnscore.querylog import QueryLog
 
 from .test_wire_rules import ZONES
 
@@ -72,7 +72,8 @@ def test_flush_writes_nothing_when_nothing_was_held_back(caplog: pytest.LogCaptu
     caplog.set_level(logging.INFO)
     log = QueryLog(logging.getLogger("t"), "dns_query", 1, Clock())
     log.flush()
-    assert log.admit(100.0) and not log.admit(100.1)
+    assert log.admit(100.0)
+    assert not log.admit(100.1)
     log.skip("k", "a.", "A", "NOERROR")
     log.flush()
     log.flush()

@@ -6,8 +6,8 @@ import pytest
 from dnslib import QTYPE, RCODE, DNSRecord
 
 from services.dns.answer import answer, closest_encloser
-from services.dnscore.masterfile import ZoneFileError, parse_master
 from services.dns.zone import ZoneSet, build_zone, load_zone
+from services.dnscore.masterfile import ZoneFileError, parse_master
 
 ZONES = Path(__file__).resolve().parents[3] / "services" / "zones"
 HEAD = "$TTL 60\n$ORIGIN z.\n@ SOA ns.z. h.z. 1 2 3 4 5\n@ NS ns.z.\nns A 192.0.2.9\n"
@@ -25,7 +25,8 @@ def ask(zones: ZoneSet, name: str, qtype: str = "A") -> DNSRecord:
 def test_wildcard_synthesises_with_query_owner(example: ZoneSet) -> None:
     """RFC 4592 §3.4.1: a.b.wild.example.com A comes from *.wild with the asked owner."""
     reply = ask(example, "a.b.wild.example.com")
-    assert reply.header.aa and reply.header.rcode == RCODE.NOERROR
+    assert reply.header.aa
+    assert reply.header.rcode == RCODE.NOERROR
     assert [(str(r.rname), str(r.rdata)) for r in reply.rr] == [
         ("a.b.wild.example.com.", "198.51.100.80")
     ]
@@ -35,13 +36,16 @@ def test_wildcard_txt_and_nodata(example: ZoneSet) -> None:
     """The wildcard's TXT is synthesised; a type it lacks is NODATA, not NXDOMAIN."""
     assert "RFC 4592" in str(ask(example, "x.wild.example.com", "TXT").rr[0].rdata)
     mx = ask(example, "x.wild.example.com", "MX")
-    assert mx.header.rcode == RCODE.NOERROR and mx.rr == [] and mx.auth[0].rtype == QTYPE.SOA
+    assert mx.header.rcode == RCODE.NOERROR
+    assert mx.rr == []
+    assert mx.auth[0].rtype == QTYPE.SOA
 
 
 def test_existing_empty_non_terminal_blocks_wildcard(example: ZoneSet) -> None:
     """sub.wild exists (empty non-terminal): it is NODATA and names below it are NXDOMAIN."""
     ent = ask(example, "sub.wild.example.com")
-    assert ent.header.rcode == RCODE.NOERROR and ent.rr == []
+    assert ent.header.rcode == RCODE.NOERROR
+    assert ent.rr == []
     below = ask(example, "x.sub.wild.example.com")
     assert below.header.rcode == RCODE.NXDOMAIN
     assert closest_encloser(example.zones["example.com."], "x.sub.wild.example.com.") == (
@@ -85,7 +89,8 @@ def test_zone_checks_report_file_and_line(body: str, line: int, reason: str) -> 
     """Occluded data, missing glue, wildcard NS and CNAME-and-other-data fail at load."""
     with pytest.raises(ZoneFileError) as caught:
         build_zone(parse_master(HEAD + body, "t.zone"), "t.zone")
-    assert caught.value.line == line and reason in caught.value.reason
+    assert caught.value.line == line
+    assert reason in caught.value.reason
     assert str(caught.value).startswith(f"t.zone:{line}:")
 
 

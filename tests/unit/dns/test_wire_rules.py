@@ -6,8 +6,8 @@ from pathlib import Path
 from dnslib import EDNS0, OPCODE, QTYPE, RCODE, DNSRecord
 
 from services.dns.server import AuthoritativeServer
-from services.dnscore.wire import BADVERS, parse_query, udp_limit
 from services.dns.zone import ZoneSet, load_zone
+from services.dnscore.wire import BADVERS, parse_query, udp_limit
 
 ZONES = Path(__file__).resolve().parents[3] / "services" / "zones"
 CLIENT = ("192.0.2.1", 5353)
@@ -52,7 +52,8 @@ def test_badvers_for_edns_version_1() -> None:
     reply = ask(query)
     (record,) = opt(reply)
     ext = (int(record.ttl) >> 24) << 4 | reply.header.rcode  # type: ignore[attr-defined]
-    assert ext == BADVERS and reply.rr == []
+    assert ext == BADVERS
+    assert reply.rr == []
     assert (int(record.ttl) >> 16) & 0xFF == 0  # type: ignore[attr-defined]
 
 
@@ -75,7 +76,8 @@ def test_unknown_edns_option_is_ignored() -> None:
     data = server().respond(bytes(wire), CLIENT, "udp")
     assert data is not None
     reply = DNSRecord.parse(data)
-    assert reply.header.rcode == RCODE.NOERROR and str(reply.rr[0].rdata) == "198.51.100.90"
+    assert reply.header.rcode == RCODE.NOERROR
+    assert str(reply.rr[0].rdata) == "198.51.100.90"
 
 
 def test_unknown_opcode_is_notimp() -> None:
@@ -90,7 +92,9 @@ def test_unknown_qtype_is_nodata() -> None:
     query = DNSRecord.question("origin.example.com")
     query.questions[0].qtype = 65280
     reply = ask(query)
-    assert reply.header.rcode == RCODE.NOERROR and reply.rr == [] and reply.header.aa
+    assert reply.header.rcode == RCODE.NOERROR
+    assert reply.rr == []
+    assert reply.header.aa
     assert reply.auth[0].rtype == QTYPE.SOA
 
 
@@ -98,7 +102,8 @@ def test_classes_like_nsd() -> None:
     """CH id.server names the server, other CH and HS are REFUSED, ANY is served as IN."""
     ident = DNSRecord.question("id.server", "TXT", "CH")
     reply = ask(ident)
-    assert reply.header.rcode == RCODE.NOERROR and "ns1.test" in str(reply.rr[0].rdata)
+    assert reply.header.rcode == RCODE.NOERROR
+    assert "ns1.test" in str(reply.rr[0].rdata)
     assert ask(DNSRecord.question("version.bind", "TXT", "CH")).header.rcode == RCODE.REFUSED
     hesiod = DNSRecord.question("example.com", "SOA")
     hesiod.questions[0].qclass = 4  # HS
@@ -118,10 +123,14 @@ def test_big_answer_truncated_with_question_and_opt() -> None:
     query = DNSRecord.question("big.example.com", "TXT")
     query.add_ar(EDNS0(udp_len=4096))
     reply = ask(query)
-    assert reply.header.tc == 1 and reply.rr == [] and reply.auth == []
-    assert str(reply.q.qname) == "big.example.com." and len(opt(reply)) == 1
+    assert reply.header.tc == 1
+    assert reply.rr == []
+    assert reply.auth == []
+    assert str(reply.q.qname) == "big.example.com."
+    assert len(opt(reply)) == 1
     full = ask(query, "tcp")
-    assert full.header.tc == 0 and len(full.rr) == 24
+    assert full.header.tc == 0
+    assert len(full.rr) == 24
 
 
 def test_big_a_set_fits_only_with_larger_edns_max() -> None:
@@ -139,7 +148,8 @@ def test_parse_never_raises_on_pointer_loop() -> None:
     """A compression pointer to itself is FORMERR, not a hang or an exception."""
     wire = struct.pack("!6H", 7, 0, 1, 0, 0, 0) + b"\xc0\x0c\x00\x01\x00\x01"
     parsed = parse_query(wire)
-    assert parsed.query is None and parsed.error is not None
+    assert parsed.query is None
+    assert parsed.error is not None
     assert DNSRecord.parse(parsed.error).header.rcode == RCODE.FORMERR
 
 
@@ -151,7 +161,8 @@ def test_wire_cache_patches_id_and_keys_on_transport() -> None:
     second.header.id = (first.header.id + 1) % 65536
     a = ask(first, srv=srv)
     b = ask(second, srv=srv)
-    assert b.header.id == second.header.id and b.header.tc == a.header.tc == 1
+    assert b.header.id == second.header.id
+    assert b.header.tc == a.header.tc == 1
     assert len(ask(second, "tcp", srv).rr) == 24
 
 
@@ -193,6 +204,7 @@ def test_qclass_any_is_answered_without_aa() -> None:
     anyclass = DNSRecord.question("example.com", "SOA")
     anyclass.questions[0].qclass = 255
     reply = ask(anyclass)
-    assert reply.header.aa == 0 and reply.header.rcode == RCODE.NOERROR
+    assert reply.header.aa == 0
+    assert reply.header.rcode == RCODE.NOERROR
     assert [QTYPE.get(rr.rtype) for rr in reply.rr] == ["SOA"]
     assert ask(DNSRecord.question("example.com", "SOA")).header.aa == 1

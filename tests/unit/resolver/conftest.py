@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from dnslib import QTYPE, DNSRecord
 
-from services.dns.answer import answer
 from harness.dnsservers import compose_services
+from services.dns.answer import answer
 from services.dns.zone import ZoneSet, load_zone
 from services.resolver.cache import Cache
 from services.resolver.hints import RootServer, load_hints

@@ -1,6 +1,6 @@
 """Cache freshness, TTL countdown, negative caching and ranks (RFC 2308, RFC 2181)."""
 
-from dnslib import QTYPE, RCODE, RR, A, SOA, DNSLabel
+from dnslib import QTYPE, RCODE, RR, SOA, A, DNSLabel
 
 from services.resolver.cache import Cache, CacheConfig, Rank
 
@@ -33,7 +33,8 @@ def test_ttl_counts_down_and_expires() -> None:
     cache.put_rrset([a("www.test.", "192.0.2.1", 60)], Rank.ANSWER)
     clock.now = 15.5
     got = cache.get_rrset("WWW.test.", QTYPE.A)
-    assert got is not None and got[0].ttl == 44
+    assert got is not None
+    assert got[0].ttl == 44
     clock.now = 60
     assert cache.get_rrset("www.test.", QTYPE.A) is None
 
@@ -63,7 +64,10 @@ def test_negative_ttl_is_min_of_soa_ttl_and_minimum() -> None:
     cache = Cache(clock)
     cache.put_negative("gone.test.", QTYPE.A, RCODE.NXDOMAIN, soa("test.", 3600, 300))
     hit = cache.get_negative("gone.test.", QTYPE.MX)
-    assert hit is not None and hit.rcode == RCODE.NXDOMAIN and hit.soa.ttl == 300
+    assert hit is not None
+    assert hit.rcode == RCODE.NXDOMAIN
+    assert hit.soa is not None
+    assert hit.soa.ttl == 300
     clock.now = 299
     assert cache.get_negative("gone.test.", QTYPE.A).soa.ttl == 1  # type: ignore[union-attr]
     clock.now = 300

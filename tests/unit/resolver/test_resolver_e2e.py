@@ -3,8 +3,6 @@ the real resolver and transport, real UDP/TCP sockets; lab addresses mapped to 1
 
 from __future__ import annotations
 
-from tests.unit.udpclient import udp_exchange
-
 import asyncio
 import ipaddress
 import json
@@ -20,14 +18,15 @@ from typing import TYPE_CHECKING
 import pytest
 from dnslib import QTYPE, RCODE, DNSRecord
 
-from services.dnscore.listen import Listener, listen
 from services.dns.server import AuthoritativeServer
 from services.dns.zone import ZoneSet
+from services.dnscore.listen import Listener, listen
 from services.resolver.cache import Cache
 from services.resolver.hints import RootServer
 from services.resolver.iterate import Resolver
 from services.resolver.server import RecursiveServer
 from services.resolver.transport import NetworkTransport
+from tests.unit.udpclient import udp_exchange
 
 if TYPE_CHECKING:
     from .conftest import FakeClock
@@ -78,7 +77,8 @@ async def test_www_resolves_with_cname_chain(lab: Lab) -> None:
     """www.example.com gives the CNAME chain and 198.51.100.80, RA=1 and AA=0."""
     reply = await ask(lab.resolver.port, "www.example.com")
     assert reply.header.rcode == RCODE.NOERROR
-    assert reply.header.ra == 1 and reply.header.aa == 0
+    assert reply.header.ra == 1
+    assert reply.header.aa == 0
     assert records(reply) == [
         ("www.example.com.", "CNAME", "www.example.com.edgecdn.net."),
         ("www.example.com.edgecdn.net.", "A", "198.51.100.80"),
@@ -97,7 +97,8 @@ async def test_second_query_is_cached_with_lower_ttl(
     logs = [r for r in caplog.records if getattr(r, "event", "") == "resolver_query"]
     assert [r.from_cache for r in logs] == [False, True]  # type: ignore[attr-defined]
     trace = logs[0].trace  # type: ignore[attr-defined]
-    assert trace[0]["server"] == "198.51.100.4" and trace[0]["result"] == "referral"
+    assert trace[0]["server"] == "198.51.100.4"
+    assert trace[0]["result"] == "referral"
     assert {"server", "qname", "qtype", "result", "detail", "rtt_ms"} <= set(trace[0])
     json.dumps(trace)  # the log line must serialise
 
@@ -114,7 +115,8 @@ async def test_zone_with_all_servers_down_is_servfail(lab: Lab) -> None:
     await ask(lab.resolver.port, "example.com", "SOA")  # learn the delegation first
     await lab.authorities["198.51.100.21"].close()
     reply = await ask(lab.resolver.port, "origin.example.com")
-    assert reply.header.rcode == RCODE.SERVFAIL and reply.rr == []
+    assert reply.header.rcode == RCODE.SERVFAIL
+    assert reply.rr == []
 
 
 async def test_silent_server_times_out_then_servfail(lab: Lab) -> None:
@@ -160,7 +162,8 @@ async def test_clients_outside_allow_are_refused(lab: Lab, roots: list[RootServe
     )
     assert wire is not None
     reply = DNSRecord.parse(wire)
-    assert reply.header.rcode == RCODE.REFUSED and reply.header.ra == 1
+    assert reply.header.rcode == RCODE.REFUSED
+    assert reply.header.ra == 1
 
 
 async def test_garbage_to_resolver_is_harmless(lab: Lab) -> None:
@@ -207,7 +210,8 @@ async def test_resolver_command_line_starts_and_refuses(tmp_path: Path) -> None:
             stdout=asyncio.subprocess.PIPE,
         )
         out, _ = await asyncio.wait_for(ctl.communicate(), DEADLINE)
-        assert ctl.returncode == 0 and out.startswith(b"flushed 0 entries")
+        assert ctl.returncode == 0
+        assert out.startswith(b"flushed 0 entries")
     finally:
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), DEADLINE) == 0
@@ -221,7 +225,8 @@ async def test_big_answer_makes_resolver_retry_over_tcp(lab: Lab) -> None:
     (length,) = struct.unpack("!H", await asyncio.wait_for(reader.readexactly(2), DEADLINE))
     reply = DNSRecord.parse(await reader.readexactly(length))
     writer.close()
-    assert reply.header.rcode == RCODE.NOERROR and len(reply.rr) == 24
+    assert reply.header.rcode == RCODE.NOERROR
+    assert len(reply.rr) == 24
     assert lab.transport.tcp_retries >= 1
     over_udp = await ask(lab.resolver.port, "big.example.com", "TXT")
     assert over_udp.header.tc == 1  # the stub, too, must use TCP for it

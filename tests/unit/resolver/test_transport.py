@@ -6,10 +6,10 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 from dnslib import QTYPE, RCODE, DNSRecord
 
-from services.dnscore.listen import Listener, listen
-from services.dnscore.masterfile import parse_master
 from services.dns.server import AuthoritativeServer
 from services.dns.zone import ZoneSet, build_zone
+from services.dnscore.listen import Listener, listen
+from services.dnscore.masterfile import parse_master
 from services.resolver.transport import NetworkTransport, UpstreamError, UpstreamTimeout
 
 Behaviour = Callable[[DNSRecord], list[bytes]]
@@ -118,5 +118,6 @@ async def test_truncated_reply_retried_over_tcp(big_server: Listener) -> None:
     """TC=1 over UDP makes the transport ask again over TCP and get everything."""
     transport = NetworkTransport(address_map={"192.0.2.53": ("127.0.0.1", big_server.port)})
     reply = await transport.query("192.0.2.53", "txt.big.test.", QTYPE.TXT)
-    assert reply.header.tc == 0 and len(reply.rr) == 10
+    assert reply.header.tc == 0
+    assert len(reply.rr) == 10
     assert reply.header.rcode == RCODE.NOERROR

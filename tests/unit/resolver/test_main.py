@@ -1,0 +1,56 @@
+"""The command line's start-up failures: exit 1 with the resolver's own event names."""
+
+import logging
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import services.resolver.__main__ as program
+
+from .conftest import ZONES
+
+ALLOW = ["--allow", "127.0.0.0/8", "--control-socket", ""]
+
+
+@pytest.fixture
+def records(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> pytest.LogCaptureFixture:
+    # setup() would send the logs to stdout instead of caplog; the JSON format is tested elsewhere.
+    monkeypatch.setattr(program, "setup", lambda name: None)
+    caplog.set_level(logging.INFO, logger="services.resolver")
+    return caplog
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    # TCP, not UDP: uvloop leaks its transport when a UDP bind fails (a ResourceWarning).
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield sock.getsockname()[1]
+
+
+def test_bad_root_data_is_resolver_hints_error_and_exit_1(
+    tmp_path: Path, records: pytest.LogCaptureFixture
+) -> None:
+    """A root zone that does not load stops the resolver: resolver_hints_error, exit 1."""
+    bad = tmp_path / "root.zone"
+    bad.write_text("example.com. 60 IN A 192.0.2.1\n")
+    assert program.main(["--root-zone", str(bad), *ALLOW, "--port", "0"]) == 1
+    [line] = [r for r in records.records if r.levelno == logging.ERROR]
+    assert line.event == "resolver_hints_error"  # type: ignore[attr-defined]
+    assert line.error.startswith(f"{bad}:")  # type: ignore[attr-defined]
+
+
+def test_a_port_in_use_is_resolver_bind_error_and_exit_1(
+    taken_port: int, records: pytest.LogCaptureFixture
+) -> None:
+    """A port another socket listens on: resolver_bind_error naming the address and port, exit 1."""
+    argv = ["--root-zone", str(ZONES / "root.zone"), *ALLOW, "--listen", "127.0.0.1"]
+    assert program.main([*argv, "--port", str(taken_port)]) == 1
+    [line] = [r for r in records.records if r.levelno == logging.ERROR]
+    assert line.event == "resolver_bind_error"  # type: ignore[attr-defined]
+    assert (line.listen, line.port) == ("127.0.0.1", taken_port)  # type: ignore[attr-defined]
