@@ -54,11 +54,13 @@ test: lint
 	$(LAB) up
 	$(PYTEST) tests/integration -q
 
-# Figures and ratios against nginx, NSD and Unbound measured in the same run.
+# Figures and ratios against nginx, NSD and Unbound measured in the same run, and the
+# accuracy of the userspace link delay (asked vs measured).
 bench: $(VENV)/.installed
 	$(LAB) tools
 	$(VENV)/bin/python -m bench.http_bench
 	$(VENV)/bin/python -m bench.dns_bench
+	$(VENV)/bin/python -m bench.delay_bench
 
 # House rules (pyproject.toml): ruff's rules and format, mypy strict (relaxed in tests).
 lint: $(VENV)/.installed

@@ -48,6 +48,12 @@ HOST_PACKAGES = {
     "tshark": "tshark",
     "dumpcap": "tshark",
     "editcap": "tshark",
+    "gcc": "gcc",  # the NetfilterQueue wheel (services/linkdelay) is built from source
+}
+# Files (not commands) the wheelhouse build needs: the headers NetfilterQueue compiles against.
+HOST_FILES = {
+    "/usr/include/libnetfilter_queue/libnetfilter_queue.h": "libnetfilter-queue-dev",
+    f"/usr/include/python3.{sys.version_info.minor}/Python.h": "python3-dev",
 }
 # Tools baked into the base image so the image build needs no apt at all
 # when the base is ours; services/Dockerfile installs any that are missing.
@@ -63,6 +69,7 @@ BASE_PACKAGES = [
     "tcpdump",
     "procps",
     "netbase",
+    "libnetfilter-queue1",  # the link delay daemon's NFQUEUE binding (services/linkdelay)
 ]
 
 Say = Callable[[str], None]
@@ -122,13 +129,16 @@ def _stream(
 
 
 def _missing_host_packages() -> list[str]:
-    return sorted({pkg for cmd, pkg in HOST_PACKAGES.items() if shutil.which(cmd) is None})
+    missing = {pkg for cmd, pkg in HOST_PACKAGES.items() if shutil.which(cmd) is None}
+    missing |= {pkg for path, pkg in HOST_FILES.items() if not Path(path).exists()}
+    return sorted(missing)
 
 
 def step_host_tools(say: Say) -> str:
     missing = _missing_host_packages()
     if not missing:
-        return "already installed: " + ", ".join(sorted(set(HOST_PACKAGES.values())))
+        wanted = {*HOST_PACKAGES.values(), *HOST_FILES.values()}
+        return "already installed: " + ", ".join(sorted(wanted))
     if not _can_install():
         raise LabError(
             "missing host packages: "

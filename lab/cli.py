@@ -7,10 +7,12 @@ do), 2 a usage error (bad arguments, unknown scenario, bad scenario file).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from lab import topology
 from lab.compose import ROOT, Lab, ServiceStatus, status_json
@@ -19,10 +21,20 @@ from lab.errors import LabError, UsageError
 RUNS = ROOT / "runs"
 
 
-def _print_plan(statuses: list[ServiceStatus]) -> None:
-    print(f"\n{'service':<11} {'address':<15} {'name':<24} {'health':<9} role")
+def _print_plan(
+    statuses: list[ServiceStatus], links: dict[str, dict[str, Any]] | None = None
+) -> None:
+    """The hosts, with each one's link (one-way delay to the core) when the lab is up."""
+    from lab import distance
+
+    links = links or {}
+    head = f"\n{'service':<11} {'address':<15} {'name':<24} {'health':<9}"
+    print(head + (f" {'link':<18}" if links else "") + " role")
     for s in statuses:
-        print(f"{s.name:<11} {s.ipv4:<15} {s.dns_name:<24} {s.health:<9} {s.role}")
+        row = f"{s.name:<11} {s.ipv4:<15} {s.dns_name:<24} {s.health:<9}"
+        if links:
+            row += f" {distance.describe(links.get(s.name)):<18}"
+        print(row + f" {s.role}")
 
 
 def cmd_bootstrap(args: argparse.Namespace) -> int:
@@ -38,11 +50,18 @@ def cmd_up(args: argparse.Namespace) -> int:
         from lab import bootstrap
 
         bootstrap.bootstrap()
+    from lab import distance
+
     already = lab.running() and all(s.health in ("healthy", "-") for s in lab.status())
+    # The plan is written before the containers start, so each reads it at once.
+    profile = args.profile or (distance.current(lab) if already else topology.DEFAULT_PROFILE)
+    distance.write_plan(lab, profile)
     print("\nthe lab is already running" if already else "\nstarting the lab ...", flush=True)
     statuses = lab.up()
-    _print_plan(statuses)
+    applied = distance.apply(lab, profile)
+    _print_plan(statuses, applied.status)
     print(f"\nnetwork {topology.SUBNET} (internal: no way out), bridge {lab.bridge()}")
+    print(distance.summary(applied))
     print("try:  lab run browse          open https://www.example.com/ and capture it")
     print("      lab dig www.example.com ask the lab resolver from the client")
     print("      lab curl -I https://www.example.com/")
@@ -60,12 +79,37 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    statuses = Lab().status()
+    from lab import distance
+
+    lab = Lab()
+    statuses = lab.status()
+    links = distance.statuses(lab) if lab.running() else {}
     if args.json:
-        print(status_json(statuses))
+        doc = json.loads(status_json(statuses))
+        for entry in doc:
+            entry["link"] = links.get(entry["name"])
+        print(json.dumps(doc, indent=2))
     else:
-        _print_plan(statuses)
+        _print_plan(statuses, links)
+        if links:
+            print(f"\nprofile {distance.current(lab)}; " + distance.mechanism_line(links))
     return 0 if all(s.state == "running" for s in statuses) else 1
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    from lab import distance
+
+    lab = _running_lab()
+    if args.name is None:
+        links = distance.statuses(lab)
+        _print_plan(lab.status(), links)
+        print(f"\nprofile {distance.current(lab)}; " + distance.mechanism_line(links))
+        print("profiles: " + ", ".join(topology.PROFILES) + " (`lab profile NAME` switches)")
+        return 0
+    applied = distance.apply(lab, args.name)
+    _print_plan(lab.status(), applied.status)
+    print("\n" + distance.summary(applied))
+    return 0
 
 
 def _running_lab() -> Lab:
@@ -233,17 +277,29 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     for name, ok, fix in checks:
         print(f"{'ok  ' if ok else 'MISS'} {name}" + ("" if ok else f"\n     fix: {fix}"))
         bad += 0 if ok else 1
-    # Optional: only the `delay` fault needs it, and a run says when it is skipped.
+    # Distance: netem is not needed (the userspace NFQUEUE daemon adds the delays);
+    # say which the kernel has, and whether every host's daemon runs.
     netem = _has_netem()
     print(
-        f"{'ok  ' if netem else 'note'} tc netem (added delay)"
-        + (
-            ""
-            if netem
-            else "\n     this kernel has no netem qdisc: `delay` faults are reported as not"
-            " applied; loss and blackhole (iptables) work"
-        )
+        f"note tc netem in this kernel: {'yes' if netem else 'no'}; link delays use the "
+        "userspace NFQUEUE daemon (services/linkdelay) either way"
     )
+    lab = Lab()
+    if lab.running():
+        from lab import distance
+
+        links = distance.statuses(lab)
+        broken = sorted(s for s, d in links.items() if d.get("error"))
+        print(
+            f"{'MISS' if broken else 'ok  '} link delay daemons: "
+            + (
+                f"not running on {', '.join(broken)}\n     fix: `lab down && lab up` "
+                "(`lab logs SERVICE` shows why one stopped)"
+                if broken
+                else f"running on all {len(links)} hosts, profile {distance.current(lab)}"
+            )
+        )
+        bad += 1 if broken else 0
     return 1 if bad else 0
 
 
@@ -279,7 +335,15 @@ def build_parser() -> argparse.ArgumentParser:
     ).set_defaults(fn=cmd_bootstrap)
     up = sub.add_parser("up", help="bootstrap, then start the lab and wait until healthy")
     up.add_argument("--no-bootstrap", action="store_true")
+    up.add_argument(
+        "--profile",
+        help=f"link delays: {', '.join(topology.PROFILES)} (default: {topology.DEFAULT_PROFILE},"
+        " or the one in force when the lab is up)",
+    )
     up.set_defaults(fn=cmd_up)
+    pr = sub.add_parser("profile", help="show the link delays, or switch to another profile")
+    pr.add_argument("name", nargs="?", help=", ".join(topology.PROFILES))
+    pr.set_defaults(fn=cmd_profile)
     down = sub.add_parser("down", help="remove the lab's containers and networks")
     down.add_argument("--volumes", action="store_true", help="also remove the API database")
     down.set_defaults(fn=cmd_down)

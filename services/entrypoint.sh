@@ -5,4 +5,12 @@ set -e
 if [ -n "$LAB_RESOLVER" ]; then
     printf 'nameserver %s\noptions timeout:2 attempts:2\n' "$LAB_RESOLVER" > /etc/resolv.conf
 fi
+# Distance: the link delay daemon holds this host's replies for the round trip
+# its link has in the lab's profile (services/linkdelay; it reads the plan that
+# `lab up` writes to /linkdelay). It runs beside the service, not instead of it:
+# if it cannot start, the service still runs and `lab status` says the delay is
+# not applied.
+if [ -d /linkdelay ] && [ -z "$LAB_NO_LINKDELAY" ]; then
+    python -m services.linkdelay &
+fi
 exec "$@"

@@ -1,8 +1,10 @@
 """Checking a scenario's expectations after the run.
 
-Two kinds: on a step's outcome (status, cache answer, DNS rcode, time bound,
-success) and on the packets, a tshark display filter counted in the run's
-capture ("the resolver asked a root server exactly once").
+Three kinds: on a step's outcome (status, cache answer, DNS rcode, time
+bound, success, and the round trips each phase cost), on the packets (a tshark
+display filter counted in the run's capture: "the resolver asked a root server
+exactly once"), and on the resolver's walk for a name (the servers it asked,
+in order: lab/scenario/walk.py).
 """
 
 from __future__ import annotations
@@ -12,8 +14,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lab import topology
 from lab.errors import LabError
 from lab.scenario.spec import Expect, expand_filter
+from lab.scenario.walk import check_walk
+
+# How far a measured phase may exceed its round trips: the delay daemon's own
+# lateness (under 1 ms at p99, see `make bench`) plus the client's and the
+# server's CPU (a TLS handshake's key exchange and signature, a few ms here).
+RTT_SLACK_MS = 10.0
+RTT_EARLY_MS = 1.0  # a phase can never be shorter than its round trips; this is clock noise
 
 
 @dataclass
@@ -99,6 +109,8 @@ def _step_checks(e: Expect, o: StepOutcome) -> list[Checked]:
         out.append(
             Checked(e.line, f"step {o.index} took {e.attempts} attempts", n == e.attempts, str(n))
         )
+    if e.rtts:
+        out += _rtt_checks(e, o)
     if e.ok is not None:
         out.append(
             Checked(
@@ -111,6 +123,45 @@ def _step_checks(e: Expect, o: StepOutcome) -> list[Checked]:
     return out
 
 
+def _rtt_checks(e: Expect, o: StepOutcome) -> list[Checked]:
+    """Each phase of the step's first connection to each host costs its round trips."""
+    one_way: dict[str, float] = o.detail.get("one_way_ms", {})
+    resolver = topology.BY_SERVICE["resolver"].ipv4
+    out = []
+    seen: set[str] = set()
+    for f in o.detail.get("fetches", []):
+        host = str(f.get("host", ""))
+        if f.get("reused_connection") or host in seen or not f.get("address"):
+            continue
+        seen.add(host)
+        server = topology.BY_ADDRESS.get(str(f["address"]))
+        for phase, n in e.rtts:
+            peer = resolver if phase == "dns" else str(f["address"])
+            peer_host = topology.BY_ADDRESS.get(peer)
+            rtt = (
+                2 * (one_way.get("client", 0.0) + one_way.get(peer_host.service, 0.0))
+                if peer_host
+                else 0.0
+            )
+            want = n * rtt
+            got = float(f.get(f"{phase}_ms") or 0.0)
+            ok = want - RTT_EARLY_MS <= got <= want + RTT_SLACK_MS
+            where = server.service if server else f["address"]
+            out.append(
+                Checked(
+                    e.line,
+                    f"step {o.index} {phase} to {host} ({where}) costs {n:g} x {rtt:g} ms",
+                    ok,
+                    f"{got:.1f} ms (allowed {want - RTT_EARLY_MS:.1f}..{want + RTT_SLACK_MS:.1f})",
+                )
+            )
+    if not out:
+        out.append(
+            Checked(e.line, f"step {o.index} rtts: no new connection to check", False, "none")
+        )
+    return out
+
+
 def check(expects: tuple[Expect, ...], outcomes: list[StepOutcome], capture: Path) -> list[Checked]:
     results: list[Checked] = []
     for e in expects:
@@ -119,6 +170,12 @@ def check(expects: tuple[Expect, ...], outcomes: list[StepOutcome], capture: Pat
             for c in _step_checks(e, outcomes[e.step - 1]):
                 c.what += label
                 results.append(c)
+            continue
+        if e.walk is not None:
+            passed, path = check_walk(capture, e.walk, list(e.via))
+            results.append(
+                Checked(e.line, f"walk for {e.walk}: {' -> '.join(e.via)}{label}", passed, path)
+            )
             continue
         assert e.packets is not None
         flt = expand_filter(e.packets)

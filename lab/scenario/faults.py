@@ -6,9 +6,10 @@ faults use iptables inside the target's container (it has NET_ADMIN), which
 changes that host's view only: the capture on the bridge still shows what the
 others sent to it and what never came back.
 
-Added delay needs the kernel's netem queueing discipline. Where the kernel
-has none (``tc qdisc add ... netem`` fails with "Specified qdisc not found")
-the fault is not applied and the run says so: nothing pretends.
+Added delay uses the same mechanism as the profile's link delays: the
+host's link delay daemon (services/linkdelay) holds everything the host sends
+that much longer. If the daemon does not answer, the fault is not applied and
+the run says so: nothing pretends.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import json
 import subprocess
 from collections.abc import Callable
 
+from lab import distance
 from lab.compose import Lab
 from lab.errors import LabError
 from lab.scenario.spec import Fault
@@ -95,18 +97,16 @@ class Faults:
             say(f"fault: the API answers {json.dumps(doc)} (its /__fault switch)")
             self._api_switch("POST", json.dumps(doc))
         elif fault.kind == "delay":
-            r = self.lab.exec(
-                svc, "tc", "qdisc", "add", "dev", "eth0", "root", "netem", "delay", f"{fault.ms}ms"
-            )
-            if r.returncode != 0:
-                note = (
-                    f"delay {fault.ms} ms on {svc} NOT applied: this kernel has no netem "
-                    f"qdisc ({r.stderr.strip()}); the run goes on without added delay"
-                )
+            try:
+                distance.set_extra(self.lab, svc, fault.ms)
+            except LabError as e:
+                note = f"delay {fault.ms} ms on {svc} NOT applied ({e}); the run goes on without it"
                 say("fault: " + note)
                 self.notes.append(note)
                 return
-            say(f"fault: {fault.ms} ms delay on {svc}'s interface (netem)")
+            note = f"delay {fault.ms} ms on everything {svc} sends (userspace NFQUEUE)"
+            say("fault: " + note)
+            self.notes.append(note)
         self.applied.append(fault)
 
     def remove(self, say: Say) -> None:
@@ -142,7 +142,8 @@ class Faults:
             for rule in _iptables_rules(fault):
                 self._iptables(svc, "-D", rule)
         elif fault.kind == "delay":
-            self.lab.exec(svc, "tc", "qdisc", "del", "dev", "eth0", "root")
+            say(f"undo: no added delay on {svc}")
+            distance.set_extra(self.lab, svc, 0)
         elif fault.kind == "api":
             say("undo: the API's faults switched off")
             self._api_switch("DELETE", None)

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lab import distance
 from lab.capture.pcapng import annotate_run
 from lab.capture.record import client_randoms, collect_keylogs, embed_secrets, make_capture
 from lab.compose import Lab
@@ -52,12 +53,6 @@ def run_scenario(lab: Lab, scenario: Scenario, runs_dir: Path, raw: bool = False
     folder = runs_dir / f"{stamp}-{scenario.name}"
     folder.mkdir(parents=True, exist_ok=False)
     t_run = time.monotonic()
-    if scenario.cold_dns:
-        say("prep  restarting the resolver so its cache is empty")
-        lab.restart("resolver")
-    if scenario.cold_edge:
-        say("prep  restarting the edge: empty cache, no open connections to the origins")
-        lab.restart("edge")
     keylog_dir = runs_dir / "keylog"
     keylog_dir.mkdir(exist_ok=True)
     faults = Faults(lab, scenario.faults)
@@ -68,14 +63,38 @@ def run_scenario(lab: Lab, scenario: Scenario, runs_dir: Path, raw: bool = False
     started = time.time()
     interrupted = False
     overhead: dict[str, float] = {}  # what the capture and the report add to a run, seconds
+    before = distance.current(lab)
+    profile = scenario.profile if scenario.profile is not None else before
+    profile_name, links = distance.resolve(profile)
+    changed = False
     t0 = time.monotonic()
+    # The capture starts before any restart, so a fresh server's first SYN (and
+    # the TLS handshakes of its new upstream connections) are in the file.
     capture.start()
     overhead["capture_start"] = round(time.monotonic() - t0, 3)
     try:
+        if scenario.profile is not None and scenario.profile != before:
+            distance.apply(lab, scenario.profile, say)
+            changed = True
+        if scenario.cold_edge:
+            say("prep  restarting the edge: empty cache, no open connections to the origins")
+            lab.restart("edge")
+        if scenario.cold_dns:
+            # After the edge: its own lookups at start (the origins' names) went to the
+            # old resolver, so the new one starts empty and the client's walk is whole.
+            say("prep  restarting the resolver so its cache is empty")
+            lab.restart("resolver")
+        mechanisms = distance.Applied("", links, distance.statuses(lab)).mechanisms()
         for i, step in enumerate(scenario.steps, 1):
             faults.apply(say, before_step=i)
             print(f"step {i}/{len(scenario.steps)}: {step.kind} {step.target}", flush=True)
-            outcomes.append(run_step(lab, i, step, folder, events))
+            if step.kind == "profile":
+                profile_name, links = distance.resolve(step.args["name"])
+                changed = True
+            outcome = run_step(lab, i, step, folder, events)
+            outcome.detail["one_way_ms"] = {s: link.delay_ms for s, link in links.items()}
+            outcome.detail["profile"] = profile_name
+            outcomes.append(outcome)
     except KeyboardInterrupt:
         interrupted = True
         (folder / "INTERRUPTED").write_text(
@@ -85,6 +104,8 @@ def run_scenario(lab: Lab, scenario: Scenario, runs_dir: Path, raw: bool = False
     finally:
         try:
             faults.remove(say)
+            if changed:
+                distance.apply(lab, before, say)
         finally:
             t0 = time.monotonic()
             capture.stop()
@@ -103,6 +124,11 @@ def run_scenario(lab: Lab, scenario: Scenario, runs_dir: Path, raw: bool = False
                 _write_timeline(folder, scenario, started, outcomes, [], faults.notes, n_keys)
     checks = check(scenario.expect, outcomes, folder / "capture.pcapng")
     timeline = _write_timeline(folder, scenario, started, outcomes, checks, faults.notes, n_keys)
+    timeline["distance"] = {
+        "profile": profile if isinstance(profile, str) else distance.resolve(profile)[0],
+        "mechanism": mechanisms,
+        "one_way_ms": {s: link.delay_ms for s, link in distance.resolve(profile)[1].items()},
+    }
     t_post = time.monotonic()
     annotate_run(folder / "capture.pcapng", scenario.name, timeline)
     write_har(folder)
@@ -144,6 +170,7 @@ def _write_timeline(
         "faults": [asdict(f) for f in scenario.faults],
         "fault_notes": notes,
         "steps": [{k: v for k, v in asdict(o).items() if k != "detail"} for o in outcomes],
+        "phases": phases(outcomes),
         "fetches": fetches,
         "dns": dns,
         "expectations": [asdict(c) for c in checks],
@@ -152,6 +179,57 @@ def _write_timeline(
     }
     (folder / "timeline.json").write_text(json.dumps(doc, indent=2))
     return doc
+
+
+def phases(outcomes: list[StepOutcome]) -> list[dict[str, Any]]:
+    """Where each page load's time went: DNS, TCP, TLS, first byte, subresources."""
+    out = []
+    for o in outcomes:
+        fetches = o.detail.get("fetches", [])
+        if o.kind != "browse" or not fetches:
+            continue
+        page = fetches[0]
+        one_way = o.detail.get("one_way_ms", {})
+        out.append(
+            {
+                "step": o.index,
+                "profile": o.detail.get("profile", ""),
+                "rtt_client_edge_ms": 2 * (one_way.get("client", 0) + one_way.get("edge", 0)),
+                "dns_ms": round(sum(float(f["dns_ms"]) for f in fetches), 1),
+                "tcp_ms": round(sum(float(f["connect_ms"]) for f in fetches), 1),
+                "tls_ms": round(sum(float(f["tls_ms"]) for f in fetches), 1),
+                "first_byte_ms": round(float(page["ttfb_ms"]), 1),
+                "page_ms": round(float(page["total_ms"]), 1),
+                "subresources_ms": round(o.ms - float(page["total_ms"]), 1),
+                "total_ms": round(o.ms, 1),
+                "connections": sum(1 for f in fetches if not f.get("reused_connection")),
+                "cache": sorted({str(f.get("cache") or "-") for f in fetches}),
+            }
+        )
+    return out
+
+
+def format_phases(rows: list[dict[str, Any]]) -> list[str]:
+    """The phases table: one line per page load."""
+    if not rows:
+        return []
+    head = (
+        f"{'where the time went':<24} {'rtt':>5} {'dns':>7} {'tcp':>7} {'tls':>7}"
+        f" {'1st byte':>8} {'subres':>8} {'total':>8}  cache"
+    )
+    lines = ["", head, "-" * len(head)]
+    for r in rows:
+        label = f"step {r['step']} ({r['profile'] or '?'})"
+        lines.append(
+            f"{label:<24} {r['rtt_client_edge_ms']:>5g} {r['dns_ms']:>7.1f} {r['tcp_ms']:>7.1f}"
+            f" {r['tls_ms']:>7.1f} {r['first_byte_ms']:>8.1f} {r['subresources_ms']:>8.1f}"
+            f" {r['total_ms']:>8.1f}  {','.join(r['cache'])}"
+        )
+    lines.append(
+        "ms; rtt = client <-> edge round trip of the profile; dns/tcp/tls summed over the"
+        " page's connections; subres = after the page itself"
+    )
+    return lines
 
 
 def format_timeline(timeline: dict[str, Any]) -> str:
@@ -187,6 +265,7 @@ def format_timeline(timeline: dict[str, Any]) -> str:
             rows.append(
                 f"step {s['index']} {s['kind']} {s['target']}: {state}{extra} ({s['ms']:.1f} ms)"
             )
+    rows += format_phases(timeline.get("phases", []))
     for note in timeline.get("fault_notes", []):
         rows.append(f"note: {note}")
     for c in timeline.get("expectations", []):

@@ -68,7 +68,19 @@ STEP_KINDS: dict[str, tuple[str, dict[str, type], str]] = {
         },
         "url",
     ),
+    "profile": (
+        "switch the link delays to another profile from this step on (lan, default, mobile, far)",
+        {"name": str},
+        "name",
+    ),
+    "flush": (
+        "empty a cache: `flush: resolver` (its DNS cache) or `flush: edge` (restarted: no "
+        "cache, no connections)",
+        {"service": str},
+        "service",
+    ),
 }
+FLUSHABLE = ("resolver", "edge")
 FAULT_KINDS: dict[str, tuple[str, dict[str, type]]] = {
     "stop": ("stop a service for the run", {"service": str, "before_step": int}),
     "pause": ("freeze a service's processes (docker pause)", {"service": str, "before_step": int}),
@@ -81,7 +93,7 @@ FAULT_KINDS: dict[str, tuple[str, dict[str, type]]] = {
         {"service": str, "percent": float, "before_step": int},
     ),
     "delay": (
-        "add latency on a host's interface (needs the kernel's netem)",
+        "hold everything a host sends `ms` longer (its link delay daemon, as the profiles do)",
         {"service": str, "ms": int, "before_step": int},
     ),
     "api": (
@@ -111,9 +123,13 @@ EXPECT_KEYS: dict[str, type] = {
     "min": int,
     "max": int,
     "during": int,
+    "walk": str,  # a name whose resolution must visit the servers `via` in order
+    "via": list,
+    "rtts": dict,  # phase -> round trips it must cost on the step's first connection
     "note": str,
 }
-TOP_KEYS = {"name", "description", "cold_dns", "cold_edge", "faults", "steps", "expect"}
+TOP_KEYS = {"name", "description", "profile", "cold_dns", "cold_edge", "faults", "steps", "expect"}
+RTT_PHASES = ("connect", "tls", "dns")
 
 
 @dataclass(frozen=True)
@@ -153,6 +169,9 @@ class Expect:
     min: int | None = None
     max: int | None = None
     during: int | None = None  # count only the packets sent while step N ran
+    walk: str | None = None
+    via: tuple[str, ...] = ()
+    rtts: tuple[tuple[str, float], ...] = ()
     note: str = ""
 
 
@@ -163,6 +182,7 @@ class Scenario:
     path: Path
     cold_dns: bool = False
     cold_edge: bool = False  # restart the edge: empty cache, no pooled upstream connections
+    profile: str | dict[str, Any] | None = None  # link delays for the run (None: as the lab is)
     faults: tuple[Fault, ...] = ()
     steps: tuple[Step, ...] = field(default_factory=tuple)
     expect: tuple[Expect, ...] = ()
@@ -186,6 +206,10 @@ class _Reader:
         if kind is dict:
             if not isinstance(node, yaml.MappingNode):
                 raise self.fail(node, f"{what} must be a mapping")
+            return yaml.safe_load(yaml.serialize(node))
+        if kind is list:
+            if not isinstance(node, yaml.SequenceNode):
+                raise self.fail(node, f"{what} must be a list")
             return yaml.safe_load(yaml.serialize(node))
         if not isinstance(node, yaml.ScalarNode):
             raise self.fail(node, f"{what} must be a plain value")
@@ -266,12 +290,28 @@ def _fault(r: _Reader, node: yaml.Node) -> Fault:
 
 def _expect(r: _Reader, node: yaml.Node, n_steps: int) -> Expect:
     args = r.mapping(node, EXPECT_KEYS, "an expectation")
-    if ("packets" in args) == ("step" in args):
+    if sum(k in args for k in ("packets", "step", "walk")) != 1:
         raise r.fail(
             node,
-            "an expectation is about either a `step:` (its outcome) or "
-            "`packets:` (a tshark display filter on the capture)",
+            "an expectation is about one of: a `step:` (its outcome), "
+            "`packets:` (a tshark display filter on the capture), or a `walk:` (the "
+            "servers the resolver asked for a name, in order)",
         )
+    if "walk" in args:
+        via = args.get("via")
+        known = {"roots", "tlds", *topology.BY_SERVICE}
+        if not via or not all(isinstance(v, str) and v in known for v in via):
+            raise r.fail(node, f"a walk needs `via:` a list of {', '.join(sorted(known))}")
+        args["via"] = tuple(via)
+    elif "via" in args:
+        raise r.fail(node, "`via:` belongs to a `walk:` expectation")
+    if "rtts" in args:
+        if "step" not in args:
+            raise r.fail(node, "`rtts:` checks a step: give `step:` too")
+        bad = [k for k in args["rtts"] if k not in RTT_PHASES]
+        if bad or not all(isinstance(v, int | float) for v in args["rtts"].values()):
+            raise r.fail(node, f"rtts maps {', '.join(RTT_PHASES)} to a number of round trips")
+        args["rtts"] = tuple(sorted((k, float(v)) for k, v in args["rtts"].items()))
     if "step" in args and not 1 <= args["step"] <= n_steps:
         raise r.fail(node, f"step {args['step']} does not exist (the scenario has {n_steps})")
     if "during" in args and not 1 <= args["during"] <= n_steps:
@@ -316,6 +356,16 @@ def load(path: Path) -> Scenario:
     for s in steps:
         if s.kind == "wait" and not 0 < float(s.args["seconds"]) <= 120:
             raise UsageError(f"{r.path}:{s.line}: wait takes 0 < seconds <= 120")
+        if s.kind == "profile":
+            _check_profile(r.path, s.line, s.args["name"])
+        if s.kind == "flush" and s.args["service"] not in FLUSHABLE:
+            raise UsageError(f"{r.path}:{s.line}: flush takes one of {', '.join(FLUSHABLE)}")
+    profile: str | dict[str, Any] | None = None
+    if "profile" in top:
+        node = top["profile"]
+        given = r.value(node, dict if isinstance(node, yaml.MappingNode) else str, "profile")
+        _check_profile(r.path, node.start_mark.line + 1, given)
+        profile = given
     faults = tuple(_fault(r, n) for n in seq("faults"))
     for f, node in zip(faults, seq("faults"), strict=False):
         if not 1 <= f.before_step <= len(steps):
@@ -328,10 +378,21 @@ def load(path: Path) -> Scenario:
         path=path,
         cold_dns=bool(r.value(cold, bool, "cold_dns")) if cold is not None else False,
         cold_edge=bool(r.value(cold_edge, bool, "cold_edge")) if cold_edge is not None else False,
+        profile=profile,
         faults=faults,
         steps=steps,
         expect=tuple(_expect(r, n, len(steps)) for n in seq("expect")),
     )
+
+
+def _check_profile(path: Path, line: int, profile: str | dict[str, Any]) -> None:
+    """A profile name or mapping that lab/distance.py accepts, else file:line and why."""
+    from lab import distance
+
+    try:
+        distance.resolve(profile)
+    except UsageError as e:
+        raise UsageError(f"{path}:{line}: {e}") from e
 
 
 def expand_filter(text: str) -> str:

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lab import topology
+from lab import distance, topology
 from lab.compose import Lab
 from lab.errors import LabError
 from lab.scenario.expect import StepOutcome
@@ -180,6 +180,17 @@ def _with_run_token(step: Step, token: str) -> Step:
     return Step(step.kind, args, step.line)
 
 
+def _flush(lab: Lab, o: StepOutcome, service: str) -> None:
+    """Empty the resolver's cache (its control socket) or the edge's (a restart)."""
+    if service == "resolver":
+        lab.exec("resolver", "python", "-m", "services.resolver.ctl", "flush", check=True)
+        print("  FLUSH the resolver's cache is empty", flush=True)
+    else:
+        lab.restart("edge")
+        print("  FLUSH the edge restarted: no cache, no connections", flush=True)
+    o.ok = True
+
+
 def run_step(
     lab: Lab, index: int, step: Step, folder: Path, events: list[dict[str, Any]]
 ) -> StepOutcome:
@@ -193,6 +204,12 @@ def run_step(
         _dig(lab, o, step)
     elif step.kind == "fetch":
         _fetch(lab, o, step, out)
+    elif step.kind == "profile":
+        applied = distance.apply(lab, step.args["name"])
+        print(f"  LINK  {distance.summary(applied)}", flush=True)
+        o.ok = True
+    elif step.kind == "flush":
+        _flush(lab, o, str(step.args["service"]))
     elif step.kind == "wait":
         seconds = float(step.args["seconds"])
         print(f"  WAIT  {seconds:g} s", flush=True)

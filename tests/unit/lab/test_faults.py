@@ -45,17 +45,19 @@ class FakeLab:
     """Records the commands run in containers; every command succeeds unless it is
     listed in ``fail`` (then it exits 1 with ``stderr``)."""
 
-    def __init__(self, fail: tuple[str, ...] = (), stderr: str = "") -> None:
+    def __init__(self, fail: tuple[str, ...] = (), stderr: str = "", stdout: str = "") -> None:
         self.calls: list[tuple[str, ...]] = []
         self.fail = fail
         self.stderr = stderr
+        self.stdout = stdout
 
     def exec(
         self, service: str, *cmd: str, check: bool = False, timeout: float = 120
     ) -> subprocess.CompletedProcess[str]:
         self.calls.append((service, *cmd))
         code = 1 if cmd[0] in self.fail else 0
-        return subprocess.CompletedProcess([service, *cmd], code, "", self.stderr if code else "")
+        out = "" if code else self.stdout
+        return subprocess.CompletedProcess([service, *cmd], code, out, self.stderr if code else "")
 
 
 def faults_on(lab: FakeLab, *faults: Fault) -> Faults:
@@ -112,21 +114,37 @@ def test_iptables_failure_is_a_lab_error() -> None:
     assert faults.applied == []
 
 
-def test_delay_without_netem_is_noted_not_applied() -> None:
-    """Where tc cannot add netem the delay is not applied and the run's notes say so."""
-    lab = FakeLab(fail=("tc",), stderr="Error: Specified qdisc kind is unknown.\n")
+def test_delay_goes_to_the_link_delay_daemon_and_back() -> None:
+    """A delay fault asks the host's link delay daemon to hold everything 200 ms longer,
+    and the undo sets it back to 0."""
+    lab = FakeLab(stdout='{"mechanism": "nfqueue", "extra_ms": 200}')
     said: list[str] = []
     faults = faults_on(lab, Fault("delay", "resolver", ms=200))
     faults.apply(said.append)
-    assert lab.calls == [
-        ("resolver", "tc", "qdisc", "add", "dev", "eth0", "root", "netem", "delay", "200ms")
+    ctl = ("resolver", "python", "-m", "services.linkdelay.ctl", "extra")
+    assert lab.calls == [(*ctl, "200")]
+    assert faults.applied == [Fault("delay", "resolver", ms=200)]
+    faults.remove(said.append)
+    assert lab.calls[1:] == [(*ctl, "0")]
+    assert said == [
+        "fault: delay 200 ms on everything resolver sends (userspace NFQUEUE)",
+        "undo: no added delay on resolver",
     ]
+
+
+def test_delay_without_a_daemon_is_noted_not_applied() -> None:
+    """If the host's link delay daemon does not answer, the delay is not applied and the
+    run's notes say so."""
+    lab = FakeLab(fail=("python",), stderr="linkdelay: the link delay daemon is not running here\n")
+    said: list[str] = []
+    faults = faults_on(lab, Fault("delay", "resolver", ms=200))
+    faults.apply(said.append)
     assert faults.applied == []
     note = (
-        "delay 200 ms on resolver NOT applied: this kernel has no netem qdisc "
-        "(Error: Specified qdisc kind is unknown.); the run goes on without added delay"
+        "delay 200 ms on resolver NOT applied (delay on resolver not applied: linkdelay: the "
+        "link delay daemon is not running here); the run goes on without it"
     )
     assert faults.notes == [note]
     assert said == ["fault: " + note]
     faults.remove(said.append)
-    assert len(lab.calls) == 1  # nothing to undo: no `tc qdisc del`
+    assert len(lab.calls) == 1  # nothing to undo

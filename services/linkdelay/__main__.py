@@ -1,0 +1,241 @@
+"""``python -m services.linkdelay [--plan FILE] [--queue N]``: hold replies for their round trip.
+
+Runs beside each lab service, in the same container (services/entrypoint.sh
+starts it). The kernel here has no netem qdisc, so packets the plan delays
+are sent to an NFQUEUE (iptables ``-j NFQUEUE``) and this daemon gives each
+its verdict (accept) once its link's round trip has passed: a userspace
+netem. SIGHUP re-reads the plan and the fault file; SIGTERM releases every
+held packet, removes the rules and exits. The state goes to a status file
+that ``python -m services.linkdelay.ctl status`` prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from services.common.logs import log_event, setup
+from services.linkdelay.hold import Holder, Rule, ipv4_endpoints
+from services.linkdelay.plan import HostPlan, PlanError, hooks, load_plan, rules
+
+logger = logging.getLogger("services.linkdelay")
+DEFAULT_PLAN = Path("/linkdelay/plan.json")
+RUN_DIR = Path("/run/linkdelay")
+NO_DELAY = Rule(0.0)
+SAMPLES = 4096  # lateness samples kept for the status figures
+# The event loop's timers wake up to a millisecond late (epoll's timeout is in
+# whole milliseconds, rounded up), which alone would add ~1 ms to every hold.
+# So a release is scheduled this much early and the last stretch is slept
+# precisely (nanosleep); packets arriving meanwhile wait in the kernel's queue.
+EARLY = 0.0015
+
+
+def local_addresses() -> set[str]:
+    """This host's IPv4 addresses (``ip -4 -o addr``), loopback excluded."""
+    out = subprocess.run(
+        ["ip", "-4", "-o", "addr", "show"], capture_output=True, text=True, check=True, timeout=10
+    ).stdout
+    found = set()
+    for line in out.splitlines():
+        words = line.split()
+        if "inet" in words:
+            address = words[words.index("inet") + 1].split("/")[0]
+            if not address.startswith("127."):
+                found.add(address)
+    return found
+
+
+def iptables(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["iptables", "-w", *args], capture_output=True, text=True, check=check)
+
+
+class Daemon:
+    def __init__(self, plan_path: Path, run_dir: Path, queue: int) -> None:
+        self.plan_path = plan_path
+        self.run_dir = run_dir
+        self.queue = queue
+        self.plan: HostPlan | None = None
+        self.extra_ms = 0.0
+        self.holder = Holder()
+        self.loop = asyncio.get_running_loop()
+        self.held: set[Any] = set()
+        self.counts = {"held": 0, "passed": 0, "not_ipv4": 0}
+        self.lateness_us: list[float] = []
+        self.digest = ""
+        self.error = ""
+
+    def setup_chains(self) -> None:
+        for builtin, chain in hooks():
+            iptables("-N", chain, check=False)  # exists after a daemon restart: fine
+            if iptables("-C", builtin, "-j", chain, check=False).returncode != 0:
+                iptables("-A", builtin, "-j", chain)
+
+    def remove_chains(self) -> None:
+        for builtin, chain in hooks():
+            iptables("-D", builtin, "-j", chain, check=False)
+            iptables("-F", chain, check=False)
+            iptables("-X", chain, check=False)
+
+    def apply(self) -> None:
+        """(Re)read the plan and the fault file; replace our rules. Bad input keeps the old."""
+        try:
+            plan = load_plan(self.plan_path, local_addresses())
+            extra = self._extra()
+        except (PlanError, OSError, ValueError) as e:
+            self.error = str(e)
+            log_event(logger, "linkdelay_bad_plan", error=self.error, kept=self.digest)
+            self.write_status()
+            return
+        for _, chain in hooks():
+            iptables("-F", chain)
+        for argv in rules(plan, self.queue, extra):
+            iptables(*argv)
+        self.plan, self.extra_ms, self.error = plan, extra, ""
+        self.holder.forget()
+        raw = self.plan_path.read_bytes() if self.plan_path.exists() else b""
+        self.digest = hashlib.sha256(raw + f"|{extra}".encode()).hexdigest()[:16]
+        log_event(
+            logger,
+            "linkdelay_applied",
+            profile=plan.profile if plan else "lan",
+            peers=len(plan.peers) if plan else 0,
+            loss_pct=plan.loss_pct if plan else 0.0,
+            extra_ms=extra,
+            digest=self.digest,
+        )
+        self.write_status()
+
+    def _extra(self) -> float:
+        path = self.run_dir / "extra.json"
+        if not path.exists():
+            return 0.0
+        value = json.loads(path.read_text()).get("extra_ms", 0)
+        if not isinstance(value, int | float) or not 0 <= value <= 10_000:
+            raise ValueError(f"{path}: extra_ms must be 0..10000, not {value!r}")
+        return float(value)
+
+    def on_packet(self, pkt: Any) -> None:
+        """NFQUEUE callback: accept now, or at the packet's release time."""
+        ends = ipv4_endpoints(pkt.get_payload())
+        if ends is None:
+            self.counts["not_ipv4"] += 1
+            pkt.accept()
+            return
+        _, dst, proto, sport = ends
+        rule = self.plan.rule_for(proto, sport, dst) if self.plan else None
+        if rule is None and not self.extra_ms:
+            self.counts["passed"] += 1
+            pkt.accept()
+            return
+        now = self.loop.time()
+        at = self.holder.release_at(dst, now, rule or NO_DELAY, self.extra_ms)
+        self.counts["held"] += 1
+        self.held.add(pkt)
+        self.loop.call_at(at - EARLY, self.release, pkt, at)
+
+    def release(self, pkt: Any, due: float) -> None:
+        if pkt not in self.held:
+            return
+        wait = due - self.loop.time()
+        if wait > 0:
+            time.sleep(wait)  # at most EARLY: the loop's timer cannot be this precise
+        self.held.discard(pkt)
+        pkt.accept()
+        self.lateness_us.append((self.loop.time() - due) * 1e6)
+        if len(self.lateness_us) > SAMPLES:
+            del self.lateness_us[: SAMPLES // 2]
+
+    def release_all(self) -> None:
+        for pkt in list(self.held):
+            pkt.accept()
+        self.held.clear()
+
+    def write_status(self) -> None:
+        late = sorted(self.lateness_us)
+
+        def pct(q: float) -> float | None:
+            return round(late[min(len(late) - 1, int(q * len(late)))], 1) if late else None
+
+        plan = self.plan
+        doc = {
+            "mechanism": "nfqueue",
+            "pid": os.getpid(),
+            "time": time.time(),
+            "digest": self.digest,
+            "error": self.error,
+            "profile": plan.profile if plan else "lan",
+            "service": plan.service if plan else "",
+            "address": plan.address if plan else "",
+            "serves": sorted(f"{'tcp' if p == 6 else 'udp'}/{n}" for p, n in plan.serves)
+            if plan
+            else [],
+            "peers": {k: r.delay_ms for k, r in sorted(plan.peers.items())} if plan else {},
+            "loss_pct": plan.loss_pct if plan else 0.0,
+            "extra_ms": self.extra_ms,
+            "counts": dict(self.counts),
+            "late_us_p50": pct(0.5),
+            "late_us_p99": pct(0.99),
+        }
+        tmp = self.run_dir / "status.json.tmp"
+        tmp.write_text(json.dumps(doc))
+        tmp.replace(self.run_dir / "status.json")
+
+
+async def serve(args: argparse.Namespace) -> int:
+    from netfilterqueue import NetfilterQueue  # C extension: only in the lab image
+
+    args.run_dir.mkdir(parents=True, exist_ok=True)
+    daemon = Daemon(args.plan, args.run_dir, args.queue)
+    nfq = NetfilterQueue()
+    nfq.bind(args.queue, daemon.on_packet, max_len=4096)
+    fd = nfq.get_fd()
+    daemon.loop.add_reader(fd, nfq.run, False)
+    daemon.setup_chains()
+    daemon.apply()
+    (args.run_dir / "pid").write_text(str(os.getpid()))
+    stop = asyncio.Event()
+    daemon.loop.add_signal_handler(signal.SIGHUP, daemon.apply)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        daemon.loop.add_signal_handler(sig, stop.set)
+    log_event(logger, "linkdelay_started", queue=args.queue, plan=str(args.plan))
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=2.0)
+        daemon.write_status()
+    daemon.remove_chains()
+    daemon.release_all()
+    daemon.loop.remove_reader(fd)
+    nfq.unbind()
+    log_event(logger, "linkdelay_stopped", **daemon.counts)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m services.linkdelay", description=__doc__)
+    parser.add_argument("--plan", type=Path, default=DEFAULT_PLAN)
+    parser.add_argument("--run-dir", type=Path, default=RUN_DIR)
+    parser.add_argument("--queue", type=int, default=7, help="NFQUEUE number (default 7)")
+    args = parser.parse_args(argv)
+    setup("linkdelay")
+    try:
+        return asyncio.run(serve(args))
+    except (OSError, subprocess.CalledProcessError, ImportError) as e:
+        # Without the daemon no delay is applied (--queue-bypass lets packets through);
+        # the missing status file tells the orchestrator so.
+        logger.error("linkdelay cannot run", extra={"event": "linkdelay_error", "error": str(e)})
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
