@@ -127,3 +127,67 @@ def test_packet_filter_names_expand() -> None:
     )
     with pytest.raises(UsageError, match="unknown"):
         scenario.expand_filter("ip.dst == $nowhere")
+
+
+def test_profile_and_walk_and_rtts_load(tmp_path: Path) -> None:
+    """profile (top and step), flush, walk with via and rtts on a step load into typed values."""
+    p = write(
+        tmp_path,
+        "name: x\nprofile: lan\nsteps:\n  - profile: default\n  - flush: resolver\n"
+        "  - browse: https://www.example.com/\nexpect:\n"
+        "  - {walk: www.example.com, via: [roots, tlds, ns-example]}\n"
+        "  - {step: 3, rtts: {connect: 1, tls: 1}}\n",
+    )
+    sc = scenario.load(p)
+    assert sc.profile == "lan"
+    assert [s.kind for s in sc.steps] == ["profile", "flush", "browse"]
+    assert sc.expect[0].via == ("roots", "tlds", "ns-example")
+    assert sc.expect[1].rtts == (("connect", 1.0), ("tls", 1.0))
+
+
+def test_custom_profile_mapping_loads(tmp_path: Path) -> None:
+    """A profile may be a mapping: a base and the links it changes."""
+    p = write(
+        tmp_path,
+        "name: x\nprofile: {base: default, links: {client: {delay_ms: 30}}}\n"
+        "steps:\n  - dig: www.example.com\n",
+    )
+    assert scenario.load(p).profile == {"base": "default", "links": {"client": {"delay_ms": 30}}}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("profile: nosuch\nsteps:\n  - dig: a\n", r"s.yaml:2: unknown profile 'nosuch'"),
+        (
+            "profile: {links: {client: {loss_pct: 120}}}\nsteps:\n  - dig: a\n",
+            r"s.yaml:2: profile links.client: loss_pct 120 is outside 0..100",
+        ),
+        ("steps:\n  - profile: fast\n", r"s.yaml:3: unknown profile 'fast'"),
+        ("steps:\n  - flush: origin\n", r"s.yaml:3: flush takes one of resolver, edge"),
+        (
+            "steps:\n  - dig: a\nexpect:\n  - {walk: a.example}\n",
+            r"a walk needs `via:` a list of",
+        ),
+        (
+            "steps:\n  - dig: a\nexpect:\n  - {walk: a.example, via: [roots, mars]}\n",
+            r"a walk needs `via:`",
+        ),
+        (
+            "steps:\n  - dig: a\nexpect:\n  - {packets: dns, min: 1, via: [roots]}\n",
+            r"`via:` belongs",
+        ),
+        (
+            "steps:\n  - dig: a\nexpect:\n  - {packets: dns, min: 1, rtts: {tls: 1}}\n",
+            r"`rtts:` checks a step",
+        ),
+        (
+            "steps:\n  - dig: a\nexpect:\n  - {step: 1, rtts: {ttfb: 1}}\n",
+            r"rtts maps connect, tls, dns to a number",
+        ),
+    ],
+)
+def test_bad_distance_input_names_file_and_line(tmp_path: Path, text: str, message: str) -> None:
+    """Every mistake in the distance keys is one UsageError with file:line and the fix."""
+    with pytest.raises(UsageError, match=message):
+        scenario.load(write(tmp_path, "name: x\n" + text))
