@@ -147,7 +147,8 @@ def apply(lab: Lab, profile: str | Mapping[str, Any], say: Say | None = None) ->
             "`lab logs SERVICE` shows why it stopped, `lab down && lab up` restarts it."
         )
     if say:
-        say(f"profile {name}: link delays applied on {len(services)} hosts (userspace NFQUEUE)")
+        how = mechanism_line(status)
+        say(f"profile {name}: link delays applied on {len(services)} hosts ({how})")
     return Applied(name, links, status)
 
 
@@ -196,6 +197,17 @@ def _plan_links(status: Mapping[str, Any]) -> Link | None:
     return topology.PROFILES[name].get(service, topology.NO_DELAY)
 
 
+MEANING = {
+    "nfqueue": " (nfqueue: services/linkdelay holds each reply in userspace; no netem here)",
+    "netem": " (netem: the kernel holds each reply)",
+}
+
+
+def _one_mechanism(statuses: Mapping[str, Mapping[str, Any]]) -> str:
+    found = {str(d.get("mechanism", "")) for d in statuses.values() if not d.get("error")}
+    return found.pop() if len(found) == 1 else ""
+
+
 def mechanism_line(statuses: Mapping[str, Mapping[str, Any]]) -> str:
     """Which mechanism applied the delays, host by host, in one line."""
     by: dict[str, list[str]] = {}
@@ -222,5 +234,5 @@ def summary(applied: Applied) -> str:
     return (
         f"profile {applied.profile} (round trips): {parts}; "
         + mechanism_line(applied.status)
-        + " (nfqueue: services/linkdelay holds each reply in userspace)"
+        + MEANING.get(_one_mechanism(applied.status), "")
     )

@@ -98,13 +98,14 @@ class Faults:
             self._api_switch("POST", json.dumps(doc))
         elif fault.kind == "delay":
             try:
-                distance.set_extra(self.lab, svc, fault.ms)
+                doc = distance.set_extra(self.lab, svc, fault.ms)
             except LabError as e:
                 note = f"delay {fault.ms} ms on {svc} NOT applied ({e}); the run goes on without it"
                 say("fault: " + note)
                 self.notes.append(note)
                 return
-            note = f"delay {fault.ms} ms on everything {svc} sends (userspace NFQUEUE)"
+            how = {"nfqueue": "userspace NFQUEUE", "netem": "netem"}.get(str(doc.get("mechanism")))
+            note = f"delay {fault.ms} ms on everything {svc} sends ({how or 'link delay daemon'})"
             say("fault: " + note)
             self.notes.append(note)
         self.applied.append(fault)

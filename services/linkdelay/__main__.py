@@ -1,12 +1,15 @@
-"""``python -m services.linkdelay [--plan FILE] [--queue N]``: hold replies for their round trip.
+"""``python -m services.linkdelay [--plan FILE] [--mechanism auto|netem|nfqueue]``.
 
 Runs beside each lab service, in the same container (services/entrypoint.sh
-starts it). The kernel here has no netem qdisc, so packets the plan delays
-are sent to an NFQUEUE (iptables ``-j NFQUEUE``) and this daemon gives each
-its verdict (accept) once its link's round trip has passed: a userspace
-netem. SIGHUP re-reads the plan and the fault file; SIGTERM releases every
-held packet, removes the rules and exits. The state goes to a status file
-that ``python -m services.linkdelay.ctl status`` prints.
+starts it), and holds the host's replies for their round trip. Where the
+kernel has netem (probed on lo at start), the plan becomes tc classes
+(netem.py) and the kernel does the holding. Where it has none (this build
+machine's kernel), packets the plan delays are sent to an NFQUEUE (iptables
+``-j NFQUEUE``) and this daemon gives each its verdict (accept) once its
+round trip has passed: a userspace netem. SIGHUP re-reads the plan and the
+fault file; SIGTERM releases every held packet, removes the rules and
+exits. The state goes to a status file that ``python -m
+services.linkdelay.ctl status`` prints, mechanism included.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from typing import Any
 
 from services.common.logs import log_event, setup
 from services.linkdelay.hold import Holder, Rule, ipv4_endpoints
+from services.linkdelay.netem import tc_commands
 from services.linkdelay.plan import HostPlan, PlanError, hooks, load_plan, rules
 
 logger = logging.getLogger("services.linkdelay")
@@ -60,8 +64,30 @@ def iptables(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]
     return subprocess.run(["iptables", "-w", *args], capture_output=True, text=True, check=check)
 
 
+def tc(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["tc", *args], capture_output=True, text=True, check=check, timeout=10)
+
+
+def interfaces() -> list[str]:
+    """The host's network interfaces but loopback (``eth0@if12`` -> ``eth0``)."""
+    out = subprocess.run(
+        ["ip", "-o", "link", "show"], capture_output=True, text=True, check=True, timeout=10
+    ).stdout
+    names = [line.split(":")[1].strip().split("@")[0] for line in out.splitlines() if ":" in line]
+    return [n for n in names if n != "lo"]
+
+
+def has_netem() -> bool:
+    """Whether this kernel takes a netem qdisc (tried on lo, removed at once)."""
+    if tc("qdisc", "add", "dev", "lo", "root", "netem", "delay", "0ms", check=False).returncode:
+        return False
+    tc("qdisc", "del", "dev", "lo", "root", check=False)
+    return True
+
+
 class Daemon:
-    def __init__(self, plan_path: Path, run_dir: Path, queue: int) -> None:
+    def __init__(self, plan_path: Path, run_dir: Path, queue: int, mechanism: str) -> None:
+        self.mechanism = mechanism  # "netem" or "nfqueue"
         self.plan_path = plan_path
         self.run_dir = run_dir
         self.queue = queue
@@ -86,6 +112,9 @@ class Daemon:
             iptables("-D", builtin, "-j", chain, check=False)
             iptables("-F", chain, check=False)
             iptables("-X", chain, check=False)
+        if self.mechanism == "netem":
+            for dev in interfaces():
+                tc("qdisc", "del", "dev", dev, "root", check=False)
 
     def apply(self) -> None:
         """(Re)read the plan and the fault file; replace our rules. Bad input keeps the old."""
@@ -99,7 +128,14 @@ class Daemon:
             return
         for _, chain in hooks():
             iptables("-F", chain)
+        if self.mechanism == "netem":
+            for dev in interfaces():
+                tc("qdisc", "del", "dev", dev, "root", check=False)  # none yet: fine
+                for argv in tc_commands(plan, extra, dev):
+                    tc(*argv)
         for argv in rules(plan, self.queue, extra):
+            if self.mechanism == "netem" and "NFQUEUE" in argv:
+                continue  # the kernel holds the packets; only loss stays with iptables
             iptables(*argv)
         self.plan, self.extra_ms, self.error = plan, extra, ""
         self.holder.forget()
@@ -169,7 +205,7 @@ class Daemon:
 
         plan = self.plan
         doc = {
-            "mechanism": "nfqueue",
+            "mechanism": self.mechanism,
             "pid": os.getpid(),
             "time": time.time(),
             "digest": self.digest,
@@ -193,14 +229,18 @@ class Daemon:
 
 
 async def serve(args: argparse.Namespace) -> int:
-    from netfilterqueue import NetfilterQueue  # C extension: only in the lab image
-
+    mechanism = args.mechanism
+    if mechanism == "auto":
+        mechanism = "netem" if has_netem() else "nfqueue"
     args.run_dir.mkdir(parents=True, exist_ok=True)
-    daemon = Daemon(args.plan, args.run_dir, args.queue)
-    nfq = NetfilterQueue()
-    nfq.bind(args.queue, daemon.on_packet, max_len=4096)
-    fd = nfq.get_fd()
-    daemon.loop.add_reader(fd, nfq.run, False)
+    daemon = Daemon(args.plan, args.run_dir, args.queue, mechanism)
+    nfq: Any = None
+    if mechanism == "nfqueue":
+        from netfilterqueue import NetfilterQueue  # C extension: only in the lab image
+
+        nfq = NetfilterQueue()
+        nfq.bind(args.queue, daemon.on_packet, max_len=4096)
+        daemon.loop.add_reader(nfq.get_fd(), nfq.run, False)
     daemon.setup_chains()
     daemon.apply()
     (args.run_dir / "pid").write_text(str(os.getpid()))
@@ -208,15 +248,16 @@ async def serve(args: argparse.Namespace) -> int:
     daemon.loop.add_signal_handler(signal.SIGHUP, daemon.apply)
     for sig in (signal.SIGTERM, signal.SIGINT):
         daemon.loop.add_signal_handler(sig, stop.set)
-    log_event(logger, "linkdelay_started", queue=args.queue, plan=str(args.plan))
+    log_event(logger, "linkdelay_started", mechanism=mechanism, plan=str(args.plan))
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=2.0)
         daemon.write_status()
     daemon.remove_chains()
     daemon.release_all()
-    daemon.loop.remove_reader(fd)
-    nfq.unbind()
+    if nfq is not None:
+        daemon.loop.remove_reader(nfq.get_fd())
+        nfq.unbind()
     log_event(logger, "linkdelay_stopped", **daemon.counts)
     return 0
 
@@ -226,6 +267,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plan", type=Path, default=DEFAULT_PLAN)
     parser.add_argument("--run-dir", type=Path, default=RUN_DIR)
     parser.add_argument("--queue", type=int, default=7, help="NFQUEUE number (default 7)")
+    parser.add_argument(
+        "--mechanism",
+        choices=("auto", "netem", "nfqueue"),
+        default=os.environ.get("LAB_LINKDELAY_MECHANISM", "auto"),
+        help="auto: netem where the kernel has it, else NFQUEUE (env LAB_LINKDELAY_MECHANISM)",
+    )
     args = parser.parse_args(argv)
     setup("linkdelay")
     try:
