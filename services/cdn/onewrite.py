@@ -27,8 +27,11 @@ class OneWriteResponse(web.Response):
 
     def _joinable(self) -> bool:
         body = self.body
+        request = self._req
         return (
-            isinstance(body, bytes)
+            # HTTP/2 frames the head itself (HEADERS, then DATA): nothing to join.
+            (request is None or request.version < (2, 0))
+            and isinstance(body, bytes)
             and len(body) <= JOIN_LIMIT
             and not self.chunked
             and not self.compression

@@ -1,6 +1,7 @@
 """Running an aiohttp app as a lab service: JSON access log, TLS, clean shutdown.
 
-Shared by the origin, the API and the edge.
+Shared by the origin, the API and the edge. Every TLS port speaks HTTP/2 and
+HTTP/1.x, chosen by ALPN (services/common/h2server.py).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import contextlib
 import json
 import logging
 import math
+import signal
 import ssl
 import time as _time
 from collections.abc import AsyncIterator, Callable
@@ -19,7 +21,9 @@ from typing import Any
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
+from services.common.h2server import TlsSite
 from services.common.logs import JsonFormatter, log_event
+from services.common.tls import SERVER_ALPN
 
 # Handlers add fields for the access log line here (the edge's cache status,
 # upstream and upstream_ms): request["log_fields"] = {...}.
@@ -145,21 +149,26 @@ def plain_listener(
     logger = logging.getLogger(f"services.{service}")
 
     async def listen(_main: web.Application) -> AsyncIterator[None]:
-        runner = web.AppRunner(
-            app,
-            access_log=logging.getLogger(f"services.{service}.access"),
-            access_log_class=JsonAccessLogger,
-        )
+        access = logging.getLogger(f"services.{service}.access")
+        runner = web.AppRunner(app, access_log=access, access_log_class=JsonAccessLogger)
         await runner.setup()
-        await web.TCPSite(runner, host, port, ssl_context=ssl_context).start()
+        site: TlsSite | None = None
+        if ssl_context is None:
+            await web.TCPSite(runner, host, port).start()
+        else:
+            site = TlsSite(runner, host, port, ssl_context, logger, JsonAccessLogger(access, ""))
+            await site.start()
         log_event(
             logger,
             "listening",
             host=host,
             port=port,
             tls=None if ssl_context is None else "1.2-1.3",
+            alpn=None if ssl_context is None else SERVER_ALPN,
         )
         yield
+        if site is not None:
+            await site.stop()
         await runner.cleanup()
 
     return listen
@@ -182,19 +191,33 @@ def run(
     if plain is not None:
         app.cleanup_ctx.append(plain_listener(plain[0], host=host, port=plain[1], service=service))
 
-    # cleanup_ctx rather than on_startup: its type is checkable with this aiohttp/aiosignal pair.
-    async def announce(_app: web.Application) -> AsyncIterator[None]:
-        log_event(logger, "listening", host=host, port=port, tls="1.2-1.3", alpn="http/1.1")
-        yield
-        log_event(logger, "stopped")
+    asyncio.run(_serve(app, host, port, ssl_context, logger, service))
 
-    app.cleanup_ctx.append(announce)
-    web.run_app(
-        app,
-        host=host,
-        port=port,
-        ssl_context=ssl_context,
-        print=None,
-        access_log=logging.getLogger(f"services.{service}.access"),
-        access_log_class=JsonAccessLogger,
+
+async def _serve(
+    app: web.Application,
+    host: str,
+    port: int,
+    ssl_context: ssl.SSLContext,
+    logger: logging.Logger,
+    service: str,
+) -> None:
+    """The main site: HTTP/2 or HTTP/1.x by ALPN (h2server.TlsSite), until a signal."""
+    access = logging.getLogger(f"services.{service}.access")
+    runner = web.AppRunner(
+        app, access_log=access, access_log_class=JsonAccessLogger, handle_signals=False
     )
+    await runner.setup()
+    site = TlsSite(runner, host, port, ssl_context, logger, JsonAccessLogger(access, ""))
+    await site.start()
+    log_event(logger, "listening", host=host, port=port, tls="1.2-1.3", alpn=SERVER_ALPN)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await site.stop()
+        await runner.cleanup()
+        log_event(logger, "stopped")

@@ -5,8 +5,6 @@ everywhere: TLS 1.2 and 1.3 only (RFC 8996 deprecates 1.0 and 1.1), and
 ``SSLKEYLOGFILE`` honoured, so the capture can embed the secrets and
 Wireshark decrypts the traffic (NSS key log format).
 
-The edge and the API import it from here; it belongs in services/common/
-once that package takes TLS helpers.
 """
 
 from __future__ import annotations
@@ -16,9 +14,11 @@ import ssl
 from collections.abc import Mapping
 from pathlib import Path
 
-# HTTP/1.1 only: the lab's captures teach HTTP/1.1 framing (RFC 9112); ALPN
-# still runs so the handshake shows the negotiation (RFC 7301).
-ALPN = ["http/1.1"]
+# Servers offer HTTP/2 first, then HTTP/1.1 (RFC 7301: the client lists, the
+# server picks); services/common/h2server.py serves whichever was chosen.
+# The edge's upstream client (aiohttp) speaks HTTP/1.1 only, so it asks for that.
+SERVER_ALPN = ["h2", "http/1.1"]
+CLIENT_ALPN = ["http/1.1"]
 
 # TLS 1.2 suites of Mozilla's "intermediate" server profile (v5.7): AEAD only,
 # forward secret. Python's default string also enables CBC-SHA2 suites.
@@ -38,9 +38,9 @@ MOZILLA_INTERMEDIATE = ":".join(
 )
 
 
-def _common(ctx: ssl.SSLContext, env: Mapping[str, str]) -> ssl.SSLContext:
+def _common(ctx: ssl.SSLContext, env: Mapping[str, str], alpn: list[str]) -> ssl.SSLContext:
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.set_alpn_protocols(ALPN)
+    ctx.set_alpn_protocols(alpn)
     keylog = env.get("SSLKEYLOGFILE")
     if keylog:
         ctx.keylog_filename = keylog
@@ -52,10 +52,10 @@ def server_context(cert: Path, key: Path, env: Mapping[str, str] | None = None) 
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.set_ciphers(MOZILLA_INTERMEDIATE)
     ctx.load_cert_chain(cert, key)
-    return _common(ctx, os.environ if env is None else env)
+    return _common(ctx, os.environ if env is None else env, SERVER_ALPN)
 
 
 def client_context(ca: Path, env: Mapping[str, str] | None = None) -> ssl.SSLContext:
     """A client context that trusts only ``ca`` and checks the server's name."""
     ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(ca))
-    return _common(ctx, os.environ if env is None else env)
+    return _common(ctx, os.environ if env is None else env, CLIENT_ALPN)

@@ -1,0 +1,447 @@
+"""HTTP/2 for the lab's aiohttp apps: one TLS port, ALPN chooses h2 or HTTP/1.1.
+
+aiohttp has no server-side HTTP/2 (aiohttp issue 5999). This module is the
+protocol layer that gives it one, the way mitmproxy puts its HTTP/2 layer on
+the sans-IO ``h2`` package: ``h2`` does the framing, HPACK, flow control and
+the stream state machine (RFC 9113), and this file only moves bytes and turns
+each stream into an ordinary aiohttp ``Request``, answered by the same
+application, middlewares and handlers that answer HTTP/1.1. So the edge's
+cache, routing and headers are one code path for every version.
+
+After the TLS handshake (RFC 7301: the server picks from the client's ALPN
+list) a connection that chose ``h2`` gets an :class:`H2Protocol`; any other
+gets aiohttp's own HTTP/1.x protocol, so 1.0 and 1.1 behave exactly as
+before.
+
+What a hostile client can do to an HTTP/2 server and what happens here:
+a bad preface, an oversized frame or invalid HPACK is a connection error
+(``h2`` sends GOAWAY with the RFC 9113 §5.4.1 code, we close and log why);
+streams past SETTINGS_MAX_CONCURRENT_STREAMS are refused (§5.1.2); and
+floods of RST_STREAM (the "rapid reset" attack, CVE-2023-44487), PING or
+SETTINGS frames end the connection with ENHANCE_YOUR_CALM, while other
+clients are served as usual.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import zlib
+from collections.abc import Callable
+from typing import Any
+
+import h2.config
+import h2.connection
+import h2.events
+import h2.exceptions
+import h2.settings
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger, AbstractStreamWriter
+from aiohttp.base_protocol import BaseProtocol
+from aiohttp.compression_utils import ZLibCompressor
+from aiohttp.http import HttpVersion
+from aiohttp.http_parser import RawRequestMessage
+from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
+from h2.errors import ErrorCodes
+from hpack.exceptions import HPACKError
+from hyperframe.frame import GoAwayFrame
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
+
+from services.common.logs import log_event
+
+HTTP2 = HttpVersion(2, 0)
+MAX_STREAMS = 100  # SETTINGS_MAX_CONCURRENT_STREAMS we announce
+BODY_LIMIT = 1 << 20  # bytes of a request body buffered before reading pauses
+# Connection-specific fields must not appear in HTTP/2 (RFC 9113 §8.2.2).
+HOP_BY_HOP = frozenset(
+    {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"}
+)
+# Control-frame floods: more than this many in FLOOD_WINDOW seconds closes the connection.
+FLOOD_WINDOW = 1.0
+FLOOD_LIMITS = {"reset": 100, "ping": 50, "settings": 50}
+
+
+class _Flood:
+    """Counts one kind of control frame in a sliding window (a flood detector)."""
+
+    def __init__(self, limit: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit, self.clock, self.times = limit, clock, list[float]()
+
+    def hit(self) -> bool:
+        """Record one frame; True when the window holds more than the limit."""
+        now = self.clock()
+        self.times = [t for t in self.times if now - t < FLOOD_WINDOW]
+        self.times.append(now)
+        return len(self.times) > self.limit
+
+
+class _Stream:
+    def __init__(self, stream_id: int) -> None:
+        self.id = stream_id
+        self.reader: StreamReader | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.window = asyncio.Event()
+
+
+def request_message(headers: list[tuple[str, str]]) -> RawRequestMessage:
+    """An aiohttp request message from one HEADERS block (``h2`` validated its shape).
+
+    The pseudo-header ``:authority`` becomes ``Host`` (RFC 9113 §8.3.1), and
+    split ``cookie`` fields are joined with "; " (§8.2.3) so the app sees one.
+    """
+    pseudo: dict[str, str] = {}
+    fields: CIMultiDict[str] = CIMultiDict()
+    cookies: list[str] = []
+    for name, value in headers:
+        if name.startswith(":"):
+            pseudo[name] = value
+        elif name == "cookie":
+            cookies.append(value)
+        else:
+            fields.add(name, value)
+    if cookies:
+        fields["Cookie"] = "; ".join(cookies)
+    if ":authority" in pseudo and "Host" not in fields:
+        fields["Host"] = pseudo[":authority"]
+    path = pseudo.get(":path", "/")
+    raw = tuple((k.encode(), v.encode()) for k, v in fields.items())
+    return RawRequestMessage(
+        method=pseudo.get(":method", "GET"),
+        path=path,
+        version=HTTP2,
+        headers=CIMultiDictProxy(fields),
+        raw_headers=raw,
+        should_close=False,
+        compression=None,
+        upgrade=False,
+        chunked=False,
+        url=URL(path, encoded=True),
+    )
+
+
+def response_headers(status_line: str, headers: CIMultiDict[str]) -> list[tuple[str, str]]:
+    """``:status`` and the fields, lower-case, without the connection-specific ones."""
+    status = status_line.split(" ", 2)[1]
+    out = [(":status", status)]
+    out += [(k.lower(), v) for k, v in headers.items() if k.lower() not in HOP_BY_HOP]
+    return out
+
+
+class H2Writer(AbstractStreamWriter):
+    """Where aiohttp writes one response: HEADERS, then DATA frames on one stream."""
+
+    def __init__(self, proto: H2Protocol, stream_id: int) -> None:
+        self.proto, self.stream_id = proto, stream_id
+        self.buffer_size = self.output_size = 0
+        self.length = None
+        self._compress: ZLibCompressor | None = None
+
+    async def write_headers(self, status_line: str, headers: CIMultiDict[str]) -> None:
+        self.proto.send_headers(self.stream_id, response_headers(status_line, headers))
+
+    async def write(self, chunk: bytes | bytearray | memoryview) -> None:
+        data = bytes(chunk)
+        if self._compress is not None:
+            data = await self._compress.compress(data)
+        self.output_size += len(data)
+        await self.proto.send_data(self.stream_id, data)
+
+    async def write_eof(self, chunk: bytes = b"") -> None:
+        if chunk:
+            await self.write(chunk)
+        if self._compress is not None:
+            tail = self._compress.flush()
+            self.output_size += len(tail)
+            await self.proto.send_data(self.stream_id, tail)
+        self.proto.end_stream(self.stream_id)
+
+    async def drain(self) -> None:
+        await self.proto.drain()
+
+    def enable_compression(
+        self, encoding: str = "deflate", strategy: int = zlib.Z_DEFAULT_STRATEGY
+    ) -> None:
+        self._compress = ZLibCompressor(
+            encoding=encoding, suppress_deflate_header=True, strategy=strategy
+        )
+
+    def enable_chunking(self) -> None:
+        pass  # DATA frames carry their own lengths: no chunked coding in HTTP/2 (RFC 9113 §8.2.2)
+
+
+class H2Protocol(BaseProtocol):
+    """One HTTP/2 connection; each stream runs through the aiohttp application."""
+
+    def __init__(
+        self,
+        app: web.Application,
+        logger: logging.Logger,
+        access_logger: AbstractAccessLogger | None = None,
+        on_close: Callable[[H2Protocol], None] | None = None,
+    ) -> None:
+        super().__init__(asyncio.get_running_loop())
+        self.app, self.logger, self.access_logger, self.on_close = (
+            app,
+            logger,
+            access_logger,
+            on_close,
+        )
+        config = h2.config.H2Configuration(client_side=False, header_encoding="utf-8")
+        self.conn = h2.connection.H2Connection(config=config)
+        self.conn.local_settings = h2.settings.Settings(
+            client=False,
+            initial_values={
+                h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: MAX_STREAMS,
+                h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE: 64 * 1024,
+            },
+        )
+        self.streams: dict[int, _Stream] = {}
+        self.floods = {kind: _Flood(limit) for kind, limit in FLOOD_LIMITS.items()}
+        self.peername: Any = None
+        self.ssl_context: Any = None
+        self.closing = False
+
+    # -- transport side ------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self.peername = transport.get_extra_info("peername")
+        self.ssl_context = transport.get_extra_info("sslcontext")
+        self.conn.initiate_connection()
+        self.flush()
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        for stream in self.streams.values():
+            if stream.task is not None:
+                stream.task.cancel()
+            if stream.reader is not None:
+                stream.reader.feed_eof()
+            stream.window.set()
+        self.streams.clear()
+        super().connection_lost(exc)
+        if self.on_close is not None:
+            self.on_close(self)
+
+    def flush(self) -> None:
+        data = self.conn.data_to_send()
+        if data and self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            events = self.conn.receive_data(data)
+        except h2.exceptions.ProtocolError as e:
+            # h2 has queued GOAWAY with the error code (RFC 9113 §5.4.1): send it, close.
+            code = getattr(e, "error_code", ErrorCodes.PROTOCOL_ERROR)
+            if isinstance(e.__cause__, HPACKError):
+                # A field block that does not decode is COMPRESSION_ERROR (RFC 9113 §4.3);
+                # h2 4.x reports PROTOCOL_ERROR, so its GOAWAY is replaced by the right one.
+                code = ErrorCodes.COMPRESSION_ERROR
+                self.conn.data_to_send()
+                last = self.conn.highest_inbound_stream_id
+                frame = GoAwayFrame(0, last_stream_id=last, error_code=code)
+                if self.transport is not None:
+                    self.transport.write(frame.serialize())
+            self._close(f"{type(e).__name__}: {e}", code)
+            return
+        for event in events:
+            self._event(event)
+            if self.closing:
+                return
+        self.flush()
+
+    def _close(self, why: str, code: int, send_goaway: bool = False) -> None:
+        log_event(
+            self.logger,
+            "h2_connection_error",
+            client=self.peername[0] if self.peername else None,
+            error=why,
+            error_code=ErrorCodes(code).name if code in ErrorCodes._value2member_map_ else code,
+        )
+        if send_goaway:
+            with contextlib.suppress(h2.exceptions.ProtocolError):
+                self.conn.close_connection(error_code=code)
+        self.flush()
+        self.closing = True
+        if self.transport is not None:
+            self.transport.close()
+
+    def _flooded(self, kind: str) -> bool:
+        if self.floods[kind].hit():
+            limit = FLOOD_LIMITS[kind]
+            self._close(
+                f"{kind} flood: over {limit} in {FLOOD_WINDOW:g} s",
+                ErrorCodes.ENHANCE_YOUR_CALM,
+                True,
+            )
+            return True
+        return False
+
+    def _event(self, event: h2.events.Event) -> None:
+        if isinstance(event, h2.events.RequestReceived):
+            self._request(event)
+        elif isinstance(event, h2.events.DataReceived):
+            stream = self.streams.get(event.stream_id)
+            if stream is not None and stream.reader is not None:
+                stream.reader.feed_data(event.data)
+            # Flow control (RFC 9113 §5.2): give the window back as soon as the bytes are ours.
+            self.conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+        elif isinstance(event, h2.events.StreamEnded):
+            stream = self.streams.get(event.stream_id)
+            if stream is not None and stream.reader is not None:
+                stream.reader.feed_eof()
+        elif isinstance(event, h2.events.StreamReset):
+            stream = self.streams.pop(event.stream_id, None)
+            if stream is not None and stream.task is not None:
+                stream.task.cancel()
+            self._flooded("reset")
+        elif isinstance(event, h2.events.WindowUpdated | h2.events.RemoteSettingsChanged):
+            for stream in self.streams.values():
+                stream.window.set()
+            if isinstance(event, h2.events.RemoteSettingsChanged):
+                self._flooded("settings")
+        elif isinstance(event, h2.events.PingReceived):
+            self._flooded("ping")
+        elif isinstance(event, h2.events.ConnectionTerminated):
+            self.flush()
+            self.closing = True
+            if self.transport is not None:
+                self.transport.close()
+
+    # -- one stream ------------------------------------------------------------
+    def _request(self, event: h2.events.RequestReceived) -> None:
+        stream = _Stream(event.stream_id)
+        self.streams[event.stream_id] = stream
+        headers = [(str(k), str(v)) for k, v in event.headers or []]
+        if event.stream_ended is None:
+            stream.reader = StreamReader(self, BODY_LIMIT, loop=self._loop)
+        stream.task = self._loop.create_task(self._serve(stream, request_message(headers)))
+
+    async def _serve(self, stream: _Stream, message: RawRequestMessage) -> None:
+        started = self._loop.time()
+        writer = H2Writer(self, stream.id)
+        payload = stream.reader if stream.reader is not None else EMPTY_PAYLOAD
+        task = asyncio.current_task()
+        assert task is not None
+        request = self.app._make_request(message, payload, self, writer, task)  # type: ignore[arg-type]
+        try:
+            try:
+                response = await self.app._handle(request)
+            except web.HTTPException as exc:
+                response = exc
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # as aiohttp's own server: a 500, logged
+                self.logger.exception(
+                    "handler error", extra={"event": "h2_handler_error", "error": str(exc)}
+                )
+                response = web.Response(status=500, text="500 Internal Server Error")
+            await response.prepare(request)
+            await response.write_eof()
+            if self.access_logger is not None:
+                self.access_logger.log(request, response, self._loop.time() - started)
+        except (h2.exceptions.StreamClosedError, ConnectionError):
+            pass  # the client reset the stream or went away: nothing more to send
+        finally:
+            request._finish()
+            self.streams.pop(stream.id, None)
+
+    def send_headers(self, stream_id: int, headers: list[tuple[str, str]]) -> None:
+        self.conn.send_headers(stream_id, headers)
+        self.flush()
+
+    async def send_data(self, stream_id: int, data: bytes) -> None:
+        """DATA frames within the peer's flow-control windows and frame size (RFC 9113 §6.9)."""
+        view = memoryview(data)
+        while view:
+            stream = self.streams.get(stream_id)
+            if stream is None or self.transport is None:
+                raise ConnectionError("stream closed")
+            room = min(
+                self.conn.local_flow_control_window(stream_id), self.conn.max_outbound_frame_size
+            )
+            if room <= 0:
+                stream.window.clear()
+                await stream.window.wait()
+                continue
+            self.conn.send_data(stream_id, view[:room].tobytes())
+            self.flush()
+            view = view[room:]
+            await self.drain()
+
+    def end_stream(self, stream_id: int) -> None:
+        with contextlib.suppress(h2.exceptions.StreamClosedError):
+            self.conn.end_stream(stream_id)
+        self.flush()
+
+    async def drain(self) -> None:
+        await self._drain_helper()
+
+    def goaway(self) -> None:
+        """A graceful end (server shutdown): GOAWAY NO_ERROR, then close (RFC 9113 §6.8)."""
+        with contextlib.suppress(h2.exceptions.ProtocolError):
+            self.conn.close_connection()
+        self.flush()
+        if self.transport is not None:
+            self.transport.close()
+
+
+class AlpnDispatch(asyncio.Protocol):
+    """Installed for each TLS connection; hands it on once ALPN has chosen the protocol."""
+
+    def __init__(
+        self, make_h1: Callable[[], asyncio.Protocol], make_h2: Callable[[], H2Protocol]
+    ) -> None:
+        self.make_h1, self.make_h2 = make_h1, make_h2
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        ssl_object = transport.get_extra_info("ssl_object")
+        chosen = ssl_object.selected_alpn_protocol() if ssl_object is not None else None
+        inner: asyncio.Protocol = self.make_h2() if chosen == "h2" else self.make_h1()
+        transport.set_protocol(inner)
+        inner.connection_made(transport)
+
+
+class TlsSite:
+    """A TLS listener for an aiohttp runner that speaks HTTP/1.x and HTTP/2."""
+
+    def __init__(
+        self,
+        runner: web.AppRunner,
+        host: str,
+        port: int,
+        ssl_context: Any,
+        logger: logging.Logger,
+        access_logger: AbstractAccessLogger | None = None,
+    ) -> None:
+        self.runner, self.host, self.port, self.ssl_context = runner, host, port, ssl_context
+        self.logger, self.access_logger = logger, access_logger
+        self.h2: set[H2Protocol] = set()
+        self.server: asyncio.Server | None = None
+
+    def _make_h2(self) -> H2Protocol:
+        proto = H2Protocol(self.runner.app, self.logger, self.access_logger, self.h2.discard)
+        self.h2.add(proto)
+        return proto
+
+    async def start(self) -> None:
+        h1 = self.runner.server
+        assert h1 is not None, "runner.setup() first"
+        loop = asyncio.get_running_loop()
+        self.server = await loop.create_server(
+            lambda: AlpnDispatch(h1, self._make_h2),
+            self.host,
+            self.port,
+            ssl=self.ssl_context,
+            reuse_address=True,
+        )
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+        for proto in list(self.h2):
+            proto.goaway()
+        if self.server is not None:
+            await self.server.wait_closed()
