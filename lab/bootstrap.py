@@ -70,6 +70,7 @@ BASE_PACKAGES = [
     "procps",
     "netbase",
     "libnetfilter-queue1",  # the link delay daemon's NFQUEUE binding (services/linkdelay)
+    "nghttp2-client",  # nghttp in the client: HTTP/2 frame by frame
 ]
 
 Say = Callable[[str], None]
