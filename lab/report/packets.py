@@ -1,4 +1,4 @@
-"""Read the messages of a capture: DNS, TCP control segments, TLS handshake, HTTP.
+"""Read the messages of a capture: DNS, TCP control segments, TLS handshake, HTTP/1.x and /2.
 
 tshark does the protocol work (reassembly, TLS decryption with the secrets
 embedded in the file); this module asks it for a fixed list of fields as
@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lab.report.dns_fields import DnsInfo, dns_info
+from lab.report.h2_fields import FIELDS as H2_FIELDS
+from lab.report.h2_fields import H2Frame, h2_frames, has_preface
 from lab.report.tls_fields import TlsInfo, tls_infos
 
 Row = Mapping[str, Sequence[str]]
@@ -78,6 +80,7 @@ FIELDS = (
     "http.request_in",
     "http.content_length_header",
     "tls.app_data",
+    *H2_FIELDS,
 )
 
 
@@ -96,6 +99,10 @@ class HttpInfo:
     phrase: str = ""
     headers: list[tuple[str, str]] = field(default_factory=list)
     request_in: int = 0  # for a response: the frame of its request
+    stream_id: int | None = None  # HTTP/2: the stream (RFC 9113 §5)
+    hpack_bytes: int = 0  # HTTP/2: the HEADERS frame's size on the wire
+    plain_bytes: int = 0  # HTTP/2: the same fields without HPACK (RFC 7541 §4.1 sizes)
+    indexed: int = 0  # HTTP/2: fields sent as a table index
 
     def header(self, name: str) -> str:
         return next((v for k, v in self.headers if k.lower() == name.lower()), "")
@@ -203,6 +210,29 @@ def _http_label(h: HttpInfo) -> str:
     return f"{label} · X-Cache {cache}" if cache else label
 
 
+def _h2_http(f: H2Frame, request_in: int) -> HttpInfo:
+    """A HEADERS frame as the HttpInfo of its request or response."""
+    plain = [(k, v) for k, v in f.headers if not k.startswith(":")]
+    common = {
+        "version": "HTTP/2",
+        "headers": plain,
+        "stream_id": f.stream_id,
+        "hpack_bytes": f.length,
+        "plain_bytes": f.plain_size,
+        "indexed": f.indexed,
+    }
+    if f.pseudo(":method"):
+        return HttpInfo(True, method=f.pseudo(":method"), uri=f.pseudo(":path"),
+                        host=f.pseudo(":authority"), **common)  # type: ignore[arg-type]  # fmt: skip
+    status = f.pseudo(":status")
+    return HttpInfo(False, status=int(status) if status.isdigit() else 0,
+                    request_in=request_in, **common)  # type: ignore[arg-type]  # fmt: skip
+
+
+def _h2_label(h: HttpInfo) -> str:
+    return f"HEADERS s{h.stream_id} · {_http_label(h)}"
+
+
 def messages_from_rows(rows: Sequence[Row]) -> list[Message]:
     """Turn tshark rows (field -> values) into messages, in capture order."""
     out: list[Message] = []
@@ -210,6 +240,7 @@ def messages_from_rows(rows: Sequence[Row]) -> list[Message]:
     syn_acked: set[int] = set()
     last_sealed: dict[int, tuple[str, str]] = {}  # stream -> direction of its last sealed arrow
     greeted: set[int] = set()  # streams whose ClientHello is in the capture
+    h2_requests: dict[tuple[int, int], int] = {}  # (tcp stream, h2 stream) -> request frame
     for row in rows:
         src, dst = _one(row, "ip.src"), _one(row, "ip.dst")
         if not src:
@@ -240,6 +271,39 @@ def messages_from_rows(rows: Sequence[Row]) -> list[Message]:
             add("tls", tls.kind, tls.label(), tls=tls)
             if tls.kind == "client-hello" and stream is not None:
                 greeted.add(stream)
+        frames = h2_frames(row)
+        if frames:
+            if has_preface(row):
+                add("http2", "preface", "HTTP/2 preface (PRI * HTTP/2.0)")
+            key = stream if stream is not None else -1
+            data = [f for f in frames if f.type == 0]
+            for f in frames:
+                if f.type == 1 and (f.pseudo(":method") or f.pseudo(":status")):
+                    info = _h2_http(f, h2_requests.get((key, f.stream_id), 0))
+                    if info.request:
+                        h2_requests[(key, f.stream_id)] = frame
+                    add(
+                        "http",
+                        "request" if info.request else "response",
+                        _h2_label(info),
+                        http=info,
+                    )
+                elif f.type in (3, 4, 6, 7):
+                    add("http2", f.name.lower(), f.label())
+            updates = [f for f in frames if f.type == 8]
+            if updates:
+                total = sum(f.increment for f in updates)
+                add("http2", "window_update", f"WINDOW_UPDATE x{len(updates)} +{total}")
+            if data:
+                sids = sorted({f.stream_id for f in data})
+                size = sum(f.length for f in data)
+                end = " END_STREAM" if any(f.end_stream for f in data) else ""
+                add(
+                    "http2",
+                    "data",
+                    f"DATA s{','.join(map(str, sids))} ({len(data)} frames, {size} B){end}",
+                )
+            last_sealed.pop(key, None)
         http = _http(row)
         if http is not None:
             add("http", "request" if http.request else "response", _http_label(http), http=http)

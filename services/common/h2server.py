@@ -150,13 +150,15 @@ class H2Writer(AbstractStreamWriter):
         await self.proto.send_data(self.stream_id, data)
 
     async def write_eof(self, chunk: bytes = b"") -> None:
-        if chunk:
-            await self.write(chunk)
+        data = bytes(chunk)
         if self._compress is not None:
-            tail = self._compress.flush()
-            self.output_size += len(tail)
-            await self.proto.send_data(self.stream_id, tail)
-        self.proto.end_stream(self.stream_id)
+            data = (await self._compress.compress(data) if data else b"") + self._compress.flush()
+        self.output_size += len(data)
+        if data:
+            # The last DATA frame carries END_STREAM: no empty frame after the body.
+            await self.proto.send_data(self.stream_id, data, end_stream=True)
+        else:
+            self.proto.end_stream(self.stream_id)
 
     async def drain(self) -> None:
         await self.proto.drain()
@@ -352,7 +354,7 @@ class H2Protocol(BaseProtocol):
         self.conn.send_headers(stream_id, headers)
         self.flush()
 
-    async def send_data(self, stream_id: int, data: bytes) -> None:
+    async def send_data(self, stream_id: int, data: bytes, end_stream: bool = False) -> None:
         """DATA frames within the peer's flow-control windows and frame size (RFC 9113 §6.9)."""
         view = memoryview(data)
         while view:
@@ -366,7 +368,8 @@ class H2Protocol(BaseProtocol):
                 stream.window.clear()
                 await stream.window.wait()
                 continue
-            self.conn.send_data(stream_id, view[:room].tobytes())
+            last = end_stream and len(view) <= room
+            self.conn.send_data(stream_id, view[:room].tobytes(), end_stream=last)
             self.flush()
             view = view[room:]
             await self.drain()
