@@ -21,6 +21,18 @@ from lab.report.packets import HttpInfo, Message
 from lab.topology import BY_SERVICE
 
 
+def _hpack_text(h: HttpInfo) -> str:
+    """What HPACK did to one HTTP/2 request's fields (RFC 7541)."""
+    return (
+        f"Over HTTP/2 there is no request line: the method, path, scheme and authority travel "
+        f"as pseudo-header fields (:method, :path, ...) in a HEADERS frame on stream "
+        f"{h.stream_id} (RFC 9113 §8.3). HPACK packed its fields into {h.hpack_bytes} bytes, "
+        f"where written out they count {h.plain_bytes} (RFC 7541 §4.1 sizes); {h.indexed} of "
+        "them went as a one-byte index into the static or the connection's dynamic table, "
+        "which is why a second request on the same connection costs a few bytes of headers."
+    )
+
+
 def _is_tcp(x: Message, kind: str, stream: int | None) -> bool:
     """A TCP handshake segment of ``kind`` on ``stream``."""
     return x.kind == kind and x.stream == stream
@@ -114,15 +126,24 @@ def _http(
         lambda x: x.kind == "response" and x.http is not None and x.http.request_in == req.frame
     )
     sec.frames = [req.frame] + ([resp.frame] if resp else [])
+    h2 = req.http is not None and req.http.version == "HTTP/2"
     how = (
-        "on the connection it already had open to this host (HTTP/1.1 keep-alive): no DNS "
-        "lookup, no TCP or TLS handshake, only the request"
+        (
+            f"as stream {req.http.stream_id if req.http else '?'} of the HTTP/2 connection it "
+            "already had open to this host, beside the other streams (multiplexed): no DNS "
+            "lookup, no TCP or TLS handshake, no waiting for the previous answer"
+            if h2
+            else "on the connection it already had open to this host (HTTP/1.1 keep-alive): "
+            "no DNS lookup, no TCP or TLS handshake, only the request"
+        )
         if f.get("reused_connection")
         else "as the first request on the new connection"
     )
     sec.paragraphs.append(
         f"The client sent GET {path} with Host: {host} (frame {req.frame}), {how}."
     )
+    if h2 and req.http is not None:
+        sec.paragraphs.append(_hpack_text(req.http))
     validators = _validators(req, f)
     if validators:
         plural = "s" if len(validators) > 1 else ""
