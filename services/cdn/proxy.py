@@ -36,6 +36,7 @@ from services.cdn.respond import from_entry, plain
 from services.cdn.routing import Route, Router, loop_detected, upstream_request_headers
 from services.cdn.upstreams import Pool
 from services.cdn.validation import conditional_headers, freshen
+from services.cdn.websocket import is_upgrade, tunnel
 from services.common.hosts import normalize_host
 from services.common.httpserver import LOG_FIELDS
 from services.common.logs import log_event
@@ -102,6 +103,10 @@ async def handle(request: web.Request) -> web.StreamResponse:
         return web.json_response(
             {"purged": removed, "host": route.public_host, "target": request.raw_path},
             headers={"Cache-Control": "no-store"},
+        )
+    if is_upgrade(request):
+        return await tunnel(
+            request, edge.session, route, edge.pools[route.public_host], fields, edge.scheme
         )
     if request.method in ("GET", "HEAD"):
         return await _cached(request, edge, route, fields)

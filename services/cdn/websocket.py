@@ -1,0 +1,113 @@
+"""WebSocket through the edge: the HTTP/1.1 Upgrade (RFC 6455 §4) relayed, never cached.
+
+A CDN passes WebSocket connections through: it accepts the client's upgrade,
+opens its own WebSocket to the upstream with the same path, credentials and
+subprotocols, and relays messages both ways until either side closes, with
+the same close code. If the upstream refuses the handshake (a 401 for a
+missing token) the client gets that status, not a generic error.
+
+Over HTTP/2 a WebSocket needs the extended CONNECT of RFC 8441; the lab's
+HTTP/2 layer does not announce SETTINGS_ENABLE_CONNECT_PROTOCOL, so clients
+(curl, Chromium) use HTTP/1.1 for WebSockets, as they do with most servers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import aiohttp
+from aiohttp import web
+
+from services.cdn.cachestatus import Outcome
+from services.cdn.respond import plain
+from services.cdn.routing import Route, upstream_request_headers
+from services.cdn.upstreams import Pool
+
+# Fields aiohttp's ws_connect writes itself for the edge's own handshake.
+OWN = ("Sec-WebSocket-Key", "Sec-WebSocket-Version", "Sec-WebSocket-Extensions",
+       "Sec-WebSocket-Protocol")  # fmt: skip
+
+
+def is_upgrade(request: web.Request) -> bool:
+    """A WebSocket opening handshake (RFC 6455 §4.1): GET with Upgrade: websocket."""
+    connection = request.headers.get("Connection", "").lower()
+    return (
+        request.method == "GET"
+        and request.headers.get("Upgrade", "").lower() == "websocket"
+        and "upgrade" in connection
+    )
+
+
+async def _relay(
+    source: web.WebSocketResponse | aiohttp.ClientWebSocketResponse,
+    sink: web.WebSocketResponse | aiohttp.ClientWebSocketResponse,
+    counts: dict[str, int],
+    direction: str,
+) -> None:
+    async for msg in source:
+        if msg.type == aiohttp.WSMsgType.TEXT:
+            await sink.send_str(msg.data)
+        elif msg.type == aiohttp.WSMsgType.BINARY:
+            await sink.send_bytes(msg.data)
+        else:
+            break
+        counts[direction] += 1
+
+
+async def tunnel(
+    request: web.Request,
+    session: aiohttp.ClientSession,
+    route: Route,
+    pool: Pool,
+    fields: dict[str, object],
+    scheme: str,
+) -> web.StreamResponse:
+    """Relay one WebSocket to the first upstream that takes the handshake."""
+    headers = upstream_request_headers(
+        request.headers, public_host=route.public_host, client_ip=request.remote, proto=scheme
+    )
+    for name in OWN:
+        headers.pop(name, None)
+    protocols = [
+        p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()
+    ]
+    fields["cache"] = "BYPASS"
+    fields["websocket"] = True
+    upstream: aiohttp.ClientWebSocketResponse | None = None
+    failures: list[str] = []
+    for member in pool.order():
+        url = route.target(request.raw_path, member.url)
+        url = url.with_scheme("wss" if url.scheme == "https" else "ws")
+        try:
+            upstream = await session.ws_connect(url, headers=headers, protocols=protocols)
+            fields["upstream"] = member.label
+            break
+        except aiohttp.WSServerHandshakeError as e:
+            # The upstream answered: its refusal (401, 404) is the answer; no failover.
+            return plain(e.status, f"{e.status} {e.message}: the upstream refused the WebSocket",
+                         Outcome("BYPASS", fwd="bypass", fwd_status=e.status))  # fmt: skip
+        except (aiohttp.ClientError, OSError) as e:
+            failures.append(f"{member.label}: {e}")
+    if upstream is None:
+        return plain(502, "502 Bad Gateway: no upstream took the WebSocket: " + "; ".join(failures),
+                     Outcome("BYPASS", fwd="bypass"))  # fmt: skip
+    client = web.WebSocketResponse(protocols=[upstream.protocol] if upstream.protocol else ())
+    await client.prepare(request)
+    counts = {"to_upstream": 0, "to_client": 0}
+    tasks = [
+        asyncio.create_task(_relay(client, upstream, counts, "to_upstream")),
+        asyncio.create_task(_relay(upstream, client, counts, "to_client")),
+    ]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        code = upstream.close_code or client.close_code or aiohttp.WSCloseCode.OK
+        await upstream.close(code=code)
+        await client.close(code=code)
+        fields.update(counts)
+    return client
