@@ -68,6 +68,11 @@ STEP_KINDS: dict[str, tuple[str, dict[str, type], str]] = {
         },
         "url",
     ),
+    "websocket": (
+        "subscribe to a WebSocket (logged in), POST a change over HTTPS, wait for its event",
+        {"url": str, "post": str, "json": object, "expect": str},
+        "url",
+    ),
     "profile": (
         "switch the link delays to another profile from this step on (lan, default, mobile, far)",
         {"name": str},

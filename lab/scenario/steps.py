@@ -180,6 +180,28 @@ def _with_run_token(step: Step, token: str) -> Step:
     return Step(step.kind, args, step.line)
 
 
+def _websocket(lab: Lab, o: StepOutcome, step: Step, out: str) -> None:
+    """The client subscribes, makes a change, and waits for the pushed event."""
+    a = step.args
+    expect = str(a.get("expect", "user.created"))
+    cmd = ["python", "-m", "services.client.watch", str(a["url"]), "--post", str(a["post"]),
+           "--json", json.dumps(a.get("json", {})), "--expect", expect,
+           "--keylog", f"{out}/client.keylog"]  # fmt: skip
+    lab.exec("client", "mkdir", "-p", out)
+    r = lab.exec("client", *cmd, timeout=60)
+    lines = [json.loads(x) for x in r.stdout.splitlines() if x.startswith("{")]
+    result = next((x for x in lines if x.get("event") == "ws.result"), {})
+    for x in lines:
+        if x.get("event") == "ws.message":
+            print(f"  WS    <- {json.dumps(x['data'])[:100]}", flush=True)
+        elif x.get("event") == "http.done":
+            print(f"  HTTP  {x['status']} POST {a['post']}", flush=True)
+    o.ok = bool(result.get("ok"))
+    o.status = result.get("post_status")
+    o.error = str(result.get("error") or ("" if o.ok else r.stderr.strip()[-300:]))
+    o.detail = {"websocket": result}
+
+
 def _flush(lab: Lab, o: StepOutcome, service: str) -> None:
     """Empty the resolver's cache (its control socket) or the edge's (a restart)."""
     if service == "resolver":
@@ -204,6 +226,8 @@ def run_step(
         _dig(lab, o, step)
     elif step.kind == "fetch":
         _fetch(lab, o, step, out)
+    elif step.kind == "websocket":
+        _websocket(lab, o, step, out)
     elif step.kind == "profile":
         applied = distance.apply(lab, step.args["name"])
         print(f"  LINK  {distance.summary(applied)}", flush=True)

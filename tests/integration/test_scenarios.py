@@ -25,6 +25,8 @@ from lab.scenario.runner import run_scenario
         "bad-cert",
         "origin-down",
         "api",
+        "latency",
+        "websocket",
     ],
 )
 def test_scenario_expectations_hold(lab: Lab, name: str) -> None:
