@@ -7,7 +7,9 @@ serve ``https://static.example.com/css/site.css`` from a warm cache on
 - keep-alive throughput with wrk (``-t1 -c20 -d5s --latency``): requests/s,
   p50/p99 latency, server CPU (utime+stime from /proc over the run);
 - full TLS handshakes/s with ``openssl s_time -new`` (a new session for every
-  connection, one GET each), and the server CPU each handshake costs.
+  connection, one GET each), and the server CPU each handshake costs;
+- HTTP/2 warm HITs with h2load (``-c20 -m10``: 20 connections, 10 streams in
+  flight on each): requests/s, mean latency, server CPU per request.
 
 Every figure is printed with the ratio ours/nginx. Nothing is asserted: timings
 belong in benchmarks, not tests (ARCHITECTURE.md). Each measurement is bounded
@@ -51,6 +53,9 @@ class Figures:
     cpu_us_per_req: float = 0.0
     handshakes_s: float = 0.0
     cpu_ms_per_handshake: float = 0.0
+    h2_rps: float = 0.0
+    h2_mean_ms: float = 0.0
+    h2_cpu_us_per_req: float = 0.0
 
 
 def _ms(text: str) -> float:
@@ -113,6 +118,33 @@ def keepalive(proc: Proc, seconds: int, conns: int) -> tuple[float, float, float
     return rps, p50, p99, cpu
 
 
+def parse_h2load(out: str) -> tuple[float, float]:
+    """Requests/s and the mean time per request (ms) from h2load's summary."""
+    m = re.search(r"finished in [\d.]+s, ([\d.]+) req/s", out)
+    if not m:
+        raise RuntimeError(f"h2load printed no rate:\n{out[-800:]}")
+    failed = re.search(
+        r"requests: \d+ total, \d+ started, \d+ done, \d+ succeeded, (\d+) failed", out
+    )
+    if failed and int(failed.group(1)):
+        raise RuntimeError(f"h2load: {failed.group(0)}")
+    mean = re.search(r"time for request:\s+\S+\s+\S+\s+(\S+)", out)
+    return float(m.group(1)), _ms(mean.group(1)) if mean else 0.0
+
+
+def h2(proc: Proc, seconds: int, conns: int) -> tuple[float, float, float]:
+    """h2load over HTTP/2 against ``proc``: rps, mean ms, server CPU seconds."""
+    before = cpu_seconds(_pids(proc))
+    out = subprocess.run(
+        ["h2load", "-t1", "-c", str(conns), "-m", "10", "-D", str(seconds),
+         "-H", f":authority: {HOST}", f"https://{LOOPBACK}:{proc.port}{ASSET}"],
+        capture_output=True, text=True, timeout=seconds + 30, check=True,
+    ).stdout  # fmt: skip
+    cpu = cpu_seconds(_pids(proc)) - before
+    rps, mean = parse_h2load(out)
+    return rps, mean, cpu
+
+
 def handshakes(proc: Proc, seconds: int) -> tuple[float, float]:
     """``openssl s_time -new``: full handshakes per second, server CPU ms per handshake."""
     before = cpu_seconds(_pids(proc))
@@ -152,6 +184,8 @@ def measure(name: str, proc: Proc, ca: Path, seconds: int, conns: int) -> Figure
     f.rps, f.p50_ms, f.p99_ms, f.cpu_s = keepalive(proc, seconds, conns)
     f.cpu_us_per_req = f.cpu_s * 1e6 / (f.rps * seconds) if f.rps else 0.0
     f.handshakes_s, f.cpu_ms_per_handshake = handshakes(proc, seconds)
+    f.h2_rps, f.h2_mean_ms, h2_cpu = h2(proc, seconds, conns)
+    f.h2_cpu_us_per_req = h2_cpu * 1e6 / (f.h2_rps * seconds) if f.h2_rps else 0.0
     return f
 
 
@@ -159,22 +193,25 @@ def table(rows: Sequence[Figures], base: Figures) -> str:
     """The figures and the ratio of each row to ``base`` (nginx)."""
     head = (
         f"{'server':14} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'CPU s':>6} "
-        f"{'CPU us/req':>10} {'hs/s':>7} {'CPU ms/hs':>9}  ratio req/s, hs/s vs nginx"
+        f"{'CPU us/req':>10} {'hs/s':>7} {'CPU ms/hs':>9} {'h2 req/s':>9} {'h2 ms':>6} "
+        f"{'h2 us/req':>9}  ratio h1 req/s, hs/s, h2 req/s vs nginx"
     )
     lines = [head, "-" * len(head)]
     for f in rows:
         lines.append(
             f"{f.server:14} {f.rps:9.0f} {f.p50_ms:7.2f} {f.p99_ms:7.2f} {f.cpu_s:6.2f} "
             f"{f.cpu_us_per_req:10.1f} {f.handshakes_s:7.0f} "
-            f"{f.cpu_ms_per_handshake:9.2f}  {f.rps / base.rps:.2f}, "
-            f"{f.handshakes_s / base.handshakes_s:.2f}"
+            f"{f.cpu_ms_per_handshake:9.2f} {f.h2_rps:9.0f} {f.h2_mean_ms:6.2f} "
+            f"{f.h2_cpu_us_per_req:9.1f}  {f.rps / base.rps:.2f}, "
+            f"{f.handshakes_s / base.handshakes_s:.2f}, "
+            f"{f.h2_rps / base.h2_rps if base.h2_rps else 0:.2f}"
         )
     return "\n".join(lines)
 
 
 def run(seconds: int, conns: int, with_uvloop: bool, out: Path | None) -> list[Figures]:
     """Start the origin, nginx and our edge (plain asyncio, then uvloop), measure each."""
-    for tool in ("wrk", "openssl"):
+    for tool in ("wrk", "openssl", "h2load"):
         if not shutil.which(tool):
             raise SystemExit(
                 f"bench: {tool} not found; run python -c 'from lab import "

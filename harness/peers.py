@@ -41,7 +41,8 @@ def nginx_conf(
         (work / sub).mkdir(parents=True, exist_ok=True)
     # As root, nginx drops its worker to "nobody", which cannot enter a 0700 pytest tmp dir.
     user = "user root;\n" if os.geteuid() == 0 else ""
-    listen = f"listen {LOOPBACK}:{port}{' ssl' if tls else ''};"
+    # http2 on the TLS listener (nginx 1.22 syntax): h2 by ALPN, HTTP/1.1 otherwise.
+    listen = f"listen {LOOPBACK}:{port}{' ssl http2' if tls else ''};"
     tls_lines = ""
     if tls is not None:
         tls_lines = f"""

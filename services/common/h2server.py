@@ -191,7 +191,14 @@ class H2Protocol(BaseProtocol):
             access_logger,
             on_close,
         )
-        config = h2.config.H2Configuration(client_side=False, header_encoding="utf-8")
+        # Inbound fields are checked (a hostile client's); outbound ones are aiohttp's,
+        # already valid, so they are not checked a second time.
+        config = h2.config.H2Configuration(
+            client_side=False,
+            header_encoding="utf-8",
+            validate_outbound_headers=False,
+            normalize_outbound_headers=False,
+        )
         self.conn = h2.connection.H2Connection(config=config)
         self.conn.local_settings = h2.settings.Settings(
             client=False,
@@ -351,8 +358,9 @@ class H2Protocol(BaseProtocol):
             self.streams.pop(stream.id, None)
 
     def send_headers(self, stream_id: int, headers: list[tuple[str, str]]) -> None:
+        # Not flushed here: HEADERS leaves with the first DATA (or END_STREAM) in one write,
+        # one TLS record for a small answer instead of two.
         self.conn.send_headers(stream_id, headers)
-        self.flush()
 
     async def send_data(self, stream_id: int, data: bytes, end_stream: bool = False) -> None:
         """DATA frames within the peer's flow-control windows and frame size (RFC 9113 §6.9)."""
@@ -365,14 +373,17 @@ class H2Protocol(BaseProtocol):
                 self.conn.local_flow_control_window(stream_id), self.conn.max_outbound_frame_size
             )
             if room <= 0:
+                self.flush()
                 stream.window.clear()
                 await stream.window.wait()
                 continue
             last = end_stream and len(view) <= room
             self.conn.send_data(stream_id, view[:room].tobytes(), end_stream=last)
-            self.flush()
             view = view[room:]
-            await self.drain()
+            if view:  # more to come: let this much go before waiting on windows
+                self.flush()
+                await self.drain()
+        self.flush()
 
     def end_stream(self, stream_id: int) -> None:
         with contextlib.suppress(h2.exceptions.StreamClosedError):
