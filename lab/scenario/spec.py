@@ -36,12 +36,15 @@ from lab.errors import UsageError
 
 SCENARIO_DIR = Path(__file__).resolve().parents[1] / "scenarios"
 
+BROWSE_HTTP = ("1.0", "1.1", "2", "auto")  # the browse client's --http choices
+
 # kind -> (help, {argument: type}, the argument a bare scalar fills)
 STEP_KINDS: dict[str, tuple[str, dict[str, type], str]] = {
     "browse": (
         "open a page like a browser: DNS, TCP, TLS, HTTP, then its subresources "
-        "(`visits: 2` reloads it: resumed TLS, conditional requests)",
-        {"url": str, "visits": int},
+        "(`visits: 2` reloads it: resumed TLS, conditional requests; `http: 1.0|1.1|2|auto` "
+        "picks the HTTP version, auto by ALPN)",
+        {"url": str, "visits": int, "http": str},
         "url",
     ),
     "dig": (
@@ -261,6 +264,9 @@ def _step(r: _Reader, node: yaml.Node) -> Step:
         args = r.mapping(v, allowed, f"step {kind!r}")
     if main_arg not in args:
         raise r.fail(v, f"step {kind!r} needs {main_arg!r}")
+    if kind == "browse" and args.get("http", "auto") not in BROWSE_HTTP:
+        at = next(n for k, n in v.value if k.value == "http")
+        raise r.fail(at, f"browse `http:` is one of {', '.join(BROWSE_HTTP)}, not {args['http']!r}")
     return Step(kind, args, line)
 
 

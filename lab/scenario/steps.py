@@ -57,6 +57,8 @@ def _browse(
         out,
         "--visits",
         str(step.args.get("visits", 1)),
+        "--http",
+        str(step.args.get("http", "auto")),
     ]
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
         assert proc.stdout is not None

@@ -1,23 +1,20 @@
 """The browse client against an in-process edge and origin on 127.0.0.1, with real TLS.
 
-A fake stub-resolver target (dnslib on a free UDP port) answers every A question
-with 127.0.0.1 and counts the questions; the client's dialer sends every
-connection to the edge's port, whatever port the page's URLs name.
+The edge is the lab's (services/cdn) behind the lab's TLS listener, so it speaks
+HTTP/2 or HTTP/1.x as ALPN chooses. A fake stub-resolver target (conftest.py)
+answers every A question with 127.0.0.1 and counts the questions; the client's
+dialer sends every connection to the edge's port, whatever port the URLs name.
 """
 
 from __future__ import annotations
 
-import asyncio
 import shutil
-import socket
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestServer
-from dnslib import QTYPE, RR, A, DNSRecord
-from dnslib.server import BaseResolver, DNSHandler, DNSServer
 
 from lab.pki import ensure_certs
 from lab.scenario.expect import StepOutcome, check
@@ -25,61 +22,24 @@ from lab.scenario.spec import find
 from services.cdn.app import EdgeConfig
 from services.cdn.app import make_app as make_edge
 from services.cdn.routing import parse_route
-from services.client.browse import Browser, Timeline, main
+from services.client.browse import Browser, Fetch, main
 from services.common.httpserver import JsonAccessLogger
 from services.common.tls import client_context, server_context
 from services.web.app import make_app as make_origin
 from services.web.content import load_site
+from tests.unit.client import sites
+from tests.unit.client.conftest import LoopbackDns
+from tests.unit.client.sites import open_page
 
 SAMPLE_CAPTURE = Path(__file__).parents[1] / "report" / "data" / "sample-run" / "capture.pcapng"
-
-
-class LoopbackDns(BaseResolver):  # type: ignore[misc]
-    """Answers every A question with 127.0.0.1 and remembers the names asked."""
-
-    def __init__(self) -> None:
-        self.asked: list[str] = []
-
-    def resolve(self, request: DNSRecord, handler: DNSHandler) -> DNSRecord:
-        reply = request.reply()
-        name = str(request.q.qname)
-        self.asked.append(name.rstrip("."))
-        if request.q.qtype == QTYPE.A:
-            reply.add_answer(RR(name, QTYPE.A, rdata=A("127.0.0.1"), ttl=60))
-        return reply
-
-
-class QuietLogger:
-    """dnslib's logger interface, printing nothing."""
-
-    def __getattr__(self, name: str) -> object:
-        return lambda *args: None
-
-
-@pytest.fixture(scope="module")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The lab's CA and server certificates, made once for the module."""
-    directory = tmp_path_factory.mktemp("certs")
-    ensure_certs(directory, lambda _line: None)
-    return directory
+# What each --http choice speaks to the edge, which offers h2 and http/1.1.
+SPOKEN = {"auto": "2", "2": "2", "1.1": "1.1", "1.0": "1.0"}
 
 
 @pytest.fixture
-def dns(tmp_path: Path) -> Iterator[tuple[LoopbackDns, Path, int]]:
-    """The fake DNS server, a resolv.conf naming it, and its port."""
-    resolver = LoopbackDns()
-    server = DNSServer(resolver, address="127.0.0.1", port=0, logger=QuietLogger())
-    server.start_thread()
-    conf = tmp_path / "resolv.conf"
-    conf.write_text("# test\nnameserver 127.0.0.1\n")
-    yield resolver, conf, server.server.server_address[1]
-    server.stop()
-    server.server.server_close()
-
-
-@pytest.fixture
-async def edge(certs: Path) -> AsyncIterator[TestServer]:
-    """The lab's origin behind the lab's edge, www and static routed as in compose.yaml."""
+async def edge(certs: Path) -> AsyncIterator[int]:
+    """The lab's origin behind the lab's edge, www and static routed as in compose.yaml;
+    yields the edge's port."""
     origin = TestServer(make_origin(load_site()), host="127.0.0.1", port=0)
     await origin.start_server(
         ssl=server_context(certs / "origin.crt", certs / "origin.key", env={}),
@@ -93,70 +53,73 @@ async def edge(certs: Path) -> AsyncIterator[TestServer]:
         pins={("origin.example.com", origin.port or 0): "127.0.0.1"},
         health_interval=0.0,
     )
-    server = TestServer(make_edge(config), host="127.0.0.1", port=0)
-    await server.start_server(
-        ssl=server_context(certs / "edge.crt", certs / "edge.key", env={}),
-        access_log_class=JsonAccessLogger,
-    )
-    yield server
-    await server.close()
+    async with sites.serve(make_edge(config), certs) as port:
+        yield port
     await origin.close()
 
 
+def first_per_host(fetches: list[Fetch]) -> list[Fetch]:
+    """The first request to each host: the one that opened the host's first connection."""
+    firsts: dict[str, Fetch] = {}
+    for f in fetches:
+        firsts.setdefault(f.host, f)
+    return list(firsts.values())
+
+
 def browser(
-    certs: Path, dns: tuple[LoopbackDns, Path, int], edge: TestServer, ca: str = "ca.crt"
+    certs: Path,
+    dns: tuple[LoopbackDns, Path, int],
+    edge: int,
+    ca: str = "ca.crt",
+    http: str = "auto",
 ) -> Browser:
     """A browser whose lookups go to the fake DNS and whose connections go to the edge."""
-    _resolver, conf, port = dns
-
-    def dial(address: tuple[str, int], timeout: float) -> socket.socket:
-        return socket.create_connection((address[0], edge.port or 0), timeout)
-
-    return Browser(
-        None, emit=False, ca_file=str(certs / ca), resolv_conf=str(conf), dns_port=port, dial=dial
-    )
+    return sites.browser(certs, dns, edge, http=http, ca=ca)
 
 
-async def open_page(b: Browser, visits: int) -> Timeline:
-    """Run the blocking client in a thread while the servers run on the loop."""
-    return await asyncio.to_thread(b.open_page, "https://www.example.com/", visits)
-
-
+@pytest.mark.parametrize("http", list(SPOKEN))
 async def test_one_visit_is_cold(
-    certs: Path, dns: tuple[LoopbackDns, Path, int], edge: TestServer
+    certs: Path, dns: tuple[LoopbackDns, Path, int], edge: int, http: str
 ) -> None:
-    """By default one visit: full handshakes, no validators sent, MISS then 200s."""
-    tl = await open_page(browser(certs, dns, edge), 1)
+    """By default one visit: a full handshake to each host, no validators sent, MISS then 200s,
+    in the HTTP version --http asks for."""
+    tl = await open_page(browser(certs, dns, edge, http=http), 1)
     assert tl.ok
+    assert {f.http_version for f in tl.fetches} == {SPOKEN[http]}
     assert tl.visits == 1
     assert len(tl.fetches) > 2
     assert {f.visit for f in tl.fetches} == {1}
-    assert all(f.status == 200 and not f.conditional and not f.tls_resumed for f in tl.fetches)
+    assert all(f.status == 200 and not f.conditional for f in tl.fetches)
+    assert not any(f.tls_resumed for f in first_per_host(tl.fetches))
     assert tl.fetches[0].cache == "MISS"
     assert dns[0].asked == ["www.example.com", "static.example.com"]
 
 
+@pytest.mark.parametrize("http", list(SPOKEN))
 async def test_reload_resumes_tls_and_gets_304s(
-    certs: Path, dns: tuple[LoopbackDns, Path, int], edge: TestServer
+    certs: Path, dns: tuple[LoopbackDns, Path, int], edge: int, http: str
 ) -> None:
     """The second visit resumes each host's TLS session and every resource comes back 304 HIT
-    with no body."""
-    tl = await open_page(browser(certs, dns, edge), 2)
+    with no body, over every HTTP version."""
+    tl = await open_page(browser(certs, dns, edge, http=http), 2)
     first = [f for f in tl.fetches if f.visit == 1]
     second = [f for f in tl.fetches if f.visit == 2]
     assert tl.ok
     assert [f.url for f in first] == [f.url for f in second]
-    assert not any(f.tls_resumed for f in first)
+    # Over HTTP/1.x a later connection of the first visit may already resume the
+    # session an earlier one got; the first connection to each host cannot.
+    assert not any(f.tls_resumed for f in first_per_host(first))
     assert all(f.tls_resumed for f in second)
     assert [f.reused_connection for f in second] == [f.reused_connection for f in first]
     assert all(f.status == 304 and f.bytes == 0 and f.cache == "HIT" for f in second)
     assert all(
         "If-None-Match" in f.conditional and "If-Modified-Since" in f.conditional for f in second
     )
+    assert {f.http_version for f in tl.fetches} == {SPOKEN[http]}
 
 
 async def test_reload_asks_dns_again(
-    certs: Path, dns: tuple[LoopbackDns, Path, int], edge: TestServer
+    certs: Path, dns: tuple[LoopbackDns, Path, int], edge: int
 ) -> None:
     """The client's own DNS cache does not outlive a visit: each visit asks for both names."""
     tl = await open_page(browser(certs, dns, edge), 2)
@@ -170,7 +133,7 @@ async def test_reload_asks_dns_again(
 
 
 async def test_reload_parses_the_stored_page(
-    certs: Path, dns: tuple[LoopbackDns, Path, int], edge: TestServer
+    certs: Path, dns: tuple[LoopbackDns, Path, int], edge: int
 ) -> None:
     """A 304 for the page has no body, yet the reload still fetches its subresources."""
     tl = await open_page(browser(certs, dns, edge), 2)
@@ -181,7 +144,7 @@ async def test_reload_parses_the_stored_page(
 
 
 async def test_unknown_ca_is_named(
-    certs: Path, dns: tuple[LoopbackDns, Path, int], edge: TestServer, tmp_path: Path
+    certs: Path, dns: tuple[LoopbackDns, Path, int], edge: int, tmp_path: Path
 ) -> None:
     """With a CA file that did not sign the edge, the failure says verification failed."""
     other = tmp_path / "other"

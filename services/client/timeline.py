@@ -1,0 +1,70 @@
+"""What the browser records of a run: each DNS lookup, each request, the whole timeline.
+
+Written out as JSON (``timeline.json``) and read by the scenario runner, the
+report, the HAR writer and the waterfall, so a field's meaning is fixed here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class DnsResult:
+    name: str
+    server: str
+    started: float
+    ms: float
+    rcode: str
+    chain: list[str]
+    addresses: list[str]
+    cached_by_client: bool = False
+    visit: int = 1
+
+
+@dataclass
+class Fetch:
+    url: str
+    host: str
+    started: float  # when a connection took the request (time.time())
+    address: str = ""
+    # dns/connect/tls are the costs of the connection this request opened; a
+    # request on a connection already open (reused_connection) has none.
+    dns_ms: float = 0.0
+    connect_ms: float = 0.0
+    tls_ms: float = 0.0
+    send_ms: float = 0.0
+    ttfb_ms: float = 0.0
+    download_ms: float = 0.0
+    total_ms: float = 0.0
+    reused_connection: bool = False
+    tls_version: str = ""
+    cipher: str = ""
+    alpn: str = ""
+    http_version: str = ""  # "1.0", "1.1" or "2": what the request was sent as
+    connection: int = 0  # which connection of the run carried it, numbered from 1
+    stream_id: int | None = None  # its HTTP/2 stream (odd, from 1); None over HTTP/1.x
+    status: int = 0
+    bytes: int = 0
+    content_type: str = ""
+    cache: str = ""
+    via: str = ""
+    error: str = ""
+    initiator: str = ""
+    visit: int = 1  # 1 for the first visit, 2 for the reload, ...
+    # The connection this fetch used was set up by resuming an earlier TLS session
+    # (no certificate sent), whether opened for this fetch or kept alive.
+    tls_resumed: bool = False
+    conditional: dict[str, str] = field(default_factory=dict)  # validators sent
+
+
+@dataclass
+class Timeline:
+    scenario: str
+    started: float
+    finished: float = 0.0
+    dns: list[DnsResult] = field(default_factory=list)
+    fetches: list[Fetch] = field(default_factory=list)
+    ok: bool = True
+    visits: int = 1
+    http: str = "auto"  # the --http choice the run was made with
