@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import subprocess
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lab import distance
+from lab import distance, topology
 from lab.capture.pcapng import annotate_run
 from lab.capture.record import client_randoms, collect_keylogs, embed_secrets, make_capture
 from lab.compose import Lab
@@ -124,6 +125,9 @@ def run_scenario(lab: Lab, scenario: Scenario, runs_dir: Path, raw: bool = False
                 _write_timeline(folder, scenario, started, outcomes, [], faults.notes, n_keys)
     checks = check(scenario.expect, outcomes, folder / "capture.pcapng")
     timeline = _write_timeline(folder, scenario, started, outcomes, checks, faults.notes, n_keys)
+    on_wire = wire_bytes(folder / "capture.pcapng", outcomes)
+    for row in timeline["phases"]:
+        row["wire_bytes"] = on_wire.get(row["step"], 0)
     timeline["distance"] = {
         "profile": profile if isinstance(profile, str) else distance.resolve(profile)[0],
         "mechanism": mechanisms,
@@ -190,10 +194,18 @@ def phases(outcomes: list[StepOutcome]) -> list[dict[str, Any]]:
             continue
         page = fetches[0]
         one_way = o.detail.get("one_way_ms", {})
+        rtt = 2 * (one_way.get("client", 0) + one_way.get("edge", 0))
+        before_first_byte = (
+            float(page["connect_ms"]) + float(page["tls_ms"]) + float(page["ttfb_ms"])
+        )
         out.append(
             {
                 "step": o.index,
                 "profile": o.detail.get("profile", ""),
+                "http": ",".join(sorted({str(f.get("http_version") or "1.1") for f in fetches})),
+                "tls_handshakes": sum(1 for f in fetches if float(f.get("tls_ms") or 0) > 0),
+                "in_flight": in_flight(fetches),
+                "rtts_before_first_byte": round(before_first_byte / rtt, 1) if rtt else None,
                 "rtt_client_edge_ms": 2 * (one_way.get("client", 0) + one_way.get("edge", 0)),
                 "dns_ms": round(sum(float(f["dns_ms"]) for f in fetches), 1),
                 "tcp_ms": round(sum(float(f["connect_ms"]) for f in fetches), 1),
@@ -206,6 +218,38 @@ def phases(outcomes: list[StepOutcome]) -> list[dict[str, Any]]:
                 "cache": sorted({str(f.get("cache") or "-") for f in fetches}),
             }
         )
+    return out
+
+
+def in_flight(fetches: list[dict[str, Any]]) -> int:
+    """The most requests that were open at the same moment (started, not yet finished)."""
+    edges = []
+    for f in fetches:
+        start = float(f.get("started") or 0)
+        edges += [(start, 1), (start + float(f.get("total_ms") or 0) / 1000, -1)]
+    most = now = 0
+    for _, step in sorted(edges, key=lambda e: (e[0], e[1])):
+        now += step
+        most = max(most, now)
+    return most
+
+
+def wire_bytes(capture: Path, outcomes: list[StepOutcome]) -> dict[int, int]:
+    """Bytes on the wire between the client and the edge while each browse step ran."""
+    client, edge = topology.BY_SERVICE["client"].ipv4, topology.BY_SERVICE["edge"].ipv4
+    out: dict[int, int] = {}
+    for o in outcomes:
+        if o.kind != "browse":
+            continue
+        flt = (
+            f"ip.addr == {client} && ip.addr == {edge} && frame.time_epoch >= {o.started:.6f}"
+            f" && frame.time_epoch <= {o.finished:.6f}"
+        )
+        r = subprocess.run(
+            ["tshark", "-r", str(capture), "-Y", flt, "-T", "fields", "-e", "frame.len"],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        out[o.index] = sum(int(x) for x in r.stdout.split() if x.isdigit())
     return out
 
 
@@ -229,6 +273,22 @@ def format_phases(rows: list[dict[str, Any]]) -> list[str]:
         "ms; rtt = client <-> edge round trip of the profile; dns/tcp/tls summed over the"
         " page's connections; subres = after the page itself"
     )
+    head = (
+        f"{'per version':<24} {'http':>5} {'conns':>5} {'TLS hs':>6} {'RTTs to 1st byte':>16}"
+        f" {'in flight':>9} {'wire bytes':>10} {'total ms':>9}"
+    )
+    lines += ["", head, "-" * len(head)]
+    for r in rows:
+        label = f"step {r['step']} ({r['profile'] or '?'})"
+        rtts = (
+            "-" if r.get("rtts_before_first_byte") is None else f"{r['rtts_before_first_byte']:g}"
+        )
+        handshakes = r.get("tls_handshakes", 0)
+        lines.append(
+            f"{label:<24} {r.get('http', ''):>5} {r['connections']:>5} {handshakes:>6}"
+            f" {rtts:>16} {r.get('in_flight', 0):>9} {r.get('wire_bytes', 0):>10}"
+            f" {r['total_ms']:>9.1f}"
+        )
     return lines
 
 

@@ -35,9 +35,12 @@ def _event_line(ev: dict[str, Any]) -> str | None:
         )
     if kind == "http.done":
         err = f"  ERROR {ev['error']}" if ev.get("error") else ""
+        version = ev.get("http_version")
+        stream = f" stream {ev['stream_id']}" if ev.get("stream_id") else ""
+        how = f"  HTTP/{version} conn {ev.get('connection', '?')}{stream}" if version else ""
         return (
             f"HTTP  {ev['status'] or '---'} {ev['url']}  {ev['bytes']} B"
-            f"  cache={ev.get('cache') or '-'}{err}"
+            f"  cache={ev.get('cache') or '-'}{how}{err}"
         )
     return None
 
@@ -192,7 +195,7 @@ def _websocket(lab: Lab, o: StepOutcome, step: Step, out: str) -> None:
     lab.exec("client", "mkdir", "-p", out)
     r = lab.exec("client", *cmd, timeout=60)
     lines = [json.loads(x) for x in r.stdout.splitlines() if x.startswith("{")]
-    result = next((x for x in lines if x.get("event") == "ws.result"), {})
+    result: dict[str, Any] = next((x for x in lines if x.get("event") == "ws.result"), {})
     for x in lines:
         if x.get("event") == "ws.message":
             print(f"  WS    <- {json.dumps(x['data'])[:100]}", flush=True)

@@ -84,6 +84,18 @@ class _Stream:
         self.reader: StreamReader | None = None
         self.task: asyncio.Task[None] | None = None
         self.window = asyncio.Event()
+        self.pending = bytearray()  # response bytes waiting for their turn (see _pump)
+        self.end_pending = False
+        self.waiters: list[asyncio.Future[None]] = []
+
+    def release(self, error: BaseException | None = None) -> None:
+        for waiter in self.waiters:
+            if not waiter.done():
+                if error is None:
+                    waiter.set_result(None)
+                else:
+                    waiter.set_exception(error)
+        self.waiters.clear()
 
 
 def request_message(headers: list[tuple[str, str]]) -> RawRequestMessage:
@@ -212,6 +224,10 @@ class H2Protocol(BaseProtocol):
         self.peername: Any = None
         self.ssl_context: Any = None
         self.closing = False
+        # Streams with response bytes to send, in the order they became ready.
+        self.ready: dict[int, _Stream] = {}
+        self.wake = asyncio.Event()
+        self.pump: asyncio.Task[None] | None = None
 
     # -- transport side ------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -220,14 +236,18 @@ class H2Protocol(BaseProtocol):
         self.ssl_context = transport.get_extra_info("sslcontext")
         self.conn.initiate_connection()
         self.flush()
+        self.pump = self._loop.create_task(self._pump())
 
     def connection_lost(self, exc: BaseException | None) -> None:
+        if self.pump is not None:
+            self.pump.cancel()
         for stream in self.streams.values():
             if stream.task is not None:
                 stream.task.cancel()
             if stream.reader is not None:
                 stream.reader.feed_eof()
             stream.window.set()
+            stream.release(ConnectionError("connection closed"))
         self.streams.clear()
         super().connection_lost(exc)
         if self.on_close is not None:
@@ -303,12 +323,16 @@ class H2Protocol(BaseProtocol):
                 stream.reader.feed_eof()
         elif isinstance(event, h2.events.StreamReset):
             stream = self.streams.pop(event.stream_id, None)
-            if stream is not None and stream.task is not None:
-                stream.task.cancel()
+            self.ready.pop(event.stream_id, None)
+            if stream is not None:
+                stream.release(ConnectionError("stream reset by the client"))
+                if stream.task is not None:
+                    stream.task.cancel()
             self._flooded("reset")
         elif isinstance(event, h2.events.WindowUpdated | h2.events.RemoteSettingsChanged):
             for stream in self.streams.values():
                 stream.window.set()
+            self.wake.set()
             if isinstance(event, h2.events.RemoteSettingsChanged):
                 self._flooded("settings")
         elif isinstance(event, h2.events.PingReceived):
@@ -363,27 +387,56 @@ class H2Protocol(BaseProtocol):
         self.conn.send_headers(stream_id, headers)
 
     async def send_data(self, stream_id: int, data: bytes, end_stream: bool = False) -> None:
-        """DATA frames within the peer's flow-control windows and frame size (RFC 9113 §6.9)."""
-        view = memoryview(data)
-        while view:
-            stream = self.streams.get(stream_id)
-            if stream is None or self.transport is None:
-                raise ConnectionError("stream closed")
-            room = min(
-                self.conn.local_flow_control_window(stream_id), self.conn.max_outbound_frame_size
-            )
-            if room <= 0:
-                self.flush()
-                stream.window.clear()
-                await stream.window.wait()
-                continue
-            last = end_stream and len(view) <= room
-            self.conn.send_data(stream_id, view[:room].tobytes(), end_stream=last)
-            view = view[room:]
-            if view:  # more to come: let this much go before waiting on windows
+        """Queue DATA for a stream and wait until it has gone out (see _pump)."""
+        stream = self.streams.get(stream_id)
+        if stream is None or self.transport is None:
+            raise ConnectionError("stream closed")
+        stream.pending += data
+        stream.end_pending = stream.end_pending or end_stream
+        waiter = self._loop.create_future()
+        stream.waiters.append(waiter)
+        self.ready.setdefault(stream_id, stream)
+        self.wake.set()
+        await waiter
+
+    async def _pump(self) -> None:
+        """Send the ready streams' DATA a frame each in turn, as HTTP/2 servers schedule.
+
+        Without this every answer would go out whole before the next, and the
+        capture would show HTTP/2 as HTTP/1.1 on one connection. Each round gives
+        every ready stream one frame (at most the peer's frame size and windows,
+        RFC 9113 §5.2, §6.9), and the round leaves in one write, so the DATA
+        frames of several streams share TLS records: multiplexing on the wire.
+        A stream whose window is empty waits for WINDOW_UPDATE; the others go on.
+        """
+        while True:
+            await self.wake.wait()
+            self.wake.clear()
+            while self.ready and self.transport is not None:
+                progressed = False
+                for sid, stream in list(self.ready.items()):
+                    room = min(
+                        self.conn.local_flow_control_window(sid), self.conn.max_outbound_frame_size
+                    )
+                    if stream.pending and room <= 0:
+                        continue
+                    chunk = bytes(stream.pending[:room])
+                    del stream.pending[:room]
+                    last = stream.end_pending and not stream.pending
+                    try:
+                        self.conn.send_data(sid, chunk, end_stream=last)
+                    except h2.exceptions.StreamClosedError:
+                        self.ready.pop(sid, None)
+                        stream.release(ConnectionError("stream closed"))
+                        continue
+                    progressed = True
+                    if not stream.pending:
+                        self.ready.pop(sid, None)
+                        stream.release()
                 self.flush()
                 await self.drain()
-        self.flush()
+                if not progressed:
+                    break  # every ready stream waits for its window: WINDOW_UPDATE wakes us
 
     def end_stream(self, stream_id: int) -> None:
         with contextlib.suppress(h2.exceptions.StreamClosedError):

@@ -27,6 +27,8 @@ from lab.scenario.runner import run_scenario
         "api",
         "latency",
         "websocket",
+        "http-versions",
+        "h2-multiplexing",
     ],
 )
 def test_scenario_expectations_hold(lab: Lab, name: str) -> None:
