@@ -6,8 +6,8 @@ hosts is the sum of their two links, as on a star network: client -> edge is
 the client's access line plus the edge's link.
 
 Where the delay is added (services/linkdelay/plan.py says why): each host
-holds the replies it sends from the ports it serves, for the whole round
-trip to the asker. The capture on the switch then shows every exchange as the
+holds what arrives at the ports it serves, for the whole round trip to the
+asker, and answers at once. The capture on the switch then shows every exchange as the
 asker lives it. A run records which mechanism applied each host's delay.
 """
 
@@ -162,7 +162,7 @@ def statuses(lab: Lab) -> dict[str, dict[str, Any]]:
 
 
 def set_extra(lab: Lab, service: str, ms: float) -> dict[str, Any]:
-    """A delay fault: hold everything ``service`` sends ``ms`` longer (0 removes it)."""
+    """A delay fault: hold everything that reaches ``service`` ``ms`` longer (0 removes it)."""
     doc = _ctl(lab, service, "extra", f"{ms:g}")
     if doc.get("error"):
         raise LabError(f"delay on {service} not applied: {doc['error']}")

@@ -7,7 +7,7 @@ changes that host's view only: the capture on the bridge still shows what the
 others sent to it and what never came back.
 
 Added delay uses the same mechanism as the profile's link delays: the
-host's link delay daemon (services/linkdelay) holds everything the host sends
+host's link delay daemon (services/linkdelay) holds everything the host receives
 that much longer. If the daemon does not answer, the fault is not applied and
 the run says so: nothing pretends.
 """
@@ -105,7 +105,8 @@ class Faults:
                 self.notes.append(note)
                 return
             how = {"nfqueue": "userspace NFQUEUE", "netem": "netem"}.get(str(doc.get("mechanism")))
-            note = f"delay {fault.ms} ms on everything {svc} sends ({how or 'link delay daemon'})"
+            how = how or "link delay daemon"
+            note = f"delay {fault.ms} ms on everything {svc} receives ({how})"
             say("fault: " + note)
             self.notes.append(note)
         self.applied.append(fault)

@@ -101,7 +101,7 @@ FAULT_KINDS: dict[str, tuple[str, dict[str, type]]] = {
         {"service": str, "percent": float, "before_step": int},
     ),
     "delay": (
-        "hold everything a host sends `ms` longer (its link delay daemon, as the profiles do)",
+        "hold everything that reaches a host `ms` longer (its link delay daemon, as profiles do)",
         {"service": str, "ms": int, "before_step": int},
     ),
     "api": (

@@ -1,7 +1,7 @@
 """``python -m services.linkdelay [--plan FILE] [--mechanism auto|netem|nfqueue]``.
 
 Runs beside each lab service, in the same container (services/entrypoint.sh
-starts it), and holds the host's replies for their round trip. Where the
+starts it), and holds what askers send to the host's ports for their round trip. Where the
 kernel has netem (probed on lo at start), the plan becomes tc classes
 (netem.py) and the kernel does the holding. Where it has none (this build
 machine's kernel), packets the plan delays are sent to an NFQUEUE (iptables
@@ -168,14 +168,14 @@ class Daemon:
             self.counts["not_ipv4"] += 1
             pkt.accept()
             return
-        _, dst, proto, sport = ends
-        rule = self.plan.rule_for(proto, sport, dst) if self.plan else None
+        src, _, proto, _, dport = ends
+        rule = self.plan.rule_for(proto, dport, src) if self.plan else None
         if rule is None and not self.extra_ms:
             self.counts["passed"] += 1
             pkt.accept()
             return
         now = self.loop.time()
-        at = self.holder.release_at(dst, now, rule or NO_DELAY, self.extra_ms)
+        at = self.holder.release_at(src, now, rule or NO_DELAY, self.extra_ms)
         self.counts["held"] += 1
         self.held.add(pkt)
         self.loop.call_at(at - EARLY, self.release, pkt, at)

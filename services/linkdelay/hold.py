@@ -45,13 +45,13 @@ class Holder:
         self._last.clear()
 
 
-def ipv4_endpoints(packet: bytes) -> tuple[str, str, int, int] | None:
-    """(source, destination, protocol, source port) of an IPv4 packet; None if not IPv4.
+def ipv4_endpoints(packet: bytes) -> tuple[str, str, int, int, int] | None:
+    """(source, destination, protocol, source port, destination port) of an IPv4 packet.
 
-    RFC 791 §3.1: the version is the high nibble of byte 0, IHL (in 32-bit
-    words) the low one; addresses sit at bytes 12-15 and 16-19. The source
-    port is the first 16 bits after the header for TCP (RFC 9293 §3.1) and
-    UDP (RFC 768); 0 for other protocols.
+    None if it is not IPv4. RFC 791 §3.1: the version is the high nibble of
+    byte 0, IHL (in 32-bit words) the low one; addresses sit at bytes 12-15
+    and 16-19. The ports are the first two 16-bit words after the header for
+    TCP (RFC 9293 §3.1) and UDP (RFC 768); 0 for other protocols.
     """
     if len(packet) < 20 or packet[0] >> 4 != 4:
         return None
@@ -59,7 +59,8 @@ def ipv4_endpoints(packet: bytes) -> tuple[str, str, int, int] | None:
     proto = packet[9]
     src = ".".join(str(b) for b in packet[12:16])
     dst = ".".join(str(b) for b in packet[16:20])
-    sport = 0
-    if proto in (6, 17) and len(packet) >= ihl + 2:
+    sport = dport = 0
+    if proto in (6, 17) and len(packet) >= ihl + 4:
         sport = int.from_bytes(packet[ihl : ihl + 2], "big")
-    return src, dst, proto, sport
+        dport = int.from_bytes(packet[ihl + 2 : ihl + 4], "big")
+    return src, dst, proto, sport, dport

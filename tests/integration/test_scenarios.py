@@ -183,7 +183,7 @@ def test_delay_fault_is_applied_and_said(lab: Lab, tmp_path) -> None:  # type: i
     result = run_scenario(lab, scenario.load(p), ROOT / "runs")
     assert result.ok
     notes = " ".join(result.timeline["fault_notes"])
-    assert "delay 200 ms on everything resolver sends (userspace NFQUEUE)" in notes
+    assert "delay 200 ms on everything resolver receives (userspace NFQUEUE)" in notes
     slow = result.timeline["steps"][1]["ms"]  # cached answer, fault in force
     r = lab.exec("client", "dig", "+tries=1", "origin.example.com")
     after = float(r.stdout.split("Query time:")[1].split()[0])

@@ -127,7 +127,7 @@ def test_delay_goes_to_the_link_delay_daemon_and_back() -> None:
     faults.remove(said.append)
     assert lab.calls[1:] == [(*ctl, "0")]
     assert said == [
-        "fault: delay 200 ms on everything resolver sends (userspace NFQUEUE)",
+        "fault: delay 200 ms on everything resolver receives (userspace NFQUEUE)",
         "undo: no added delay on resolver",
     ]
 

@@ -78,24 +78,24 @@ def _ipv4(proto: int, src: str, dst: str, payload: bytes, ihl: int = 5) -> bytes
     [
         (
             _ipv4(17, "198.51.100.53", "198.51.100.100", struct.pack("!HH", 53, 40000)),
-            ("198.51.100.53", "198.51.100.100", 17, 53),
+            ("198.51.100.53", "198.51.100.100", 17, 53, 40000),
         ),
         (
             _ipv4(6, "198.51.100.80", "198.51.100.100", struct.pack("!HH", 443, 50000)),
-            ("198.51.100.80", "198.51.100.100", 6, 443),
+            ("198.51.100.80", "198.51.100.100", 6, 443, 50000),
         ),
         (  # options in the header: the port is found after IHL words, not at byte 20
             _ipv4(6, "198.51.100.80", "198.51.100.1", struct.pack("!HH", 80, 1), ihl=6),
-            ("198.51.100.80", "198.51.100.1", 6, 80),
+            ("198.51.100.80", "198.51.100.1", 6, 80, 1),
         ),
         (
             _ipv4(1, "198.51.100.4", "198.51.100.53", b"\x08\x00"),
-            ("198.51.100.4", "198.51.100.53", 1, 0),
+            ("198.51.100.4", "198.51.100.53", 1, 0, 0),
         ),
         (b"\x60" + b"\x00" * 39, None),  # IPv6
         (b"\x45\x00", None),  # truncated
     ],
 )
-def test_ipv4_endpoints(packet: bytes, expected: tuple[str, str, int, int] | None) -> None:
-    """Addresses, protocol and source port come from the right offsets (RFC 791 §3.1)."""
+def test_ipv4_endpoints(packet: bytes, expected: tuple[str, str, int, int, int] | None) -> None:
+    """Addresses, protocol and ports come from the right offsets (RFC 791 §3.1)."""
     assert ipv4_endpoints(packet) == expected

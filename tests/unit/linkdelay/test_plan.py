@@ -38,8 +38,8 @@ def test_a_host_not_in_the_plan_gets_none() -> None:
     assert parse_plan(PLAN, {"198.51.100.99"}) is None
 
 
-def test_only_replies_from_served_ports_are_held() -> None:
-    """The resolver holds its answers (from port 53), not its own questions to the roots."""
+def test_only_packets_to_served_ports_are_held() -> None:
+    """The resolver holds the questions to its port 53, not the roots' answers to its own."""
     plan = parse_plan(PLAN, {"198.51.100.53"})
     assert plan is not None
     assert plan.rule_for(17, 53, "198.51.100.100") == Rule(18.0)
@@ -79,7 +79,7 @@ def test_bad_entries_are_refused(entry: dict[str, object], message: str) -> None
 
 
 def test_rules_hold_served_ports_only_and_spare_loopback() -> None:
-    """With delays, UDP and TCP replies from the served ports go to the queue, never lo."""
+    """With delays, what arrives at the served ports (UDP and TCP) is queued, never from lo."""
     plan = parse_plan(PLAN, {"198.51.100.53"})
     tail = ["-j", "NFQUEUE", "--queue-num", "7", "--queue-bypass"]
     assert rules(plan, 7, 0.0) == [
@@ -87,13 +87,13 @@ def test_rules_hold_served_ports_only_and_spare_loopback() -> None:
             "-A",
             "WL_DELAY",
             "!",
-            "-o",
+            "-i",
             "lo",
             "-p",
             "tcp",
             "-m",
             "multiport",
-            "--sports",
+            "--dports",
             "53",
             *tail,
         ],
@@ -101,24 +101,24 @@ def test_rules_hold_served_ports_only_and_spare_loopback() -> None:
             "-A",
             "WL_DELAY",
             "!",
-            "-o",
+            "-i",
             "lo",
             "-p",
             "udp",
             "-m",
             "multiport",
-            "--sports",
+            "--dports",
             "53",
             *tail,
         ],
     ]
 
 
-def test_a_delay_fault_queues_everything_sent() -> None:
-    """A delay fault holds all the host sends (one catch-all rule), as netem on eth0 would."""
+def test_a_delay_fault_queues_everything_received() -> None:
+    """A delay fault holds all that reaches the host (one catch-all rule), loopback spared."""
     plan = parse_plan(PLAN, {"198.51.100.53"})
     assert rules(plan, 7, 200.0) == [
-        ["-A", "WL_DELAY", "!", "-o", "lo", "-j", "NFQUEUE", "--queue-num", "7", "--queue-bypass"]
+        ["-A", "WL_DELAY", "!", "-i", "lo", "-j", "NFQUEUE", "--queue-num", "7", "--queue-bypass"]
     ]
 
 
