@@ -91,6 +91,34 @@ def _summary(timeline: Mapping[str, Any], messages: Sequence[Message]) -> str:
     )
 
 
+def _phases(timeline: Mapping[str, Any]) -> str:
+    """Where each page load's time went, and what each HTTP version cost (scenario runner)."""
+    rows = timeline.get("phases") or []
+    if not rows:
+        return ""
+    head = ("step", "profile", "HTTP", "DNS ms", "TCP ms", "TLS ms", "first byte ms",
+            "subresources ms", "total ms", "connections", "TLS handshakes",
+            "round trips to 1st byte", "in flight", "bytes on the wire")  # fmt: skip
+    body = []
+    for r in rows:
+        rtts = r.get("rtts_before_first_byte")
+        cells = (r.get("step"), r.get("profile"), r.get("http"), r.get("dns_ms"), r.get("tcp_ms"),
+                 r.get("tls_ms"), r.get("first_byte_ms"), r.get("subresources_ms"),
+                 r.get("total_ms"), r.get("connections"), r.get("tls_handshakes"),
+                 "-" if rtts is None else rtts, r.get("in_flight"),
+                 r.get("wire_bytes", "-"))  # fmt: skip
+        body.append("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in cells) + "</tr>")
+    return (
+        '<h2>Where the time went</h2><p class="muted">One row per page load: DNS, TCP and TLS '
+        "summed over its new connections; round trips counted against the client-edge round "
+        'trip of the profile in force.</p><div class="scroll"><table><tr>'
+        + "".join(f"<th>{escape(h)}</th>" for h in head)
+        + "</tr>"
+        + "".join(body)
+        + "</table></div>"
+    )
+
+
 def _sections(sections: Sequence[Section]) -> str:
     parts = []
     for s in sections:
@@ -117,7 +145,7 @@ def page(
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{escape(title)}</title><style>{CSS}</style></head><body>"
-        f"<h1>{escape(title)}</h1>{_summary(timeline, messages)}"
+        f"<h1>{escape(title)}</h1>{_summary(timeline, messages)}{_phases(timeline)}"
         '<h2>Waterfall</h2><p class="muted">From the client\'s timeline: where each '
         "request's time went, as a browser's network panel shows it.</p>"
         f'<div class="scroll">{waterfall}</div>'

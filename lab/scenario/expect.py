@@ -23,6 +23,10 @@ from lab.scenario.walk import check_walk
 # lateness (under 1 ms at p99, see `make bench`) plus the client's and the
 # server's CPU (a TLS handshake's key exchange and signature, a few ms here).
 RTT_SLACK_MS = 10.0
+# A TLS handshake adds both ends' key exchange and signature work: on this 2-core
+# machine, with the edge busy with the page's other connection, 35 ms for a 20 ms
+# round trip was seen once in twenty runs.
+TLS_SLACK_MS = 20.0
 RTT_EARLY_MS = 1.0  # a phase can never be shorter than its round trips; this is clock noise
 
 
@@ -145,14 +149,15 @@ def _rtt_checks(e: Expect, o: StepOutcome) -> list[Checked]:
             )
             want = n * rtt
             got = float(f.get(f"{phase}_ms") or 0.0)
-            ok = want - RTT_EARLY_MS <= got <= want + RTT_SLACK_MS
+            slack = TLS_SLACK_MS if phase == "tls" else RTT_SLACK_MS
+            ok = want - RTT_EARLY_MS <= got <= want + slack
             where = server.service if server else f["address"]
             out.append(
                 Checked(
                     e.line,
                     f"step {o.index} {phase} to {host} ({where}) costs {n:g} x {rtt:g} ms",
                     ok,
-                    f"{got:.1f} ms (allowed {want - RTT_EARLY_MS:.1f}..{want + RTT_SLACK_MS:.1f})",
+                    f"{got:.1f} ms (allowed {want - RTT_EARLY_MS:.1f}..{want + slack:.1f})",
                 )
             )
     if not out:

@@ -128,6 +128,7 @@ def run_scenario(lab: Lab, scenario: Scenario, runs_dir: Path, raw: bool = False
     on_wire = wire_bytes(folder / "capture.pcapng", outcomes)
     for row in timeline["phases"]:
         row["wire_bytes"] = on_wire.get(row["step"], 0)
+    (folder / "timeline.json").write_text(json.dumps(timeline, indent=2))  # the report reads it
     timeline["distance"] = {
         "profile": profile if isinstance(profile, str) else distance.resolve(profile)[0],
         "mechanism": mechanisms,

@@ -22,6 +22,7 @@ CLIENT = BY_SERVICE["client"].ipv4
 # A measured round trip may exceed the asked one by the daemon's lateness and the
 # clients' own work (a TLS handshake's CPU); it cannot be shorter.
 EARLY_MS, LATE_MS = 1.0, 10.0
+TLS_LATE_MS = 20.0  # a handshake adds both ends' key exchange and signature work
 
 
 @pytest.fixture
@@ -84,7 +85,7 @@ def test_curl_connect_and_tls_cost_one_round_trip_each(default_profile: Lab) -> 
     """curl's time_connect is one client <-> edge round trip (20 ms), TLS 1.3 one more."""
     connect, tls = _curl_times(default_profile)
     assert 20 - EARLY_MS <= connect <= 20 + LATE_MS
-    assert 20 - EARLY_MS <= tls <= 20 + LATE_MS
+    assert 20 - EARLY_MS <= tls <= 20 + TLS_LATE_MS
 
 
 def test_delay_fault_adds_to_the_link(default_profile: Lab) -> None:
