@@ -317,7 +317,10 @@ def format_timeline(timeline: dict[str, Any]) -> str:
         if f.get("error"):
             rows.append(f"    error: {f['error']}")
     if timeline.get("fetches"):
-        rows.append("times in ms; dns/tcp/tls 'reuse' = kept-alive connection, no new handshake")
+        rows.append(
+            "times in ms; dns/tcp/tls 'reuse' = a connection already open (kept alive over"
+            " HTTP/1.x, one more stream over HTTP/2), no new handshake"
+        )
     for s in timeline.get("steps", []):
         if s["kind"] != "browse":
             state = "ok" if s["ok"] else f"FAILED {s['error']}"
