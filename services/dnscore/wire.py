@@ -107,7 +107,7 @@ def parse_query(wire: bytes) -> Parsed:
             DNSHeader(id=header.id, qr=1, opcode=header.opcode, rd=header.rd, cd=header.cd),
             questions=list(query.questions),
         )
-        reply.add_ar(EDNS0(udp_len=OUR_EDNS_PAYLOAD, ext_rcode=BADVERS >> 4))
+        reply.add_ar(_opt(query, OUR_EDNS_PAYLOAD, BADVERS >> 4))
         reply.header.rcode = BADVERS & 0xF
         return Parsed(None, bytes(reply.pack()), f"EDNS version {edns.version}", edns)
     return Parsed(query, edns=edns)
@@ -121,6 +121,17 @@ def error_reply(header: DNSHeader, rcode: int, query: DNSRecord | None = None) -
     questions = list(query.questions) if query is not None else []
     wire: bytes = DNSRecord(reply, questions=questions).pack()
     return wire
+
+
+def wants_dnssec(query: DNSRecord) -> bool:
+    """The DO bit of the query's OPT record (RFC 3225 §3: the top bit of its flags)."""
+    return any(rr.rtype == QTYPE.OPT and int(rr.ttl) & 0x8000 for rr in query.ar)
+
+
+def _opt(query: DNSRecord, udp_len: int, ext_rcode: int = 0) -> EDNS0:
+    # RFC 3225 §3: "the DO bit of the query MUST be copied in the response". The
+    # lab's zones are unsigned, so the answer carries no signatures either way.
+    return EDNS0(udp_len=udp_len, ext_rcode=ext_rcode, flags="do" if wants_dnssec(query) else "")
 
 
 def edns_payload(query: DNSRecord) -> int | None:
@@ -156,12 +167,12 @@ def finish(
     payload = edns_payload(query)
     reply.ar = [rr for rr in reply.ar if rr.rtype != QTYPE.OPT]
     if payload is not None:
-        reply.add_ar(EDNS0(udp_len=our_max))
+        reply.add_ar(_opt(query, our_max))
     wire = bytes(reply.pack())
     if proto == "udp" and len(wire) > udp_limit(payload, our_max):
         short = DNSRecord(reply.header, questions=list(reply.questions))
         short.header.tc = 1
         if payload is not None:
-            short.add_ar(EDNS0(udp_len=our_max))
+            short.add_ar(_opt(query, our_max))
         wire = bytes(short.pack())
     return wire

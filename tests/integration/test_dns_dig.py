@@ -189,3 +189,15 @@ def test_lab_cache_shows_and_flushes(lab: Lab) -> None:
     assert r.returncode == 0, r.stderr
     r = subprocess.run([lab_cli, "cache", "--json"], capture_output=True, text=True, check=False)
     assert "origin2.example.com" not in json.dumps(json.loads(r.stdout))
+
+
+def test_do_bit_is_copied(lab: Lab) -> None:
+    """dig +dnssec sees `flags: do` in the OPT record of the authoritative server and of the
+    resolver (RFC 3225 §3), as NSD and Unbound answer; the zones stay unsigned."""
+    for server, extra in (
+        (BY_SERVICE["ns-example"].ipv4, "+norec"),
+        (BY_SERVICE["resolver"].ipv4, "+rec"),
+    ):
+        d = dig(lab, f"@{server}", extra, "+dnssec", "www.example.com", "A")
+        assert d.status == "NOERROR"
+        assert "; EDNS: version: 0, flags: do;" in d.text, server
