@@ -71,6 +71,12 @@ STEP_KINDS: dict[str, tuple[str, dict[str, type], str]] = {
         },
         "url",
     ),
+    "chromium": (
+        "open the page in a real Chromium (headless, in the client's network namespace): "
+        "screenshot, NetLog and its TLS secrets in the run",
+        {"url": str},
+        "url",
+    ),
     "websocket": (
         "subscribe to a WebSocket (logged in), POST a change over HTTPS, wait for its event",
         {"url": str, "post": str, "json": object, "expect": str},

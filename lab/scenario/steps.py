@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lab import distance, topology
+from lab import browser, distance, topology
 from lab.compose import Lab
 from lab.errors import LabError
 from lab.scenario.expect import StepOutcome
@@ -185,6 +185,49 @@ def _with_run_token(step: Step, token: str) -> Step:
     return Step(step.kind, args, step.line)
 
 
+def _chromium(lab: Lab, o: StepOutcome, step: Step, out: str) -> None:
+    """Chromium in the browser image, sharing the client container's network namespace."""
+    image = browser.ensure_image(lab.image, lambda m: print(f"  {m}", flush=True))
+    cmd = [
+        "docker",
+        "run",
+        "--rm",
+        "--network",
+        f"container:{lab.container_id('client')}",
+        "--label",
+        "org.weblab.lab=browser",
+        "-v",
+        f"{lab.root / 'certs'}:/certs:ro",
+        "-v",
+        f"{lab.root / 'runs'}:/runs",
+        "-e",
+        f"LAB_RESOLVER={topology.BY_SERVICE['resolver'].ipv4}",
+        image,
+        "python",
+        "-m",
+        "services.client.chromium",
+        str(step.args["url"]),
+        "--out",
+        out,
+    ]
+    r = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=180)
+    lines = [x for x in r.stdout.splitlines() if x.startswith("{")]
+    result: dict[str, Any] = json.loads(lines[-1]) if lines else {}
+    o.ok = bool(result.get("ok"))
+    o.error = (
+        "" if o.ok else str(result.get("error") or r.stderr.strip()[-300:] or "chromium failed")
+    )
+    o.detail = {"chromium": result}
+    for url in result.get("lab_urls", []):
+        print(f"  CHROME {url}", flush=True)
+    print(
+        f"  CHROME HTTP/2 with {', '.join(result.get('h2_hosts', [])) or 'nobody'}; "
+        f"its own DNS cache answered {result.get('dns_cache_hits', 0)} lookups; vendor "
+        f"names it tried: {', '.join(result.get('vendor_lookups', [])) or 'none'}",
+        flush=True,
+    )
+
+
 def _websocket(lab: Lab, o: StepOutcome, step: Step, out: str) -> None:
     """The client subscribes, makes a change, and waits for the pushed event."""
     a = step.args
@@ -231,6 +274,8 @@ def run_step(
         _dig(lab, o, step)
     elif step.kind == "fetch":
         _fetch(lab, o, step, out)
+    elif step.kind == "chromium":
+        _chromium(lab, o, step, out)
     elif step.kind == "websocket":
         _websocket(lab, o, step, out)
     elif step.kind == "profile":

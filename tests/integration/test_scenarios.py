@@ -29,6 +29,7 @@ from lab.scenario.runner import run_scenario
         "websocket",
         "http-versions",
         "h2-multiplexing",
+        "browser",
     ],
 )
 def test_scenario_expectations_hold(lab: Lab, name: str) -> None:
