@@ -194,77 +194,63 @@ async def still_serves(port: int, ca: Path) -> None:
     assert out == "hello 2.0"
 
 
+async def hostile(site: tuple[int, Path], data: bytes) -> int | None:
+    """Send raw bytes over TLS with ALPN h2; the GOAWAY code back (None: closed without one).
+
+    Afterwards the server must still answer another client."""
+    port, ca = site
+    reader, writer = await raw(port, ca)
+    writer.write(data)
+    code = await goaway_code(reader)
+    writer.close()
+    await still_serves(port, ca)
+    return code
+
+
 async def test_bad_preface_closes_the_connection(site: tuple[int, Path]) -> None:
     """A client that does not open with the HTTP/2 preface is cut off at once: a connection
     error, with no GOAWAY, which RFC 9113 §3.4 allows since the peer is not speaking HTTP/2."""
-    port, ca = site
-    reader, writer = await raw(port, ca)
-    writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" + b"\0" * 30)
-    assert await goaway_code(reader) is None  # closed
-    writer.close()
-    await still_serves(port, ca)
+    assert await hostile(site, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" + b"\0" * 30) is None
 
 
 async def test_oversized_frame_is_a_frame_size_error(site: tuple[int, Path]) -> None:
     """A DATA frame over SETTINGS_MAX_FRAME_SIZE (16384) ends with FRAME_SIZE_ERROR (§4.2)."""
-    port, ca = site
-    reader, writer = await raw(port, ca)
     conn = client()
     conn.send_headers(1, request_headers(), end_stream=False)
     frame = DataFrame(1, data=b"x" * 20000)
-    writer.write(conn.data_to_send() + frame.serialize())
-    assert await goaway_code(reader) == 6  # FRAME_SIZE_ERROR
-    writer.close()
-    await still_serves(port, ca)
+    assert await hostile(site, conn.data_to_send() + frame.serialize()) == 6  # FRAME_SIZE_ERROR
 
 
 async def test_invalid_hpack_is_a_compression_error(site: tuple[int, Path]) -> None:
     """A header block that does not decode ends with COMPRESSION_ERROR (RFC 9113 §4.3)."""
-    port, ca = site
-    reader, writer = await raw(port, ca)
     conn = client()
     bad = HeadersFrame(1, data=b"\xff\xff\xff\xff\xff\xff", flags=["END_HEADERS", "END_STREAM"])
-    writer.write(conn.data_to_send() + bad.serialize())
-    assert await goaway_code(reader) == 9  # COMPRESSION_ERROR
-    writer.close()
-    await still_serves(port, ca)
+    assert await hostile(site, conn.data_to_send() + bad.serialize()) == 9  # COMPRESSION_ERROR
 
 
 async def test_rapid_reset_flood_is_cut_off(site: tuple[int, Path]) -> None:
     """Opening and resetting streams in a burst (CVE-2023-44487) ends with ENHANCE_YOUR_CALM."""
-    port, ca = site
-    reader, writer = await raw(port, ca)
     conn = client()
     data = conn.data_to_send()
     for i in range(FLOOD_LIMITS["reset"] + 20):
         sid = 1 + 2 * i
         conn.send_headers(sid, request_headers(), end_stream=True)
         data += conn.data_to_send() + RstStreamFrame(sid, error_code=8).serialize()
-    writer.write(data)
-    assert await goaway_code(reader) == 11  # ENHANCE_YOUR_CALM
-    writer.close()
-    await still_serves(port, ca)
+    assert await hostile(site, data) == 11  # ENHANCE_YOUR_CALM
 
 
 async def test_ping_flood_is_cut_off(site: tuple[int, Path]) -> None:
     """More PINGs a second than the limit ends with ENHANCE_YOUR_CALM."""
-    port, ca = site
-    reader, writer = await raw(port, ca)
     conn = client()
     pings = b"".join(
         PingFrame(0, opaque_data=i.to_bytes(8, "big")).serialize()
         for i in range(FLOOD_LIMITS["ping"] + 10)
     )
-    writer.write(conn.data_to_send() + pings)
-    assert await goaway_code(reader) == 11
-    writer.close()
-    await still_serves(port, ca)
+    assert await hostile(site, conn.data_to_send() + pings) == 11
 
 
 async def test_streams_past_the_limit_are_refused(site: tuple[int, Path]) -> None:
     """Opening more streams than SETTINGS_MAX_CONCURRENT_STREAMS is refused (RFC 9113 §5.1.2)."""
-    port, ca = site
-    reader, writer = await raw(port, ca)
     conn = client()
     data = conn.data_to_send()
     # Requests that never end (no END_STREAM): each stays open on the server.
@@ -273,8 +259,5 @@ async def test_streams_past_the_limit_are_refused(site: tuple[int, Path]) -> Non
             1 + 2 * i, data=conn.encoder.encode(request_headers("/echo")), flags=["END_HEADERS"]
         )
         data += frame.serialize()
-    writer.write(data)
-    code = await goaway_code(reader)
-    assert code in (1, 7)  # PROTOCOL_ERROR (h2 treats it as a connection error) or REFUSED_STREAM
-    writer.close()
-    await still_serves(port, ca)
+    # PROTOCOL_ERROR (h2 treats it as a connection error) or REFUSED_STREAM
+    assert await hostile(site, data) in (1, 7)
