@@ -236,21 +236,27 @@ def in_flight(fetches: list[dict[str, Any]]) -> int:
 
 
 def wire_bytes(capture: Path, outcomes: list[StepOutcome]) -> dict[int, int]:
-    """Bytes on the wire between the client and the edge while each browse step ran."""
+    """Bytes on the wire between the client and the edge while each browse step ran.
+
+    One tshark pass over the capture, whatever the number of steps."""
+    steps = [o for o in outcomes if o.kind == "browse"]
+    if not steps:
+        return {}
     client, edge = topology.BY_SERVICE["client"].ipv4, topology.BY_SERVICE["edge"].ipv4
-    out: dict[int, int] = {}
-    for o in outcomes:
-        if o.kind != "browse":
+    r = subprocess.run(
+        ["tshark", "-r", str(capture), "-Y", f"ip.addr == {client} && ip.addr == {edge}",
+         "-T", "fields", "-e", "frame.time_epoch", "-e", "frame.len"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    out = {o.index: 0 for o in steps}
+    for line in r.stdout.splitlines():
+        when, _, size = line.partition("\t")
+        if not size.isdigit():
             continue
-        flt = (
-            f"ip.addr == {client} && ip.addr == {edge} && frame.time_epoch >= {o.started:.6f}"
-            f" && frame.time_epoch <= {o.finished:.6f}"
-        )
-        r = subprocess.run(
-            ["tshark", "-r", str(capture), "-Y", flt, "-T", "fields", "-e", "frame.len"],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
-        out[o.index] = sum(int(x) for x in r.stdout.split() if x.isdigit())
+        t = float(when)
+        for o in steps:
+            if o.started <= t <= o.finished:
+                out[o.index] += int(size)
     return out
 
 
