@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lab import distance, topology
+from lab import browser, distance, topology
 from lab.capture.pcapng import annotate_run
 from lab.capture.record import client_randoms, collect_keylogs, embed_secrets, make_capture
 from lab.compose import Lab
@@ -57,6 +57,8 @@ def run_scenario(lab: Lab, scenario: Scenario, runs_dir: Path, raw: bool = False
     keylog_dir = runs_dir / "keylog"
     keylog_dir.mkdir(exist_ok=True)
     faults = Faults(lab, scenario.faults)
+    if any(step.kind == "chromium" for step in scenario.steps):
+        browser.ensure_image(lab.image, say)  # once per lab image, before any step's clock
     capture = make_capture(lab.bridge(), folder / "raw.pcapng", lab.image, raw)
     since = dt.datetime.now(dt.UTC).isoformat()
     events: list[dict[str, Any]] = []
@@ -191,9 +193,11 @@ def phases(outcomes: list[StepOutcome]) -> list[dict[str, Any]]:
     out = []
     for o in outcomes:
         fetches = o.detail.get("fetches", [])
-        if o.kind != "browse" or not fetches:
+        if o.kind not in ("browse", "chromium") or not fetches:
             continue
-        page = fetches[0]
+        # The page itself (Chromium's NetLog also holds its vendor's background requests).
+        page = next((f for f in fetches if f["url"] == o.target), fetches[0])
+        used = [f for f in fetches if f.get("connection")]  # fetches that reached a server
         one_way = o.detail.get("one_way_ms", {})
         rtt = 2 * (one_way.get("client", 0) + one_way.get("edge", 0))
         before_first_byte = (
@@ -203,7 +207,9 @@ def phases(outcomes: list[StepOutcome]) -> list[dict[str, Any]]:
             {
                 "step": o.index,
                 "profile": o.detail.get("profile", ""),
-                "http": ",".join(sorted({str(f.get("http_version") or "1.1") for f in fetches})),
+                "http": ",".join(
+                    sorted({str(f["http_version"]) for f in used if f.get("http_version")})
+                ),
                 "tls_handshakes": sum(1 for f in fetches if float(f.get("tls_ms") or 0) > 0),
                 "in_flight": in_flight(fetches),
                 "rtts_before_first_byte": round(before_first_byte / rtt, 1) if rtt else None,
@@ -215,7 +221,7 @@ def phases(outcomes: list[StepOutcome]) -> list[dict[str, Any]]:
                 "page_ms": round(float(page["total_ms"]), 1),
                 "subresources_ms": round(o.ms - float(page["total_ms"]), 1),
                 "total_ms": round(o.ms, 1),
-                "connections": sum(1 for f in fetches if not f.get("reused_connection")),
+                "connections": sum(1 for f in used if not f.get("reused_connection")),
                 "cache": sorted({str(f.get("cache") or "-") for f in fetches}),
             }
         )
@@ -239,7 +245,7 @@ def wire_bytes(capture: Path, outcomes: list[StepOutcome]) -> dict[int, int]:
     """Bytes on the wire between the client and the edge while each browse step ran.
 
     One tshark pass over the capture, whatever the number of steps."""
-    steps = [o for o in outcomes if o.kind == "browse"]
+    steps = [o for o in outcomes if o.kind in ("browse", "chromium")]
     if not steps:
         return {}
     client, edge = topology.BY_SERVICE["client"].ipv4, topology.BY_SERVICE["edge"].ipv4

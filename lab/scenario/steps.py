@@ -217,14 +217,38 @@ def _chromium(lab: Lab, o: StepOutcome, step: Step, out: str) -> None:
     o.error = (
         "" if o.ok else str(result.get("error") or r.stderr.strip()[-300:] or "chromium failed")
     )
-    o.detail = {"chromium": result}
-    for url in result.get("lab_urls", []):
-        print(f"  CHROME {url}", flush=True)
+    fetches = result.pop("fetches", [])
+    lab_fetches = [f for f in fetches if f["url"] in result.get("lab_urls", [])]
+    o.detail = {"chromium": result, "fetches": fetches, "dns": result.pop("dns", [])}
+    o.status = lab_fetches[0]["status"] if lab_fetches else None
+    o.cache = [f["cache"] for f in lab_fetches if f.get("cache")]
+    for f in lab_fetches:
+        print("  CHROME " + _chromium_line(f), flush=True)
+    for c in result.get("coalesced", []):
+        print(f"  CHROME {c['host']} rode on {c['onto']}'s HTTP/2 connection (same"
+              " address, one certificate for both: connection coalescing)", flush=True)  # fmt: skip
     print(
         f"  CHROME HTTP/2 with {', '.join(result.get('h2_hosts', [])) or 'nobody'}; "
         f"its own DNS cache answered {result.get('dns_cache_hits', 0)} lookups; vendor "
         f"names it tried: {', '.join(result.get('vendor_lookups', [])) or 'none'}",
         flush=True,
+    )
+
+
+def _chromium_line(f: dict[str, Any]) -> str:
+    """One request as Chromium's NetLog timed it, in the browse step's words."""
+    if f.get("error"):
+        return f"--- {f['url']}  {f['error']}"
+    how = f"HTTP/{f['http_version'] or '?'} conn {f['connection'] or '?'}"
+    how += f" stream {f['stream_id']}" if f.get("stream_id") is not None else ""
+    new = (
+        "reused"
+        if f.get("reused_connection")
+        else f"dns {f['dns_ms']:.0f} tcp {f['connect_ms']:.0f} tls {f['tls_ms']:.0f} ms"
+    )
+    return (
+        f"{f['status'] or '---'} {f['url']}  {f['bytes']} B  cache={f.get('cache') or '-'}"
+        f"  {how}  {new}  first byte {f['ttfb_ms']:.0f} ms"
     )
 
 

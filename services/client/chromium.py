@@ -20,8 +20,11 @@ import os
 import subprocess
 import sys
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
+
+from services.client import netlog
 
 CA_FILE = "/certs/ca.crt"
 FLAGS = (
@@ -70,6 +73,22 @@ def summarize_netlog(doc: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def timeline(doc: dict[str, Any], resolver: str = "") -> dict[str, Any]:
+    """Chromium's own timings as the lab's timeline records (services/client/netlog.py)."""
+    log = netlog.NetLog.parse(doc)
+    fetches = netlog.fetches(log)
+    return {
+        "fetches": [asdict(f) for f in fetches],
+        "dns": [asdict(d) for d in netlog.lookups(log, resolver)],
+        "coalesced": netlog.coalesced(log),
+        "failed": [
+            {"url": f.url, "error": f.error}
+            for f in fetches
+            if f.error and _host(f.url).endswith(LAB_SUFFIXES)
+        ],
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m services.client.chromium", description=__doc__)
     p.add_argument("url")
@@ -87,9 +106,10 @@ def main(argv: list[str] | None = None) -> int:
         ["certutil", "-A", "-n", "weblab-lab-ca", "-t", "C,,", "-i", CA_FILE, "-d", db],
     ):
         subprocess.run(cmd, check=True, capture_output=True, env=env, timeout=30)
-    netlog, shot = args.out / "netlog.json", args.out / "screenshot.png"
+    netlog_file, shot = args.out / "netlog.json", args.out / "screenshot.png"
     argv_chrome = ["chromium", *FLAGS, f"--user-data-dir={home / 'profile'}",
-                   f"--ssl-key-log-file={args.out / 'client.keylog'}", f"--log-net-log={netlog}",
+                   f"--ssl-key-log-file={args.out / 'client.keylog'}",
+                   f"--log-net-log={netlog_file}",
                    f"--screenshot={shot}", "--window-size=1280,900", "--enable-logging=stderr",
                    "--v=0", args.url]  # fmt: skip
     r = subprocess.run(
@@ -99,7 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     console = [line for line in r.stderr.splitlines() if ":CONSOLE(" in line]
     summary: dict[str, Any] = {"url": args.url, "exit": r.returncode, "console_errors": console}
     try:
-        summary.update(summarize_netlog(json.loads(netlog.read_text())))
+        doc = json.loads(netlog_file.read_text())
+        summary.update(summarize_netlog(doc))
+        summary.update(timeline(doc, os.environ.get("LAB_RESOLVER", "")))
     except (OSError, ValueError) as e:
         summary["error"] = f"no NetLog: {e}"
     summary["screenshot"] = shot.exists()
