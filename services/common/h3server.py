@@ -156,18 +156,26 @@ class H3Writer(AbstractStreamWriter):
         self.buffer_size = self.output_size = 0
         self.length = None
         self._compress: ZLibCompressor | None = None
+        self.head: list[tuple[bytes, bytes]] | None = None  # HEADERS not yet handed to QUIC
 
     async def write_headers(self, status_line: str, headers: CIMultiDict[str]) -> None:
         # Connection-specific fields are malformed in HTTP/3 (RFC 9114 §4.2); the
-        # filter is h2server's, the list being the same as HTTP/2's.
-        fields = [(k.encode(), v.encode()) for k, v in response_headers(status_line, headers)]
-        self.proto.send_headers(self.stream, fields)
+        # filter is h2server's, the list being the same as HTTP/2's. Held back until
+        # the body or its end: a response without content (HEAD, 304, 204) is then one
+        # HEADERS frame carrying FIN, with no empty DATA frame after it.
+        self.head = [(k.encode(), v.encode()) for k, v in response_headers(status_line, headers)]
+
+    def _head(self, end_stream: bool) -> None:
+        if self.head is not None:
+            head, self.head = self.head, None
+            self.proto.send_headers(self.stream, head, end_stream)
 
     async def write(self, chunk: bytes | bytearray | memoryview) -> None:
         data = bytes(chunk)
         if self._compress is not None:
             data = await self._compress.compress(data)
         if data:
+            self._head(end_stream=False)
             self.output_size += len(data)
             await self.proto.send_data(self.stream, data, end_stream=False)
 
@@ -176,6 +184,11 @@ class H3Writer(AbstractStreamWriter):
         if self._compress is not None:
             data = (await self._compress.compress(data) if data else b"") + self._compress.flush()
         self.output_size += len(data)
+        if not data and self.head is not None:
+            self._head(end_stream=True)
+            self.proto.transmit_soon()
+            return
+        self._head(end_stream=False)
         await self.proto.send_data(self.stream, data, end_stream=True)
 
     async def drain(self) -> None:
@@ -223,6 +236,7 @@ class H3Protocol(QuicConnectionProtocol):
         self.site_marker = site_marker
         self.http: H3Connection | None = None
         self.streams: dict[int, _Stream] = {}
+        self.last_stream_id = -4  # the highest request stream accepted (for GOAWAY)
         self.peername: Any = None
         self.started = self._loop.time()
         self.closed_by: str | None = None  # who began closing: server, client
@@ -335,6 +349,7 @@ class H3Protocol(QuicConnectionProtocol):
     def _request(self, event: HeadersReceived) -> None:
         stream = _Stream(self, event.stream_id)
         self.streams[event.stream_id] = stream
+        self.last_stream_id = max(self.last_stream_id, event.stream_id)
         headers = [(k.decode(), v.decode()) for k, v in event.headers]
         if not event.stream_ended:
             stream.reader = StreamReader(stream, BODY_LIMIT, loop=self._loop)
@@ -368,22 +383,33 @@ class H3Protocol(QuicConnectionProtocol):
             pass  # the client reset the stream or the connection ended: nothing more to send
         finally:
             request._finish()
-            self.streams.pop(stream.id, None)
+            if self.streams.pop(stream.id, None) is stream and not payload.is_eof():
+                # Answered before the request body ended (a 413, say): ask the client
+                # to stop sending it (RFC 9114 §4.1.1, STOP_SENDING with H3_NO_ERROR).
+                with contextlib.suppress(ValueError):
+                    self._quic.stop_stream(stream.id, ErrorCode.H3_NO_ERROR)
+                    self._transmit_soon()
 
     def _sendable(self, stream: _Stream) -> None:
         if self.http is None or self.streams.get(stream.id) is not stream:
             raise ConnectionResetError("stream closed")
 
-    def send_headers(self, stream: _Stream, fields: list[tuple[bytes, bytes]]) -> None:
-        # Not transmitted yet: HEADERS leaves with the first DATA (or FIN) in one packet.
+    def send_headers(
+        self, stream: _Stream, fields: list[tuple[bytes, bytes]], end_stream: bool
+    ) -> None:
         self._sendable(stream)
         assert self.http is not None
-        self.http.send_headers(stream.id, fields)
+        self.http.send_headers(stream.id, fields, end_stream)
+
+    def transmit_soon(self) -> None:
+        self._transmit_soon()
 
     async def send_data(self, stream: _Stream, data: bytes, end_stream: bool) -> None:
         self._sendable(stream)
         assert self.http is not None
         self.http.send_data(stream.id, data, end_stream)
+        # Payload bytes only: with the frame headers the true count is a little larger,
+        # so a wait in drain() ends slightly early, never late.
         stream.written += len(data)
         self._transmit_soon()
         if stream.written - self._sent_offset(stream) > SEND_HIGH_WATER:
@@ -423,8 +449,7 @@ class H3Protocol(QuicConnectionProtocol):
         """Refuse new requests: GOAWAY with the first stream ID not yet seen (RFC 9114 §5.2)."""
         if self.http is None or self.http._local_control_stream_id is None:
             return
-        last = max(self.streams, default=-4)
-        frame = encode_frame(FrameType.GOAWAY, encode_uint_var(last + 4))
+        frame = encode_frame(FrameType.GOAWAY, encode_uint_var(self.last_stream_id + 4))
         self._quic.send_stream_data(self.http._local_control_stream_id, frame)
         self.transmit()
 

@@ -29,6 +29,17 @@ BIG = bytes(range(256)) * 8192  # 2 MiB: past QUIC's 1 MiB initial stream and co
 ETAG = '"v1"'
 
 
+@dataclass
+class Waiting:
+    """What the /wait handler reports: it started, and it was cancelled."""
+
+    started: asyncio.Event = field(default_factory=asyncio.Event)
+    cancelled: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+WAITING = web.AppKey("waiting", Waiting)
+
+
 def make_app() -> web.Application:
     async def hello(request: web.Request) -> web.Response:
         return web.Response(
@@ -67,6 +78,16 @@ def make_app() -> web.Application:
     async def boom(request: web.Request) -> web.Response:
         raise RuntimeError("handler bug")
 
+    async def wait(request: web.Request) -> web.Response:
+        waiting = request.app[WAITING]
+        waiting.started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            waiting.cancelled.set()
+            raise
+        return web.Response()
+
     app = web.Application()
     app.router.add_get("/", hello)
     app.router.add_post("/echo", echo)
@@ -75,11 +96,14 @@ def make_app() -> web.Application:
     app.router.add_get("/big", big)
     app.router.add_get("/stream", stream)
     app.router.add_get("/boom", boom)
+    app.router.add_get("/wait", wait)
+    app[WAITING] = Waiting()
     return app
 
 
 @dataclass
 class Site:
+    app: web.Application
     h3: H3Site
     tcp_port: int
     ca: Path
@@ -106,7 +130,7 @@ async def site(certs: Path, tmp_path: Path) -> AsyncIterator[Site]:
         env={"SSLKEYLOGFILE": str(keylog)},
     )
     await h3.start()
-    yield Site(h3, tcp_port, certs / "ca.crt", keylog)
+    yield Site(app, h3, tcp_port, certs / "ca.crt", keylog)
     await h3.stop()
     await runner.cleanup()
 
@@ -116,6 +140,7 @@ class Reply:
     status: int
     headers: list[tuple[str, str]]
     body: bytes
+    data_events: int  # DataReceived events: 0 when HEADERS itself ended the stream
 
     def header(self, name: str) -> str | None:
         return next((v for k, v in self.headers if k == name), None)
@@ -126,6 +151,7 @@ class _Pending:
     done: asyncio.Future[Reply]
     headers: list[tuple[str, str]] = field(default_factory=list)
     body: bytearray = field(default_factory=bytearray)
+    data_events: int = 0
 
 
 class _ClientH3(H3Connection):
@@ -154,6 +180,7 @@ class Client(QuicConnectionProtocol):
         self.http = _ClientH3(self._quic)
         self.pending: dict[int, _Pending] = {}
         self.terminated: asyncio.Future[events.ConnectionTerminated] = self._loop.create_future()
+        self.stopped: set[int] = set()  # streams the server sent STOP_SENDING for
 
     def quic_event_received(self, event: events.QuicEvent) -> None:
         if isinstance(event, events.ConnectionTerminated):
@@ -162,6 +189,8 @@ class Client(QuicConnectionProtocol):
             for pending in self.pending.values():
                 if not pending.done.done():
                     pending.done.set_exception(ConnectionError(event.reason_phrase))
+        if isinstance(event, events.StopSendingReceived):
+            self.stopped.add(event.stream_id)
         if isinstance(event, events.StreamReset) and event.stream_id in self.pending:
             self.pending.pop(event.stream_id).done.set_exception(ConnectionResetError())
         for h3_event in self.http.handle_event(event):
@@ -174,11 +203,12 @@ class Client(QuicConnectionProtocol):
                 reply.headers = [(k.decode(), v.decode()) for k, v in h3_event.headers]
             else:
                 reply.body += h3_event.data
+                reply.data_events += 1
             if h3_event.stream_ended:
                 del self.pending[h3_event.stream_id]
                 status = int(dict(reply.headers)[":status"])
                 fields = [(k, v) for k, v in reply.headers if not k.startswith(":")]
-                reply.done.set_result(Reply(status, fields, bytes(reply.body)))
+                reply.done.set_result(Reply(status, fields, bytes(reply.body), reply.data_events))
 
     async def request(
         self,
@@ -187,6 +217,16 @@ class Client(QuicConnectionProtocol):
         headers: list[tuple[str, str]] | None = None,
         body: bytes = b"",
     ) -> Reply:
+        return await asyncio.wait_for(self.send(method, path, headers, body)[1], 10)
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        headers: list[tuple[str, str]] | None = None,
+        body: bytes = b"",
+    ) -> tuple[int, asyncio.Future[Reply]]:
+        """Send one request; (its stream ID, the future of its reply)."""
         stream_id = self._quic.get_next_available_stream_id()
         fields = [(":method", method), (":scheme", "https"), (":authority", HOST)]
         fields += [(":path", path), *(headers or [])]
@@ -197,7 +237,7 @@ class Client(QuicConnectionProtocol):
         if body:
             self.http.send_data(stream_id, body, end_stream=True)
         self.transmit()
-        return await asyncio.wait_for(pending.done, 10)
+        return stream_id, pending.done
 
 
 def client(site: Site, keylog: Any = None) -> AbstractAsyncContextManager[QuicConnectionProtocol]:
@@ -281,6 +321,7 @@ async def test_head_has_the_get_fields_and_no_body(site: Site) -> None:
         head = await conn.request("HEAD", "/")
     assert head.status == 200
     assert head.body == b""
+    assert head.data_events == 0  # HEADERS carried FIN: no empty DATA frame
     assert head.header("content-length") == get.header("content-length") == str(len(get.body))
 
 
@@ -292,6 +333,7 @@ async def test_conditional_get_gets_304_without_body(site: Site) -> None:
         fresh = await conn.request("GET", "/cached")
     assert reply.status == 304
     assert reply.body == b""
+    assert reply.data_events == 0
     assert reply.header("etag") == ETAG
     assert fresh.body == b"fresh"
 
@@ -365,7 +407,7 @@ async def test_alt_svc_announced_over_tcp_only(site: Site, certs: Path) -> None:
                 logging.getLogger("test.h3"), env={})  # fmt: skip
     await h3.start()
     try:
-        other = Site(h3, runner.addresses[0][1], site.ca, site.keylog)
+        other = Site(app, h3, runner.addresses[0][1], site.ca, site.keylog)
         for path in ("/", "/stream", "/missing"):
             _, fields = await h1_get(other, path)
             assert ("alt-svc", 'h3=":8443"; ma=86400') in fields, path
@@ -457,3 +499,32 @@ async def test_connection_events_are_logged(site: Site, caplog: pytest.LogCaptur
     assert by_event["h3_connection_opened"]["alpn"] == "h3"
     assert by_event["h3_connection_opened"]["handshake_ms"] > 0
     assert by_event["h3_connection_closed"]["by"] == "client"
+
+
+async def test_oversized_body_gets_413_and_stop_sending(site: Site) -> None:
+    """A body past client_max_size is answered 413 and the client told to stop sending it."""
+    async with client(site) as conn:
+        assert isinstance(conn, Client)
+        stream_id, done = conn.send("POST", "/digest", body=b"x" * (3 << 20))
+        reply = await asyncio.wait_for(done, 10)
+        assert reply.status == 413
+        deadline = asyncio.get_running_loop().time() + 10
+        while stream_id not in conn.stopped and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
+        assert stream_id in conn.stopped
+        assert (await conn.request("GET", "/")).status == 200
+
+
+async def test_client_reset_cancels_the_handler(site: Site) -> None:
+    """RESET_STREAM from the client cancels that request's handler; the connection goes on."""
+    waiting = site.app[WAITING]
+    async with client(site) as conn:
+        assert isinstance(conn, Client)
+        stream_id, done = conn.send("GET", "/wait")
+        await asyncio.wait_for(waiting.started.wait(), 10)
+        conn._quic.reset_stream(stream_id, ErrorCode.H3_REQUEST_CANCELLED)
+        conn._quic.stop_stream(stream_id, ErrorCode.H3_REQUEST_CANCELLED)
+        conn.transmit()
+        await asyncio.wait_for(waiting.cancelled.wait(), 10)
+        assert (await conn.request("GET", "/")).status == 200
+    done.cancel()
