@@ -58,15 +58,28 @@ def _timings(f: Mapping[str, Any]) -> dict[str, float]:
 
     fresh = not f.get("reused_connection")
     tls = ms("tls_ms") if fresh and ms("tls_ms") else -1.0
-    return {
+    # A request that never reached a server (its name did not resolve) had no connect.
+    connected = fresh and (ms("connect_ms") or f.get("connection"))
+    out = {
         "blocked": -1.0,
         "dns": ms("dns_ms") if fresh and ms("dns_ms") else -1.0,
-        "connect": round(ms("connect_ms") + max(tls, 0), 3) if fresh else -1.0,
+        "connect": round(ms("connect_ms") + max(tls, 0), 3) if connected else -1.0,
         "ssl": tls,
         "send": ms("send_ms"),
         "wait": ms("ttfb_ms"),
         "receive": ms("download_ms"),
     }
+    # What the phases do not cover (a browser's queueing, a lookup that failed) is
+    # "blocked": time before the request had a connection (HAR 1.2).
+    rest = round(ms("total_ms") - sum(v for k, v in out.items() if v > 0 and k != "ssl"), 3)
+    if rest >= 1.0:
+        out["blocked"] = rest
+    return out
+
+
+def _version(f: Mapping[str, Any]) -> str:
+    """The version the client recorded ("1.1", "2", "3"), as HAR writes it."""
+    return f"HTTP/{f['http_version']}" if f.get("http_version") else "HTTP/1.1"
 
 
 def _entry(
@@ -94,7 +107,7 @@ def _entry(
         "request": {
             "method": rq.method if rq else "GET",
             "url": url,
-            "httpVersion": (rq.version if rq else "") or "HTTP/1.1",
+            "httpVersion": (rq.version if rq else "") or _version(f),
             "cookies": [],
             "headers": _headers(req_headers),
             "queryString": [{"name": k, "value": v} for k, v in parse_qsl(urlsplit(url).query)],
@@ -104,7 +117,7 @@ def _entry(
         "response": {
             "status": status,
             "statusText": rs.phrase if rs else "",
-            "httpVersion": (rs.version if rs else "") or "HTTP/1.1",
+            "httpVersion": (rs.version if rs else "") or (_version(f) if status else ""),
             "cookies": [],
             "headers": _headers(resp_headers),
             "content": {

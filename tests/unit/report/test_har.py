@@ -59,14 +59,29 @@ def test_timeline_only_har_validates() -> None:
 
 def test_timings_follow_the_spec() -> None:
     """ssl is inside connect, reused connections have -1, time is the sum of the rest."""
-    first, _, reused, _ = build_har(_timeline())["log"]["entries"]
+    tl = _timeline()
+    first, _, reused, _ = build_har(tl)["log"]["entries"]
     t = first["timings"]
-    assert t["blocked"] == -1
+    covered = sum(v for k, v in t.items() if v > 0 and k not in ("ssl", "blocked"))
+    assert t["blocked"] == round(tl["fetches"][0]["total_ms"] - covered, 3)
     assert t["ssl"] == 2.667
     assert t["connect"] == round(0.605 + 2.667, 3)
     assert first["time"] == round(sum(v for v in t.values() if v > 0), 3)
     assert reused["timings"]["dns"] == reused["timings"]["connect"] == -1
     assert reused["serverIPAddress"] == "198.51.100.80"
+
+
+def test_request_that_never_connected() -> None:
+    """A failed lookup: no connect, no version, its time counted as blocked, its error kept."""
+    tl = {"started": 1.0, "fetches": [{"url": "https://www.google.com/", "host": "www.google.com",
+          "started": 1.0, "total_ms": 225.0, "error": "ERR_NAME_NOT_RESOLVED"}]}  # fmt: skip
+    (entry,) = build_har(tl)["log"]["entries"]
+    assert entry["timings"]["connect"] == -1
+    assert entry["timings"]["blocked"] == 225.0
+    assert entry["time"] == 225.0
+    assert entry["response"]["httpVersion"] == ""
+    assert entry["response"]["_error"] == "ERR_NAME_NOT_RESOLVED"
+    assert _check(build_har(tl), SCHEMA) == []
 
 
 def test_broken_check_catches_missing_fields() -> None:
