@@ -36,13 +36,13 @@ from lab.errors import UsageError
 
 SCENARIO_DIR = Path(__file__).resolve().parents[1] / "scenarios"
 
-BROWSE_HTTP = ("1.0", "1.1", "2", "auto")  # the browse client's --http choices
+BROWSE_HTTP = ("1.0", "1.1", "2", "3", "auto")  # the browse client's --http choices
 
 # kind -> (help, {argument: type}, the argument a bare scalar fills)
 STEP_KINDS: dict[str, tuple[str, dict[str, type], str]] = {
     "browse": (
         "open a page like a browser: DNS, TCP, TLS, HTTP, then its subresources "
-        "(`visits: 2` reloads it: resumed TLS, conditional requests; `http: 1.0|1.1|2|auto` "
+        "(`visits: 2` reloads it: resumed TLS, conditional requests; `http: 1.0|1.1|2|3|auto` "
         "picks the HTTP version, auto by ALPN)",
         {"url": str, "visits": int, "http": str},
         "url",

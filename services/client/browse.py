@@ -7,13 +7,22 @@ does what a browser's network stack does, one visible step at a time:
             for the host's A record, recursion desired, and follow the CNAMEs
 2. TCP      connect to port 443 (the three-way handshake)
 3. TLS      handshake with SNI, verifying the chain against the lab CA only,
-            ALPN choosing the HTTP version (RFC 7301)
+            ALPN choosing the HTTP version (RFC 7301); over HTTP/3, steps 2
+            and 3 are one QUIC handshake on UDP port 443 (quicdial.py)
 4. HTTP     send the request, wait for the first byte, read the body
 5. parse    find stylesheets, scripts, images and fonts, and fetch them
 
 ``--http`` picks the HTTP version as a browser would, or forces one:
 
 - ``auto`` (the default) offers h2 and http/1.1 and speaks what the server picks;
+  like Chromium it also remembers the ``Alt-Svc: h3=":443"`` a response
+  announces (altsvc.py) and opens the origin's later connections (the next
+  host's request after the page, the reload) over QUIC, falling back to TCP,
+  with the reason on the fetch (``fallback``), when the QUIC handshake fails
+  or has no answer within ALT_SVC_WAIT. Chromium races the two; this client,
+  one step at a time, tries QUIC first;
+- ``3`` speaks HTTP/3 to every host, over QUIC or not at all: one connection per
+  host, every request a QUIC stream on it at once (h3conn.py);
 - ``2`` offers only h2: a server that does not pick it fails the fetch. One
   connection per host; a host's subresources all go out at once as streams
   on it (h2conn.py);
@@ -53,11 +62,14 @@ from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 from services.client import h1pool
+from services.client.altsvc import AltSvcCache
 from services.client.assets import AssetFinder
 from services.client.connect import ALPN_OFFER, Connector, Dial
 from services.client.cookies import Jar
 from services.client.exchange import Conn, Job, Response, elapsed_ms
 from services.client.h2conn import H2Conn
+from services.client.h3conn import H3Conn
+from services.client.quicdial import QuicConnector, QuicLink, Route
 from services.client.revalidate import (
     Stored,
     conditional_headers,
@@ -73,14 +85,18 @@ __all__ = ["Browser", "DnsResult", "Fetch", "Timeline", "main"]
 CA_FILE = "/certs/ca.crt"
 USER_AGENT = "weblab-browse/0.1"
 TIMED = ("dns_ms", "connect_ms", "tls_ms", "send_ms", "ttfb_ms", "download_ms", "total_ms")
+HTTP_CHOICES = (*ALPN_OFFER, "3")  # "3": QUIC only (no TCP, so no ALPN offer over TCP)
+ALT_SVC_WAIT = 2.0  # seconds a QUIC handshake learned from Alt-Svc gets before TCP is used
 
 
 class Browser:
     """One browser profile: DNS, connections and TLS sessions per host, an HTTP cache, cookies.
 
-    HTTP is the --http choice. CA_FILE, RESOLV_CONF, DNS_PORT and DIAL default to
-    the client container's; tests point them at in-process servers on 127.0.0.1.
-    TIMEOUT bounds each connect and each wait for the server.
+    HTTP is the --http choice. CA_FILE, RESOLV_CONF, DNS_PORT, DIAL (TCP) and
+    UDP_ROUTE (QUIC) default to the client container's; tests point them at
+    in-process servers on 127.0.0.1.
+    TIMEOUT bounds each connect and each wait for the server; ALT_SVC_WAIT the
+    QUIC handshake tried for an Alt-Svc alternative before falling back to TCP.
     """
 
     def __init__(
@@ -94,18 +110,27 @@ class Browser:
         dns_port: int = 53,
         dial: Dial = socket.create_connection,
         timeout: float = 30.0,
+        alt_svc_wait: float = ALT_SVC_WAIT,
+        udp_route: Route = lambda addr: addr,
     ) -> None:
-        self.connector = Connector(http, ca_file, keylog, dial, timeout, self.say)
+        if http not in HTTP_CHOICES:
+            raise ValueError(f"http must be one of {', '.join(HTTP_CHOICES)}, not {http!r}")
+        self.http, self.timeout, self.alt_svc_wait = http, timeout, alt_svc_wait
+        tcp = http if http in ALPN_OFFER else "auto"  # under "3", TCP is never dialled
+        self.connector = Connector(tcp, ca_file, keylog, dial, timeout, self.say)
+        self.quic = QuicConnector(ca_file, keylog, self.say, self.connector.number, udp_route)
         self.timeline = Timeline("browse", time.time(), http=http)
         self.dns = Stub(nameserver(resolv_conf), dns_port, self.timeline.dns, self.say)
-        # The connections of the current visit, per host: HTTP/2's one, or the
-        # HTTP/1.1 ones that are open and free.
-        self.h2: dict[str, H2Conn] = {}
+        # The connections of the current visit, per host: HTTP/2's or HTTP/3's
+        # one, or the HTTP/1.1 ones that are open and free.
+        self.mux: dict[str, H2Conn | H3Conn] = {}
         self.idle: dict[str, list[Conn]] = {}
         # Kept across visits: the validators and bodies of the responses that had
-        # any, and the cookies (the TLS sessions are the connector's).
+        # any, the cookies and the Alt-Svc alternatives (the TLS sessions and
+        # QUIC tickets are the connectors').
         self.stored: dict[str, Stored] = {}
         self.jar = Jar(time.time)
+        self.altsvc = AltSvcCache()
         self.visit = 1
         self.emit = emit
         # HTTP/1.x's connections run in threads: a lock for the output and the cache.
@@ -159,8 +184,11 @@ class Browser:
             f.content_type = field_value(result.fields, "Content-Type")
             f.cache = field_value(result.fields, "X-Cache")
             f.via = field_value(result.fields, "Via")
-            if job.conn is not None:
+            if isinstance(job.conn, Conn):
                 self.connector.remember(f.host, job.conn.sock)
+            if self.http == "auto":
+                alt_svc = field_value(result.fields, "Alt-Svc")
+                self.altsvc.learn((f.host, job.port), alt_svc, time.time())
             self.jar.receive(f.host, job.path, result.fields)
             with self._lock:
                 outcome = receive(self.stored.get(f.url), result.status, result.fields, result.body)
@@ -184,6 +212,7 @@ class Browser:
             http_version=f.http_version,
             connection=f.connection,
             stream_id=f.stream_id,
+            fallback=f.fallback,
         )
 
     def _job(self, url: str, initiator: str = "") -> Job:
@@ -198,12 +227,12 @@ class Browser:
         host = jobs[0].fetch.host
         waiting = deque(jobs)
         while waiting:
-            h2 = self.h2.get(host)
-            if h2 is not None and not h2.failed:
-                h2.fetch(list(waiting))
+            mux = self.mux.get(host)
+            if mux is not None and not mux.failed:
+                mux.fetch(list(waiting))
                 return
-            if h2 is not None:  # ended by the server (GOAWAY): the next request opens anew
-                self.h2.pop(host).close()
+            if mux is not None:  # ended by the server (GOAWAY): the next request opens anew
+                self.mux.pop(host).close()
             if host in self.idle:
                 idle = self.idle.pop(host)
                 self.idle[host] = h1pool.run(list(waiting), idle, self._open_h1, self)
@@ -213,20 +242,44 @@ class Browser:
             job = waiting.popleft()
             self.begin(job)
             try:
-                conn = self.open(job)
+                conn = self._connect(job)
             except (OSError, RuntimeError) as e:
                 self.done(job, e)
                 continue  # the next request tries a connection of its own
-            if conn.protocol != "2":
-                self.idle[host] = [conn]
-            else:
-                try:
-                    self.h2[host] = H2Conn(conn, self)  # sends the preface
-                except OSError as e:
-                    conn.close()
-                    self.done(job, e)
-                    continue
+            try:
+                if isinstance(conn, QuicLink):
+                    self.mux[host] = H3Conn(conn, self, self.timeout)  # sends its SETTINGS
+                elif conn.protocol == "2":
+                    self.mux[host] = H2Conn(conn, self)  # sends the preface
+                else:
+                    self.idle[host] = [conn]
+            except OSError as e:
+                conn.close()
+                self.done(job, e)
+                continue
             waiting.appendleft(job)
+
+    def _connect(self, job: Job) -> Conn | QuicLink:
+        """JOB's new connection: QUIC under --http 3 or for a known h3 alternative, else TCP."""
+        f = job.fetch
+        if self.http == "3":
+            res = self.lookup(f.host)
+            return self.quic.open(job, res, job.port, min(10.0, self.timeout))
+        origin = (f.host, job.port)
+        alt = self.altsvc.lookup(origin, time.time()) if self.http == "auto" else None
+        if alt is None:
+            return self.open(job)
+        # RFC 7838 §2.1: the alternative may be another host, but the certificate
+        # must still be the origin's, so SNI stays f.host (quicdial does that).
+        where = f"{alt.host or f.host}:{alt.port}"
+        try:
+            return self.quic.open(job, self.lookup(alt.host or f.host), alt.port, self.alt_svc_wait)
+        except (OSError, RuntimeError) as e:
+            self.altsvc.mark_broken(origin, time.time())
+            f.fallback = f"HTTP/3 to {where} (Alt-Svc) failed after {f.tls_ms:.0f} ms: {e}"
+            self.say("quic.fallback", host=f.host, alternative=where, why=str(e), ms=f.tls_ms)
+            f.connect_ms = f.tls_ms = 0.0
+        return self.open(job)
 
     def _visit(self, url: str) -> None:
         page = self._job(url)
@@ -246,12 +299,12 @@ class Browser:
             self.timeline.fetches += [job.fetch for job in subs]
         elif not f.error:
             self.timeline.ok = False
-        for h2 in self.h2.values():
-            h2.close()
+        for mux in self.mux.values():
+            mux.close()
         for conns in self.idle.values():
             for conn in conns:
                 conn.close()
-        self.h2.clear()
+        self.mux.clear()
         self.idle.clear()
 
     def open_page(self, url: str, visits: int = 1) -> Timeline:
@@ -287,11 +340,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument(
         "--http",
-        choices=list(ALPN_OFFER),
+        choices=list(HTTP_CHOICES),
         default="auto",
-        help="HTTP version: auto (ALPN h2 or http/1.1, the server picks), 2 (h2 or fail), "
-        "1.1 (keep-alive, 6 connections per host), 1.0 (a connection per request); "
-        "default auto",
+        help="HTTP version: auto (ALPN h2 or http/1.1, the server picks; h3 once a "
+        "response's Alt-Svc offers it, TCP if QUIC fails), 3 (HTTP/3 over QUIC or fail), "
+        "2 (h2 or fail), 1.1 (keep-alive, 6 connections per host), 1.0 (a connection "
+        "per request); default auto",
     )
     args = ap.parse_args(argv)
     keylog = str(args.out / "client.keylog") if args.out else None

@@ -79,6 +79,12 @@ class Connector:
         if sock.session is not None:
             self.sessions[host] = sock.session
 
+    def number(self) -> int:
+        """The next connection's number in the run (QUIC's connections count too)."""
+        with self._lock:
+            self.opened += 1
+            return self.opened
+
     def open(self, job: Job, res: DnsResult) -> Conn:
         """A new connection for JOB to RES's address; its costs go on JOB's fetch."""
         f, host = job.fetch, job.fetch.host
@@ -109,9 +115,7 @@ class Connector:
             raise
         f.tls_ms = elapsed_ms(t0)
         tls.settimeout(self.timeout)
-        with self._lock:
-            self.opened += 1
-            number = self.opened
+        number = self.number()
         alpn = tls.selected_alpn_protocol()
         cipher = tls.cipher()
         refused: RuntimeError | None = None

@@ -1,8 +1,8 @@
 """One request and its response, whatever HTTP version carries them.
 
 The browser (browse.py) decides what to ask and what a response means; the
-transports (h1pool.py for HTTP/1.0 and 1.1, h2conn.py for HTTP/2) only move
-requests and responses over a connection. These records are what passes
+transports (h1pool.py for HTTP/1.0 and 1.1, h2conn.py for HTTP/2, h3conn.py
+for HTTP/3) only move requests and responses over a connection. These records are what passes
 between them, so neither side needs to know the other's details.
 """
 
@@ -21,9 +21,41 @@ from services.client.timeline import Fetch
 Fields = list[tuple[str, str]]
 
 
+class Secured(Protocol):
+    """What a request records of its connection's TLS: ssl.SSLSocket's answers.
+
+    A QUIC connection (quicdial.QuicTls) answers the same questions: its TLS 1.3
+    handshake is carried in QUIC's CRYPTO frames instead of TLS records.
+    """
+
+    @property
+    def session_reused(self) -> bool | None: ...
+
+    def version(self) -> str | None: ...
+
+    def cipher(self) -> tuple[str, str, int] | None: ...
+
+    def selected_alpn_protocol(self) -> str | None: ...
+
+
+class Link(Protocol):
+    """A connection the browser opened, over TCP (Conn) or QUIC (quicdial.QuicLink)."""
+
+    number: int
+    host: str
+    address: str
+    protocol: str  # "1.0", "1.1", "2" or "3"
+    requests: int
+
+    @property
+    def tls(self) -> Secured: ...
+
+    def close(self) -> None: ...
+
+
 @dataclass
 class Conn:
-    """One TLS connection the browser opened, and how many requests it has carried."""
+    """One TLS connection over TCP the browser opened, and how many requests it has carried."""
 
     sock: ssl.SSLSocket
     number: int  # numbered in the run from 1, in the order opened
@@ -31,6 +63,10 @@ class Conn:
     address: str
     protocol: str  # "1.0", "1.1" or "2"
     requests: int = 0
+
+    @property
+    def tls(self) -> ssl.SSLSocket:
+        return self.sock
 
     def close(self) -> None:
         self.sock.close()
@@ -46,7 +82,7 @@ class Job:
     port: int = 443
     fields: Fields = field(default_factory=list)
     began: float = 0.0  # time.perf_counter() when a connection took it
-    conn: Conn | None = None
+    conn: Link | None = None
     content: bytes = b""  # what the browser made of the response (a 304: the kept body)
 
 
@@ -67,20 +103,21 @@ class Exchanges(Protocol):
         """JOB's response arrived, or it failed with the exception."""
 
 
-def stamp(job: Job, conn: Conn) -> None:
+def stamp(job: Job, conn: Link) -> None:
     """Record on JOB's fetch the connection that carries it, as it goes out."""
     f = job.fetch
     job.conn = conn
     # The first request on a connection paid for its handshakes; every later one
-    # (keep-alive, or another stream over HTTP/2) rides on them.
+    # (keep-alive, or another stream over HTTP/2 or HTTP/3) rides on them.
     f.reused_connection = conn.requests > 0
     conn.requests += 1
     f.connection = conn.number
     f.http_version = conn.protocol
-    cipher = conn.sock.cipher()
-    f.tls_version, f.cipher = conn.sock.version() or "", cipher[0] if cipher else ""
-    f.alpn = conn.sock.selected_alpn_protocol() or ""
-    f.tls_resumed = bool(conn.sock.session_reused)
+    tls = conn.tls
+    cipher = tls.cipher()
+    f.tls_version, f.cipher = tls.version() or "", cipher[0] if cipher else ""
+    f.alpn = tls.selected_alpn_protocol() or ""
+    f.tls_resumed = bool(tls.session_reused)
 
 
 def elapsed_ms(since: float) -> float:

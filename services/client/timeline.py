@@ -29,7 +29,9 @@ class Fetch:
     started: float  # when a connection took the request (time.time())
     address: str = ""
     # dns/connect/tls are the costs of the connection this request opened; a
-    # request on a connection already open (reused_connection) has none.
+    # request on a connection already open (reused_connection) has none. Over
+    # QUIC (HTTP/3) transport and TLS are one handshake: connect_ms is 0 and
+    # tls_ms is the whole QUIC handshake.
     dns_ms: float = 0.0
     connect_ms: float = 0.0
     tls_ms: float = 0.0
@@ -41,9 +43,10 @@ class Fetch:
     tls_version: str = ""
     cipher: str = ""
     alpn: str = ""
-    http_version: str = ""  # "1.0", "1.1" or "2": what the request was sent as
+    http_version: str = ""  # "1.0", "1.1", "2" or "3": what the request was sent as
     connection: int = 0  # which connection of the run carried it, numbered from 1
-    stream_id: int | None = None  # its HTTP/2 stream (odd, from 1); None over HTTP/1.x
+    # Its HTTP/2 stream (odd, from 1) or QUIC stream (0, 4, 8, ...); None over HTTP/1.x.
+    stream_id: int | None = None
     status: int = 0
     bytes: int = 0
     content_type: str = ""
@@ -56,6 +59,9 @@ class Fetch:
     # (no certificate sent), whether opened for this fetch or kept alive.
     tls_resumed: bool = False
     conditional: dict[str, str] = field(default_factory=dict)  # validators sent
+    # --http auto: why the QUIC connection tried for this request (an Alt-Svc h3
+    # alternative) failed, so that it went over TCP instead; "" when none was tried.
+    fallback: str = ""
 
 
 @dataclass

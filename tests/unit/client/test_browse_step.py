@@ -23,21 +23,21 @@ def write(tmp_path: Path, text: str) -> Path:
     return p
 
 
-@pytest.mark.parametrize("http", ["1.0", "1.1", "2", "auto"])
+@pytest.mark.parametrize("http", ["1.0", "1.1", "2", "3", "auto"])
 def test_browse_step_takes_each_http_version(tmp_path: Path, http: str) -> None:
-    """`http:` accepts 1.0, 1.1, 2 and auto, kept as written (1.0 is not read as a float)."""
+    """`http:` accepts 1.0, 1.1, 2, 3 and auto, kept as written (1.0 is not read as a float)."""
     p = write(
         tmp_path, f"name: x\nsteps:\n  - browse:\n      url: https://a/\n      http: {http}\n"
     )
     assert spec.load(p).steps[0].args["http"] == http
 
 
-@pytest.mark.parametrize("bad", ["3", "1", "h2", "1.10"])
+@pytest.mark.parametrize("bad", ["4", "1", "h2", "h3", "1.10"])
 def test_unknown_http_version_names_file_and_line(tmp_path: Path, bad: str) -> None:
     """Any other `http:` is a UsageError at the line of the value, listing the choices."""
     p = write(tmp_path, f"name: x\nsteps:\n  - browse:\n      url: https://a/\n      http: {bad}\n")
     with pytest.raises(
-        UsageError, match=rf"s.yaml:5: browse `http:` is one of 1.0, 1.1, 2, auto, not '{bad}'"
+        UsageError, match=rf"s.yaml:5: browse `http:` is one of 1.0, 1.1, 2, 3, auto, not '{bad}'"
     ):
         spec.load(p)
 

@@ -198,8 +198,8 @@ def test_http2_without_h2_is_refused() -> None:
 
 
 def test_unknown_http_choice_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
-    """--http 3 exits 2 before any network traffic, listing the choices."""
+    """--http 4 exits 2 before any network traffic, listing the choices."""
     with pytest.raises(SystemExit) as e:
-        main(["--http", "3"])
+        main(["--http", "4"])
     assert e.value.code == 2
-    assert "choose from 'auto', '2', '1.1', '1.0'" in capsys.readouterr().err
+    assert "choose from 'auto', '2', '1.1', '1.0', '3'" in capsys.readouterr().err
