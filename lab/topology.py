@@ -51,6 +51,18 @@ HOSTS: tuple[Host, ...] = (
 )
 # fmt: on
 
+# The zones the lab's own servers answer for; any other name (a browser's vendor
+# hosts, say) does not exist on the lab's Internet and ends in NXDOMAIN.
+LAB_ZONES = ("example.com", "edgecdn.net", "edgecdn-dns.com", "isp.test",
+             "root-servers.net", "gtld-servers.net")  # fmt: skip
+
+
+def in_lab(name: str) -> bool:
+    """True when NAME is in one of the lab's zones."""
+    name = name.rstrip(".").lower()
+    return any(name == z or name.endswith("." + z) for z in LAB_ZONES)
+
+
 BY_SERVICE: dict[str, Host] = {h.service: h for h in HOSTS}
 BY_ADDRESS: dict[str, Host] = {h.ipv4: h for h in HOSTS}
 

@@ -18,7 +18,7 @@ from lab.report.match import Matcher, Section, frames_text
 from lab.report.narrate_dns import narrate_dns
 from lab.report.narrate_tls import narrate_tls
 from lab.report.packets import HttpInfo, Message
-from lab.topology import BY_SERVICE
+from lab.topology import BY_SERVICE, in_lab
 
 
 def _hpack_text(h: HttpInfo) -> str:
@@ -252,6 +252,41 @@ def _subresources_text(f: Mapping[str, Any], subs: Sequence[Mapping[str, Any]]) 
     )
 
 
+def _outside_section(
+    m: Matcher,
+    fetches: Sequence[Mapping[str, Any]],
+    lookups: Mapping[tuple[str, int], list[Mapping[str, Any]]],
+    events: Sequence[Mapping[str, Any]],
+) -> Section:
+    """The browser's requests to names outside the lab (its vendor's services)."""
+    names = sorted({str(f["host"]) for f in fetches})
+    errors = sorted({str(f.get("error") or f.get("status")) for f in fetches})
+    frames: list[int] = []
+    asked = [d for (n, _), v in lookups.items() if n in names for d in v]
+    for d in asked:
+        frames += narrate_dns(m, d, events).frames
+    rcodes = sorted({str(d.get("rcode")) for d in asked if not d.get("cached_by_client")})
+    answer = (
+        "no such names exist, so the com. servers answered NXDOMAIN"
+        if rcodes == ["NXDOMAIN"]
+        else f"the lookups ended {', '.join(rcodes) or 'unanswered'}"
+    )
+    connected = any(f.get("connection") for f in fetches)
+    return Section(
+        "Background requests the page did not make",
+        [
+            f"The browser also tried, on its own, {len(fetches)} requests to {len(names)} names "
+            f"outside the lab: {', '.join(names)}. These are its vendor's services (time sync, "
+            "accounts, suggestions), which it contacts even when told to keep background "
+            f"networking off. It looked each name up ({len(asked)} lookups); on the lab's closed "
+            f"Internet {answer}, and the requests ended in {', '.join(errors)}"
+            + ("" if connected else ", before any connection was opened")
+            + (f" ({frames_text(sorted(set(frames)))})." if frames else ".")
+        ],
+        sorted(set(frames)),
+    )
+
+
 def narrate(
     messages: Sequence[Message], timeline: Mapping[str, Any], events: Sequence[Mapping[str, Any]]
 ) -> list[Section]:
@@ -259,6 +294,7 @@ def narrate(
     m = Matcher(messages, BY_SERVICE["client"].ipv4)
     out: list[Section] = []
     streams: dict[str, int | None] = {}
+    by_connection: dict[int, int | None] = {}  # the client's connection number -> TCP stream
     lookups: dict[tuple[str, int], list[Mapping[str, Any]]] = {}
     for d in timeline.get("dns") or []:
         lookups.setdefault((str(d["name"]), int(d.get("visit") or 1)), []).append(d)
@@ -268,8 +304,11 @@ def narrate(
     hits = 0
     visit = 1
     fetches = timeline.get("fetches") or []
+    outside = [f for f in fetches if not in_lab(str(f["host"]))]
     for f in fetches:
         host, url = str(f["host"]), str(f["url"])
+        if not in_lab(host):
+            continue  # a browser's own background requests: one section at the end
         if int(f.get("visit") or 1) != visit:
             visit = int(f.get("visit") or 1)
             out.append(_visit_section(visit))
@@ -281,14 +320,16 @@ def narrate(
                 after = max(sec.frames, default=after)
             tcp, stream = _tcp(m, f, after)
             out.append(tcp)
-            streams[host] = stream
+            streams[host] = by_connection[int(f.get("connection") or 0)] = stream
             if stream is not None:
                 sec = narrate_tls(m, f, stream, full_tls_ms.get(host))
                 out.append(sec)
                 if not f.get("tls_resumed"):
                     full_tls_ms.setdefault(host, float(f.get("tls_ms") or 0))
         cache = str(f.get("cache") or "").upper()
-        out.append(_http(m, f, streams.get(host), _cdn_event(events, f), not hits, url in missed))
+        # A reused connection may be another host's (HTTP/2 coalescing, RFC 9113 §9.1.1).
+        stream = streams.get(host, by_connection.get(int(f.get("connection") or 0)))
+        out.append(_http(m, f, stream, _cdn_event(events, f), not hits, url in missed))
         hits += cache.startswith("HIT")
         if cache.startswith("MISS"):
             missed.add(url)
@@ -297,6 +338,8 @@ def narrate(
         ]
         if not f.get("initiator") and subs:
             out[-1].paragraphs.append(_subresources_text(f, subs))
+    if outside:
+        out.append(_outside_section(m, outside, lookups, events))
     fins = m.between(lambda x: x.kind == "fin", 0, 10**9)
     if fins:
         when = "At the end of each visit" if visit > 1 else "When the page was complete"

@@ -61,7 +61,10 @@ def _pair(m: Matcher, server: str, qname: str, after: int) -> list[Message]:
 
 
 def _step_text(step: Mapping[str, Any], first: bool, frames: list[int]) -> str:
-    server = str(step.get("server_name") or step.get("server") or "?").rstrip(".")
+    server = str(step.get("server_name") or step.get("server") or "").rstrip(".")
+    if not server:  # the resolver's own decision, no packet: RFC 9156 relaxed mode
+        side = "Side lookup: " if int(step.get("depth") or 0) > 0 else ""
+        return f"{side}The resolver did not take that answer as final: {step.get('detail')}."
     zone, qname = str(step.get("zone") or ""), str(step.get("qname") or "").rstrip(".")
     result, detail = str(step.get("result") or ""), str(step.get("detail") or "")
     where = f" ({frames_text(frames)})"
