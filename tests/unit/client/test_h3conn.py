@@ -1,18 +1,22 @@
 """HTTP/3 in the browser: the QUIC handshake, streams, failures named, and Alt-Svc.
 
 Against tiny_h3.py (aioquic's asyncio server in a thread, on a kernel-chosen
-UDP port, with the session's lab certificates) and, for --http auto, the
-recording TLS site of sites.py announcing h3 with Alt-Svc.
+UDP port, with the session's lab certificates), the recording TLS site of
+sites.py announcing h3 with Alt-Svc, and that site's app served over HTTP/3 by
+the lab's own layer (services/common/h3server.py).
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
 from lab.pki import ensure_bad_certs
 from services.client.altsvc import Alternative, AltSvcCache, parse
@@ -20,6 +24,7 @@ from services.client.exchange import Job, Response
 from services.client.h3conn import H3Conn
 from services.client.quicdial import QuicConnector, QuicHandshakeError, QuicLink
 from services.client.timeline import DnsResult, Fetch
+from services.common.h3server import H3Site, advertise_h3
 from tests.unit.client.conftest import LoopbackDns
 from tests.unit.client.sites import Recorder, browser, open_page, serve
 from tests.unit.client.tiny_h3 import TinyH3
@@ -213,7 +218,7 @@ def test_a_udp_port_that_never_answers_times_out(certs: Path, silent: int) -> No
     assert 0.3 <= took < 1.5
 
 
-def test_a_closed_udp_port_is_refused_at_once(certs: Path, silent: int) -> None:
+def test_a_closed_udp_port_is_refused_at_once(certs: Path) -> None:
     """Where nothing listens, the ICMP port unreachable ends the handshake at once, said so."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -372,3 +377,55 @@ def _announce(value: str):  # type: ignore[no-untyped-def]
         response.headers["Alt-Svc"] = value
 
     return add
+
+
+# --- Against the lab's HTTP/3 layer (services/common/h3server.py) ------------------------
+
+
+@contextlib.asynccontextmanager
+async def lab_h3(app: web.Application, certs: Path) -> AsyncIterator[H3Site]:
+    """APP over HTTP/3 by the lab's server layer on a free UDP port, the edge's certificate."""
+    site = H3Site(app, "127.0.0.1", 0, certs / "edge.crt", certs / "edge.key",
+                  logging.getLogger("test.client.h3"), env={})  # fmt: skip
+    await site.start()
+    try:
+        yield site
+    finally:
+        await site.stop(grace=0.1)
+
+
+async def test_http3_against_the_lab_server_sends_assets_as_concurrent_streams(
+    certs: Path, dns: Dns
+) -> None:
+    """--http 3 against the lab's HTTP/3 layer: the page on one QUIC connection, the four assets
+    on static.example.com as streams 0, 4, 8, 12 of another, all four in flight at once."""
+    recorder = Recorder(assets=4, hold=4)  # the server answers only once all four are open
+    app = recorder.app()
+    async with lab_h3(app, certs) as h3, serve(app, certs):  # serve: sets the app up (TCP unused)
+        b = browser(certs, dns, 1, "3")
+        b.quic.route = lambda addr: ("127.0.0.1", h3.port)
+        tl = await open_page(b)
+    assert tl.ok, [f.error for f in tl.fetches]
+    page, *subs = tl.fetches
+    assert (page.http_version, page.connection, page.stream_id) == ("3", 1, 0)
+    assert {(f.http_version, f.connection) for f in subs} == {("3", 2)}
+    assert sorted(f.stream_id or 0 for f in subs) == [0, 4, 8, 12]
+    assert {s.version for s in recorder.seen} == {"3.0"}
+    assert recorder.max_in_flight == 4
+
+
+async def test_auto_moves_to_the_lab_h3_server_after_its_alt_svc(certs: Path, dns: Dns) -> None:
+    """auto against a site announcing h3 with the lab's advertise_h3: the first visit is h2, the
+    reload goes over HTTP/3 to the announced UDP port for both origins, its conditional
+    requests answered 304 there."""
+    recorder = Recorder(assets=2)
+    app = recorder.app()
+    async with lab_h3(app, certs) as h3:
+        advertise_h3(app, h3.port)
+        async with serve(app, certs) as port:
+            tl = await open_page(browser(certs, dns, port, "auto"), visits=2)
+    assert tl.ok, [f.error for f in tl.fetches]
+    assert [(f.visit, f.http_version) for f in tl.fetches] == [(1, "2")] * 3 + [(2, "3")] * 3
+    assert [f.status for f in tl.fetches if f.visit == 2] == [304, 304, 304]
+    assert all(f.fallback == "" for f in tl.fetches)
+    assert [s.version for s in recorder.seen] == ["2.0"] * 3 + ["3.0"] * 3
