@@ -24,6 +24,7 @@ class Host:
 
 
 _DNS = ("udp/53", "tcp/53")
+_HTTPS = ("tcp/443", "udp/443")  # HTTP/1.1 and HTTP/2 over TLS; HTTP/3 over QUIC
 _BADCERT = ("tcp/443", *(f"tcp/{port}" for port in range(8441, 8447)))
 
 # fmt: off
@@ -38,12 +39,11 @@ HOSTS: tuple[Host, ...] = (
          "ns1.edgecdn-dns.com", _DNS),
     Host("resolver", "caching recursive resolver", "198.51.100.53", "resolver.isp.test", _DNS),
     Host("edge", "CDN edge / reverse proxy cache", "198.51.100.80", "edge.edgecdn.net",
-         ("tcp/443", "tcp/80")),
-    Host("origin", "HTTPS origin web server", "198.51.100.90", "origin.example.com",
-         ("tcp/443",)),
+         ("tcp/443", "udp/443", "tcp/80")),
+    Host("origin", "HTTPS origin web server", "198.51.100.90", "origin.example.com", _HTTPS),
     Host("origin-2", "second HTTPS origin (failover)", "198.51.100.92", "origin2.example.com",
-         ("tcp/443",)),
-    Host("api", "JSON API backend", "198.51.100.91", "api-origin.example.com", ("tcp/443",)),
+         _HTTPS),
+    Host("api", "JSON API backend", "198.51.100.91", "api-origin.example.com", _HTTPS),
     Host("badcert", "origin behind bad certificates (ports 8441-8446)", "198.51.100.95",
          "badcert.example.com", _BADCERT),
     Host("client", "scenario client (dig, curl, openssl, the browse script)", "198.51.100.100",

@@ -51,6 +51,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--key", type=Path, required=True, help="private key, PEM")
     parser.add_argument("--host", default="0.0.0.0")
     parser.add_argument("--port", type=int, default=443)
+    parser.add_argument(
+        "--no-h3",
+        action="store_true",
+        help="TCP only: no HTTP/3 on UDP --port and no Alt-Svc (default: HTTP/3 on)",
+    )
     parser.add_argument("--db", type=Path, required=True, help="SQLite file (created if absent)")
     parser.add_argument(
         "--admin-token",
@@ -111,6 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         port=args.port,
         ssl_context=ctx,
         service="api",
+        h3=None if args.no_h3 else (args.cert, args.key),
     )
     return 0
 

@@ -48,6 +48,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--host", default="0.0.0.0")
     parser.add_argument("--port", type=int, default=443)
     parser.add_argument(
+        "--no-h3",
+        action="store_true",
+        help="TCP only: no HTTP/3 on UDP --port and no Alt-Svc (default: HTTP/3 on)",
+    )
+    parser.add_argument(
         "--route", action="append", default=[], metavar="HOST=URL[,URL...]", required=True
     )
     parser.add_argument("--resolve", action="append", default=[], metavar="NAME:PORT:ADDR")
@@ -112,7 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     else:
         plain_app = None if args.http_port is None else (make_redirect_app(), args.http_port)
-        run(app, host=args.host, port=args.port, ssl_context=ctx, service="cdn", plain=plain_app)
+        run(app, host=args.host, port=args.port, ssl_context=ctx, service="cdn", plain=plain_app,
+            h3=None if args.no_h3 else (args.cert, args.key))  # fmt: skip
     return 0
 
 

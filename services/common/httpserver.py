@@ -14,12 +14,14 @@ import signal
 import ssl
 import time as _time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from services.common.h2server import TlsSite
+from services.common.h3server import H3Site, advertise_h3
 from services.common.logs import JsonFormatter, log_event
 from services.common.tls import SERVER_ALPN
 
@@ -175,16 +177,19 @@ def run(
     ssl_context: ssl.SSLContext,
     service: str,
     plain: tuple[web.Application, int] | None = None,
+    h3: tuple[Path, Path] | None = None,
 ) -> None:
     """Serve ``app`` until SIGINT/SIGTERM (compose stop sends SIGTERM).
 
     ``plain`` = (app, port) adds a plain-HTTP listener (the origin's redirect to HTTPS).
+    ``h3`` = (certificate chain, key) also serves HTTP/3 over QUIC on UDP ``port``
+    (services/common/h3server.py) and advertises it with Alt-Svc on TCP responses.
     """
     logger = logging.getLogger(f"services.{service}")
     if plain is not None:
         app.cleanup_ctx.append(plain_listener(plain[0], host=host, port=plain[1], service=service))
 
-    asyncio.run(_serve(app, host, port, ssl_context, logger, service))
+    asyncio.run(_serve(app, host, port, ssl_context, logger, service, h3))
 
 
 async def _serve(
@@ -194,15 +199,25 @@ async def _serve(
     ssl_context: ssl.SSLContext,
     logger: logging.Logger,
     service: str,
+    h3: tuple[Path, Path] | None = None,
 ) -> None:
-    """The main site: HTTP/2 or HTTP/1.x by ALPN (h2server.TlsSite), until a signal."""
+    """The main site: HTTP/2 or HTTP/1.x by ALPN (h2server.TlsSite), plus HTTP/3, until a signal."""
     access = logging.getLogger(f"services.{service}.access")
     runner = web.AppRunner(
         app, access_log=access, access_log_class=JsonAccessLogger, handle_signals=False
     )
+    if h3:
+        advertise_h3(app, port)  # before setup: the app's signals freeze there
     await runner.setup()
     site = TlsSite(runner, host, port, ssl_context, logger, JsonAccessLogger(access, ""))
     await site.start()
+    quic = (
+        H3Site(runner, host, port, h3[0], h3[1], logger, JsonAccessLogger(access, ""))
+        if h3
+        else None
+    )
+    if quic:
+        await quic.start()
     log_event(logger, "listening", host=host, port=port, tls="1.2-1.3", alpn=SERVER_ALPN)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -211,6 +226,8 @@ async def _serve(
     try:
         await stop.wait()
     finally:
+        if quic:
+            await quic.stop()
         await site.stop()
         await runner.cleanup()
         log_event(logger, "stopped")

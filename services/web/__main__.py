@@ -27,6 +27,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--key", type=Path, required=True, help="private key, PEM")
     parser.add_argument("--host", default="0.0.0.0")
     parser.add_argument("--port", type=int, default=443)
+    parser.add_argument(
+        "--no-h3",
+        action="store_true",
+        help="TCP only: no HTTP/3 on UDP --port and no Alt-Svc (default: HTTP/3 on)",
+    )
     parser.add_argument("--site", type=Path, default=SITE_DIR, help="site root (www/, static/)")
     parser.add_argument(
         "--http-port",
@@ -42,7 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as e:  # ssl.SSLError is an OSError too
         parser.exit(1, f"python -m services.web: error: cannot start: {e}\n")
     plain = None if args.http_port is None else (make_redirect_app(), args.http_port)
-    run(make_app(site), host=args.host, port=args.port, ssl_context=ctx, service="web", plain=plain)
+    run(make_app(site), host=args.host, port=args.port, ssl_context=ctx, service="web", plain=plain,
+        h3=None if args.no_h3 else (args.cert, args.key))  # fmt: skip
     return 0
 
 
