@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import socket
 import sys
 import threading
@@ -348,7 +349,9 @@ def main(argv: list[str] | None = None) -> int:
         "per request); default auto",
     )
     args = ap.parse_args(argv)
-    keylog = str(args.out / "client.keylog") if args.out else None
+    # The key log the capture decrypts TLS and QUIC with: the run folder's, else
+    # SSLKEYLOGFILE as browsers and curl honour it.
+    keylog = str(args.out / "client.keylog") if args.out else os.environ.get("SSLKEYLOGFILE")
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
     timeline = Browser(keylog, http=args.http).open_page(args.url, args.visits)
