@@ -37,6 +37,7 @@ from lab.errors import UsageError
 SCENARIO_DIR = Path(__file__).resolve().parents[1] / "scenarios"
 
 BROWSE_HTTP = ("1.0", "1.1", "2", "3", "auto")  # the browse client's --http choices
+CHROMIUM_HTTP = ("3", "auto")  # auto: what Chromium negotiates (h2 by ALPN); 3: QUIC forced
 
 # kind -> (help, {argument: type}, the argument a bare scalar fills)
 STEP_KINDS: dict[str, tuple[str, dict[str, type], str]] = {
@@ -73,8 +74,9 @@ STEP_KINDS: dict[str, tuple[str, dict[str, type], str]] = {
     ),
     "chromium": (
         "open the page in a real Chromium (headless, in the client's network namespace): "
-        "screenshot, NetLog and its TLS secrets in the run",
-        {"url": str},
+        "screenshot, NetLog and its TLS secrets in the run (`http: 3` forces QUIC on the "
+        "lab's web names)",
+        {"url": str, "http": str},
         "url",
     ),
     "websocket": (
@@ -273,6 +275,11 @@ def _step(r: _Reader, node: yaml.Node) -> Step:
     if kind == "browse" and args.get("http", "auto") not in BROWSE_HTTP:
         at = next(n for k, n in v.value if k.value == "http")
         raise r.fail(at, f"browse `http:` is one of {', '.join(BROWSE_HTTP)}, not {args['http']!r}")
+    if kind == "chromium" and str(args.get("http", "auto")) not in CHROMIUM_HTTP:
+        at = next(n for k, n in v.value if k.value == "http")
+        raise r.fail(
+            at, f"chromium `http:` is one of {', '.join(CHROMIUM_HTTP)}, not {args['http']!r}"
+        )
     return Step(kind, args, line)
 
 

@@ -49,6 +49,7 @@ def summarize_netlog(doc: dict[str, Any]) -> dict[str, Any]:
     names = {v: k for k, v in doc.get("constants", {}).get("logEventTypes", {}).items()}
     urls: list[str] = []
     h2: set[str] = set()
+    quic: set[str] = set()
     looked_up: set[str] = set()
     cache_hits = 0
     for event in doc.get("events", []):
@@ -58,6 +59,8 @@ def summarize_netlog(doc: dict[str, Any]) -> dict[str, Any]:
             urls.append(str(params["url"]))
         elif name.startswith("HTTP2_SESSION") and "host" in params:
             h2.add(_host(params["host"]))
+        elif name == "QUIC_SESSION" and "host" in params:
+            quic.add(_host(params["host"]))
         elif name.startswith("HOST_RESOLVER") and "host" in params:
             looked_up.add(_host(params["host"]))
         if name == "HOST_RESOLVER_MANAGER_CACHE_HIT":
@@ -67,10 +70,17 @@ def summarize_netlog(doc: dict[str, Any]) -> dict[str, Any]:
         "urls": urls,
         "lab_urls": [u for u in urls if _host(u).endswith(LAB_SUFFIXES)],
         "h2_hosts": sorted(h2),
+        "quic_hosts": sorted(quic),
         "looked_up": sorted(looked_up),
         "vendor_lookups": vendor,
         "dns_cache_hits": cache_hits,
     }
+
+
+def _quic_flags(hosts: list[str]) -> list[str]:
+    if not hosts:
+        return []
+    return ["--enable-quic", "--origin-to-force-quic-on=" + ",".join(f"{h}:443" for h in hosts)]
 
 
 def timeline(doc: dict[str, Any], resolver: str = "") -> dict[str, Any]:
@@ -94,6 +104,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("url")
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--timeout", type=float, default=60.0)
+    p.add_argument(
+        "--quic",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="speak HTTP/3 to HOST:443 from the first request (--origin-to-force-quic-on): "
+        "Chromium's QUIC accepts a private CA's certificate only for hosts forced this way",
+    )
     args = p.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     home = Path(tempfile.mkdtemp(prefix="chromium-home-"))
@@ -111,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
                    f"--ssl-key-log-file={args.out / 'client.keylog'}",
                    f"--log-net-log={netlog_file}",
                    f"--screenshot={shot}", "--window-size=1280,900", "--enable-logging=stderr",
-                   "--v=0", args.url]  # fmt: skip
+                   "--v=0", *_quic_flags(args.quic), args.url]  # fmt: skip
     r = subprocess.run(
         argv_chrome, capture_output=True, text=True, env=env, timeout=args.timeout, check=False
     )
@@ -128,6 +146,9 @@ def main(argv: list[str] | None = None) -> int:
     summary["ok"] = (
         r.returncode == 0 and summary["screenshot"] and args.url in summary.get("urls", [])
     )
+    if args.quic and not summary.get("quic_hosts"):
+        summary["ok"] = False
+        summary["error"] = "QUIC was forced but the NetLog has no QUIC session"
     print(json.dumps(summary), flush=True)
     return 0 if summary["ok"] else 1
 

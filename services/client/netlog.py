@@ -17,7 +17,9 @@ What is read, per URL request (a ``URL_REQUEST`` source):
   cipher, ALPN, resumption), or an HTTP/2 session already open
   (``HTTP2_SESSION_POOL_FOUND_EXISTING_SESSION*``; ``..._FROM_IP_POOL`` is
   connection coalescing, RFC 9113 section 9.1.1: another host name on the
-  same address whose certificate covers it);
+  same address whose certificate covers it); or a QUIC session
+  (``HTTP_STREAM_REQUEST_BOUND_TO_QUIC_SESSION``), whose handshake ends, from
+  the client's side, with its first 1-RTT packet;
 - the request's own phases: ``HTTP_TRANSACTION_SEND_REQUEST`` (send),
   ``HTTP_TRANSACTION_READ_RESPONSE_HEADERS`` (first byte), the last
   ``URL_REQUEST_JOB_BYTES_READ`` (body done); the status line and the cache
@@ -47,6 +49,7 @@ TLS13_SUITES = {  # RFC 8446 appendix B.4, as OpenSSL names them
     4867: "TLS_CHACHA20_POLY1305_SHA256",
 }
 ALPN_VERSION = {"h2": "2", "h3": "3", "http/1.1": "1.1"}
+ONE_RTT = "ENCRYPTION_FORWARD_SECURE"  # Chromium's name for QUIC's 1-RTT packet space
 
 
 @dataclass
@@ -121,22 +124,40 @@ class _Socket:
     connect: tuple[float, float] | None = None
     tls: tuple[float, float] | None = None
     tls_params: dict[str, Any] = field(default_factory=dict)
+    quic: float | None = None  # a QUIC session: when it began (ms), else None for TCP
 
 
 def _sockets(log: NetLog) -> dict[int, _Socket]:
-    out: dict[int, _Socket] = {}
-    for sid, events in sorted(log.of_kind("SOCKET")):
+    """TCP sockets and QUIC sessions by source id, numbered in the order they began."""
+    found: list[tuple[float, int, _Socket]] = []
+    for sid, events in log.of_kind("SOCKET"):
         tcp = _find(events, "TCP_CONNECT", END)
-        if tcp is None:
+        span = _span(events, "TCP_CONNECT")
+        if tcp is None or span is None:
             continue
         ssl_end = _find(events, "SSL_CONNECT", END)
-        out[sid] = _Socket(
-            len(out) + 1,
-            str(tcp.params.get("remote_address", "")).rsplit(":", 1)[0],
-            _span(events, "TCP_CONNECT"),
-            _span(events, "SSL_CONNECT"),
-            ssl_end.params if ssl_end else {},
+        address = str(tcp.params.get("remote_address", "")).rsplit(":", 1)[0]
+        tls_params = ssl_end.params if ssl_end else {}
+        found.append(
+            (span[0], sid, _Socket(0, address, span, _span(events, "SSL_CONNECT"), tls_params))
         )
+    for sid, events in log.of_kind("QUIC_SESSION"):
+        begin = _find(events, "QUIC_SESSION", BEGIN)
+        if begin is None:
+            continue
+        # The handshake is done, from the client's side, when it first sends a
+        # 1-RTT ("forward secure") packet: its Finished has gone (RFC 9001 4.1.1).
+        sent = [e for e in events if e.name == "QUIC_SESSION_PACKET_SENT"]
+        done = next((e.ms for e in sent if e.params.get("encryption_level") == ONE_RTT), None)
+        peer = next((str(e.params.get("peer_address", "")) for e in events
+                     if e.name == "QUIC_SESSION_PACKET_RECEIVED"), "")  # fmt: skip
+        sock = _Socket(0, peer.rsplit(":", 1)[0], None, (begin.ms, done) if done else None,
+                       {"version": "TLS 1.3", "next_proto": "h3"}, quic=begin.ms)  # fmt: skip
+        found.append((begin.ms, sid, sock))
+    out: dict[int, _Socket] = {}
+    for n, (_t, sid, sock) in enumerate(sorted(found), 1):
+        sock.number = n
+        out[sid] = sock
     return out
 
 
@@ -219,7 +240,8 @@ def fetches(log: NetLog, initiator_page: str = "") -> list[Fetch]:
             f.http_version = "3"
         elif _find(events, "HTTP_TRANSACTION_SEND_REQUEST_HEADERS"):
             f.http_version = "1.1"
-        ids = [e.params["stream_id"] for e in events if "stream_id" in e.params]
+        ids = [e.params.get("stream_id", e.params.get("quic_stream_id")) for e in events
+               if "stream_id" in e.params or "quic_stream_id" in e.params]  # fmt: skip
         f.stream_id = int(ids[0]) if ids else None
         out.append((alive.ms, f))
     return [f for _, f in sorted(out, key=lambda x: x[0])]
@@ -234,6 +256,10 @@ def _connection(
     lookups: list[tuple[str, float, float]],
 ) -> None:
     """Fill in the connection that carried F: new (with its costs) or reused."""
+    quic = _find(events, "HTTP_STREAM_REQUEST_BOUND_TO_QUIC_SESSION")
+    if quic is not None and quic.dep() in sockets:
+        _quic_connection(f, events, sockets[quic.dep() or 0], lookups)
+        return
     bound = _find(events, "HTTP_STREAM_REQUEST_BOUND_TO_JOB")
     job = log.sources.get(bound.dep() or -1, []) if bound else []
     sock: _Socket | None = None
@@ -262,6 +288,22 @@ def _connection(
     alive = _find(events, "REQUEST_ALIVE", BEGIN)
     t0 = alive.ms if alive else 0.0
     waited = [b_e for h, *b_e in lookups if h == f.host and t0 <= b_e[1] <= sock.connect[0]]
+    if waited:
+        f.dns_ms = round(max(e - max(b, t0) for b, e in waited), 3)
+
+
+def _quic_connection(
+    f: Fetch, events: list[Event], sess: _Socket, lookups: list[tuple[str, float, float]]
+) -> None:
+    """A request on a QUIC session: the one that began it pays the handshake."""
+    f.connection, f.address, f.tls_version, f.alpn = sess.number, sess.address, "TLSv1.3", "h3"
+    alive = _find(events, "REQUEST_ALIVE", BEGIN)
+    t0 = alive.ms if alive else 0.0
+    f.reused_connection = sess.quic is not None and sess.quic < t0
+    if f.reused_connection or sess.tls is None:
+        return
+    f.tls_ms = round(sess.tls[1] - sess.tls[0], 3)  # QUIC folds TCP's and TLS's round trips
+    waited = [b_e for h, *b_e in lookups if h == f.host and t0 <= b_e[1] <= sess.tls[0]]
     if waited:
         f.dns_ms = round(max(e - max(b, t0) for b, e in waited), 3)
 
@@ -363,13 +405,25 @@ def _rcode(log: NetLog, job: list[Event]) -> str:
 
 
 def coalesced(log: NetLog) -> list[dict[str, str]]:
-    """Requests Chromium put on another host's HTTP/2 connection (RFC 9113 section 9.1.1)."""
+    """Hosts put on another host's HTTP/2 or QUIC connection (RFC 9113 9.1.1, RFC 9114 3.3)."""
     sessions = {
         sid: _hostname(_find(ev, "HTTP2_SESSION", BEGIN).params.get("host", ""))  # type: ignore[union-attr]
         for sid, ev in log.of_kind("HTTP2_SESSION")
         if _find(ev, "HTTP2_SESSION", BEGIN)
     }
     seen: dict[str, str] = {}
+    quic = {
+        sid: _hostname(begin.params.get("host", ""))
+        for sid, ev in log.of_kind("QUIC_SESSION")
+        if (begin := _find(ev, "QUIC_SESSION", BEGIN))
+    }
+    for _sid, events in log.of_kind("URL_REQUEST"):
+        bound = _find(events, "HTTP_STREAM_REQUEST_BOUND_TO_QUIC_SESSION")
+        alive = _find(events, "REQUEST_ALIVE", BEGIN)
+        if bound and alive and (onto := quic.get(bound.dep() or -1)):
+            host = urlsplit(str(alive.params.get("url", ""))).hostname or ""
+            if host and onto != host:
+                seen.setdefault(host, onto)
     for _sid, events in log.of_kind("HTTP_STREAM_JOB"):
         begin = _find(events, "HTTP_STREAM_JOB", BEGIN)
         hit = _find(events, "HTTP2_SESSION_POOL_FOUND_EXISTING_SESSION_FROM_IP_POOL")

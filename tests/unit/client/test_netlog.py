@@ -130,3 +130,37 @@ def test_unnamed_error_codes_are_kept() -> None:
     assert log.error(-2) == "ERR_FAILED"
     assert log.error(-999) == "net_error -999"
     assert log.error(0) == ""
+
+
+QUIC_FIXTURE = Path(__file__).parent / "data" / "netlog-quic.json"
+
+
+@pytest.fixture(scope="module")
+def quic() -> dict[str, Fetch]:
+    found = netlog.fetches(netlog.NetLog.parse(json.loads(QUIC_FIXTURE.read_text())))
+    return {f.url: f for f in found}
+
+
+def test_quic_page_pays_one_handshake(quic: dict[str, Fetch]) -> None:
+    """Forced onto QUIC: HTTP/3 on stream 0, no TCP connect, one handshake for transport and TLS."""
+    page = quic["https://www.example.com/"]
+    assert (page.http_version, page.alpn, page.tls_version) == ("3", "h3", "TLSv1.3")
+    assert (page.connection, page.stream_id) == (1, 0)
+    assert page.connect_ms == 0.0
+    assert page.tls_ms == 41.0
+    assert page.address == "198.51.100.80"
+
+
+def test_quic_streams_of_one_session(quic: dict[str, Fetch]) -> None:
+    """Subresources are client bidirectional streams 4, 8, 12 of the same QUIC session."""
+    css = quic["https://static.example.com/css/site.d808de0d.css"]
+    js = quic["https://static.example.com/js/app.6564a888.js"]
+    assert (css.connection, css.stream_id, css.reused_connection) == (1, 4, True)
+    assert (js.connection, js.stream_id) == (1, 8)
+    assert css.tls_ms == 0.0
+
+
+def test_quic_coalescing(doc: dict) -> None:
+    """static.example.com rode www.example.com's QUIC session as well (RFC 9114 section 3.3)."""
+    log = netlog.NetLog.parse(json.loads(QUIC_FIXTURE.read_text()))
+    assert netlog.coalesced(log) == [{"host": "static.example.com", "onto": "www.example.com"}]
