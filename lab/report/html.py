@@ -34,6 +34,8 @@ details.phase>summary{cursor:pointer;padding:.2em 0;font-weight:600}
 section.step{border-left:4px solid #cde;padding:.1em 1em;margin:1em 0}
 section.step:hover{border-color:#1f6fb2}
 section.step h3{margin:.4em 0;font-size:1.05em}
+section.step-head{margin:1.6em 0 .4em;border-bottom:2px solid #1f6fb2}
+section.step-head h3{margin:.3em 0;font-size:1.2em}
 table{border-collapse:collapse}td,th{padding:.2em .6em;border-bottom:1px solid #eee;
 text-align:left}
 """
@@ -122,6 +124,10 @@ def _phases(timeline: Mapping[str, Any]) -> str:
 def _sections(sections: Sequence[Section]) -> str:
     parts = []
     for s in sections:
+        if s.heading:
+            paras = "".join(f"<p>{escape(p)}</p>" for p in s.paragraphs)
+            parts.append(f'<section class="step-head"><h3>{escape(s.title)}</h3>{paras}</section>')
+            continue
         frames = " ".join(str(f) for f in sorted(set(s.frames)))
         paras = "".join(f"<p>{escape(p)}</p>" for p in s.paragraphs)
         parts.append(

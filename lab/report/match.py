@@ -17,6 +17,7 @@ class Section:
     title: str
     paragraphs: list[str] = field(default_factory=list)
     frames: list[int] = field(default_factory=list)
+    heading: bool = False  # a step's title over the sections that follow: cites no frames
 
 
 class Matcher:

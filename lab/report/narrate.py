@@ -290,7 +290,37 @@ def _outside_section(
 def narrate(
     messages: Sequence[Message], timeline: Mapping[str, Any], events: Sequence[Mapping[str, Any]]
 ) -> list[Section]:
-    """One section per step of the run, in the order the client took them."""
+    """The run told step by step; a step's story uses only the frames of its own time."""
+    fetches = timeline.get("fetches") or []
+    numbers = sorted({int(f["step"]) for f in fetches if f.get("step")})
+    if len(numbers) <= 1:
+        return _narrate(messages, timeline, events)
+    steps = {int(s["index"]): s for s in timeline.get("steps") or []}
+    out: list[Section] = []
+    for n in numbers:
+        step = steps.get(n, {})
+        first, last = float(step.get("started") or 0), float(step.get("finished") or 1e18)
+        mine = [f for f in fetches if f.get("step") == n]
+        versions = sorted({str(f.get("http_version")) for f in mine if f.get("http_version")})
+        over = f", over HTTP/{' and '.join(versions)}" if versions else ""
+        out.append(
+            Section(
+                f"Step {n}: {step.get('kind', '')} {step.get('target', '')}{over}",
+                [f"{len(mine)} requests; the sections below use only this step's frames."],
+                heading=True,
+            )
+        )
+        window = [x for x in messages if first <= x.time <= last]
+        part = dict(timeline, fetches=mine, dns=[d for d in timeline.get("dns") or []
+                                                 if d.get("step") == n])  # fmt: skip
+        out += _narrate(window, part, events)
+    return out
+
+
+def _narrate(
+    messages: Sequence[Message], timeline: Mapping[str, Any], events: Sequence[Mapping[str, Any]]
+) -> list[Section]:
+    """One section per thing the client did, in the order it did them."""
     m = Matcher(messages, BY_SERVICE["client"].ipv4)
     out: list[Section] = []
     streams: dict[str, int | None] = {}

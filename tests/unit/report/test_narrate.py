@@ -58,3 +58,30 @@ def test_lab_names_are_not_background() -> None:
     titles = [s.title for s in narrate([], timeline, [])]
     assert "Background requests the page did not make" not in titles
     assert any("www.example.com" in t for t in titles)
+
+
+def test_each_step_told_under_its_own_heading() -> None:
+    """Two browse steps: a heading each, with the HTTP version, and their requests beneath."""
+    timeline = {
+        "steps": [
+            {"index": 1, "kind": "browse", "target": "https://www.example.com/", "started": 1.0,
+             "finished": 2.0},
+            {"index": 2, "kind": "browse", "target": "https://www.example.com/", "started": 3.0,
+             "finished": 4.0},
+        ],
+        "fetches": [
+            {"url": "https://www.example.com/", "host": "www.example.com", "started": 1.1,
+             "step": 1, "http_version": "2", "reused_connection": True},
+            {"url": "https://www.example.com/", "host": "www.example.com", "started": 3.1,
+             "step": 2, "http_version": "3", "reused_connection": True},
+        ],
+    }  # fmt: skip
+    sections = narrate([], timeline, [])
+    heads = [s.title for s in sections if s.heading]
+    assert heads == [
+        "Step 1: browse https://www.example.com/, over HTTP/2",
+        "Step 2: browse https://www.example.com/, over HTTP/3",
+    ]
+    titles = [s.title for s in sections]
+    assert titles.index(heads[0]) < titles.index(heads[1])
+    assert sum(1 for t in titles if t.startswith("HTTP: GET")) == 2
