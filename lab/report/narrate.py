@@ -16,6 +16,7 @@ from typing import Any
 from lab.report.hosts import host_name
 from lab.report.match import Matcher, Section, frames_text
 from lab.report.narrate_dns import narrate_dns
+from lab.report.narrate_quic import narrate_h3, narrate_quic
 from lab.report.narrate_tls import narrate_tls
 from lab.report.packets import HttpInfo, Message
 from lab.topology import BY_SERVICE, in_lab
@@ -325,6 +326,7 @@ def _narrate(
     out: list[Section] = []
     streams: dict[str, int | None] = {}
     by_connection: dict[int, int | None] = {}  # the client's connection number -> TCP stream
+    quic: dict[int, int | None] = {}  # the client's connection number -> QUIC udp.stream
     lookups: dict[tuple[str, int], list[Mapping[str, Any]]] = {}
     for d in timeline.get("dns") or []:
         lookups.setdefault((str(d["name"]), int(d.get("visit") or 1)), []).append(d)
@@ -348,18 +350,26 @@ def _narrate(
                 sec = narrate_dns(m, queue.pop(0), events)
                 out.append(sec)
                 after = max(sec.frames, default=after)
-            tcp, stream = _tcp(m, f, after)
-            out.append(tcp)
-            streams[host] = by_connection[int(f.get("connection") or 0)] = stream
-            if stream is not None:
-                sec = narrate_tls(m, f, stream, full_tls_ms.get(host))
+            if str(f.get("http_version")) == "3":
+                sec, conn = narrate_quic(m, f, after)
                 out.append(sec)
-                if not f.get("tls_resumed"):
-                    full_tls_ms.setdefault(host, float(f.get("tls_ms") or 0))
+                quic[int(f.get("connection") or 0)] = conn
+            else:
+                tcp, stream = _tcp(m, f, after)
+                out.append(tcp)
+                streams[host] = by_connection[int(f.get("connection") or 0)] = stream
+                if stream is not None:
+                    sec = narrate_tls(m, f, stream, full_tls_ms.get(host))
+                    out.append(sec)
+                    if not f.get("tls_resumed"):
+                        full_tls_ms.setdefault(host, float(f.get("tls_ms") or 0))
         cache = str(f.get("cache") or "").upper()
-        # A reused connection may be another host's (HTTP/2 coalescing, RFC 9113 §9.1.1).
-        stream = streams.get(host, by_connection.get(int(f.get("connection") or 0)))
-        out.append(_http(m, f, stream, _cdn_event(events, f), not hits, url in missed))
+        if str(f.get("http_version")) == "3":
+            out.append(narrate_h3(m, f, quic.get(int(f.get("connection") or 0))))
+        else:
+            # A reused connection may be another host's (HTTP/2 coalescing, RFC 9113 §9.1.1).
+            stream = streams.get(host, by_connection.get(int(f.get("connection") or 0)))
+            out.append(_http(m, f, stream, _cdn_event(events, f), not hits, url in missed))
         hits += cache.startswith("HIT")
         if cache.startswith("MISS"):
             missed.add(url)

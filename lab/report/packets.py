@@ -18,6 +18,8 @@ from pathlib import Path
 from lab.report.dns_fields import DnsInfo, dns_info
 from lab.report.h2_fields import FIELDS as H2_FIELDS
 from lab.report.h2_fields import H2Frame, h2_frames, has_preface
+from lab.report.quic_fields import FIELDS as QUIC_FIELDS
+from lab.report.quic_fields import QuicInfo, quic_info
 from lab.report.tls_fields import TlsInfo, tls_infos
 
 Row = Mapping[str, Sequence[str]]
@@ -81,6 +83,7 @@ FIELDS = (
     "http.content_length_header",
     "tls.app_data",
     *H2_FIELDS,
+    *QUIC_FIELDS,
 )
 
 
@@ -126,6 +129,7 @@ class Message:
     dns: DnsInfo | None = None
     tls: TlsInfo | None = None
     http: HttpInfo | None = None
+    quic: QuicInfo | None = None  # set on every message of a QUIC datagram (TLS in CRYPTO too)
 
 
 def _one(row: Row, name: str, default: str = "") -> str:
@@ -248,6 +252,11 @@ def messages_from_rows(rows: Sequence[Row]) -> list[Message]:
         frame = _int(row, "frame.number")
         when = float(_one(row, "frame.time_epoch", "0"))
         stream = _int(row, "tcp.stream", -1) if _one(row, "tcp.stream") else None
+        quic = quic_info(row)
+        if quic is not None and not quic.quiet:
+            add_kind = "handshake" if any(p != "1-RTT" for p in quic.packets) else "data"
+            out.append(Message(frame, when, src, dst, "quic", add_kind, quic.label(), None,
+                               quic=quic))  # fmt: skip
 
         # Called only within this iteration, so the loop variables it reads are current.
         def add(
@@ -258,7 +267,8 @@ def messages_from_rows(rows: Sequence[Row]) -> list[Message]:
             tls: TlsInfo | None = None,
             http: HttpInfo | None = None,
         ) -> None:
-            out.append(Message(frame, when, src, dst, proto, kind, label, stream, dns, tls, http))  # noqa: B023
+            msg = Message(frame, when, src, dst, proto, kind, label, stream, dns, tls, http, quic)  # noqa: B023
+            out.append(msg)
 
         if _one(row, "tcp.stream"):
             kind = _tcp_kind(row, handshake_acks, syn_acked)

@@ -25,6 +25,7 @@ COLORS = {
     "tls": "#8a3ab9",
     "http": "#1b8a3a",
     "alert": "#c0392b",
+    "quic": "#b06a00",
 }
 
 
@@ -40,6 +41,8 @@ class Phase:
 
 
 def _phase_key(m: Message) -> str:
+    if m.quic is not None:
+        return f"quic:{m.quic.conn}"
     if m.proto == "dns":
         return "dns"
     if m.kind in ("fin", "rst"):
@@ -62,6 +65,11 @@ def _phase_title(key: str, first: Message) -> str:
     if key == "close":
         return "Connections closed (FIN)"
     peer = host_name(first.dst if first.kind == "syn" else first.src)
+    if key.startswith("quic:"):
+        return (
+            f"QUIC: {host_name(first.src)} ↔ {host_name(first.dst)}, handshake and HTTP/3"
+            " streams in one UDP flow"
+        )
     if key.startswith("connect:"):
         return f"TCP and TLS handshakes: {host_name(first.src)} → {host_name(first.dst)}"
     return f"HTTP on connection {key.split(':')[1]} ({peer} ↔ {host_name(first.dst)})"
