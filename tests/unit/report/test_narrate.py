@@ -84,4 +84,5 @@ def test_each_step_told_under_its_own_heading() -> None:
     ]
     titles = [s.title for s in sections]
     assert titles.index(heads[0]) < titles.index(heads[1])
-    assert sum(1 for t in titles if t.startswith("HTTP: GET")) == 2
+    assert sum(1 for t in titles if t.startswith("HTTP: GET")) == 1
+    assert sum(1 for t in titles if t.startswith("HTTP/3: GET")) == 1
