@@ -1,4 +1,4 @@
-"""``python -m bench.http_bench``: our edge against nginx, same origin, same asset, same cert.
+"""``python -m bench.http_bench``: our edge against nginx and caddy, same asset, same cert.
 
 Both caches sit in front of one origin (services.web) over verified HTTPS and
 serve ``https://static.example.com/css/site.css`` from a warm cache on
@@ -9,9 +9,12 @@ serve ``https://static.example.com/css/site.css`` from a warm cache on
 - full TLS handshakes/s with ``openssl s_time -new`` (a new session for every
   connection, one GET each), and the server CPU each handshake costs;
 - HTTP/2 warm HITs with h2load (``-c20 -m10``: 20 connections, 10 streams in
-  flight on each): requests/s, mean latency, server CPU per request.
+  flight on each): requests/s, mean latency, server CPU per request;
+- HTTP/3 warm HITs and QUIC handshakes/s against caddy (bench/h3measure.py),
+  which serves the edge's HIT (same bytes, same fields) as a static file.
 
-Every figure is printed with the ratio ours/nginx. Nothing is asserted: timings
+Every TCP figure is printed with the ratio to nginx, every HTTP/3 one with the
+ratio to caddy. Nothing is asserted: timings
 belong in benchmarks, not tests (ARCHITECTURE.md). Each measurement is bounded
 (5 s) and every process is stopped by its PID.
 """
@@ -32,8 +35,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from bench.h3measure import H3Figures, h3_table, measure_h3
 from harness.accounting import children, cpu_seconds
-from harness.peers import Tls, lab_tls, start_edge, start_nginx, start_origin
+from harness.peers import Asset, Tls, lab_tls, start_caddy, start_edge, start_nginx, start_origin
 from harness.procs import LOOPBACK, ROOT, Proc
 
 HOST = "static.example.com"
@@ -77,7 +81,8 @@ def parse_wrk(out: str) -> tuple[float, float, float]:
 
 
 def _pids(proc: Proc) -> list[int]:
-    # nginx: the master and its worker; the edge: one process.
+    # nginx: the master and its worker; the edge: one process; caddy: one (its
+    # threads are counted in the process's own /proc/PID/stat).
     return [proc.pid, *children(proc.pid)]
 
 
@@ -92,6 +97,15 @@ def warm(port: int, ca: Path) -> str:
             resp.read()
             verdict = resp.headers.get("X-Cache") or resp.headers.get("X-Cache-Status") or "?"
     return verdict
+
+
+def hit_asset(port: int, ca: Path) -> Asset:
+    """The asset as the warm cache answers it: body and header fields, for caddy to serve."""
+    ctx = ssl.create_default_context(cafile=str(ca))
+    ctx.check_hostname = False
+    req = urllib.request.Request(f"https://{LOOPBACK}:{port}{ASSET}", headers={"Host": HOST})
+    with urllib.request.urlopen(req, context=ctx, timeout=10) as resp:
+        return Asset(ASSET, resp.read(), list(resp.headers.items()))
 
 
 def keepalive(proc: Proc, seconds: int, conns: int) -> tuple[float, float, float, float]:
@@ -209,15 +223,24 @@ def table(rows: Sequence[Figures], base: Figures) -> str:
     return "\n".join(lines)
 
 
+def with_h3(name: str, proc: Proc, tcp: Figures, seconds: int, conns: int) -> H3Figures:
+    """PROC's HTTP/3 figures, beside the TCP+TLS handshakes of its TCP row."""
+    f = measure_h3(name, proc, _pids, seconds, conns, HOST, ASSET)
+    f.tcp_hs_s, f.server_ms_per_tcp_hs = tcp.handshakes_s, tcp.cpu_ms_per_handshake
+    return f
+
+
 def run(seconds: int, conns: int, with_uvloop: bool, out: Path | None) -> list[Figures]:
-    """Start the origin, nginx and our edge (plain asyncio, then uvloop), measure each."""
-    for tool in ("wrk", "openssl", "h2load"):
+    """Start the origin, nginx, our edge (plain asyncio, then uvloop) and caddy, measure each."""
+    for tool in ("wrk", "openssl", "h2load", "caddy"):
         if not shutil.which(tool):
             raise SystemExit(
                 f"bench: {tool} not found; run python -c 'from lab import "
                 "tooling; tooling.ensure(print)'"
             )
     rows: list[Figures] = []
+    h3_rows: list[H3Figures] = []
+    load = [_loadavg()]
     with tempfile.TemporaryDirectory(prefix="weblab-bench-") as tmp:
         work = Path(tmp)
         edge_tls, origin_tls = lab_tls(work / "certs", "edge"), lab_tls(work / "certs", "origin")
@@ -246,14 +269,25 @@ def run(seconds: int, conns: int, with_uvloop: bool, out: Path | None) -> list[F
                     uvloop=uv,
                 )
                 started.append(edge)
-                rows.append(
-                    measure("edge+uvloop" if uv else "edge", edge, edge_tls.ca, seconds, conns)
-                )
+                name = "edge+uvloop" if uv else "edge"
+                rows.append(measure(name, edge, edge_tls.ca, seconds, conns))
+                h3_rows.append(with_h3(name, edge, rows[-1], seconds, conns))
+                asset = hit_asset(edge.port or 0, edge_tls.ca)
                 edge.stop()
+            caddy = start_caddy(work / "caddy", edge_tls, asset)
+            started.append(caddy)
+            print("[caddy (file)] a static file: its X-Cache field is the edge's", file=sys.stderr)
+            rows.append(measure("caddy (file)", caddy, edge_tls.ca, seconds, conns))
+            h3_rows.append(with_h3("caddy (file)", caddy, rows[-1], seconds, conns))
+            caddy.stop()
         finally:
             for p in reversed(started):
                 p.stop()
+    load.append(_loadavg())
     print(table(rows, rows[0]))
+    print()
+    print(h3_table(h3_rows, h3_rows[-1]))
+    print(f"load average before, after: {load[0]}, {load[1]}", file=sys.stderr)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(
@@ -264,6 +298,8 @@ def run(seconds: int, conns: int, with_uvloop: bool, out: Path | None) -> list[F
                     "connections": conns,
                     "asset": f"https://{HOST}{ASSET}",
                     "figures": [asdict(r) for r in rows],
+                    "http3": [asdict(r) for r in h3_rows],
+                    "loadavg_1min": load,
                 },
                 indent=2,
             )
@@ -271,6 +307,11 @@ def run(seconds: int, conns: int, with_uvloop: bool, out: Path | None) -> list[F
         )
         print(f"written {out}", file=sys.stderr)
     return rows
+
+
+def _loadavg() -> float:
+    # Other work on the machine shifts every figure: the run records how busy it was.
+    return float(Path("/proc/loadavg").read_text().split()[0])
 
 
 def _has_uvloop() -> bool:

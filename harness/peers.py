@@ -4,18 +4,40 @@ nginx (Debian nginx-light) is the peer of our edge: one worker, a disk
 ``proxy_cache``, the ordinary directives a site would set. Everything it
 writes (pid, logs, temp files, cache) goes under one directory of ours, and
 it runs in the foreground (``daemon off``) so its PID is the one we stop.
+
+Caddy (Debian's 2.6, HTTP/3 on by default) is the HTTP/3 peer. It has no
+HTTP cache, so it serves the edge's cached answer as a static file: the same
+bytes, the same header fields. It is kept off the network: no admin
+endpoint, no automatic HTTPS (so no ACME), no OCSP stapling, no trust-store
+install, its storage in our directory.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 from harness.procs import LOOPBACK, PYTHON, ROOT, Proc, free_port, start
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+CADDY = shutil.which("caddy") or "/usr/bin/caddy"
+# Fields file_server writes itself (Content-Type from .css, Last-Modified from the
+# file's mtime, which is set from the copied field), hop-by-hop ones (RFC 9110 §7.6.1)
+# and those that belong to one server.
+CADDY_OWN = {
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "content-length",
+    "content-type",
+    "date",
+    "server",
+    "alt-svc",
+    "last-modified",
+}
 
 
 @dataclass(frozen=True)
@@ -123,6 +145,73 @@ def start_nginx(
         [NGINX, "-e", str(work / "error.log"), "-p", str(work), "-c", str(conf)],
         work / "stdout.log",
         port=port,
+    )
+
+
+@dataclass(frozen=True)
+class Asset:
+    """A response to serve as a static file: URL path, body and header fields."""
+
+    path: str
+    body: bytes
+    fields: list[tuple[str, str]] = field(default_factory=list)
+
+
+def caddyfile(work: Path, port: int, tls: Tls, asset: Asset) -> str:
+    """Caddyfile text: ASSET as a static file over TLS and HTTP/1.1, 2 and 3 on PORT."""
+    copied = [(n, v) for n, v in asset.fields if n.lower() not in CADDY_OWN]
+    # Backticks quote a Caddyfile token as is: ETag values carry double quotes.
+    header_lines = "".join(f"\n        {name} `{value}`" for name, value in copied)
+    return f"""# written by harness/peers.py: static file, local certificate, nothing off this host
+{{
+    admin off
+    auto_https off
+    skip_install_trust
+    ocsp_stapling off
+    storage file_system {work}/data
+    servers {{
+        protocols h1 h2 h3
+    }}
+}}
+https://:{port} {{
+    bind {LOOPBACK}
+    tls {tls.cert} {tls.key}
+    log {{
+        output file {work}/access.log
+    }}
+    # defer: set once file_server has written its own ETag, so ours wins.
+    header {{
+        defer{header_lines}
+    }}
+    root * {work}/www
+    file_server
+}}
+""".replace("    ", "\t")  # caddy fmt's indentation, else a warning at every start
+
+
+def start_caddy(work: Path, tls: Tls, asset: Asset) -> Proc:
+    """Caddy serving ASSET on a free port (TCP and UDP), one OS thread of Go code."""
+    work.mkdir(parents=True, exist_ok=True)
+    target = work / "www" / asset.path.lstrip("/")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(asset.body)
+    modified = next((v for n, v in asset.fields if n.lower() == "last-modified"), None)
+    if modified:
+        stamp = parsedate_to_datetime(modified).timestamp()
+        os.utime(target, (stamp, stamp))
+    port = free_port()
+    conf = work / "Caddyfile"
+    conf.write_text(caddyfile(work, port, tls, asset))
+    home = str(work / "home")
+    # GOMAXPROCS=1: Go code on one thread at a time, as nginx runs one worker and the
+    # edge one event loop. HOME and XDG_*: nothing written outside WORK.
+    env = {"GOMAXPROCS": "1", "HOME": home, "XDG_CONFIG_HOME": home, "XDG_DATA_HOME": home}
+    return start(
+        "caddy",
+        [CADDY, "run", "--adapter", "caddyfile", "--config", str(conf)],
+        work / "caddy.log",
+        port=port,
+        env=env,
     )
 
 

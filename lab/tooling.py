@@ -27,6 +27,7 @@ APT_TOOLS = {
     "nginx": "nginx-light",
     "wrk": "wrk",
     "h2load": "nghttp2-client",
+    "caddy": "caddy",
     "dnsperf": "dnsperf",
     "nsd": "nsd",
     "unbound": "unbound",
