@@ -36,6 +36,9 @@ class H3Figures:
     p99_ms: float = 0.0
     server_us_per_req: float = 0.0
     client_us_per_req: float = 0.0
+    server_req_s_per_core: float = (
+        0.0  # 1 s / server CPU per request: its rate on a core of its own
+    )
     server_busy: float = 0.0  # CPU seconds per wall second over the run
     client_busy: float = 0.0
     bottleneck: str = ""
@@ -96,6 +99,7 @@ def measure_h3(
     f.rps, f.p50_ms, f.p99_ms = out["rps"], out["p50_ms"], out["p99_ms"]
     f.server_us_per_req = server_cpu * 1e6 / done if done else 0.0
     f.client_us_per_req = client_cpu * 1e6 / done if done else 0.0
+    f.server_req_s_per_core = 1e6 / f.server_us_per_req if f.server_us_per_req else 0.0
     f.server_busy, f.client_busy = server_cpu / wall, client_cpu / wall
     f.bottleneck = bottleneck(server_cpu, client_cpu)
     out, server_cpu = h3load(proc, pids, ["-c", "1", "--handshakes"], seconds, authority, path)
@@ -116,20 +120,22 @@ def h3_table(rows: Sequence[H3Figures], base: H3Figures) -> str:
     """HTTP/3 warm HITs and handshakes, each row against BASE (caddy)."""
     head = (
         f"{'HTTP/3':14} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'srv us/req':>10} "
-        f"{'cli us/req':>10} {'srv busy':>8} {'cli busy':>8} {'bound by':>8}  "
+        f"{'cli us/req':>10} {'srv 1-core':>10} {'srv busy':>8} {'cli busy':>8} {'bound by':>8}  "
         "req/s, srv us/req vs caddy"
     )
     lines = [head, "-" * len(head)]
     for f in rows:
         lines.append(
             f"{f.server:14} {f.rps:7.0f} {f.p50_ms:7.2f} {f.p99_ms:7.2f} "
-            f"{f.server_us_per_req:10.1f} {f.client_us_per_req:10.1f} {f.server_busy:8.2f} "
+            f"{f.server_us_per_req:10.1f} {f.client_us_per_req:10.1f} "
+            f"{f.server_req_s_per_core:10.0f} {f.server_busy:8.2f} "
             f"{f.client_busy:8.2f} {f.bottleneck:>8}  {_ratio(f.rps, base.rps)}, "
             f"{_ratio(f.server_us_per_req, base.server_us_per_req)}"
         )
     head = (
         f"{'handshakes':14} {'TCP hs/s':>8} {'srv ms/hs':>9} {'QUIC hs/s':>9} "
-        f"{'srv ms/hs':>9} {'cli ms/hs':>9} {'bound by':>8}  QUIC/TCP hs/s, QUIC hs/s vs caddy"
+        f"{'srv ms/hs':>9} {'cli ms/hs':>9} {'bound by':>8}  "
+        "QUIC/TCP hs/s, srv ms QUIC/TCP; QUIC hs/s vs caddy"
     )
     lines += ["", head, "-" * len(head)]
     for f in rows:
@@ -137,6 +143,7 @@ def h3_table(rows: Sequence[H3Figures], base: H3Figures) -> str:
             f"{f.server:14} {f.tcp_hs_s:8.0f} {f.server_ms_per_tcp_hs:9.2f} {f.quic_hs_s:9.0f} "
             f"{f.server_ms_per_quic_hs:9.2f} {f.client_ms_per_quic_hs:9.2f} "
             f"{f.quic_bottleneck:>8}  {_ratio(f.quic_hs_s, f.tcp_hs_s)}, "
+            f"{_ratio(f.server_ms_per_quic_hs, f.server_ms_per_tcp_hs)}; "
             f"{_ratio(f.quic_hs_s, base.quic_hs_s)}"
         )
     return "\n".join(lines)
