@@ -103,8 +103,12 @@ def advertise_h3(app: web.Application, port: int) -> None:
     value = alt_svc(port)
 
     async def add(request: web.Request, response: web.StreamResponse) -> None:
-        if request.version < HTTP3 and "Alt-Svc" not in response.headers:
+        # Replace, not keep: an answer the edge relays carries its origin's Alt-Svc,
+        # which names the origin's port; the client's alternative is this listener.
+        if request.version < HTTP3:
             response.headers["Alt-Svc"] = value
+        else:
+            response.headers.popall("Alt-Svc", None)
 
     # aiohttp 3.11 annotates Signal's callbacks as taking a handler, not (request, response).
     app.on_response_prepare.append(add)  # type: ignore[arg-type]
