@@ -19,7 +19,14 @@ a bad preface, an oversized frame or invalid HPACK is a connection error
 streams past SETTINGS_MAX_CONCURRENT_STREAMS are refused (§5.1.2); and
 floods of RST_STREAM (the "rapid reset" attack, CVE-2023-44487), PING or
 SETTINGS frames end the connection with ENHANCE_YOUR_CALM, while other
-clients are served as usual.
+clients are served as usual. A field that is not UTF-8 (which the app's
+``str`` headers cannot hold) resets only its own stream with PROTOCOL_ERROR.
+
+An app that declares :data:`~services.common.h2tunnel.TUNNEL_PROTOCOLS` (the
+edge) gets RFC 8441's extended CONNECT: the setting is announced and a
+``CONNECT`` with ``:protocol websocket`` reaches the app carrying an
+:class:`~services.common.h2tunnel.H2Tunnel`; other CONNECTs are refused
+(h2tunnel.connect_refusal) with a log line.
 """
 
 from __future__ import annotations
@@ -51,6 +58,7 @@ from hyperframe.frame import GoAwayFrame
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
+from services.common.h2tunnel import TUNNEL, TUNNEL_PROTOCOLS, H2Tunnel, connect_refusal
 from services.common.logs import log_event
 
 HTTP2 = HttpVersion(2, 0)
@@ -63,6 +71,8 @@ HOP_BY_HOP = frozenset(
 # Control-frame floods: more than this many in FLOOD_WINDOW seconds closes the connection.
 FLOOD_WINDOW = 1.0
 FLOOD_LIMITS = {"reset": 100, "ping": 50, "settings": 50}
+# RFC 9113 §6.9.2: every stream starts with this receive window.
+STREAM_WINDOW = 65535
 
 
 class _Flood:
@@ -88,6 +98,9 @@ class _Stream:
         self.pending = bytearray()  # response bytes waiting for their turn (see _pump)
         self.end_pending = False
         self.waiters: list[asyncio.Future[None]] = []
+        self.tunnel: H2Tunnel | None = None
+        self.connect = False  # a CONNECT stream: reset once answered if the client has not ended
+        self.remote_open = True
 
     def release(self, error: BaseException | None = None) -> None:
         for waiter in self.waiters:
@@ -208,18 +221,21 @@ class H2Protocol(BaseProtocol):
         # already valid, so they are not checked a second time.
         config = h2.config.H2Configuration(
             client_side=False,
-            header_encoding="utf-8",
+            # Fields arrive as bytes and are decoded per stream (_request): a value that is
+            # not UTF-8 then resets its stream instead of raising out of receive_data.
+            header_encoding=None,
             validate_outbound_headers=False,
             normalize_outbound_headers=False,
         )
         self.conn = h2.connection.H2Connection(config=config)
-        self.conn.local_settings = h2.settings.Settings(
-            client=False,
-            initial_values={
-                h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: MAX_STREAMS,
-                h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE: 64 * 1024,
-            },
-        )
+        self.tunnel_protocols = app.get(TUNNEL_PROTOCOLS, frozenset[str]())
+        settings = {
+            h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: MAX_STREAMS,
+            h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE: 64 * 1024,
+        }
+        if self.tunnel_protocols:
+            settings[h2.settings.SettingCodes.ENABLE_CONNECT_PROTOCOL] = 1  # RFC 8441 §3
+        self.conn.local_settings = h2.settings.Settings(client=False, initial_values=settings)
         self.streams: dict[int, _Stream] = {}
         self.floods = {kind: _Flood(limit) for kind, limit in FLOOD_LIMITS.items()}
         self.peername: Any = None
@@ -239,6 +255,11 @@ class H2Protocol(BaseProtocol):
         self.peername = transport.get_extra_info("peername")
         self.ssl_context = transport.get_extra_info("sslcontext")
         self.conn.initiate_connection()
+        if self.tunnel_protocols:
+            # A tunnel's bytes are acknowledged only once forwarded, so one stalled tunnel
+            # holds up to a stream window of the connection's. With a connection window of
+            # every stream's together, a stalled tunnel never stops the others (§5.2).
+            self.conn.increment_flow_control_window((MAX_STREAMS - 1) * STREAM_WINDOW)
         self.flush()
         self.pump = self._loop.create_task(self._pump())
 
@@ -250,6 +271,8 @@ class H2Protocol(BaseProtocol):
                 stream.task.cancel()
             if stream.reader is not None:
                 stream.reader.feed_eof()
+            if stream.tunnel is not None:
+                stream.tunnel.feed_reset("connection closed")
             stream.window.set()
             stream.release(ConnectionError("connection closed"))
         self.streams.clear()
@@ -289,7 +312,7 @@ class H2Protocol(BaseProtocol):
         log_event(
             self.logger,
             "h2_connection_error",
-            client=self.peername[0] if self.peername else None,
+            client=self._client(),
             error=why,
             error_code=ErrorCodes(code).name if code in ErrorCodes._value2member_map_ else code,
         )
@@ -317,19 +340,29 @@ class H2Protocol(BaseProtocol):
             self._request(event)
         elif isinstance(event, h2.events.DataReceived):
             stream = self.streams.get(event.stream_id)
+            if stream is not None and stream.tunnel is not None:
+                # A tunnel's window goes back as its bytes are forwarded (H2Tunnel.read).
+                stream.tunnel.feed(event.data or b"", event.flow_controlled_length or 0)
+                return
             if stream is not None and stream.reader is not None:
                 stream.reader.feed_data(event.data)
             # Flow control (RFC 9113 §5.2): give the window back as soon as the bytes are ours.
             self.conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
         elif isinstance(event, h2.events.StreamEnded):
             stream = self.streams.get(event.stream_id)
-            if stream is not None and stream.reader is not None:
-                stream.reader.feed_eof()
+            if stream is not None:
+                stream.remote_open = False
+                if stream.reader is not None:
+                    stream.reader.feed_eof()
+                if stream.tunnel is not None:
+                    stream.tunnel.feed_eof()
         elif isinstance(event, h2.events.StreamReset):
             stream = self.streams.pop(event.stream_id, None)
             self.ready.pop(event.stream_id, None)
             if stream is not None:
                 stream.release(ConnectionError("stream reset by the client"))
+                if stream.tunnel is not None:
+                    stream.tunnel.feed_reset("stream reset by the client")
                 if stream.task is not None:
                     stream.task.cancel()
             self._flooded("reset")
@@ -349,23 +382,64 @@ class H2Protocol(BaseProtocol):
 
     # -- one stream ------------------------------------------------------------
     def _request(self, event: h2.events.RequestReceived) -> None:
-        stream = _Stream(event.stream_id)
-        self.streams[event.stream_id] = stream
-        headers = [(str(k), str(v)) for k, v in event.headers or []]
-        if event.stream_ended is None:
+        sid = event.stream_id
+        try:
+            headers = [(bytes(k).decode(), bytes(v).decode()) for k, v in event.headers or []]
+        except UnicodeDecodeError as e:
+            # The app's fields are str; a value that is not UTF-8 makes the request
+            # malformed here, a stream error (RFC 9113 §8.1.1): only this stream ends.
+            self._refuse_stream(sid, ErrorCodes.PROTOCOL_ERROR, f"a field is not UTF-8: {e}")
+            return
+        pseudo = dict(h for h in headers if h[0].startswith(":"))
+        refusal: web.Response | None = None
+        tunnel: H2Tunnel | None = None
+        refused = connect_refusal(pseudo, self.tunnel_protocols)
+        if refused is not None and refused.status is None:
+            self._refuse_stream(sid, ErrorCodes.PROTOCOL_ERROR, refused.why)
+            return
+        if refused is not None and refused.status is not None:
+            code = refused.status
+            log_event(self.logger, "h2_connect_refused", client=self._client(), stream=sid,
+                      status=code, error=refused.why)  # fmt: skip
+            refusal = web.Response(status=code, text=f"{code} {refused.why}\n")
+        elif ":protocol" in pseudo:
+            tunnel = H2Tunnel(self, sid, pseudo[":protocol"])
+        stream = _Stream(sid)
+        stream.connect, stream.tunnel = pseudo.get(":method") == "CONNECT", tunnel
+        self.streams[sid] = stream
+        stream.remote_open = event.stream_ended is None
+        if stream.remote_open and tunnel is None:
             stream.reader = StreamReader(self, BODY_LIMIT, loop=self._loop)
-        stream.task = self._loop.create_task(self._serve(stream, request_message(headers)))
+        stream.task = self._loop.create_task(self._serve(stream, request_message(headers), refusal))
 
-    async def _serve(self, stream: _Stream, message: RawRequestMessage) -> None:
+    def _refuse_stream(self, stream_id: int, code: ErrorCodes, why: str) -> None:
+        log_event(self.logger, "h2_stream_error", client=self._client(), stream=stream_id,
+                  error=why, error_code=code.name)  # fmt: skip
+        self.reset_stream(stream_id, code)
+
+    def _client(self) -> str | None:
+        return str(self.peername[0]) if self.peername else None
+
+    def reset_stream(self, stream_id: int, code: ErrorCodes) -> None:
+        """RST_STREAM with ``code``, sent at once (a stream already gone is left alone)."""
+        with contextlib.suppress(h2.exceptions.ProtocolError):
+            self.conn.reset_stream(stream_id, code)
+        self.flush()
+
+    async def _serve(
+        self, stream: _Stream, message: RawRequestMessage, refusal: web.Response | None = None
+    ) -> None:
         started = self._loop.time()
         writer = H2Writer(self, stream.id)
         payload = stream.reader if stream.reader is not None else EMPTY_PAYLOAD
         task = asyncio.current_task()
         assert task is not None
         request = self.app._make_request(message, payload, self, writer, task)  # type: ignore[arg-type]
+        if stream.tunnel is not None:
+            request[TUNNEL] = stream.tunnel
         try:
             try:
-                response = await self.app._handle(request)
+                response = refusal if refusal is not None else await self.app._handle(request)
             except web.HTTPException as exc:
                 response = exc
             except asyncio.CancelledError:
@@ -384,6 +458,14 @@ class H2Protocol(BaseProtocol):
         finally:
             request._finish()
             self.streams.pop(stream.id, None)
+            if (
+                stream.connect
+                and stream.remote_open
+                and (stream.tunnel is None or not stream.tunnel.remote_ended)
+            ):
+                # The answer is complete but the client's side of the CONNECT stream is
+                # still open: ask it to stop, without error (RFC 9113 §8.1).
+                self.reset_stream(stream.id, ErrorCodes.NO_ERROR)
 
     def send_headers(self, stream_id: int, headers: list[tuple[str, str]]) -> None:
         # Not flushed here: HEADERS leaves with the first DATA (or END_STREAM) in one write,

@@ -6,7 +6,7 @@ import asyncio
 import hashlib
 import logging
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import h2.connection
@@ -261,3 +261,42 @@ async def test_streams_past_the_limit_are_refused(site: tuple[int, Path]) -> Non
         data += frame.serialize()
     # PROTOCOL_ERROR (h2 treats it as a connection error) or REFUSED_STREAM
     assert await hostile(site, data) in (1, 7)
+
+
+async def frames_until(reader: asyncio.StreamReader, done: Callable[[Frame], bool]) -> list[Frame]:
+    """Read frames until ``done`` says so; the frames so far (the last one included)."""
+    buf, seen = b"", list[Frame]()
+    while True:
+        chunk = await asyncio.wait_for(reader.read(65536), 10)
+        assert chunk, f"the server closed the connection; frames so far: {seen}"
+        buf += chunk
+        while len(buf) >= 9:
+            frame, length = Frame.parse_frame_header(memoryview(buf[:9]))
+            if len(buf) < 9 + length:
+                break
+            frame.parse_body(memoryview(buf[9 : 9 + length]))
+            buf = buf[9 + length :]
+            seen.append(frame)
+            if done(frame):
+                return seen
+
+
+async def test_header_that_is_not_utf8_resets_only_its_stream(site: tuple[int, Path]) -> None:
+    """A field value that is not UTF-8 resets its stream (PROTOCOL_ERROR); others go on."""
+    port, ca = site
+    conn = client()
+    fields = [(k.encode(), v.encode()) for k, v in request_headers()] + [(b"x-bad", b"caf\xe9")]
+    bad = HeadersFrame(1, data=conn.encoder.encode(fields), flags=["END_HEADERS", "END_STREAM"])
+    good = HeadersFrame(
+        3, data=conn.encoder.encode(request_headers()), flags=["END_HEADERS", "END_STREAM"]
+    )
+    reader, writer = await raw(port, ca)
+    writer.write(conn.data_to_send() + bad.serialize() + good.serialize())
+    seen = await frames_until(
+        reader,
+        lambda f: isinstance(f, GoAwayFrame) or (f.stream_id == 3 and "END_STREAM" in f.flags),
+    )
+    writer.close()
+    resets = [f for f in seen if isinstance(f, RstStreamFrame)]
+    assert [(f.stream_id, f.error_code) for f in resets] == [(1, 1)]  # PROTOCOL_ERROR
+    assert b"hello 2.0" in b"".join(f.data for f in seen if isinstance(f, DataFrame))
