@@ -28,6 +28,19 @@ itself (``max_streams_bidi``, 128 by default, RFC 9000 §4.6).
 
 TLS secrets go to ``SSLKEYLOGFILE`` like every TCP context in
 services/common/tls.py, so the capture decrypts QUIC too.
+
+Resumption and 0-RTT: the site keeps the tickets it issues (tickets.py), so a
+returning client resumes with a PSK handshake, no certificate sent, and may
+send requests as 0-RTT early data (RFC 9001 §4.6), which aioquic accepts
+whenever the ticket is found. Early data can be replayed by an attacker
+(RFC 8446 §8, RFC 9114 §10.9), so a request that arrives before the handshake
+completes is answered only if its method is safe (GET, HEAD, OPTIONS); any
+other gets 425 Too Early from this layer (RFC 8470 §5.2) and never reaches
+the app, which the client retries after the handshake. The layer decides,
+not the app, because none of the lab's apps check ``Early-Data`` and a
+replayed POST to the API must not run twice. A safe request answered in early
+data carries ``Early-Data: 1`` into the app (RFC 8470 §5.1), so the edge, a
+proxy, could tell its origin.
 """
 
 from __future__ import annotations
@@ -62,6 +75,7 @@ from multidict import CIMultiDict
 
 from services.common.h2server import request_message, response_headers
 from services.common.logs import log_event
+from services.common.tickets import TicketStore
 
 HTTP3 = HttpVersion(3, 0)
 ALPN = ["h3"]  # RFC 9114 §3.1
@@ -69,6 +83,7 @@ BODY_LIMIT = 1 << 20  # bytes of a request body buffered before reading would pa
 SEND_HIGH_WATER = 256 * 1024  # unsent bytes of one response before write() waits
 GRACE = 1.0  # seconds stop() lets in-flight requests finish after GOAWAY
 ALT_SVC_MAX_AGE = 86400  # seconds a client may remember the h3 alternative (RFC 7838 §3)
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})  # RFC 9110 §9.2.1: fit for early data
 
 
 def quic_configuration(
@@ -300,6 +315,7 @@ class H3Protocol(QuicConnectionProtocol):
                 client=self.peername[0] if self.peername else None,
                 alpn=event.alpn_protocol,
                 resumed=event.session_resumed,
+                early_data=event.early_data_accepted,
                 handshake_ms=round((self._loop.time() - self.started) * 1000, 3),
             )
         elif isinstance(event, events.ConnectionTerminated):
@@ -355,10 +371,36 @@ class H3Protocol(QuicConnectionProtocol):
         self.streams[event.stream_id] = stream
         self.last_stream_id = max(self.last_stream_id, event.stream_id)
         headers = [(k.decode(), v.decode()) for k, v in event.headers]
+        # Before the client's Finished, stream data can only have come in 0-RTT
+        # packets (RFC 9001 §4.6.1: 1-RTT ones are not processed until then).
+        if not self._quic._handshake_complete:
+            method = next((v for k, v in headers if k == ":method"), "")
+            if method not in SAFE_METHODS:
+                self._too_early(stream, method, event.stream_ended)
+                return
+            headers.append(("early-data", "1"))
         if not event.stream_ended:
             stream.reader = StreamReader(stream, BODY_LIMIT, loop=self._loop)
         message = request_message(headers)._replace(version=HTTP3)
         stream.task = self._loop.create_task(self._serve(stream, message))
+
+    def _too_early(self, stream: _Stream, method: str, ended: bool) -> None:
+        """425 Too Early for an unsafe request in 0-RTT data (RFC 8470 §5.2)."""
+        assert self.http is not None
+        log_event(
+            self.logger,
+            "h3_too_early",
+            client=self.peername[0] if self.peername else None,
+            method=method,
+            stream_id=stream.id,
+        )
+        fields = [(b":status", b"425"), (b"content-length", b"0")]
+        self.http.send_headers(stream.id, fields, end_stream=True)
+        self.streams.pop(stream.id, None)
+        if not ended:  # its body is not wanted (RFC 9114 §4.1.1)
+            with contextlib.suppress(ValueError):
+                self._quic.stop_stream(stream.id, ErrorCode.H3_NO_ERROR)
+        self._transmit_soon()
 
     async def _serve(self, stream: _Stream, message: RawRequestMessage) -> None:
         started = self._loop.time()
@@ -478,8 +520,10 @@ class H3Site:
         logger: logging.Logger,
         access_logger: AbstractAccessLogger | None = None,
         env: Mapping[str, str] | None = None,
+        tickets: TicketStore | None = None,
     ) -> None:
         self.app = runner.app if isinstance(runner, web.AppRunner) else runner
+        self.tickets = TicketStore() if tickets is None else tickets
         self.host, self.requested_port, self.cert, self.key = host, port, cert, key
         self.logger, self.access_logger, self.env = logger, access_logger, env
         self.connections: set[H3Protocol] = set()
@@ -512,7 +556,13 @@ class H3Site:
         self.keylog = config.secrets_log_file
         loop = asyncio.get_running_loop()
         transport, server = await loop.create_datagram_endpoint(
-            partial(QuicServer, configuration=config, create_protocol=self._protocol),
+            partial(
+                QuicServer,
+                configuration=config,
+                create_protocol=self._protocol,
+                session_ticket_handler=self.tickets.add,
+                session_ticket_fetcher=self.tickets.pop,
+            ),
             local_addr=(self.host, self.requested_port),
         )
         self.transport, self.server = transport, server

@@ -21,6 +21,7 @@ from aioquic.h3.connection import ErrorCode, FrameType, H3Connection, encode_fra
 from aioquic.h3.events import DataReceived, HeadersReceived
 from aioquic.quic import events
 from aioquic.quic.configuration import QuicConfiguration
+from aioquic.tls import SessionTicket
 
 from services.common.h3server import H3Site, advertise_h3, alt_svc, quic_configuration
 
@@ -47,6 +48,7 @@ def make_app() -> web.Application:
             headers={
                 "X-Cookie": request.headers.get("Cookie", ""),
                 "X-Host": request.host,
+                "X-Early-Data": request.headers.get("Early-Data", ""),
                 "Cache-Control": "max-age=60",
                 "ETag": ETAG,
             },
@@ -240,11 +242,35 @@ class Client(QuicConnectionProtocol):
         return stream_id, pending.done
 
 
-def client(site: Site, keylog: Any = None) -> AbstractAsyncContextManager[QuicConnectionProtocol]:
+def client(
+    site: Site,
+    keylog: Any = None,
+    ticket: SessionTicket | None = None,
+    keep: Callable[[SessionTicket], None] | None = None,
+) -> AbstractAsyncContextManager[QuicConnectionProtocol]:
+    """aioquic's client; with TICKET it resumes and yields at once, so requests go as 0-RTT."""
     config = QuicConfiguration(is_client=True, alpn_protocols=["h3"], server_name=HOST)
     config.load_verify_locations(str(site.ca))
     config.secrets_log_file = keylog
-    return connect("127.0.0.1", site.h3.port, configuration=config, create_protocol=Client)
+    config.session_ticket = ticket
+    return connect(
+        "127.0.0.1",
+        site.h3.port,
+        configuration=config,
+        create_protocol=Client,
+        session_ticket_handler=keep,
+        wait_connected=ticket is None,
+    )
+
+
+async def a_ticket(site: Site) -> SessionTicket:
+    """The session ticket the server issues on a first connection (after the client's Finished)."""
+    tickets: list[SessionTicket] = []
+    async with client(site, keep=tickets.append) as proto:
+        assert isinstance(proto, Client)
+        await proto.request("GET", "/")  # the ticket comes with or before the response
+    assert tickets
+    return tickets[-1]
 
 
 async def h1_get(site: Site, path: str, method: str = "GET") -> tuple[int, list[tuple[str, str]]]:
@@ -528,3 +554,76 @@ async def test_client_reset_cancels_the_handler(site: Site) -> None:
         await asyncio.wait_for(waiting.cancelled.wait(), 10)
         assert (await conn.request("GET", "/")).status == 200
     done.cancel()
+
+
+# --- Resumption and 0-RTT (RFC 8446 §2.2, RFC 9001 §4.6, RFC 8470) ----------------------
+
+
+def _opened(caplog: pytest.LogCaptureFixture) -> list[tuple[bool, bool]]:
+    return [
+        (r.resumed, r.early_data)  # type: ignore[attr-defined]
+        for r in caplog.records
+        if getattr(r, "event", None) == "h3_connection_opened"
+    ]
+
+
+async def test_a_returning_client_resumes_with_its_ticket(
+    site: Site, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The ticket issued on a first connection resumes the next one (a PSK handshake), and
+    h3_connection_opened says resumed false, then true."""
+    caplog.set_level(logging.INFO, "test.h3")
+    ticket = await a_ticket(site)
+    async with client(site, ticket=ticket) as proto:
+        assert isinstance(proto, Client)
+        reply = await proto.request("GET", "/")
+        assert proto._quic.tls.session_resumed
+    assert reply.status == 200
+    assert [resumed for resumed, _ in _opened(caplog)] == [False, True]
+
+
+async def test_a_ticket_resumes_once(site: Site, caplog: pytest.LogCaptureFixture) -> None:
+    """A ticket already used is not accepted again: the second try is a full handshake."""
+    caplog.set_level(logging.INFO, "test.h3")
+    ticket = await a_ticket(site)
+    for _ in range(2):
+        async with client(site, ticket=ticket) as proto:
+            assert isinstance(proto, Client)
+            await proto.request("GET", "/")
+    assert [resumed for resumed, _ in _opened(caplog)] == [False, True, False]
+
+
+async def test_a_safe_request_in_0rtt_is_answered_and_marked_early_data(
+    site: Site, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A GET sent as 0-RTT data is answered by the app, which sees Early-Data: 1
+    (RFC 8470 §5.1); a GET after the handshake does not carry it."""
+    caplog.set_level(logging.INFO, "test.h3")
+    ticket = await a_ticket(site)
+    async with client(site, ticket=ticket) as proto:
+        assert isinstance(proto, Client)
+        _stream, early = proto.send("GET", "/")  # before the handshake: 0-RTT
+        reply = await asyncio.wait_for(early, 10)
+        later = await proto.request("GET", "/")
+    assert (reply.status, reply.header("x-early-data")) == (200, "1")
+    assert (later.status, later.header("x-early-data")) == (200, "")
+    assert _opened(caplog)[-1] == (True, True)
+
+
+async def test_an_unsafe_request_in_0rtt_gets_425_too_early(
+    site: Site, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A POST sent as 0-RTT data is answered 425 Too Early by the layer, without reaching the
+    app (RFC 8470 §5.2); the same POST after the handshake is served."""
+    caplog.set_level(logging.INFO, "test.h3")
+    ticket = await a_ticket(site)
+    body = json.dumps({"n": 1}).encode()
+    async with client(site, ticket=ticket) as proto:
+        assert isinstance(proto, Client)
+        _stream, early = proto.send("POST", "/echo", [("content-type", "application/json")], body)
+        reply = await asyncio.wait_for(early, 10)
+        retry = await proto.request("POST", "/echo", [("content-type", "application/json")], body)
+    assert (reply.status, reply.body) == (425, b"")
+    assert (retry.status, json.loads(retry.body)["got"]) == (200, {"n": 1})
+    too_early = [vars(r) for r in caplog.records if getattr(r, "event", None) == "h3_too_early"]
+    assert [(e["method"], e["stream_id"]) for e in too_early] == [("POST", 0)]
