@@ -248,8 +248,8 @@ class Browser:
                 self.done(job, e)
                 continue  # the next request tries a connection of its own
             try:
-                if isinstance(conn, QuicLink):
-                    self.mux[host] = H3Conn(conn, self, self.timeout)  # sends its SETTINGS
+                if isinstance(conn, H3Conn):
+                    self.mux[host] = conn  # JOB's request already left with the handshake
                 elif conn.protocol == "2":
                     self.mux[host] = H2Conn(conn, self)  # sends the preface
                 else:
@@ -260,12 +260,24 @@ class Browser:
                 continue
             waiting.appendleft(job)
 
-    def _connect(self, job: Job) -> Conn | QuicLink:
+    def _h3(self, job: Job, res: DnsResult, port: int, timeout: float) -> H3Conn:
+        """An HTTP/3 connection whose handshake carries JOB's request (0-RTT when resumed)."""
+        made: list[H3Conn] = []
+
+        def early(link: QuicLink) -> None:
+            conn = H3Conn(link, self, self.timeout)
+            conn.send_early([job])
+            made.append(conn)
+
+        self.quic.open(job, res, port, timeout, early)
+        return made[0]
+
+    def _connect(self, job: Job) -> Conn | H3Conn:
         """JOB's new connection: QUIC under --http 3 or for a known h3 alternative, else TCP."""
         f = job.fetch
         if self.http == "3":
             res = self.lookup(f.host)
-            return self.quic.open(job, res, job.port, min(10.0, self.timeout))
+            return self._h3(job, res, job.port, min(10.0, self.timeout))
         origin = (f.host, job.port)
         alt = self.altsvc.lookup(origin, time.time()) if self.http == "auto" else None
         if alt is None:
@@ -274,7 +286,7 @@ class Browser:
         # must still be the origin's, so SNI stays f.host (quicdial does that).
         where = f"{alt.host or f.host}:{alt.port}"
         try:
-            return self.quic.open(job, self.lookup(alt.host or f.host), alt.port, self.alt_svc_wait)
+            return self._h3(job, self.lookup(alt.host or f.host), alt.port, self.alt_svc_wait)
         except (OSError, RuntimeError) as e:
             self.altsvc.mark_broken(origin, time.time())
             f.fallback = f"HTTP/3 to {where} (Alt-Svc) failed after {f.tls_ms:.0f} ms: {e}"

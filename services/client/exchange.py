@@ -84,6 +84,9 @@ class Job:
     began: float = 0.0  # time.perf_counter() when a connection took it
     conn: Link | None = None
     content: bytes = b""  # what the browser made of the response (a 304: the kept body)
+    # The browser only GETs; h3conn also honours these (h3get's -X and --data).
+    method: str = "GET"
+    body: bytes = b""
 
 
 @dataclass

@@ -18,7 +18,11 @@ feeds it the QUIC events and keeps the per-stream timings:
 - a stream the server resets (RESET_STREAM, with an HTTP/3 error code such as
   H3_REQUEST_REJECTED, §8.1) fails that request only; a CONNECTION_CLOSE fails
   every request still open;
-- the client closes with H3_NO_ERROR when the page is done (§5.2).
+- the client closes with H3_NO_ERROR when the page is done (§5.2);
+- ``send_early`` queues requests before the handshake (quicdial's EARLY hook):
+  on a resumed connection whose ticket allows it, safe methods only go out as
+  0-RTT data, which an attacker can replay (RFC 9001 §9.2, RFC 8470 §2.3);
+  anything else waits, and leaves with the client's Finished.
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ from aioquic.quic.events import ConnectionTerminated, QuicEvent, StreamReset
 from services.client.exchange import Exchanges, Job, Response, elapsed_ms, stamp
 from services.client.quicdial import QuicLink, code_name
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})  # RFC 9110 §9.2.1: fit for 0-RTT
+
 
 class StreamError(RuntimeError):
     """A stream (or the whole connection) ended without a complete response."""
@@ -43,6 +49,7 @@ class StreamError(RuntimeError):
 class _Stream:
     job: Job
     sent: float  # time.perf_counter() once its HEADERS were sent
+    early: bool = False  # queued before the handshake completed
     status: int = 0
     fields: list[tuple[str, str]] = field(default_factory=list)
     body: bytearray = field(default_factory=bytearray)
@@ -59,14 +66,38 @@ class H3Conn:
         self.link = link
         self.browser = browser
         self.timeout = timeout
-        self.h3 = H3Connection(link.quic)  # queues the control stream and its SETTINGS
+        # Queues the control stream with its SETTINGS and the QPACK streams: they
+        # leave with the next datagrams sent (the Initial's 0-RTT, the Finished's
+        # flight or the first request).
+        self.h3 = H3Connection(link.quic)
         self.streams: dict[int, _Stream] = {}
+        self.early: list[Job] = []  # queued before the handshake, stamped once it is done
         self.failed: str = ""  # why the connection can carry no more streams
-        self.link.transmit()
+
+    def send_early(self, jobs: Sequence[Job]) -> None:
+        """Queue JOBS before the handshake completes: 0-RTT if allowed, else with the Finished.
+
+        With 0-RTT keys, a job whose method is not safe is left for ``fetch``
+        (after the handshake), as RFC 8470 §2.1 asks of clients.
+        """
+        for job in jobs:
+            if self.link.early_data and job.method not in SAFE_METHODS:
+                continue
+            self._open(job, early=True)
+            self.early.append(job)
 
     def fetch(self, jobs: Sequence[Job]) -> None:
-        """Send JOBS as concurrent streams and read until each has ended or failed."""
+        """Send JOBS as concurrent streams and read until each has ended or failed.
+
+        A job already queued by ``send_early`` is only waited for.
+        """
+        for job in self.early:
+            stamp(job, self.link)  # the connection's TLS is known now
+            job.fetch.early_data = self.link.early_data_accepted
+        early, self.early = self.early, []
         for i, job in enumerate(jobs):
+            if any(job is sent for sent in early):
+                continue
             if self.failed:
                 for late in jobs[i:]:
                     self._fail_early(late, self.failed)
@@ -104,22 +135,25 @@ class H3Conn:
         self.failed = self.failed or "closed"
         self.link.close(code)
 
-    def _open(self, job: Job) -> None:
+    def _open(self, job: Job, early: bool = False) -> None:
         self.browser.begin(job)
         stream_id = self.link.quic.get_next_available_stream_id()
-        stamp(job, self.link)
+        if not early:
+            stamp(job, self.link)
         job.fetch.stream_id = stream_id
         # Pseudo-header fields first (RFC 9114 §4.3.1), then the rest lowercased
         # (§4.2); :authority stands in for Host.
         headers = [
-            (b":method", b"GET"),
+            (b":method", job.method.encode()),
             (b":scheme", b"https"),
             (b":authority", job.authority.encode()),
             (b":path", job.path.encode()),
             *((name.lower().encode(), value.encode("latin-1")) for name, value in job.fields),
         ]
-        s = self.streams[stream_id] = _Stream(job, time.perf_counter())
-        self.h3.send_headers(stream_id, headers, end_stream=True)
+        s = self.streams[stream_id] = _Stream(job, time.perf_counter(), early)
+        self.h3.send_headers(stream_id, headers, end_stream=not job.body)
+        if job.body:
+            self.h3.send_data(stream_id, job.body, end_stream=True)
         self.link.transmit()
         job.fetch.send_ms = elapsed_ms(s.sent)
         # The wait for the first byte starts once the request is on the wire.
@@ -178,7 +212,10 @@ class H3Conn:
             return  # an interim response (RFC 9114 §4.1): the final one follows
         s.status, s.fields = status, fields
         s.first_byte = time.perf_counter()
-        s.job.fetch.ttfb_ms = (s.first_byte - s.sent) * 1000
+        # From the later of the request leaving and the handshake completing, so
+        # that tls_ms + ttfb_ms still add up: a request queued early left with the
+        # Finished, or (0-RTT, early_data) was in flight during the handshake.
+        s.job.fetch.ttfb_ms = (s.first_byte - max(s.sent, self.link.established)) * 1000
 
     def _lose(self, why: str) -> None:
         """The connection is unusable: every open stream fails with WHY."""

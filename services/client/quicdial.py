@@ -16,9 +16,13 @@ driver around it: a connected UDP socket whose receive timeout is that timer.
 The certificate is checked against the lab CA only (never certifi's bundle,
 which aioquic loads when given no CA), for the host's name, as over TCP. QUIC's
 TLS secrets go to the same key log as TCP's, so the capture decrypts both.
-A session ticket the server sends is kept per host and offered on the next
-connection (RFC 8446 §2.2); no 0-RTT data is sent with it, as requests wait for
-the handshake.
+A session ticket the server sends is kept per host and offered, once, on the
+next connection (RFC 8446 §2.2; §C.4: a ticket is not reused). The caller
+queues its first requests before the handshake is driven (``open``'s EARLY
+hook): with a ticket that allows early data they go out at once as 0-RTT
+(RFC 9001 §4.6), otherwise aioquic holds them until the 1-RTT keys exist and
+sends them in the same flight as the client's Finished, so nothing the client
+does after the handshake (logging, building requests) sits between the two.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from aioquic.quic.configuration import QuicConfiguration
 from aioquic.quic.connection import QuicConnection
 from aioquic.quic.events import ConnectionTerminated, HandshakeCompleted, QuicEvent
 from aioquic.quic.packet import QuicErrorCode
-from aioquic.tls import AlertDescription, CipherSuite, SessionTicket
+from aioquic.tls import AlertDescription, CipherSuite, Epoch, SessionTicket
 
 from services.client.exchange import Job, elapsed_ms
 from services.client.timeline import DnsResult
@@ -53,6 +57,7 @@ CERT_ALERTS = {
 }
 Say = Callable[..., None]
 Route = Callable[[tuple[str, int]], tuple[str, int]]  # where datagrams for an address go
+Early = Callable[["QuicLink"], None]  # queues requests on a link before its handshake
 
 
 class QuicHandshakeError(RuntimeError):
@@ -124,6 +129,9 @@ class QuicLink:
         self.requests = 0
         self.received = 0  # datagrams read: tells "no answer" from "an answer, then silence"
         self.pending: deque[QuicEvent] = deque()
+        self.early_data = False  # 0-RTT keys exist: stream data sent now is early data
+        self.early_data_accepted = False  # the server took it (RFC 9001 §4.6.2)
+        self.established = 0.0  # time.perf_counter() when the handshake completed
         self._tls: QuicTls | None = None
         self._keylog = keylog
 
@@ -190,10 +198,19 @@ class QuicLink:
             if self._keylog is not None:
                 self._keylog.close()
 
-    def handshake(self, timeout: float) -> HandshakeCompleted:
-        """Send the Initial and drive the handshake for up to TIMEOUT s, or QuicHandshakeError."""
+    def handshake(self, timeout: float, early: Early | None = None) -> HandshakeCompleted:
+        """Send the Initial and drive the handshake for up to TIMEOUT s, or QuicHandshakeError.
+
+        EARLY, called before the Initial leaves, may queue stream data: 0-RTT
+        when ``early_data``, else sent by aioquic with the Finished.
+        """
         deadline = time.monotonic() + timeout
         self.quic.connect(self.addr, now=time.monotonic())
+        # aioquic derives the 0-RTT keys in connect() when the ticket allows early
+        # data (RFC 8446 §4.2.10); it has no public way to tell.
+        self.early_data = self.quic._cryptos[Epoch.ZERO_RTT].send.is_valid()
+        if early is not None:
+            early(self)
         try:
             self.transmit()
         except OSError as e:
@@ -202,6 +219,8 @@ class QuicLink:
             for i, event in enumerate(self.pending):
                 if isinstance(event, HandshakeCompleted):
                     del self.pending[i]  # what follows it (the server's SETTINGS) stays
+                    self.established = time.perf_counter()
+                    self.early_data_accepted = self.early_data and event.early_data_accepted
                     self._tls = QuicTls(self.quic, event)
                     return event
             closing = self.closing()
@@ -267,8 +286,13 @@ class QuicConnector:
         self.route = route
         self.tickets: dict[str, SessionTicket] = {}
 
-    def open(self, job: Job, res: DnsResult, port: int, timeout: float) -> QuicLink:
-        """A QUIC connection for JOB to RES's address on UDP PORT; its costs go on JOB's fetch."""
+    def open(
+        self, job: Job, res: DnsResult, port: int, timeout: float, early: Early | None = None
+    ) -> QuicLink:
+        """A QUIC connection for JOB to RES's address on UDP PORT; its costs go on JOB's fetch.
+
+        EARLY queues the first requests before the handshake (QuicLink.handshake).
+        """
         f, host = job.fetch, job.fetch.host
         f.dns_ms, f.address = res.ms, res.addresses[0]
         keylog = open(self.keylog, "a") if self.keylog else None  # noqa: SIM115 (the link closes it)
@@ -279,7 +303,7 @@ class QuicConnector:
             verify_mode=ssl.CERT_REQUIRED,
             cafile=self.ca_file,  # the lab CA, nothing else
             secrets_log_file=keylog,
-            session_ticket=self.tickets.get(host),
+            session_ticket=self.tickets.pop(host, None),  # one use (RFC 8446 §C.4)
             idle_timeout=30.0,
         )
         quic = QuicConnection(configuration=config, session_ticket_handler=self._keep(host))
@@ -287,11 +311,11 @@ class QuicConnector:
         sock = socket.socket(family, socket.SOCK_DGRAM)
         addr = self.route((f.address, port))
         link = QuicLink(sock, quic, addr, host, keylog)
-        offered = host in self.tickets
+        offered = config.session_ticket is not None
         t0 = time.perf_counter()
         try:
             sock.connect(addr)  # UDP: no packet, only fixes the peer (and lets ICMP errors in)
-            done = link.handshake(timeout)
+            done = link.handshake(timeout, early)
         except (OSError, QuicHandshakeError):
             f.tls_ms = elapsed_ms(t0)
             link.close()
@@ -317,6 +341,8 @@ class QuicConnector:
             ms=f.tls_ms,
             resumed=done.session_resumed,
             offered_session=offered,
+            early_data=link.early_data,  # requests were sent as 0-RTT
+            early_data_accepted=link.early_data_accepted,
         )
         return link
 

@@ -58,6 +58,10 @@ class Fetch:
     # The connection this fetch used was set up by resuming an earlier TLS session
     # (no certificate sent), whether opened for this fetch or kept alive.
     tls_resumed: bool = False
+    # Sent as QUIC 0-RTT early data on a resumed connection, before its handshake
+    # completed, and accepted by the server (RFC 9001 §4.6); False when it waited
+    # for the handshake, or the server refused the early data and it was resent.
+    early_data: bool = False
     conditional: dict[str, str] = field(default_factory=dict)  # validators sent
     # --http auto: why the QUIC connection tried for this request (an Alt-Svc h3
     # alternative) failed, so that it went over TCP instead; "" when none was tried.
