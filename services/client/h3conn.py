@@ -30,8 +30,9 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from aioquic.h3.connection import ErrorCode, H3Connection
+from aioquic.h3.connection import ErrorCode, H3Connection, H3Stream
 from aioquic.h3.events import DataReceived, H3Event, HeadersReceived
 from aioquic.quic.events import ConnectionTerminated, QuicEvent, StreamReset
 
@@ -39,6 +40,23 @@ from services.client.exchange import Exchanges, Job, Response, elapsed_ms, stamp
 from services.client.quicdial import QuicLink, code_name
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})  # RFC 9110 §9.2.1: fit for 0-RTT
+
+
+class _ClientH3(H3Connection):
+    """aioquic's H3Connection, except that a response to HEAD may carry a Content-Length.
+
+    aioquic 1.7.2 checks every response's Content-Length against its DATA and
+    closes the connection with H3_MESSAGE_ERROR otherwise, but a response to
+    HEAD has no content and may announce GET's length (RFC 9110 §8.6, §9.3.2).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.head_streams: set[int] = set()
+
+    def _check_content_length(self, stream: H3Stream) -> None:
+        if stream.stream_id not in self.head_streams:
+            super()._check_content_length(stream)
 
 
 class StreamError(RuntimeError):
@@ -69,7 +87,7 @@ class H3Conn:
         # Queues the control stream with its SETTINGS and the QPACK streams: they
         # leave with the next datagrams sent (the Initial's 0-RTT, the Finished's
         # flight or the first request).
-        self.h3 = H3Connection(link.quic)
+        self.h3 = _ClientH3(link.quic)
         self.streams: dict[int, _Stream] = {}
         self.early: list[Job] = []  # queued before the handshake, stamped once it is done
         self.failed: str = ""  # why the connection can carry no more streams
@@ -151,6 +169,8 @@ class H3Conn:
             *((name.lower().encode(), value.encode("latin-1")) for name, value in job.fields),
         ]
         s = self.streams[stream_id] = _Stream(job, time.perf_counter(), early)
+        if job.method == "HEAD":
+            self.h3.head_streams.add(stream_id)
         self.h3.send_headers(stream_id, headers, end_stream=not job.body)
         if job.body:
             self.h3.send_data(stream_id, job.body, end_stream=True)
