@@ -19,6 +19,8 @@ from services.cdn.proxy import EDGE, RESERVED_PREFIX, Edge, handle
 from services.cdn.resolve import PinnedResolver
 from services.cdn.routing import Route, Router
 from services.cdn.upstreams import Pool
+from services.cdn.wsconnect import Dialer
+from services.common.h2tunnel import TUNNEL_PROTOCOLS
 
 
 @dataclass(frozen=True)
@@ -156,6 +158,7 @@ def make_app(config: EdgeConfig) -> web.Application:
                 clock=config.clock,
                 scheme=config.scheme,
                 wait_timeout=config.upstream_timeout,
+                dialer=Dialer(config.pins, config.upstream_tls, config.connect_timeout),
             )
             app[EDGE] = edge
             checker = aiohttp.ClientSession(
@@ -189,6 +192,8 @@ def make_app(config: EdgeConfig) -> web.Application:
             await checker.close()
 
     app.cleanup_ctx.append(upstream_session)
+    # WebSockets over HTTP/2 (RFC 8441): the HTTP/2 layer announces extended CONNECT.
+    app[TUNNEL_PROTOCOLS] = frozenset({"websocket"})
     app.router.add_get(RESERVED_PREFIX + "health", framed(health))
     app.router.add_post(RESERVED_PREFIX + "purge", framed(purge))
     app.router.add_route("*", RESERVED_PREFIX + "{rest:.*}", framed(reserved))

@@ -36,7 +36,9 @@ from services.cdn.respond import from_entry, plain
 from services.cdn.routing import Route, Router, loop_detected, upstream_request_headers
 from services.cdn.upstreams import Pool
 from services.cdn.validation import conditional_headers, freshen
-from services.cdn.websocket import is_upgrade, tunnel
+from services.cdn.websocket import is_upgrade, tunnel, tunnel_extended
+from services.cdn.wsconnect import Dialer
+from services.common.h2tunnel import tunnel_of
 from services.common.hosts import normalize_host
 from services.common.httpserver import LOG_FIELDS
 from services.common.logs import log_event
@@ -63,6 +65,7 @@ class Edge:
     background: set[asyncio.Task[None]] = field(default_factory=set)
     scheme: str = "https"
     wait_timeout: float = 10.0
+    dialer: Dialer = field(default_factory=Dialer)  # raw connections for RFC 8441 WebSockets
 
 
 EDGE: web.AppKey[Edge] = web.AppKey("edge", Edge)
@@ -104,6 +107,11 @@ async def handle(request: web.Request) -> web.StreamResponse:
             {"purged": removed, "host": route.public_host, "target": request.raw_path},
             headers={"Cache-Control": "no-store"},
         )
+    h2_tunnel = tunnel_of(request)
+    if h2_tunnel is not None:  # only :protocol websocket gets this far (TUNNEL_PROTOCOLS)
+        return await tunnel_extended(request, h2_tunnel, edge.dialer, route,
+                                     edge.pools[route.public_host], fields, edge.scheme,
+                                     edge.wait_timeout)  # fmt: skip
     if is_upgrade(request):
         return await tunnel(
             request, edge.session, route, edge.pools[route.public_host], fields, edge.scheme

@@ -6,9 +6,11 @@ subprotocols, and relays messages both ways until either side closes, with
 the same close code. If the upstream refuses the handshake (a 401 for a
 missing token) the client gets that status, not a generic error.
 
-Over HTTP/2 a WebSocket needs the extended CONNECT of RFC 8441; the lab's
-HTTP/2 layer does not announce SETTINGS_ENABLE_CONNECT_PROTOCOL, so clients
-(curl, Chromium) use HTTP/1.1 for WebSockets, as they do with most servers.
+Over HTTP/2 a WebSocket is an RFC 8441 extended CONNECT (``:protocol
+websocket``, answered 200, frames in the stream's DATA), which the edge's
+HTTP/2 layer announces and hands over as an H2Tunnel. The same route and
+pool choose the upstream, and the edge opens its usual HTTP/1.1 Upgrade to
+it, with a key of its own, and relays the bytes (services/cdn/wsconnect.py).
 """
 
 from __future__ import annotations
@@ -18,11 +20,22 @@ import contextlib
 
 import aiohttp
 from aiohttp import web
+from multidict import CIMultiDict
 
 from services.cdn.cachestatus import Outcome
 from services.cdn.respond import plain
-from services.cdn.routing import Route, upstream_request_headers
+from services.cdn.routing import Route, append_via, upstream_request_headers
 from services.cdn.upstreams import Pool
+from services.cdn.wsconnect import (
+    VERSION,
+    Dialer,
+    new_key,
+    parse_head,
+    relay,
+    upgrade_problem,
+    upgrade_request,
+)
+from services.common.h2tunnel import H2Tunnel
 
 # Fields aiohttp's ws_connect writes itself for the edge's own handshake.
 OWN = ("Sec-WebSocket-Key", "Sec-WebSocket-Version", "Sec-WebSocket-Extensions",
@@ -111,3 +124,72 @@ async def tunnel(
         await client.close(code=code)
         fields.update(counts)
     return client
+
+
+async def tunnel_extended(
+    request: web.Request,
+    tunnel: H2Tunnel,
+    dialer: Dialer,
+    route: Route,
+    pool: Pool,
+    fields: dict[str, object],
+    scheme: str,
+    timeout: float,
+) -> web.StreamResponse:
+    """An RFC 8441 WebSocket from an HTTP/2 client, relayed to an HTTP/1.1 Upgrade upstream."""
+    fields.update(cache="BYPASS", websocket=True, websocket_over="h2")
+    bypass = Outcome("BYPASS", fwd="bypass")
+    version = request.headers.get("Sec-WebSocket-Version", VERSION)
+    if version != VERSION:
+        # RFC 6455 §4.4: an unknown version is refused with the one this side speaks.
+        refused = plain(426, f"426 Upgrade Required: WebSocket version {version!r}", bypass)
+        refused.headers["Sec-WebSocket-Version"] = VERSION
+        return refused
+    headers = upstream_request_headers(
+        request.headers, public_host=route.public_host, client_ip=request.remote, proto=scheme
+    )
+    # Protocol and extensions are offered end to end: the frames pass through unchanged.
+    for name in ("Sec-WebSocket-Key", "Sec-WebSocket-Version"):
+        headers.pop(name, None)
+    failures: list[str] = []
+    for member in pool.order():
+        url = route.target(request.raw_path, member.url)
+        key = new_key()
+        try:
+            reader, writer = await dialer.open(url)
+        except (OSError, TimeoutError) as e:
+            failures.append(f"{member.label}: {type(e).__name__}: {e}")
+            continue
+        try:
+            writer.write(upgrade_request(url, key, headers))
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
+            answer = parse_head(head)
+        except (OSError, TimeoutError, ValueError, asyncio.IncompleteReadError) as e:
+            writer.close()
+            failures.append(f"{member.label}: {type(e).__name__}: {e}")
+            continue
+        fields["upstream"] = member.label
+        if answer.status != 101:
+            writer.close()
+            # The upstream answered: its refusal (401, 404) is the answer; no failover.
+            return plain(answer.status,
+                         f"{answer.status} {answer.reason}: the upstream refused the WebSocket",
+                         Outcome("BYPASS", fwd="bypass", fwd_status=answer.status))  # fmt: skip
+        problem = upgrade_problem(answer, key)
+        if problem is not None:
+            writer.close()
+            return plain(502, f"502 Bad Gateway: the upstream's WebSocket handshake: {problem}",
+                         bypass)  # fmt: skip
+        accepted: CIMultiDict[str] = CIMultiDict()
+        for name in ("Sec-WebSocket-Protocol", "Sec-WebSocket-Extensions"):
+            if name in answer.headers:
+                accepted[name] = answer.headers[name]
+        append_via(accepted)
+        response = await tunnel.accept(request, accepted)
+        try:
+            fields["closed"] = await relay(tunnel, reader, writer)
+        finally:
+            fields.update(bytes_to_upstream=tunnel.bytes_in, bytes_to_client=tunnel.bytes_out)
+        return response
+    return plain(502, "502 Bad Gateway: no upstream took the WebSocket: " + "; ".join(failures),
+                 bypass)  # fmt: skip

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import h2.connection
@@ -18,6 +17,7 @@ from h2.errors import ErrorCodes
 from services.common.h2server import TlsSite
 from services.common.h2tunnel import TUNNEL_PROTOCOLS, connect_refusal, tunnel_of
 from services.common.tls import server_context
+from tests.unit.common.h2client import Client
 
 HOST = "www.example.com"
 DEADLINE = 10.0  # seconds: every wait below ends as soon as its condition holds
@@ -89,92 +89,6 @@ async def plain_port(certs: Path, held: Held) -> AsyncIterator[int]:
     """The same app without TUNNEL_PROTOCOLS, as the origin and the API run."""
     async for p in serve(certs, make_app(False, held)):
         yield p
-
-
-class Client:
-    """A sans-IO h2 client over real TLS: events in, frames out."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
-        self.conn = h2.connection.H2Connection()
-        self.conn.initiate_connection()
-        self.events: list[h2.events.Event] = []
-        self.flush()
-
-    @classmethod
-    async def open(cls, port: int, ca: Path) -> Client:
-        ctx = ssl.create_default_context(cafile=str(ca))
-        ctx.set_alpn_protocols(["h2"])
-        reader, writer = await asyncio.open_connection(
-            "127.0.0.1", port, ssl=ctx, server_hostname=HOST
-        )
-        return cls(reader, writer)
-
-    def flush(self) -> None:
-        self.writer.write(self.conn.data_to_send())
-
-    async def until(
-        self, done: Callable[[h2.events.Event], bool], since: int = 0
-    ) -> h2.events.Event:
-        """Read until an event (from ``events[since]`` on) satisfies ``done``; every event
-        is kept in ``events``."""
-        for event in self.events[since:]:
-            if done(event):
-                return event
-        while True:
-            data = await asyncio.wait_for(self.reader.read(65536), DEADLINE)
-            assert data, f"connection closed; events: {self.events}"
-            batch = self.conn.receive_data(data)
-            self.events += batch
-            for event in batch:
-                if isinstance(event, h2.events.DataReceived):
-                    self.conn.acknowledge_received_data(
-                        event.flow_controlled_length, event.stream_id
-                    )
-            self.flush()
-            for event in batch:
-                if done(event):
-                    return event
-
-    def connect(self, path: str = "/chat", protocol: str | None = "websocket") -> int:
-        sid = self.conn.get_next_available_stream_id()
-        headers = [(":method", "CONNECT")]
-        if protocol is not None:
-            headers += [(":protocol", protocol), (":scheme", "https"), (":path", path)]
-        self.conn.send_headers(sid, [*headers, (":authority", HOST)])
-        self.flush()
-        return sid
-
-    async def response(self, sid: int) -> h2.events.ResponseReceived:
-        event = await self.until(
-            lambda e: isinstance(e, h2.events.ResponseReceived | h2.events.StreamReset)
-            and e.stream_id == sid
-        )
-        assert isinstance(event, h2.events.ResponseReceived), event
-        return event
-
-    async def received(self, sid: int, size: int) -> bytes:
-        """Wait until ``size`` bytes of DATA have arrived on the stream; all of them."""
-
-        def got() -> bytes:
-            return b"".join(
-                e.data or b""
-                for e in self.events
-                if isinstance(e, h2.events.DataReceived) and e.stream_id == sid
-            )
-
-        await self.until(lambda _e: len(got()) >= size)
-        return got()
-
-    async def ping(self, opaque: bytes) -> None:
-        self.conn.ping(opaque)
-        self.flush()
-        await self.until(
-            lambda e: isinstance(e, h2.events.PingAckReceived) and e.ping_data == opaque
-        )
-
-    def close(self) -> None:
-        self.writer.close()
 
 
 def status(event: h2.events.ResponseReceived) -> str:
