@@ -65,6 +65,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     print("try:  lab run browse          open https://www.example.com/ and capture it")
     print("      lab dig www.example.com ask the lab resolver from the client")
     print("      lab curl -I https://www.example.com/")
+    print("      lab h3 -I https://www.example.com/    the same over HTTP/3 (QUIC)")
     print("      lab shell               a shell in the client container")
     return 0
 
@@ -237,6 +238,11 @@ def cmd_curl(args: argparse.Namespace) -> int:
     return _client_exec(["curl", "--cacert", "/certs/ca.crt", *args.rest])
 
 
+def cmd_h3(args: argparse.Namespace) -> int:
+    # Bookworm's curl has no HTTP/3: the client's own, on aioquic (services/client/h3get.py).
+    return _client_exec(["python", "-m", "services.client.h3get", *args.rest])
+
+
 def cmd_shell(args: argparse.Namespace) -> int:
     lab = Lab()
     cid = lab.container_id(args.service)
@@ -366,6 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, fn, what in (
         ("dig", cmd_dig, "dig from the client container"),
         ("curl", cmd_curl, "curl from the client (trusting the lab CA)"),
+        ("h3", cmd_h3, "an HTTP/3 request from the client (curl-like; bookworm's curl has none)"),
     ):
         sp = sub.add_parser(name, help=what)
         sp.add_argument("rest", nargs=argparse.REMAINDER)
@@ -407,12 +414,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else argv
-    # dig and curl take their own options verbatim (`lab curl -sS -D - URL`),
+    # dig, curl and h3 take their own options verbatim (`lab curl -sS -D - URL`),
     # which argparse would try to read as lab's.
-    if argv[:1] in (["dig"], ["curl"]):
-        args = argparse.Namespace(
-            verbose=False, rest=argv[1:], fn=cmd_dig if argv[0] == "dig" else cmd_curl
-        )
+    verbatim = {"dig": cmd_dig, "curl": cmd_curl, "h3": cmd_h3}
+    if argv[:1] and argv[0] in verbatim:
+        args = argparse.Namespace(verbose=False, rest=argv[1:], fn=verbatim[argv[0]])
     else:
         args = parser.parse_args(argv)
     try:
