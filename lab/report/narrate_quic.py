@@ -26,12 +26,15 @@ def narrate_quic(m: Matcher, f: Mapping[str, Any], after: int) -> tuple[Section,
     """The QUIC handshake of the connection F opened; returns its udp.stream."""
     addr, host = str(f.get("address") or ""), str(f.get("host") or "")
     sec = Section(f"QUIC: handshake with {host} ({addr} UDP 443)")
+    # A new connection begins with the Initial that carries a ClientHello for the
+    # host (the client's later Initials only acknowledge).
     first = m.take(
-        lambda x: x.proto == "quic"
+        lambda x: x.proto == "tls"
+        and x.kind == "client-hello"
         and x.src == m.client
         and x.dst == addr
         and x.quic is not None
-        and "Initial" in x.quic.packets,
+        and (x.tls is None or not x.tls.sni or x.tls.sni == host),
         after,
     )
     if first is None or first.quic is None:
@@ -66,6 +69,21 @@ def narrate_quic(m: Matcher, f: Mapping[str, Any], after: int) -> tuple[Section,
             "then its EncryptedExtensions, certificate chain, CertificateVerify and Finished "
             "in CRYPTO frames: the same TLS 1.3 messages a TCP connection carries in TLS "
             f"records{early}."
+        )
+    zero_rtt = [x for x in flight if x.src == m.client and x.quic and "0-RTT" in x.quic.packets]
+    if f.get("tls_resumed"):
+        sec.paragraphs.append(
+            "This is a resumption: the ClientHello offered a ticket from an earlier visit as a "
+            "pre-shared key, so the edge sent no certificate this time"
+            + (
+                f", and the client did not wait for the handshake at all: its request went in "
+                f"0-RTT packets ({frames_text([x.frame for x in zero_rtt])}) right behind the "
+                "Initial, encrypted with keys derived from that ticket. Only safe requests may "
+                "go this way, because an attacker can replay 0-RTT data (RFC 9001 section 9.2); "
+                "the edge would answer anything else 425 Too Early (RFC 8470)."
+                if zero_rtt
+                else "."
+            )
         )
     if finished is not None:
         ms = (finished.time - first.time) * 1000

@@ -30,6 +30,7 @@ from lab.scenario.runner import run_scenario
         "http-versions",
         "h2-multiplexing",
         "browser",
+        "quic-resumption",
     ],
 )
 def test_scenario_expectations_hold(lab: Lab, name: str) -> None:
