@@ -80,8 +80,9 @@ STEP_KINDS: dict[str, tuple[str, dict[str, type], str]] = {
         "url",
     ),
     "websocket": (
-        "subscribe to a WebSocket (logged in), POST a change over HTTPS, wait for its event",
-        {"url": str, "post": str, "json": object, "expect": str},
+        "subscribe to a WebSocket (logged in), POST a change over HTTPS, wait for its event "
+        "(`http: 2`: the WebSocket over HTTP/2 extended CONNECT, RFC 8441; default 1.1)",
+        {"url": str, "post": str, "json": object, "expect": str, "http": str},
         "url",
     ),
     "profile": (

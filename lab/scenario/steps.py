@@ -276,7 +276,7 @@ def _websocket(lab: Lab, o: StepOutcome, step: Step, out: str) -> None:
     expect = str(a.get("expect", "user.created"))
     cmd = ["python", "-m", "services.client.watch", str(a["url"]), "--post", str(a["post"]),
            "--json", json.dumps(a.get("json", {})), "--expect", expect,
-           "--keylog", f"{out}/client.keylog"]  # fmt: skip
+           "--keylog", f"{out}/client.keylog", "--http", str(a.get("http", "1.1"))]  # fmt: skip
     lab.exec("client", "mkdir", "-p", out)
     r = lab.exec("client", *cmd, timeout=60)
     lines = [json.loads(x) for x in r.stdout.splitlines() if x.startswith("{")]
