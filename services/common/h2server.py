@@ -58,6 +58,7 @@ from hyperframe.frame import GoAwayFrame
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
+from services.common.answer import answer
 from services.common.h2tunnel import TUNNEL, TUNNEL_PROTOCOLS, H2Tunnel, connect_refusal
 from services.common.logs import log_event
 
@@ -438,21 +439,15 @@ class H2Protocol(BaseProtocol):
         if stream.tunnel is not None:
             request[TUNNEL] = stream.tunnel
         try:
-            try:
-                response = refusal if refusal is not None else await self.app._handle(request)
-            except web.HTTPException as exc:
-                response = exc
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # as aiohttp's own server: a 500, logged
-                self.logger.exception(
-                    "handler error", extra={"event": "h2_handler_error", "error": str(exc)}
-                )
-                response = web.Response(status=500, text="500 Internal Server Error")
-            await response.prepare(request)
-            await response.write_eof()
-            if self.access_logger is not None:
-                self.access_logger.log(request, response, self._loop.time() - started)
+            await answer(
+                self.app,
+                request,
+                logger=self.logger,
+                event="h2_handler_error",
+                access_logger=self.access_logger,
+                started=started,
+                refusal=refusal,
+            )
         except (h2.exceptions.StreamClosedError, ConnectionError):
             pass  # the client reset the stream or went away: nothing more to send
         finally:

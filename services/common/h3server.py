@@ -73,6 +73,7 @@ from aioquic.quic.connection import QuicConnection, QuicConnectionState
 from aioquic.quic.packet import QuicErrorCode
 from multidict import CIMultiDict
 
+from services.common.answer import answer
 from services.common.h2server import request_message, response_headers
 from services.common.logs import log_event
 from services.common.tickets import TicketStore
@@ -410,21 +411,8 @@ class H3Protocol(QuicConnectionProtocol):
         assert task is not None
         request = self.app._make_request(message, payload, stream, writer, task)  # type: ignore[arg-type]
         try:
-            try:
-                response = await self.app._handle(request)
-            except web.HTTPException as exc:
-                response = exc
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # as aiohttp's own server: a 500, logged
-                self.logger.exception(
-                    "handler error", extra={"event": "h3_handler_error", "error": str(exc)}
-                )
-                response = web.Response(status=500, text="500 Internal Server Error")
-            await response.prepare(request)
-            await response.write_eof()
-            if self.access_logger is not None:
-                self.access_logger.log(request, response, self._loop.time() - started)
+            await answer(self.app, request, logger=self.logger, event="h3_handler_error",
+                         access_logger=self.access_logger, started=started)  # fmt: skip
         except ConnectionError:
             pass  # the client reset the stream or the connection ended: nothing more to send
         finally:
