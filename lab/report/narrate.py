@@ -107,7 +107,9 @@ def _http(
     cdn: Mapping[str, Any] | None,
     first_hit: bool,
     missed_before: bool,
+    brief: bool = False,
 ) -> Section:
+    """One request and its answer; BRIEF: a connection already told in full, one line."""
     url, host = str(f.get("url")), str(f.get("host"))
     path = url.split(host, 1)[-1] or "/"
     sec = Section(f"HTTP: GET {url}")
@@ -127,6 +129,8 @@ def _http(
         lambda x: x.kind == "response" and x.http is not None and x.http.request_in == req.frame
     )
     sec.frames = [req.frame] + ([resp.frame] if resp else [])
+    if brief and resp is not None and resp.http is not None:
+        return _brief(m, sec, f, req, resp)
     h2 = req.http is not None and req.http.version == "HTTP/2"
     how = (
         (
@@ -204,6 +208,32 @@ def _http(
         )
         if h.status == 304:
             sec.paragraphs.append(_not_modified(h, False))
+    return sec
+
+
+def _brief(m: Matcher, sec: Section, f: Mapping[str, Any], req: Message, resp: Message) -> Section:
+    """A further request on a connection the story already told: the facts in one line."""
+    rq, h = req.http, resp.http
+    assert rq is not None
+    assert h is not None
+    where = f"stream {rq.stream_id}" if rq.version == "HTTP/2" else "the same connection"
+    packed = (
+        f", HPACK {rq.hpack_bytes} B for {rq.plain_bytes} B of fields"
+        f" ({rq.indexed} from the tables)"
+        if rq.version == "HTTP/2" and rq.hpack_bytes
+        else ""
+    )
+    cond = ", conditional" if _validators(req, f) else ""
+    cache = h.header("X-Cache") or "-"
+    line = (
+        f"GET on {where} (frame {req.frame}{packed}{cond}) -> {h.status} {cache} "
+        f"(frame {resp.frame}), first byte {float(f.get('ttfb_ms') or 0):.1f} ms."
+    )
+    if not cache.upper().startswith("HIT"):
+        _text, ups = _upstream_text(m, resp.src, req.frame, resp.frame)
+        sec.frames += ups
+        line += f" The edge went to the origin for it ({frames_text(ups)})." if ups else ""
+    sec.paragraphs.append(line)
     return sec
 
 
@@ -327,6 +357,7 @@ def _narrate(
     streams: dict[str, int | None] = {}
     by_connection: dict[int, int | None] = {}  # the client's connection number -> TCP stream
     quic: dict[int, int | None] = {}  # the client's connection number -> QUIC udp.stream
+    told: set[int] = set()  # connections whose reuse was told in full once
     lookups: dict[tuple[str, int], list[Mapping[str, Any]]] = {}
     for d in timeline.get("dns") or []:
         lookups.setdefault((str(d["name"]), int(d.get("visit") or 1)), []).append(d)
@@ -369,7 +400,14 @@ def _narrate(
         else:
             # A reused connection may be another host's (HTTP/2 coalescing, RFC 9113 §9.1.1).
             stream = streams.get(host, by_connection.get(int(f.get("connection") or 0)))
-            out.append(_http(m, f, stream, _cdn_event(events, f), not hits, url in missed))
+            conn = int(f.get("connection") or 0)
+            # The first request on a connection and the first one reusing it are told
+            # in full (a handshake; keep-alive or multiplexing, HPACK's dynamic table);
+            # the ones after that in a line each.
+            brief = bool(f.get("reused_connection")) and conn in told
+            out.append(_http(m, f, stream, _cdn_event(events, f), not hits, url in missed, brief))
+            if f.get("reused_connection"):
+                told.add(conn)
         hits += cache.startswith("HIT")
         if cache.startswith("MISS"):
             missed.add(url)

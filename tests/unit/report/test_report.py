@@ -72,6 +72,13 @@ def test_narration_cites_the_hierarchy(html: str) -> None:
     assert "keep-alive" in text
 
 
+def test_narration_does_not_repeat_itself(html: str) -> None:
+    """Keep-alive is explained once; a further request on that connection gets one line."""
+    text = re.sub(r"<[^>]+>", " ", html)
+    assert text.count("on the connection it already had open to this host") == 1
+    assert text.count("GET on the same connection") == 1
+
+
 def test_no_external_resources(html: str) -> None:
     """No src or href attribute points anywhere: the page is self-contained."""
     assert re.findall(r"""\s(?:src|href)\s*=""", html) == []
