@@ -13,6 +13,7 @@ from typing import Any
 
 from lab.report.match import Section, frames_text
 from lab.report.packets import Message
+from lab.report.summary import summary_html
 
 CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:0 auto;max-width:1200px;padding:1em 2em;
@@ -151,7 +152,8 @@ def page(
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{escape(title)}</title><style>{CSS}</style></head><body>"
-        f"<h1>{escape(title)}</h1>{_summary(timeline, messages)}{_phases(timeline)}"
+        f"<h1>{escape(title)}</h1>{summary_html(timeline, messages)}"
+        f"{_summary(timeline, messages)}{_phases(timeline)}"
         '<h2>Waterfall</h2><p class="muted">From the client\'s timeline: where each '
         "request's time went, as a browser's network panel shows it.</p>"
         f'<div class="scroll">{waterfall}</div>'
