@@ -18,6 +18,15 @@ def host_name(address: str) -> str:
     return host.service if host.service in ROLE_NAMED else host.dns_name
 
 
+def short_name(address: str) -> str:
+    """A lifeline's label: the Compose service name ("tld-a", "ns-example", "edge")."""
+    host = BY_ADDRESS.get(address)
+    if host is not None:
+        return host.service
+    # Not in the plan (an IPv6 link-local, the bridge's gateway): its tail tells it apart.
+    return address if len(address) <= 12 else "…" + address[-11:]
+
+
 def host_role(address: str) -> str:
     host = BY_ADDRESS.get(address)
     return host.role if host else "not in the lab's address plan"

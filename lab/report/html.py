@@ -22,7 +22,9 @@ h1{font-size:1.5em}h2{margin-top:2em;border-bottom:1px solid #ddd}
 .muted{color:#777;font-weight:normal}
 .scroll{overflow-x:auto;border:1px solid #e4e4e4;border-radius:6px;padding:.5em}
 svg text{font:11px ui-monospace,monospace}
-.heads{position:sticky;top:0;background:#fff}
+.scroll:has(>.sequence){overflow:visible}
+.heads{position:sticky;top:0;z-index:1;background:#fff;box-shadow:0 3px 3px -3px #9ab}
+svg.seq,svg.heads{display:block;max-width:100%;height:auto}
 .heads rect{fill:#f3f6fa;stroke:#9ab}.heads text{font-weight:bold}
 .life{stroke:#ccd;stroke-dasharray:4 4}
 .msg line,.msg path{stroke-width:1.6}
@@ -31,6 +33,13 @@ svg text{font:11px ui-monospace,monospace}
 .msg:hover .lbl,.msg.hl .lbl{font-weight:bold}
 .msg.hl line{stroke-width:3.5}
 details.phase>summary{cursor:pointer;padding:.2em 0;font-weight:600}
+details.fold>summary{list-style:none;cursor:pointer}
+details.fold>summary::-webkit-details-marker{display:none}
+details.fold[open] .shut,details.fold:not([open]) .shown{display:none}
+.foldrow .lbl{paint-order:stroke;stroke:#fff;stroke-width:3px}.foldrow .fno{fill:#999}
+details.fold>summary:hover .lbl{font-weight:bold}
+details:not([open]):has(.msg.hl)>summary{background:#fff3c4}
+@media print{.heads{position:static}}
 .tick{stroke:#eee;fill:#999}
 section.step{border-left:4px solid #cde;padding:.1em 1em;margin:1em 0}
 section.step:hover{border-color:#1f6fb2}

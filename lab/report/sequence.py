@@ -3,7 +3,13 @@
 Pure layout: messages in, SVG text out. Each phase (a DNS lookup, a
 handshake, the requests on one connection, the teardown) is its own SVG
 inside a <details> element, so a long run folds phase by phase with no
-script; the lifeline heads are drawn once, above them all.
+script; the lifeline heads are drawn once, above them all (the page keeps
+them in view with position: sticky). Runs of like HTTP exchanges fold into
+one row of their own <details> (``repeats``).
+
+Everything fits a 1280 px window: columns narrow with the number of
+lifelines, heads carry the service name ("tld-a") and arrow labels are cut to
+the room they have; the full name, address and label are in each <title>.
 """
 
 from __future__ import annotations
@@ -12,11 +18,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from html import escape
 
-from lab.report.hosts import host_name, host_role, lifeline_order
+from lab.report.hosts import host_name, host_role, lifeline_order, short_name
 from lab.report.packets import Message
+from lab.report.repeats import Fold, fold_repeats
+from lab.topology import BY_SERVICE
 
-COL = 170  # distance between lifelines
-LEFT = 60  # room for the frame numbers
+# The diagram's width budget: the page's 1200 px column at 1280 px, less the
+# scroll box's border and padding and some slack for a scrollbar.
+FIT = 1160
+MAX_COL = 170  # distance between lifelines when few take part
+MIN_COL = 56  # below this even "resolver" no longer fits its head
+LEFT = 48  # room for the frame numbers ("#1234")
+CHAR = 6.7  # width of one character of the 11 px monospace labels
 ROW = 24
 HEAD = 40
 COLORS = {
@@ -86,8 +99,36 @@ def phases(messages: Sequence[Message]) -> list[Phase]:
     return out
 
 
-def _x(col: int) -> int:
-    return LEFT + COL // 2 + col * COL
+def column_width(lifelines: int, fit: int = FIT) -> int:
+    """The distance between lifelines that puts LIFELINES of them within FIT pixels."""
+    return max(MIN_COL, min(MAX_COL, (fit - LEFT) // max(lifelines, 1)))
+
+
+def fit_text(text: str, pixels: float) -> str:
+    """TEXT cut with an ellipsis to what PIXELS of label can hold."""
+    room = max(int(pixels // CHAR), 2)
+    return text if len(text) <= room else text[: room - 1] + "…"
+
+
+@dataclass(frozen=True)
+class _Grid:
+    """Where each lifeline stands."""
+
+    addresses: tuple[str, ...]
+    col: int
+
+    @property
+    def width(self) -> int:
+        return LEFT + self.col * len(self.addresses)
+
+    def x(self, address: str) -> int:
+        return LEFT + self.col // 2 + self.addresses.index(address) * self.col
+
+    def lifelines(self, height: int) -> str:
+        return "".join(
+            f'<line class="life" x1="{self.x(a)}" y1="0" x2="{self.x(a)}" y2="{height}"/>'
+            for a in self.addresses
+        )
 
 
 def _color_key(m: Message) -> str:
@@ -96,28 +137,30 @@ def _color_key(m: Message) -> str:
     return m.proto if m.proto in COLORS else "tcp"
 
 
-def lifeline_heads(addresses: Sequence[str]) -> str:
-    """The boxes naming each lifeline, as one SVG."""
-    width = LEFT + COL * len(addresses)
+def lifeline_heads(addresses: Sequence[str], col: int | None = None) -> str:
+    """The boxes naming each lifeline, as one SVG: short name shown, the rest on hover."""
+    grid = _Grid(tuple(addresses), col or column_width(len(addresses)))
+    width = grid.width
     parts = [
         f'<svg class="heads" xmlns="http://www.w3.org/2000/svg" width="{width}" '
         f'height="{HEAD}" viewBox="0 0 {width} {HEAD}" role="img">'
     ]
-    for i, addr in enumerate(addresses):
-        x = _x(i)
+    for addr in addresses:
+        x = grid.x(addr)
         name = escape(host_name(addr))
+        label = escape(fit_text(short_name(addr), grid.col - 10))
         parts.append(
             f'<g class="lifeline" data-host="{name}" data-address="{escape(addr)}">'
             f"<title>{name} ({escape(addr)}): {escape(host_role(addr))}</title>"
-            f'<rect x="{x - COL // 2 + 6}" y="4" width="{COL - 12}" height="30" rx="5"/>'
-            f'<text x="{x}" y="23" text-anchor="middle">{name}</text></g>'
+            f'<rect x="{x - grid.col // 2 + 3}" y="4" width="{grid.col - 6}" height="30" rx="5"/>'
+            f'<text x="{x}" y="23" text-anchor="middle">{label}</text></g>'
         )
     parts.append("</svg>")
     return "".join(parts)
 
 
-def _arrow(m: Message, y: int, col: dict[str, int], marker: str) -> str:
-    x1, x2 = _x(col[m.src]), _x(col[m.dst])
+def _arrow(m: Message, y: int, grid: _Grid, marker: str) -> str:
+    x1, x2 = grid.x(m.src), grid.x(m.dst)
     key = _color_key(m)
     color = COLORS[key]
     tip = f"frame {m.frame} · {m.time:.6f} · {host_name(m.src)} → {host_name(m.dst)}: {m.label}"
@@ -140,19 +183,12 @@ def _arrow(m: Message, y: int, col: dict[str, int], marker: str) -> str:
         f'<text class="fno" x="4" y="{y + 4}">#{m.frame}</text>'
         f"{shape}"
         f'<text class="lbl" x="{left + 8}" y="{y - 5}" fill="{color}">'
-        f"{escape(m.label)}</text></g>"
+        f"{escape(fit_text(m.label, grid.width - left - 12))}</text></g>"
     )
 
 
-def phase_svg(phase: Phase, addresses: Sequence[str], index: int) -> str:
-    """One phase: the lifelines' stretch and an arrow per message, in capture order."""
-    col = {a: i for i, a in enumerate(addresses)}
-    width = LEFT + COL * len(addresses)
-    height = ROW * len(phase.messages) + ROW // 2
-    marker = f"ah{index}"
-    parts = [
-        f'<svg class="seq" xmlns="http://www.w3.org/2000/svg" width="{width}" '
-        f'height="{height}" viewBox="0 0 {width} {height}">',
+def _defs(marker: str) -> str:
+    return (
         "<defs>"
         + "".join(
             f'<marker id="{marker}-{k}" viewBox="0 0 10 10" refX="9" refY="5" '
@@ -160,33 +196,100 @@ def phase_svg(phase: Phase, addresses: Sequence[str], index: int) -> str:
             f'<path d="M0,0 L10,5 L0,10 z" fill="{c}"/></marker>'
             for k, c in COLORS.items()
         )
-        + "</defs>",
+        + "</defs>"
+    )
+
+
+def _rows_svg(messages: Sequence[Message], grid: _Grid, marker: str) -> str:
+    """The lifelines' stretch and an arrow per message, in capture order."""
+    width = grid.width
+    height = ROW * len(messages) + ROW // 2
+    parts = [
+        f'<svg class="seq" xmlns="http://www.w3.org/2000/svg" width="{width}" '
+        f'height="{height}" viewBox="0 0 {width} {height}">',
+        _defs(marker),
+        grid.lifelines(height),
     ]
-    for i in range(len(addresses)):
-        parts.append(f'<line class="life" x1="{_x(i)}" y1="0" x2="{_x(i)}" y2="{height}"/>')
-    for n, m in enumerate(phase.messages):
-        parts.append(_arrow(m, ROW * n + ROW - 4, col, marker))
+    for n, m in enumerate(messages):
+        parts.append(_arrow(m, ROW * n + ROW - 4, grid, marker))
     parts.append("</svg>")
     return "".join(parts)
 
 
-def sequence_html(messages: Sequence[Message], fold_after: int = 40) -> str:
+def _fold_html(fold: Fold, grid: _Grid, marker: str) -> str:
+    """A folded run: one row with a two-way arrow and the summary, the arrows inside."""
+    first = fold.messages[0]
+    x1, x2 = sorted((grid.x(first.src), grid.x(first.dst)))
+    frames = fold.frames
+    span = f"#{frames[0]}" if len(frames) == 1 else f"#{frames[0]}–{frames[-1]}"
+    height = ROW + ROW // 4
+    y = ROW - 4
+    label = f"{fold.summary} ({len(fold.messages)} messages)"
+    row = (
+        f'<svg class="seq foldrow" xmlns="http://www.w3.org/2000/svg" width="{grid.width}" '
+        f'height="{height}" viewBox="0 0 {grid.width} {height}">'
+        f"<title>{escape(label)}; click to show each message</title>"
+        f"{grid.lifelines(height)}"
+        f'<text class="fno" x="4" y="{y + 4}">{span}</text>'
+        f'<rect x="{x1}" y="{y - 3}" width="{max(x2 - x1, 30)}" height="6" rx="3" '
+        f'fill="{COLORS["http"]}" fill-opacity=".35"/>'
+        f'<text class="lbl" x="{x1 + 8}" y="{y - 6}" fill="{COLORS["http"]}">'
+        f'<tspan class="shut">▸ </tspan><tspan class="shown">▾ </tspan>'
+        f"{escape(fit_text(label, grid.width - x1 - 28))}</text></svg>"
+    )
+    body = _rows_svg(fold.messages, grid, marker)
+    return f'<details class="fold"><summary>{row}</summary>{body}</details>'
+
+
+def phase_svg(phase: Phase, addresses: Sequence[str], index: int, col: int | None = None) -> str:
+    """One phase: its arrows in capture order, runs of like HTTP exchanges folded."""
+    grid = _Grid(tuple(addresses), col or column_width(len(addresses)))
+    parts: list[str] = []
+    drawn: list[Message] = []
+    for item in fold_repeats(phase.messages):
+        if isinstance(item, Message):
+            drawn.append(item)
+            continue
+        if drawn:
+            parts.append(_rows_svg(drawn, grid, f"ah{index}-{len(parts)}"))
+            drawn = []
+        parts.append(_fold_html(item, grid, f"ah{index}-{len(parts)}"))
+    if drawn or not parts:
+        parts.append(_rows_svg(drawn, grid, f"ah{index}-{len(parts)}"))
+    return "".join(parts)
+
+
+def opening_phases(groups: Sequence[Phase], count: int) -> list[int]:
+    """The phases to show open: the first COUNT the client takes part in.
+
+    A capture starts with whatever the servers were doing already (the edge's
+    health checks, the tail of an older connection); the reader came for the
+    client's page load, so that is what the diagram opens on.
+    """
+    client = BY_SERVICE["client"].ipv4
+    mine = [i for i, p in enumerate(groups) if any(client in (m.src, m.dst) for m in p.messages)]
+    return (mine or list(range(len(groups))))[:count]
+
+
+def sequence_html(messages: Sequence[Message], fold_after: int = 40, open_phases: int = 3) -> str:
     """The whole diagram: heads, then one foldable SVG per phase.
 
-    With more than FOLD_AFTER messages, phases after the first few start folded.
+    A run of more than FOLD_AFTER messages opens only OPEN_PHASES phases
+    (``opening_phases``); the others show their summary line and open on a click.
     """
     addresses = lifeline_order(a for m in messages for a in (m.src, m.dst))
-    parts = ['<div class="sequence">', lifeline_heads(addresses)]
-    shown = 0
-    for i, ph in enumerate(phases(messages)):
+    col = column_width(len(addresses))
+    parts = ['<div class="sequence">', lifeline_heads(addresses, col)]
+    groups = phases(messages)
+    opened = set(opening_phases(groups, open_phases)) if len(messages) > fold_after else None
+    for i, ph in enumerate(groups):
         first, last = ph.frames
         span = f"frame {first}" if first == last else f"frames {first}–{last}"
-        is_open = " open" if len(messages) <= fold_after or shown < fold_after else ""
-        shown += len(ph.messages)
+        is_open = " open" if opened is None or i in opened else ""
         parts.append(
             f'<details class="phase"{is_open}><summary>{escape(ph.title)} '
             f'<span class="muted">({span}, {len(ph.messages)} messages)</span>'
-            f"</summary>{phase_svg(ph, addresses, i)}</details>"
+            f"</summary>{phase_svg(ph, addresses, i, col)}</details>"
         )
     parts.append("</div>")
     return "".join(parts)

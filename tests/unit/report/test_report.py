@@ -7,6 +7,7 @@ import pytest
 
 from lab.report import build_report
 from lab.report.packets import read_messages
+from lab.report.repeats import Fold, fold_repeats
 from lab.report.sequence import phases, sequence_html
 
 from .conftest import SAMPLE, needs_tshark
@@ -93,3 +94,25 @@ def test_report_written_in_run_dir(run_dir: Path) -> None:
     out = build_report(run_dir)
     assert out == run_dir / "report.html"
     assert out.stat().st_size > 10_000
+
+
+def test_fold_repeats_on_the_sample() -> None:
+    """The sample's three keep-alive revalidations on connection 1 keep the first, fold two."""
+    messages = read_messages(SAMPLE / "capture.pcapng")
+    rows = fold_repeats(messages)
+    folds = [r for r in rows if isinstance(r, Fold)]
+    assert [f.summary for f in folds] == [
+        "2 more GETs on connection 1, all 200, all HIT, 0.4–0.6 ms"
+    ]
+    assert folds[0].frames == [57, 59, 61, 63]
+    unfolded = [m for r in rows for m in (r.messages if isinstance(r, Fold) else (r,))]
+    assert unfolded == messages
+
+
+def test_folded_messages_keep_their_arrows() -> None:
+    """Folding hides nothing from the page: every message still has its data-frame arrow."""
+    messages = read_messages(SAMPLE / "capture.pcapng")
+    svg = sequence_html(messages, fold_after=0)
+    assert '<details class="fold">' in svg
+    assert len(re.findall(r'<g class="msg [^"]*" data-frame="\d+"', svg)) == len(messages)
+    assert svg.count('<details class="phase" open>') == 3
