@@ -78,7 +78,9 @@ def summary_rows(timeline: Mapping[str, Any], messages: Sequence[Message]) -> li
         caches = Counter(str(f["cache"]) for f in mine if f.get("cache"))
         if not caches and s.get("cache"):
             caches = Counter(str(c) for c in s["cache"])
-        if caches:
+        if caches and p is None and len(caches) == 1 and sum(caches.values()) == 1:
+            rows[-1] = (*rows[-1][:2], f"{rows[-1][2]} · X-Cache {next(iter(caches))}")
+        elif caches:
             rows.append((name, "X-Cache", _counted(caches)))
         if protocols := _protocols(mine):
             rows.append((name, "HTTP", protocols))
@@ -86,9 +88,10 @@ def summary_rows(timeline: Mapping[str, Any], messages: Sequence[Message]) -> li
     failed = sum(1 for e in expectations if not e.get("passed"))
     ok = timeline.get("ok", True) and not failed
     verdict = "ok" if ok else "FAILED"
-    rows.append(
-        ("run", "outcome", f"{verdict}: {failed} of {len(expectations)} expectations failed")
-    )
+    tally = f"{failed} of {len(expectations)} expectations failed"
+    if not ok and not failed:  # the runner's verdict, e.g. a step that did not succeed
+        tally += ", but the run is marked failed (see the steps)"
+    rows.append(("run", "outcome", f"{verdict}: {tally}"))
     return rows
 
 
