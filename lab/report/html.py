@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
+from lab.report.journey import journey_section
 from lab.report.match import Section, frames_text
 from lab.report.packets import Message
 from lab.report.summary import summary_html
@@ -48,6 +49,15 @@ section.step-head{margin:1.6em 0 .4em;border-bottom:2px solid #1f6fb2}
 section.step-head h3{margin:.3em 0;font-size:1.2em}
 table{border-collapse:collapse}td,th{padding:.2em .6em;border-bottom:1px solid #eee;
 text-align:left}
+.journey .jhost rect{fill:#f3f6fa;stroke:#9ab}.journey .jname{font-weight:bold}
+.journey .jdns{font-size:9.5px;fill:#557}.journey .jarrow{stroke-width:1.6}
+.journey .idle rect{fill:#f6f6f6;stroke:#ccc;stroke-dasharray:3 3}.journey .idle text{fill:#aaa}
+.journey .jhop text{fill:#fff;font-weight:bold}
+.journey .jhop:hover circle{stroke:#222;stroke-width:2}
+.jlist{columns:2 32em;font-size:.92em}.jnoreply{color:#c0392b}
+.journey .jhop,.jlink{cursor:pointer}.jlink{color:#1f6fb2;text-decoration:underline}
+section.jflash{outline:2px solid #f0a500}
+@media print{.journey-map{break-inside:avoid}}
 """
 
 # Hovering a narration step highlights the arrows of the frames it cites.
@@ -162,7 +172,8 @@ def page(
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{escape(title)}</title><style>{CSS}</style></head><body>"
         f"<h1>{escape(title)}</h1>{summary_html(timeline, messages)}"
-        f"{_summary(timeline, messages)}{_phases(timeline)}"
+        f"{_summary(timeline, messages)}{journey_section(messages)}"
+        f"{_phases(timeline)}"
         '<h2>Waterfall</h2><p class="muted">From the client\'s timeline: where each '
         "request's time went, as a browser's network panel shows it.</p>"
         f'<div class="scroll">{waterfall}</div>'
