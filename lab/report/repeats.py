@@ -115,14 +115,18 @@ def _summary(units: Sequence[_Unit], sent_at: dict[int, float]) -> str:
     return ", ".join(parts)
 
 
-def fold_repeats(messages: Sequence[Message], min_fold: int = 2) -> list[Message | Fold]:
+def fold_repeats(
+    messages: Sequence[Message], min_fold: int = 2, context: Sequence[Message] = ()
+) -> list[Message | Fold]:
     """The messages in capture order, runs of like HTTP exchanges folded after the first.
 
     A run is consecutive exchanges of one shape (request and answer, lone
     requests, lone responses) on one TCP connection with nothing else between
     them. Runs that would fold fewer than MIN_FOLD exchanges are left drawn.
+    CONTEXT (the whole capture) finds the requests of responses folded apart
+    from them, to time those too.
     """
-    sent_at = {m.frame: m.time for m in messages if m.http and m.http.request}
+    sent_at = {m.frame: m.time for m in (*context, *messages) if m.http and m.http.request}
     out: list[Message | Fold] = []
     run: list[_Unit] = []
 

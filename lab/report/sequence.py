@@ -241,12 +241,18 @@ def _fold_html(fold: Fold, grid: _Grid, marker: str) -> str:
     return f'<details class="fold"><summary>{row}</summary>{body}</details>'
 
 
-def phase_svg(phase: Phase, addresses: Sequence[str], index: int, col: int | None = None) -> str:
+def phase_svg(
+    phase: Phase,
+    addresses: Sequence[str],
+    index: int,
+    col: int | None = None,
+    context: Sequence[Message] = (),
+) -> str:
     """One phase: its arrows in capture order, runs of like HTTP exchanges folded."""
     grid = _Grid(tuple(addresses), col or column_width(len(addresses)))
     parts: list[str] = []
     drawn: list[Message] = []
-    for item in fold_repeats(phase.messages):
+    for item in fold_repeats(phase.messages, context=context):
         if isinstance(item, Message):
             drawn.append(item)
             continue
@@ -289,7 +295,7 @@ def sequence_html(messages: Sequence[Message], fold_after: int = 40, open_phases
         parts.append(
             f'<details class="phase"{is_open}><summary>{escape(ph.title)} '
             f'<span class="muted">({span}, {len(ph.messages)} messages)</span>'
-            f"</summary>{phase_svg(ph, addresses, i, col)}</details>"
+            f"</summary>{phase_svg(ph, addresses, i, col, messages)}</details>"
         )
     parts.append("</div>")
     return "".join(parts)

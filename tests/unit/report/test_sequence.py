@@ -111,3 +111,12 @@ def test_fold_row_in_the_diagram() -> None:
     assert "4 more GETs on connection 2" in html
     frames = [int(f) for f in re.findall(r'<g class="msg [^"]*" data-frame="(\d+)"', html)]
     assert frames == [m.frame for m in messages]
+
+
+def test_folded_responses_timed_from_requests_elsewhere() -> None:
+    """Responses folded apart from their requests are timed from the capture's requests."""
+    gets = [_get(5, 1.0, f"/r{i}") for i in range(4)]
+    oks = [_ok(9, 1.0234, 5) for _ in range(4)]
+    rows = fold_repeats(oks, context=gets)
+    assert isinstance(rows[1], Fold)
+    assert rows[1].summary == "3 more responses on connection 2, all 200, all MISS, 23.4 ms"
