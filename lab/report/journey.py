@@ -183,7 +183,7 @@ def _curve(a: _Node, b: _Node, depth: float, rank: int) -> tuple[str, float, flo
         cx = x + 40
         return f"M{x:g},{y1:g} C{cx:g},{y1:g} {cx:g},{y2:g} {x:g},{y2:g}", x + 30, (y1 + y2) / 2
     toward = 1 if b.x > a.x else -1
-    shift = toward * max(-60, 14 - 9 * rank)
+    shift = toward * max(-60, 20 - 16 * rank)
     (x1, y1), c1 = _end(a, shift, toward)
     (x2, y2), c2 = _end(b, -shift, -toward)
     # A cubic with both control points at cy has its midpoint at (y1 + y2)/8 + 3cy/4.
