@@ -110,7 +110,7 @@ def test_steps_without_requests() -> None:
     ]
     axis = step_scale(steps)
     for s in steps:
-        assert axis.at(s["finished"]) - axis.at(s["started"]) >= MIN_PX - 1e-9
+        assert axis.at(float(s["finished"])) - axis.at(float(s["started"])) >= MIN_PX - 1e-9
     assert waterfall_svg({"fetches": [], "steps": steps}).count("<rect") >= 3
 
 
