@@ -2,6 +2,7 @@
 
 import json
 from pathlib import Path
+from typing import Any
 
 from lab.report.waterfall import (
     BAR_W,
@@ -97,7 +98,7 @@ def test_failed_and_reused_requests_are_marked() -> None:
 
 def test_steps_without_requests() -> None:
     """A run of API steps (no page loads) gets one bar per step, each at least 40 px."""
-    steps = [
+    steps: list[dict[str, Any]] = [
         {
             "index": i,
             "kind": "fetch",
@@ -110,7 +111,7 @@ def test_steps_without_requests() -> None:
     ]
     axis = step_scale(steps)
     for s in steps:
-        assert axis.at(float(s["finished"])) - axis.at(float(s["started"])) >= MIN_PX - 1e-9
+        assert axis.at(s["finished"]) - axis.at(s["started"]) >= MIN_PX - 1e-9
     assert waterfall_svg({"fetches": [], "steps": steps}).count("<rect") >= 3
 
 
