@@ -10,6 +10,7 @@ import pytest
 from lab.compose import ROOT, Lab
 
 from .conftest import run
+from .report_layout import assert_fits
 
 ROOTS = {"198.51.100.4", "198.51.100.5"}
 TLDS = {"198.51.100.11", "198.51.100.12"}
@@ -215,3 +216,9 @@ def test_report_renders_in_chromium(browse_run: Path) -> None:
     frames = [int(f) for f in re.findall(r'<g class="msg [^"]*" data-frame="(\d+)"', html)]
     assert len(frames) > 20
     assert frames == sorted(frames)
+
+
+def test_report_fits_the_screen(browse_run: Path) -> None:
+    """At 1280 x 900 the cold browse's report has no sideways scroll, every lifeline head in
+    view, each phase of the page's first request at least 40 px, and the journey in order."""
+    assert_fits(browse_run / "report.html")

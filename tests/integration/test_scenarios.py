@@ -11,6 +11,10 @@ from lab.compose import ROOT, Lab
 from lab.scenario import spec as scenario
 from lab.scenario.runner import run_scenario
 
+from .report_layout import assert_fits
+
+LAYOUT_CHECKED = ("api", "tld-outage")  # their reports must read at 1280 px, as browse's
+
 
 @pytest.mark.parametrize(
     "name",
@@ -39,6 +43,8 @@ def test_scenario_expectations_hold(lab: Lab, name: str) -> None:
     result = run_scenario(lab, sc, ROOT / "runs")
     failed = [c for c in result.checks if not c.passed]
     assert not failed, failed
+    if name in LAYOUT_CHECKED:
+        assert_fits(result.folder / "report.html")
     assert result.ok
     doc = json.loads((result.folder / "timeline.json").read_text())
     assert doc["scenario"] == name
@@ -60,6 +66,7 @@ def test_warm_visit_after_cold(lab: Lab) -> None:
     static = [f for f in result.timeline["fetches"] if "static.example.com" in f["url"]]
     assert static
     assert all(f["cache"] == "HIT" for f in static)
+    assert_fits(result.folder / "report.html")
 
 
 def test_broken_expectation_fails_the_run(lab: Lab, tmp_path) -> None:  # type: ignore[no-untyped-def]
