@@ -1,22 +1,30 @@
 """`lab`: the command line of weblab.
 
 Exit status: 0 success, 1 a runtime failure (one line says what and what to
-do), 2 a usage error (bad arguments, unknown scenario, bad scenario file).
+do; for `lab run`, an expectation or a step failed), 2 a usage error (bad
+arguments, unknown scenario, bad scenario file), 3 the lab is not running or
+Docker cannot be asked about it (so a CI job can tell "the code under test
+failed" from "the machine could not run the lab").
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lab import topology
 from lab.compose import ROOT, Lab, ServiceStatus, status_json
-from lab.errors import LabError, UsageError
+from lab.errors import LabError, LabUnavailable, UsageError
+
+if TYPE_CHECKING:
+    from lab.scenario.runner import RunResult
+    from lab.scenario.spec import Scenario
 
 RUNS = ROOT / "runs"
 
@@ -115,8 +123,12 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
 def _running_lab() -> Lab:
     lab = Lab()
-    if not lab.running():
-        raise LabError("the lab is not running; start it with `make up` (or `lab up`)")
+    try:
+        up = lab.running()
+    except (LabError, OSError) as e:  # OSError: no docker binary at all
+        raise LabUnavailable(f"cannot ask Docker about the lab: {e}; run `lab doctor`") from e
+    if not up:
+        raise LabUnavailable("the lab is not running; start it with `make up` (or `lab up`)")
     return lab
 
 
@@ -130,10 +142,19 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from lab.scenario import spec as scenario
-    from lab.scenario.runner import format_timeline, run_scenario
 
     sc = scenario.find(args.scenario)
     lab = _running_lab()
+    # With `--json -` stdout is the JSON document alone; the progress goes to stderr.
+    with contextlib.redirect_stdout(sys.stderr if args.json == "-" else sys.stdout):
+        result = _run_and_tell(lab, sc, args)
+    _write_results(result, args)
+    return 0 if result.ok else 1
+
+
+def _run_and_tell(lab: Lab, sc: Scenario, args: argparse.Namespace) -> RunResult:
+    from lab.scenario.runner import format_timeline, run_scenario
+
     print(f"run {sc.name}: {sc.description}", flush=True)
     result = run_scenario(lab, sc, RUNS, raw=args.raw)
     print()
@@ -151,7 +172,21 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"took {result.seconds:.1f} s; "
         + ("all steps and expectations held" if result.ok else "FAILED: see the lines above")
     )
-    return 0 if result.ok else 1
+    return result
+
+
+def _write_results(result: RunResult, args: argparse.Namespace) -> None:
+    """The JUnit XML and JSON files a CI system reads (lab/scenario/junit.py)."""
+    from lab.scenario.junit import junit_xml, result_json
+
+    if args.junit:
+        Path(args.junit).write_text(junit_xml(result))
+        print(f"JUnit:      {args.junit}", file=sys.stderr if args.json == "-" else sys.stdout)
+    if args.json == "-":
+        print(json.dumps(result_json(result), indent=2))
+    elif args.json:
+        Path(args.json).write_text(json.dumps(result_json(result), indent=2) + "\n")
+        print(f"JSON:       {args.json}")
 
 
 def cmd_capture(args: argparse.Namespace) -> int:
@@ -357,12 +392,29 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--json", action="store_true")
     st.set_defaults(fn=cmd_status)
     sub.add_parser("scenarios", help="list scenarios").set_defaults(fn=cmd_scenarios)
-    run = sub.add_parser("run", help="run a scenario and capture it")
+    run = sub.add_parser(
+        "run",
+        help="run a scenario and capture it",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="exit status:\n"
+        "  0  every step and expectation held\n"
+        "  1  an expectation failed, a step failed, or the run broke (the line says why)\n"
+        "  2  usage error: bad arguments, unknown scenario, bad scenario file (file:line)\n"
+        "  3  the lab is not running or Docker cannot be asked (`make up`, `lab doctor`)\n"
+        "the run folder (printed at the end) is the artefact to keep: capture.pcapng,\n"
+        "report.html, run.har, timeline.json, events.jsonl, services.log, keys.log, step-N/",
+    )
     run.add_argument("scenario", help="a name from `lab scenarios`, or a .yaml path")
     run.add_argument(
         "--raw",
         action="store_true",
         help="keep the noise the capture leaves out by default (IPv6 ND, mDNS)",
+    )
+    run.add_argument(
+        "--junit", metavar="FILE", help="also write JUnit XML: a test case per expectation"
+    )
+    run.add_argument(
+        "--json", metavar="FILE", help="also write the result as JSON (`-`: to stdout alone)"
     )
     run.set_defaults(fn=cmd_run)
     cap = sub.add_parser("capture", help="capture the lab's traffic live until Ctrl-C")
@@ -423,6 +475,11 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     try:
         return int(args.fn(args))
+    except LabUnavailable as e:
+        if args.verbose:
+            raise
+        print(f"lab: {e}", file=sys.stderr)
+        return 3
     except UsageError as e:
         if args.verbose:
             raise

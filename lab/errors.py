@@ -7,3 +7,7 @@ class LabError(Exception):
 
 class UsageError(LabError):
     """The command line or a scenario file is wrong (exit 2)."""
+
+
+class LabUnavailable(LabError):
+    """The lab is not running, or Docker cannot be asked about it (exit 3)."""

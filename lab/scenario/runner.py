@@ -43,6 +43,8 @@ class RunResult:
     ok: bool
     seconds: float
     checks: list[Checked] = field(default_factory=list)
+    # Steps an expectation looks at: their own failure is judged by it, not by `ok`.
+    expected_steps: frozenset[int] = frozenset()
 
 
 def say(msg: str) -> None:
@@ -148,7 +150,13 @@ def run_scenario(lab: Lab, scenario: Scenario, runs_dir: Path, raw: bool = False
         o.ok for o in outcomes if o.index not in expected_steps
     )
     return RunResult(
-        folder, folder / "capture.pcapng", timeline, ok, time.monotonic() - t_run, checks
+        folder,
+        folder / "capture.pcapng",
+        timeline,
+        ok,
+        time.monotonic() - t_run,
+        checks,
+        frozenset(expected_steps),
     )
 
 
