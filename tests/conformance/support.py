@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
 from harness.procs import Proc
+from harness.toolcheck import missing_tool
 
 
 class Procs:
@@ -25,13 +28,19 @@ class Procs:
             proc.stop()
 
 
+def lacking(tool: str) -> NoReturn:
+    """Skip for want of ``tool``, or fail under CI=true (harness/toolcheck.py says which)."""
+    verdict = missing_tool(tool, os.environ)
+    if verdict.fail:
+        pytest.fail(verdict.message, pytrace=False)
+    pytest.skip(verdict.message)
+
+
 def need(tool: str) -> str:
-    """The path of ``tool``, or skip with the way to install it."""
+    """The path of ``tool``, or skip (fail in CI) with the way to install it."""
     path = shutil.which(tool) or (
         f"/usr/sbin/{tool}" if Path(f"/usr/sbin/{tool}").exists() else None
     )
     if path is None:
-        pytest.skip(
-            f"{tool} not installed: run python -c 'from lab import tooling; tooling.ensure(print)'"
-        )
+        lacking(tool)
     return path

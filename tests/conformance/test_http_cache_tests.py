@@ -22,7 +22,7 @@ import pytest
 from harness.peers import start_edge, start_nginx
 from harness.procs import LOOPBACK, free_port, start
 from lab import tooling
-from tests.conformance.support import Procs, need
+from tests.conformance.support import Procs, lacking, need
 
 SUITE_TIMEOUT = 180.0
 KINDS = ("required", "optimal", "check")
@@ -179,10 +179,7 @@ def tallies(
     need("nginx")
     pkg = tooling.cache_tests_dir()
     if not (pkg / "cli.mjs").exists():
-        pytest.skip(
-            "http-cache-tests not installed: run python -c 'from lab import tooling; "
-            "tooling.ensure(print)'"
-        )
+        lacking("http-cache-tests")
     work = tmp_path_factory.mktemp("cache-tests")
     wrapper = work / "suite-server.mjs"
     wrapper.write_text(WRAPPER % json.dumps((pkg / "server" / "server.mjs").as_uri()))

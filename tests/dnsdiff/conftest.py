@@ -1,12 +1,14 @@
 """Fixtures: a MiniInternet with our servers and the peers, started once per session.
 
 These tests need root (network namespaces) and the peer tools (NSD, Unbound,
-dig, kdig, drill); without them they skip, saying what is missing
-(``python -c "from lab import tooling; tooling.ensure(print)"`` installs them).
+dig, kdig, drill); without them they skip, saying what is missing (`lab
+tools` installs them). Under CI=true a missing tool fails instead
+(harness/toolcheck.py): a green CI run must mean the differential suite ran.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +21,7 @@ from harness.addresses import ADDRESSES
 from harness.dnspeers import start_nsds, start_unbound
 from harness.dnsservers import start_ours
 from harness.netns import MiniInternet, available
+from harness.toolcheck import missing_tool
 
 TOOLS = ("nsd", "nsd-checkzone", "unbound", "unbound-checkconf", "dig", "kdig", "drill", "iptables")
 
@@ -36,13 +39,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def need_namespace() -> None:
-    """Skip unless namespaces and the peer tools are available."""
+    """Skip unless namespaces and the peer tools are available (fail for a tool in CI)."""
     why = available()
     if why:
         pytest.skip(why)
     missing = [t for t in TOOLS if shutil.which(t) is None]
     if missing:
-        pytest.skip("missing " + " ".join(missing) + "; run lab.tooling.ensure")
+        verdict = missing_tool(" ".join(missing), os.environ)
+        if verdict.fail:
+            pytest.fail(verdict.message, pytrace=False)
+        pytest.skip(verdict.message)
 
 
 @dataclass
