@@ -140,6 +140,36 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_scenario_check(args: argparse.Namespace) -> int:
+    """Load each file with the real loader: its errors, with file:line; nothing runs."""
+    from lab.scenario import spec as scenario
+
+    targets = args.files or [str(p) for p in scenario.available().values()]
+    bad = 0
+    for target in targets:
+        try:
+            as_path = Path(target)
+            is_file = as_path.exists() or as_path.suffix in (".yaml", ".yml")
+            sc = scenario.load(as_path) if is_file else scenario.find(target)
+        except UsageError as e:
+            print(" ".join(str(e).split()), file=sys.stderr)  # YAML's own errors span lines
+            bad += 1
+            continue
+        steps, checks = len(sc.steps), len(sc.expect)
+        print(
+            f"{target}: ok ({steps} step{'s' * (steps != 1)}, "
+            f"{checks} expectation{'s' * (checks != 1)})"
+        )
+    return 2 if bad else 0
+
+
+def cmd_scenario_schema(args: argparse.Namespace) -> int:
+    from lab.scenario.schema import scenario_schema
+
+    print(json.dumps(scenario_schema(), indent=2))
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from lab.scenario import spec as scenario
 
@@ -392,6 +422,16 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--json", action="store_true")
     st.set_defaults(fn=cmd_status)
     sub.add_parser("scenarios", help="list scenarios").set_defaults(fn=cmd_scenarios)
+    sc_group = sub.add_parser("scenario", help="write your own scenarios: check, schema")
+    sc_sub = sc_group.add_subparsers(dest="scenario_command", required=True, metavar="ACTION")
+    chk = sc_sub.add_parser(
+        "check", help="load scenario files as `lab run` would, without running them (exit 2: bad)"
+    )
+    chk.add_argument("files", nargs="*", help="YAML files or scenario names (default: all shipped)")
+    chk.set_defaults(fn=cmd_scenario_check)
+    sc_sub.add_parser(
+        "schema", help="print the scenario format as JSON Schema (docs/scenario.schema.json)"
+    ).set_defaults(fn=cmd_scenario_schema)
     run = sub.add_parser(
         "run",
         help="run a scenario and capture it",

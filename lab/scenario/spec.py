@@ -350,6 +350,11 @@ def load(path: Path) -> Scenario:
     """Parse one scenario file, rejecting unknown keys, steps and faults with file:line."""
     try:
         root = yaml.compose(path.read_text(), Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as e:
+        # PyYAML names the text "<unicode string>"; say the file and line instead.
+        line = e.problem_mark.line + 1 if e.problem_mark else 1
+        what = ", ".join(str(x) for x in (e.context, e.problem) if x)
+        raise UsageError(f"{path}:{line}: not valid YAML: {what}") from e
     except yaml.YAMLError as e:
         raise UsageError(f"{path}: not valid YAML: {e}") from e
     except OSError as e:
