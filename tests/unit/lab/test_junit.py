@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from lab import cli
 from lab.compose import Lab
@@ -180,3 +181,15 @@ def test_run_help_documents_the_exit_codes(capsys: pytest.CaptureFixture[str]) -
     for code in ("0  every", "1  an expectation", "2  usage", "3  the lab"):
         assert code in out
     assert "capture.pcapng" in out
+
+
+def test_ci_examples_are_yaml_that_publish_the_junit_file() -> None:
+    """docs/ci's examples parse, run `lab run browse --junit results.xml` and keep runs/."""
+    docs = Path(__file__).resolve().parents[3] / "docs" / "ci"
+    for name in ("github-actions.yml", "gitlab-ci.yml"):
+        text = (docs / name).read_text()
+        assert isinstance(yaml.safe_load(text), dict)
+        assert "lab run browse" in text
+        assert "--junit results.xml" in text
+        assert "runs/" in text
+        assert "not run by weblab's own CI" in text.replace("NOT", "not")
