@@ -451,6 +451,11 @@ def find(name: str, directory: Path = SCENARIO_DIR) -> Scenario:
     as_path = Path(name)
     if as_path.suffix in (".yaml", ".yml") and as_path.exists():
         return load(as_path)
+    if as_path.suffix in (".yaml", ".yml") or "/" in name:
+        raise UsageError(
+            f"{name}: no such file (a scenario file's path, relative to {Path.cwd()}, "
+            "or a scenario's name from `lab scenarios`)"
+        )
     known = available(directory)
     if name not in known:
         raise UsageError(

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import email.utils
+import functools
+import hashlib
+import json
 import random
+import time
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -29,6 +34,7 @@ from services.api.state import (
 )
 from services.api.store import UserStore
 from services.api.tokens import TokenConfig
+from services.common.hsts import add_hsts
 
 
 async def me(request: web.Request) -> web.Response:
@@ -47,7 +53,26 @@ async def info(request: web.Request) -> web.Response:
 
 
 async def openapi(request: web.Request) -> web.Response:
-    return web.json_response(document(), headers={"Cache-Control": "public, max-age=300"})
+    """The API's description: validators for revalidation, gzip when asked (RFC 9110 §8.8)."""
+    body, etag = _openapi_body()
+    headers = {"Cache-Control": "public, max-age=300", "ETag": etag, "Vary": "Accept-Encoding",
+               "Last-Modified": STARTED}  # fmt: skip
+    if etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
+        return web.Response(status=304, headers=headers)
+    response = web.Response(body=body, content_type="application/json", headers=headers)
+    if "gzip" in request.headers.get("Accept-Encoding", ""):
+        response.enable_compression(web.ContentCoding.gzip)
+    return response
+
+
+@functools.cache
+def _openapi_body() -> tuple[bytes, str]:
+    body = json.dumps(document()).encode()
+    return body, '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
+
+
+# The description changes only with the code: Last-Modified is when this process started.
+STARTED = email.utils.formatdate(time.time(), usegmt=True)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -120,4 +145,5 @@ def make_app(
         app[STORE].close()
 
     app.cleanup_ctx.append(lifecycle)
+    add_hsts(app)
     return app

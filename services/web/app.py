@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
+from services.common.hsts import add_hsts
 from services.common.logs import log_event
 from services.web import pages
 from services.web.content import Asset, Site, lookup, not_modified, public_host
@@ -20,9 +21,6 @@ SITE: web.AppKey[Site] = web.AppKey("site", Site)
 logger = logging.getLogger(__name__)
 
 READ_ONLY = "GET, HEAD, OPTIONS"
-# One day, no includeSubDomains: the lab borrows example.com, and a long-lived pin
-# would follow a real browser back to the real domain (RFC 6797 §6.1).
-HSTS = "max-age=86400"
 
 
 def _asset_response(request: web.Request, asset: Asset, status: int = 200) -> web.Response:
@@ -115,18 +113,13 @@ async def origin_middleware(request: web.Request, handler: Any) -> web.StreamRes
     return response
 
 
-async def _hsts(_request: web.Request, response: web.StreamResponse) -> None:
-    """HSTS on every response, streamed ones too (RFC 6797 §7.1: over HTTPS only)."""
-    response.headers.setdefault("Strict-Transport-Security", HSTS)
-
-
 def make_app(site: Site, sessions: Sessions | None = None) -> web.Application:
     app = web.Application(middlewares=[origin_middleware], client_max_size=pages.MAX_FORM)
     app[SITE] = site
     app[pages.SESSIONS] = sessions or Sessions(clock=time.time)
 
     # aiosignal's generic typing does not match aiohttp 3.11's handler type; runtime is fine.
-    app.on_response_prepare.append(_hsts)  # type: ignore[arg-type]
+    add_hsts(app)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/whoami", whoami)
     app.router.add_get("/account", pages.account)

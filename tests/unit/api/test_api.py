@@ -206,3 +206,42 @@ async def test_healthz(api: TestServer, trust: ssl.SSLContext) -> None:
     status, body, _ = await call(api, trust, "GET", "/healthz")
     assert status == 200
     assert body["status"] == "ok"
+
+
+async def test_hsts_on_every_api_answer(api: TestServer, trust: ssl.SSLContext) -> None:
+    """The API sends HSTS for a year with includeSubDomains, on errors too (RFC 6797 §6.1)."""
+    for method, path in (("GET", "/api"), ("GET", "/api/me"), ("GET", "/nowhere")):
+        _, _, resp = await call(api, trust, method, path)
+        assert resp.headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
+
+
+async def test_openapi_has_validators_and_revalidates(
+    api: TestServer, trust: ssl.SSLContext
+) -> None:
+    """openapi.json carries an ETag and Last-Modified, and If-None-Match gets a 304."""
+    status, body, resp = await call(api, trust, "GET", "/api/openapi.json")
+    assert status == 200
+    assert body["openapi"].startswith("3.")
+    etag = resp.headers["ETag"]
+    assert resp.headers["Last-Modified"].endswith("GMT")
+    status, body, resp = await call(api, trust, "GET", "/api/openapi.json",
+                                    headers={"If-None-Match": etag})  # fmt: skip
+    assert status == 304
+    assert body is None
+
+
+async def test_openapi_gzipped_when_asked(api: TestServer, trust: ssl.SSLContext) -> None:
+    """With Accept-Encoding: gzip the 23 KB description comes compressed, Vary says why."""
+    async with (
+        aiohttp.ClientSession(auto_decompress=False) as session,
+        session.get(
+            f"https://127.0.0.1:{api.port}/api/openapi.json",
+            ssl=trust,
+            server_hostname=HOST,
+            headers={"Accept-Encoding": "gzip"},
+        ) as resp,  # fmt: skip
+    ):
+        raw = await resp.read()
+    assert resp.headers["Content-Encoding"] == "gzip"
+    assert "Accept-Encoding" in resp.headers["Vary"]
+    assert len(raw) < 23_000 // 3

@@ -191,3 +191,9 @@ def test_bad_distance_input_names_file_and_line(tmp_path: Path, text: str, messa
     """Every mistake in the distance keys is one UsageError with file:line and the fix."""
     with pytest.raises(UsageError, match=message):
         scenario.load(write(tmp_path, "name: x\n" + text))
+
+
+def test_missing_scenario_file_is_named_as_such() -> None:
+    """A path that does not exist is reported as a missing file, not an unknown scenario."""
+    with pytest.raises(UsageError, match=r"/no/such/dir/mine\.yaml: no such file"):
+        scenario.find("/no/such/dir/mine.yaml")

@@ -161,7 +161,7 @@ async def test_hsts_everywhere(origin: TestServer, trust: ssl.SSLContext) -> Non
     """Strict-Transport-Security on pages, 404s, 500s and the streamed account page."""
     for path in ("/", "/nope", "/error", "/account"):
         _, headers, _ = await request(origin, trust, "GET", "www.example.com", path)
-        assert headers["Strict-Transport-Security"] == "max-age=86400", path
+        assert headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains", path
 
 
 async def test_error_route_is_a_real_500(origin: TestServer, trust: ssl.SSLContext) -> None:
