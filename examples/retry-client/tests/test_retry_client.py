@@ -1,0 +1,34 @@
+"""retry_client against the lab: a healthy CDN, a lossy edge, both origins down."""
+
+from __future__ import annotations
+
+import time
+
+PAGE = "https://www.example.com/"
+
+
+def test_get_through_the_cdn(run_client, weblab):
+    """A plain GET of the lab's home page is a 200 on the first try."""
+    assert weblab.dig("www.example.com") == [weblab.address("edge")]
+    r = run_client(PAGE)
+    assert r["status"] == 200
+    assert r["retries"] == 0
+
+
+def test_survives_packet_loss_on_the_edge(run_client, weblab):
+    """With 5% of the edge's packets dropped, every GET still ends in a 200."""
+    with weblab.fault("loss", "edge", percent=5):
+        results = [run_client(PAGE, "--timeout", "3") for _ in range(10)]
+    assert [r["status"] for r in results] == [200] * 10
+    retries = sum(r["retries"] for r in results)
+    print(f"10 GETs under 5% loss: {retries} retries")
+
+
+def test_origins_down_the_edge_serves_stale(run_client, weblab):
+    """With both origins stopped, the page cached before is still a 200 (stale-if-error)."""
+    assert run_client(PAGE)["status"] == 200  # in the edge's cache now (max-age=5)
+    with weblab.fault("stop", "origin"), weblab.fault("stop", "origin-2"):
+        time.sleep(6)  # past max-age: only stale-if-error can answer now
+        r = run_client(PAGE)
+    assert r["status"] == 200
+    assert r["x_cache"] == "STALE"

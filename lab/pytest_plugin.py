@@ -1,0 +1,223 @@
+"""weblab in other people's test suites: the ``weblab`` pytest fixture.
+
+Installed with the project (the ``pytest11`` entry point in pyproject.toml),
+so any suite run with this environment's pytest can ask for ``weblab``. The
+plugin only defines fixtures: nothing starts unless a test requests one.
+
+Who does what:
+
+- testcontainers' ``DockerCompose`` starts the Compose project when the
+  fixture has to: ``up --wait`` on the services' health checks.
+- At the end of the session the lab is removed only if this fixture started
+  it, with ``Lab.down``: testcontainers' ``stop(down=True)`` always passes
+  ``--volumes`` and would delete the API's data volume, which may predate
+  the session.
+- The project's own code does what testcontainers cannot: ``lab.bootstrap``
+  (Docker engine, compose binary, the lab image and its wheelhouse, the
+  certificates), the subnet preflight and ``lab.distance`` (writing the link
+  delay plan and making every host's daemon load it). Commands in containers
+  go through ``Lab.exec`` (``docker exec`` by container id): testcontainers'
+  ``exec_in_container`` raises on any non-zero exit and has no timeout, and a
+  test must be able to look at a failed command's exit code. Faults, scenario
+  runs and captures reuse lab/scenario and lab/capture as they are.
+
+An already running, healthy lab (``lab up``, a previous session) is reused
+and left running.
+"""
+
+from __future__ import annotations
+
+import json as jsonlib
+import logging
+import subprocess
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from lab import topology
+from lab.compose import ROOT, Lab
+from lab.errors import UsageError
+from lab.scenario.spec import FAULT_KINDS, Fault
+
+if TYPE_CHECKING:
+    from testcontainers.compose import DockerCompose
+
+    from lab.capture.live import Recording
+    from lab.scenario.runner import RunResult
+
+logger = logging.getLogger(__name__)
+
+# The faults a test can hold open with ``weblab.fault``; the scenario file's
+# other faults (pause, api) need more than a service and a number.
+FIXTURE_FAULTS = ("stop", "blackhole", "loss", "delay")
+
+
+def addresses() -> dict[str, str]:
+    """Each Compose service's address on the lab network."""
+    return {h.service: h.ipv4 for h in topology.HOSTS}
+
+
+def dns_names() -> dict[str, str]:
+    """Each Compose service's name on the lab's Internet."""
+    return {h.service: h.dns_name for h in topology.HOSTS}
+
+
+def make_fault(kind: str, service: str, **kw: Any) -> Fault:
+    """A Fault as a scenario file would give it, refused with the reason when it is not one."""
+    if kind not in FIXTURE_FAULTS:
+        raise UsageError(f"unknown fault {kind!r}; weblab.fault takes {', '.join(FIXTURE_FAULTS)}")
+    if service not in topology.BY_SERVICE:
+        raise UsageError(f"unknown service {service!r}; one of {', '.join(topology.BY_SERVICE)}")
+    allowed = set(FAULT_KINDS[kind][1]) - {"service", "before_step"}
+    unknown = set(kw) - allowed
+    if unknown:
+        takes = ", ".join(sorted(allowed)) or "nothing but the service"
+        raise UsageError(f"fault {kind!r}: unknown argument(s) {', '.join(sorted(unknown))}"
+                         f" (it takes {takes})")  # fmt: skip
+    percent, ms = float(kw.get("percent", 0)), int(kw.get("ms", 0))
+    if kind == "loss" and not 0 < percent <= 100:
+        raise UsageError("fault 'loss' needs percent= between 0 and 100")
+    if kind == "delay" and ms <= 0:
+        raise UsageError("fault 'delay' needs ms= above 0")
+    return Fault(kind, service, percent, ms)
+
+
+def parse_dig_answers(text: str, rtype: str) -> list[str]:
+    """The rdata of the answer rows of type ``rtype`` in ``dig +noall +answer`` output."""
+    out = []
+    for line in text.splitlines():
+        parts = line.split(None, 4)
+        if len(parts) == 5 and not line.startswith(";") and parts[3].upper() == rtype.upper():
+            out.append(parts[4].strip())
+    return out
+
+
+def _compose(lab: Lab) -> DockerCompose:
+    """testcontainers' DockerCompose for the lab's project (it has no project name option)."""
+    from testcontainers.compose import DockerCompose
+
+    class LabCompose(DockerCompose):
+        @cached_property
+        def compose_command_property(self) -> list[str]:
+            return ["docker", "compose", "-p", lab.project, "-f", str(lab.root / "compose.yaml")]
+
+    return LabCompose(context=str(lab.root), wait=True)
+
+
+class Weblab:
+    """The running lab as a test sees it (the ``weblab`` fixture's value)."""
+
+    def __init__(self, lab: Lab, compose: DockerCompose, runs_dir: Path) -> None:
+        self.lab = lab
+        self.compose = compose
+        self.runs_dir = runs_dir
+        self.addresses: Mapping[str, str] = addresses()
+        self.names: Mapping[str, str] = dns_names()
+        self.ca_bundle: Path = lab.root / "certs" / "ca.crt"
+        self.resolver: str = topology.BY_SERVICE["resolver"].ipv4
+
+    def address(self, service: str) -> str:
+        return self.addresses[service]
+
+    def run(self, scenario: str | Path) -> RunResult:
+        """Run a scenario by name (lab/scenarios/NAME.yaml) or path; its RunResult."""
+        from lab.scenario import spec
+        from lab.scenario.runner import run_scenario
+
+        path = Path(scenario)
+        sc = spec.load(path) if path.suffix in (".yaml", ".yml") else spec.find(str(scenario))
+        return run_scenario(self.lab, sc, self.runs_dir)
+
+    def exec(
+        self, service: str, *cmd: str, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a command in a service's container; its exit code is the caller's to judge."""
+        return self.lab.exec(service, *cmd, timeout=timeout)
+
+    def dig(self, name: str, type: str = "A") -> list[str]:
+        """The answers the lab resolver gives the client for NAME/TYPE (CNAMEs left out)."""
+        r = self.exec("client", "dig", "+time=3", "+tries=1", "+noall", "+answer", name, type)
+        if r.returncode != 0:
+            raise AssertionError(f"dig {name} {type} failed ({r.returncode}): {r.stdout}{r.stderr}")
+        return parse_dig_answers(r.stdout, type)
+
+    def fetch(
+        self,
+        url: str,
+        method: str = "GET",
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        retries: int = 0,
+    ) -> dict[str, Any]:
+        """One request with the lab's own client (services/client/fetch.py), from the client."""
+        cmd = ["python", "-m", "services.client.fetch", method, url, "--retries", str(retries)]
+        for k, v in (headers or {}).items():
+            cmd += ["--header", f"{k}: {v}"]
+        if json is not None:
+            cmd += ["--json", jsonlib.dumps(json)]
+        r = self.exec("client", *cmd, timeout=300)
+        if r.returncode != 0:
+            raise AssertionError(f"the fetch client failed ({r.returncode}): {r.stderr[-800:]}")
+        doc: dict[str, Any] = jsonlib.loads(r.stdout)
+        return doc
+
+    @contextmanager
+    def fault(self, kind: str, service: str, **kw: Any) -> Iterator[Fault]:
+        """Hold a fault (stop, blackhole, loss, delay) for the body; undone on the way out."""
+        from lab.scenario.faults import Faults
+
+        faults = Faults(self.lab, (make_fault(kind, service, **kw),))
+        try:
+            faults.apply(logger.info)
+            yield faults.faults[0]
+        finally:
+            faults.remove(logger.info)
+
+    @contextmanager
+    def capture(self, raw: bool = False) -> Iterator[Recording]:
+        """Capture the lab while the body runs: ``.pcapng``, and ``.report`` after it."""
+        from lab.capture.live import recording
+
+        with recording(self.lab, self.runs_dir, raw, title="capture (pytest)") as rec:
+            yield rec
+
+
+def _healthy(lab: Lab) -> bool:
+    statuses = lab.status()
+    return all(s.state == "running" and s.health in ("healthy", "-") for s in statuses)
+
+
+def start(lab: Lab, compose: DockerCompose) -> bool:
+    """Make the lab run; True when this call started it (and so must tear it down)."""
+    if _healthy(lab):
+        logger.info("weblab: reusing the running lab %s", lab.project)
+        return False
+    from lab import bootstrap, distance
+
+    was_running = lab.running()
+    bootstrap.bootstrap()
+    if not was_running:
+        lab.check_subnet_free()
+    profile = distance.current(lab) if was_running else topology.DEFAULT_PROFILE
+    distance.write_plan(lab, profile)  # before the containers start: each reads it at once
+    (lab.root / "runs" / "keylog").mkdir(parents=True, exist_ok=True)
+    compose.start()
+    distance.apply(lab, profile)
+    return not was_running
+
+
+@pytest.fixture(scope="session")
+def weblab() -> Iterator[Weblab]:
+    """The lab, started for the session (or reused if running); stopped only if started here."""
+    lab = Lab()
+    compose = _compose(lab)
+    started = start(lab, compose)
+    try:
+        yield Weblab(lab, compose, ROOT / "runs")
+    finally:
+        if started:
+            lab.down()
