@@ -39,11 +39,6 @@ FLAGS = (
 LAB_SUFFIXES = ("example.com", "edgecdn.net", "edgecdn-dns.com")
 
 
-def _host(value: Any) -> str:
-    text = str(value)
-    return text.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0]
-
-
 def summarize_netlog(doc: dict[str, Any]) -> dict[str, Any]:
     """What a NetLog says about one page load (event names from its own constants)."""
     names = {v: k for k, v in doc.get("constants", {}).get("logEventTypes", {}).items()}
@@ -58,17 +53,17 @@ def summarize_netlog(doc: dict[str, Any]) -> dict[str, Any]:
         if name == "URL_REQUEST_START_JOB" and "url" in params:
             urls.append(str(params["url"]))
         elif name.startswith("HTTP2_SESSION") and "host" in params:
-            h2.add(_host(params["host"]))
+            h2.add(netlog.hostname(params["host"]))
         elif name == "QUIC_SESSION" and "host" in params:
-            quic.add(_host(params["host"]))
+            quic.add(netlog.hostname(params["host"]))
         elif name.startswith("HOST_RESOLVER") and "host" in params:
-            looked_up.add(_host(params["host"]))
+            looked_up.add(netlog.hostname(params["host"]))
         if name == "HOST_RESOLVER_MANAGER_CACHE_HIT":
             cache_hits += 1
     vendor = sorted(h for h in looked_up if not h.endswith(LAB_SUFFIXES))
     return {
         "urls": urls,
-        "lab_urls": [u for u in urls if _host(u).endswith(LAB_SUFFIXES)],
+        "lab_urls": [u for u in urls if netlog.hostname(u).endswith(LAB_SUFFIXES)],
         "h2_hosts": sorted(h2),
         "quic_hosts": sorted(quic),
         "looked_up": sorted(looked_up),
@@ -94,7 +89,7 @@ def timeline(doc: dict[str, Any], resolver: str = "") -> dict[str, Any]:
         "failed": [
             {"url": f.url, "error": f.error}
             for f in fetches
-            if f.error and _host(f.url).endswith(LAB_SUFFIXES)
+            if f.error and netlog.hostname(f.url).endswith(LAB_SUFFIXES)
         ],
     }
 

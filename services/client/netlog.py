@@ -193,11 +193,12 @@ def _lookups(log: NetLog) -> list[tuple[str, float, float]]:
         span = _span(events, "HOST_RESOLVER_MANAGER_JOB")
         begin = _find(events, "HOST_RESOLVER_MANAGER_JOB", BEGIN)
         if span and begin:
-            out.append((_hostname(begin.params.get("host", "")), *span))
+            out.append((hostname(begin.params.get("host", "")), *span))
     return out
 
 
-def _hostname(value: Any) -> str:
+def hostname(value: Any) -> str:
+    """The host of a NetLog ``host`` or ``url`` value: "https://h", "h:443" or a URL."""
     text = str(value)
     return (urlsplit(text).hostname or text) if "://" in text else text.rsplit(":", 1)[0]
 
@@ -330,7 +331,7 @@ def lookups(log: NetLog, server: str = "") -> list[DnsResult]:
         span = _span(events, "HOST_RESOLVER_MANAGER_JOB")
         if begin is None or span is None:
             continue
-        name = _hostname(begin.params.get("host", ""))
+        name = hostname(begin.params.get("host", ""))
         task = _find(events, "HOST_RESOLVER_DNS_TASK", END)
         results = task.params.get("results", []) if task else []
         chain = [name]
@@ -372,7 +373,7 @@ def lookups(log: NetLog, server: str = "") -> list[DnsResult]:
 def _cache_hit(log: NetLog, hit: Event, request: Event, server: str) -> DnsResult:
     """An answer from Chromium's own host cache: no packet leaves the machine."""
     res = hit.params.get("results", {})
-    name = _hostname(request.params.get("host", ""))
+    name = hostname(request.params.get("host", ""))
     addresses = sorted(
         str(ep.get("endpoint_address", ep.get("address", "")))
         for ep in res.get("ip_endpoints", [])
@@ -407,13 +408,13 @@ def _rcode(log: NetLog, job: list[Event]) -> str:
 def coalesced(log: NetLog) -> list[dict[str, str]]:
     """Hosts put on another host's HTTP/2 or QUIC connection (RFC 9113 9.1.1, RFC 9114 3.3)."""
     sessions = {
-        sid: _hostname(_find(ev, "HTTP2_SESSION", BEGIN).params.get("host", ""))  # type: ignore[union-attr]
+        sid: hostname(_find(ev, "HTTP2_SESSION", BEGIN).params.get("host", ""))  # type: ignore[union-attr]
         for sid, ev in log.of_kind("HTTP2_SESSION")
         if _find(ev, "HTTP2_SESSION", BEGIN)
     }
     seen: dict[str, str] = {}
     quic = {
-        sid: _hostname(begin.params.get("host", ""))
+        sid: hostname(begin.params.get("host", ""))
         for sid, ev in log.of_kind("QUIC_SESSION")
         if (begin := _find(ev, "QUIC_SESSION", BEGIN))
     }
@@ -428,7 +429,7 @@ def coalesced(log: NetLog) -> list[dict[str, str]]:
         begin = _find(events, "HTTP_STREAM_JOB", BEGIN)
         hit = _find(events, "HTTP2_SESSION_POOL_FOUND_EXISTING_SESSION_FROM_IP_POOL")
         if begin and hit:
-            host = _hostname(begin.params.get("destination", ""))
+            host = hostname(begin.params.get("destination", ""))
             onto = sessions.get(hit.dep() or -1, "")
             if onto and onto != host:
                 seen.setdefault(host, onto)
