@@ -22,7 +22,10 @@ from lab.scenario.walk import check_walk
 # How far a measured phase may exceed its round trips: the delay daemon's own
 # lateness (under 1 ms at p99, see `make bench`) plus the client's and the
 # server's CPU (a TLS handshake's key exchange and signature, a few ms here).
-RTT_SLACK_MS = 10.0
+# 15, not 10: a warm lookup (the client's and the Python resolver's work on top of
+# one 18 ms round trip) took 28.1 ms once in a CI run on this 2-core machine. A
+# phase that paid one round trip too many still fails by more than the slack.
+RTT_SLACK_MS = 15.0
 # A TLS handshake adds both ends' key exchange and signature work: on this 2-core
 # machine, with the edge busy with the page's other connection, 35 ms for a 20 ms
 # round trip was seen once in twenty runs.
