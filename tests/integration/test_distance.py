@@ -70,7 +70,7 @@ def test_dig_on_the_lan_profile_is_fast(lab: Lab) -> None:
     assert statistics.median(times) <= 8, times
 
 
-def _curl_times(lab: Lab) -> tuple[float, float]:
+def _curl_once(lab: Lab) -> tuple[float, float]:
     r = lab.exec(
         "client", "curl", "-sS", "-o", "/dev/null", "--cacert", "/certs/ca.crt",
         "--resolve", f"www.example.com:443:{EDGE}", "-w", "%{time_connect} %{time_appconnect}",
@@ -79,6 +79,14 @@ def _curl_times(lab: Lab) -> tuple[float, float]:
     assert r.returncode == 0, r.stderr
     connect, appconnect = (float(x) * 1000 for x in r.stdout.split())
     return connect, appconnect - connect
+
+
+def _curl_times(lab: Lab, tries: int = 3) -> tuple[float, float]:
+    """The quickest of a few handshakes: a delay can only be added to, never taken off,
+    so the minimum is the link's own figure and a single late wake-up of the delay
+    daemon (16 ms once on a loaded CI machine) does not read as a longer link."""
+    samples = [_curl_once(lab) for _ in range(tries)]
+    return min(c for c, _ in samples), min(t for _, t in samples)
 
 
 def test_curl_connect_and_tls_cost_one_round_trip_each(default_profile: Lab) -> None:
