@@ -5,9 +5,10 @@ it holds is asked for the usual types, so the corpus covers positive answers,
 NODATA, referrals (names at and below a cut, glue names), CNAMEs and
 wildcards as the zone files define them; to these are added NXDOMAIN names,
 empty non-terminals, case variations, the big RRset that needs TC=1, DS at a
-cut, ANY, an unknown type, other classes (CH, HS, ANY) and header variants
-(RD, AD and CD set, with and without EDNS). The resolver corpus asks the
-same names recursively, plus names outside the lab.
+cut, ANY, an unknown type, other classes (CH, HS, ANY), header variants
+(RD, AD and CD set, with and without EDNS) and opcodes no server here
+implements (NOTIMP). The resolver corpus asks the same names recursively,
+plus names outside the lab.
 
 Zone files are read with dnslib's own master-file parser, independent of
 services/dnscore/masterfile.py, so our parser is under test too.
@@ -43,6 +44,7 @@ class Question:
     tc: bool = False  # TC set in a query (meaningless there, RFC 1035 §4.1.1)
     edns: int | None = 1232  # requestor's UDP payload size; None: no OPT record
     do: bool = False
+    opcode: int = 0  # 0 QUERY; others are answered NOTIMP (RFC 1035 §4.1.1)
     tags: tuple[str, ...] = field(default=())
 
     def key(self) -> str:
@@ -61,12 +63,14 @@ class Question:
         )
         edns = f"edns{self.edns}" if self.edns is not None else "noedns"
         cls = CLASS.get(self.qclass, None) or f"CLASS{self.qclass}"
-        return f"{self.server}:{self.qname}/{self.qtype}/{cls}/{edns}{flags}"
+        opcode = f"/opcode{self.opcode}" if self.opcode else ""
+        return f"{self.server}:{self.qname}/{self.qtype}/{cls}/{edns}{flags}{opcode}"
 
     def wire(self, qid: int) -> bytes:
         """The query packet with ID ``qid``."""
         q = DNSRecord(q=DNSQuestion(self.qname, _qtype(self.qtype), self.qclass))
         q.header.id = qid
+        q.header.opcode = self.opcode
         q.header.rd = int(self.rd)
         q.header.ad = int(self.ad)
         q.header.cd = int(self.cd)
@@ -155,6 +159,7 @@ def auth_corpus(services: dict[str, Service] | None = None) -> list[Question]:
             Question(server, "version.bind.", "TXT", "CHAOS", qclass=CLASS.CH),
             Question(server, "outside-weblab.org.", "A", "not our zone"),
         ]
+        out += _opcodes(server, _origin(zones[0]), "SOA")
     example = "ns-example"
     out += [
         Question(example, "big.example.com.", "TXT", "truncation", edns=None),
@@ -199,8 +204,22 @@ def resolver_corpus(services: dict[str, Service] | None = None) -> list[Question
         Question("resolver", "example.com.", "MX", "class ANY", rd=True, qclass=CLASS_ANY),
         Question("resolver", "example.com.", "SOA", "SOA", rd=True),
         Question("resolver", "www.example.com.", "CNAME", "CNAME", rd=True),
+        *_opcodes("resolver", "www.example.com.", "A"),
     ]
     return _unique(out)
+
+
+def _opcodes(server: str, qname: str, qtype: str) -> list[Question]:
+    """Opcodes none of the servers compared implements (STATUS, unassigned 3 and 15).
+
+    RD and CD are set (as dig sends them) to see which header bits come back
+    with the NOTIMP; with EDNS and DO, and without an OPT record.
+    """
+    return [
+        Question(server, qname, qtype, "NOTIMP opcode", rd=True, cd=True, opcode=op, **edns)
+        for op in (2, 3, 15)
+        for edns in ({"edns": None}, {"do": True})
+    ]
 
 
 def _unique(questions: list[Question]) -> list[Question]:

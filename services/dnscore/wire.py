@@ -81,9 +81,10 @@ def parse_query(wire: bytes) -> Parsed:
     RFC 1035 §4.1.1: FORMERR when the server "was unable to interpret the
     query". Without a complete 12-byte header there is no ID to answer to,
     so the packet is dropped; a packet with QR=1 is a response and is dropped
-    too (answering it could start a reflection loop). Unknown opcodes get
-    NOTIMP (RFC 1035 §4.1.1), EDNS versions above 0 get BADVERS (RFC 6891
-    §6.1.3); unknown EDNS options are ignored (§6.1.2).
+    too (answering it could start a reflection loop). Opcodes other than
+    QUERY get NOTIMP (RFC 1035 §4.1.1; see ``notimp_reply`` for what it
+    echoes), EDNS versions above 0 get BADVERS (RFC 6891 §6.1.3); unknown
+    EDNS options are ignored (§6.1.2).
     """
     if len(wire) < 12:
         return Parsed(None, None, "shorter than a DNS header")
@@ -91,7 +92,7 @@ def parse_query(wire: bytes) -> Parsed:
     if header.qr:
         return Parsed(None, None, "QR=1: a response, not a query")
     if header.opcode != OPCODE.QUERY:
-        return Parsed(None, error_reply(header, RCODE.NOTIMP), "opcode not QUERY")
+        return Parsed(None, notimp_reply(header, wire), f"opcode {header.opcode} not implemented")
     try:
         query = DNSRecord.parse(wire)
     except (DNSError, ValueError, IndexError, UnicodeDecodeError, TypeError) as e:
@@ -121,6 +122,35 @@ def error_reply(header: DNSHeader, rcode: int, query: DNSRecord | None = None) -
     questions = list(query.questions) if query is not None else []
     wire: bytes = DNSRecord(reply, questions=questions).pack()
     return wire
+
+
+def notimp_reply(header: DNSHeader, wire: bytes) -> bytes:
+    """NOTIMP for an opcode we do not implement: ID and opcode echoed, no other bit, no section.
+
+    RFC 1035 §4.1.1 copies the ID and the OPCODE of any request into its
+    response. RFC 6895 §2 expects RD and CD to be copied too, but those are
+    QUERY's bits (RD: RFC 1035 §4.1.1, CD: RFC 4035 §3.2.2), and an opcode
+    defines its own header: RFC 2136 §2.2 makes the same positions of an
+    UPDATE reserved bits that must be zero. For an opcode we do not know we
+    cannot tell what they mean, so they stay zero and the question is not
+    echoed (the section counts are the opcode's too), as BIND 9.18 answers;
+    NSD 4.6 and Unbound 1.17 copy the whole flag word, AA, TC and Z included.
+    RFC 6891 §6.1.1: a request with one OPT record gets one back, the DO bit
+    copied (RFC 3225 §3), as BIND and Unbound do. If the rest does not parse
+    there is no OPT to answer, and the body's format is the opcode's, so the
+    reply is still NOTIMP, not FORMERR (as NSD and Unbound).
+    """
+    # dnslib's DNSHeader sets RD unless told otherwise.
+    reply = DNSRecord(DNSHeader(id=header.id, qr=1, opcode=header.opcode, rd=0, rcode=RCODE.NOTIMP))
+    try:
+        message: DNSRecord | None = DNSRecord.parse(wire)
+    except (DNSError, ValueError, IndexError, UnicodeDecodeError, TypeError):
+        message = None
+    if message is not None:
+        edns, problem = _edns(message)
+        if edns is not None and not problem:
+            reply.add_ar(_opt(message, OUR_EDNS_PAYLOAD))
+    return bytes(reply.pack())
 
 
 def wants_dnssec(query: DNSRecord) -> bool:

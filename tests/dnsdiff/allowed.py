@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from dnslib import CLASS, QTYPE, DNSRecord
+from dnslib import CLASS, QTYPE, RCODE, DNSRecord
 
 from harness.corpus import Question
 from tests.dnsdiff.compare import Difference, rr_key
@@ -80,6 +80,29 @@ def _any_subset(ctx: Context) -> bool:
     return not ours_only or not peer_only
 
 
+def _notimp(ctx: Context) -> bool:
+    both = ctx.ours.header.rcode == ctx.peer.header.rcode == RCODE.NOTIMP
+    return ctx.question.opcode != 0 and both
+
+
+def _notimp_bits_cleared(ctx: Context) -> bool:
+    """Both NOTIMP for an opcode neither implements, and ours is the one without RD/CD."""
+    return _notimp(ctx) and not ctx.ours.header.rd and not ctx.ours.header.cd
+
+
+def _notimp_opt_echoed(ctx: Context) -> bool:
+    ours_opt = any(rr.rtype == QTYPE.OPT for rr in ctx.ours.ar)
+    return _notimp(ctx) and ctx.question.edns is not None and ours_opt
+
+
+NOTIMP_BITS = (
+    "RFC 1035 §4.1.1 copies only the ID and OPCODE into the reply to any opcode; RD and CD "
+    "are QUERY's bits (RFC 6895 §2; RFC 2136 §2.2 makes those positions zero in an UPDATE), "
+    "so ours clears them for an opcode it does not implement, as BIND 9.18 does; "
+    "NSD 4.6 and Unbound 1.17 copy the query's whole flag word"
+)
+
+
 def _chaos(name: str) -> Callable[[Context], bool]:
     return lambda ctx: ctx.question.qclass == CLASS.CH and ctx.question.qname == name
 
@@ -114,6 +137,16 @@ RULES: tuple[Rule, ...] = (
         "ours does, NSD 4.6 clears it",
         lambda ctx: ctx.question.cd and bool(ctx.ours.header.cd),
     ),
+    Rule("auth", ("flag:rd", "flag:cd"), NOTIMP_BITS, _notimp_bits_cleared),
+    Rule(
+        "auth",
+        ("opt",),
+        "RFC 6891 §6.1.1: a request with an OPT record gets one in its response, NOTIMP "
+        "included (DO copied, RFC 3225 §3); ours, BIND 9.18 and Unbound 1.17 send it, "
+        "NSD 4.6 answers an opcode it does not implement before reading the OPT",
+        _notimp_opt_echoed,
+    ),
+    Rule("resolver", ("flag:cd",), NOTIMP_BITS, _notimp_bits_cleared),
     Rule(
         "auth",
         ("rcode", "answer", "flag:aa"),

@@ -1,7 +1,7 @@
 """Compare two DNS replies to the same query and name each difference.
 
 A difference is a (kind, detail) pair; ``kind`` is a stable class name
-("rcode", "flag:aa", "answer", "authority", "additional", "ttl", ...) that
+("rcode", "opcode", "flag:aa", "opt", "answer", "authority", "ttl", ...) that
 the allow-list matches on, ``detail`` says exactly what each side sent.
 """
 
@@ -58,6 +58,8 @@ def _opt(reply: DNSRecord) -> int | None:
 
 def _header(ours: DNSRecord, peer: DNSRecord, flags: tuple[str, ...]) -> list[Difference]:
     diffs = []
+    if ours.header.opcode != peer.header.opcode:
+        diffs.append(Difference("opcode", f"ours {ours.header.opcode}, peer {peer.header.opcode}"))
     if ours.header.rcode != peer.header.rcode:
         diffs.append(
             Difference(

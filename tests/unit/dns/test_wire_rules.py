@@ -190,13 +190,13 @@ def test_reply_flags_only_rd_and_cd_come_from_the_query() -> None:
 
 
 def test_error_replies_do_not_echo_stray_bits() -> None:
-    """FORMERR/NOTIMP replies keep RD and CD but not AD, Z or TC (RFC 1035 §4.1.1)."""
+    """A FORMERR reply to a QUERY keeps RD and CD but not AD, Z or TC (RFC 1035 §4.1.1)."""
     query = DNSRecord.question("example.com")
-    query.header.opcode = OPCODE.STATUS
+    query.add_question(DNSRecord.question("example.net").q)  # QDCOUNT 2: FORMERR
     query.header.ad = query.header.z = query.header.tc = query.header.cd = 1
     reply = ask(query).header
-    assert reply.rcode == RCODE.NOTIMP
-    assert (reply.ad, reply.z, reply.tc, reply.cd) == (0, 0, 0, 1)
+    assert reply.rcode == RCODE.FORMERR
+    assert (reply.ad, reply.z, reply.tc, reply.rd, reply.cd) == (0, 0, 0, 1, 1)
 
 
 def test_qclass_any_is_answered_without_aa() -> None:
