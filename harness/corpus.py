@@ -6,9 +6,10 @@ NODATA, referrals (names at and below a cut, glue names), CNAMEs and
 wildcards as the zone files define them; to these are added NXDOMAIN names,
 empty non-terminals, case variations, the big RRset that needs TC=1, DS at a
 cut, ANY, an unknown type, other classes (CH, HS, ANY), header variants
-(RD, AD and CD set, with and without EDNS) and opcodes no server here
-implements (NOTIMP). The resolver corpus asks the same names recursively,
-plus names outside the lab.
+(RD, AD and CD set, with and without EDNS), the DO bit (dig +dnssec, with
+and without +norec) and opcodes no server here implements (NOTIMP). The
+resolver corpus asks the same names recursively, plus names outside the lab,
+and ends with +norec questions that the warm caches answer.
 
 Zone files are read with dnslib's own master-file parser, independent of
 services/dnscore/masterfile.py, so our parser is under test too.
@@ -137,6 +138,9 @@ def auth_corpus(services: dict[str, Service] | None = None) -> list[Question]:
                 Question(server, origin, "SOA", "AD=1", ad=True),
                 Question(server, origin, "SOA", "CD=1", cd=True),
                 Question(server, origin, "SOA", "DO=1", do=True),
+                Question(server, origin, "SOA", "DO=1 RD=1", do=True, rd=True),
+                Question(server, _child(origin, "nx-weblab"), "A", "DO=1 NXDOMAIN", do=True),
+                Question(server, origin, "TYPE65280", "DO=1 NODATA", do=True, rd=True),
                 Question(server, origin, "SOA", "Z=1", z=True),
                 Question(server, origin, "SOA", "TC=1 in query", tc=True),
                 Question(server, origin, "SOA", "EDNS 512", edns=512),
@@ -149,6 +153,7 @@ def auth_corpus(services: dict[str, Service] | None = None) -> list[Question]:
                 out += [
                     Question(server, cut, "DS", "DS at cut"),
                     Question(server, _child(cut, "deep.below"), "A", "below cut"),
+                    Question(server, _child(cut, "deep.below"), "A", "DO=1 referral", do=True),
                 ]
             ents = {o.split(".", 1)[1] for o in owners if o.count(".") > origin.count(".") + 1}
             for ent in sorted(ents - set(owners)):
@@ -167,6 +172,7 @@ def auth_corpus(services: dict[str, Service] | None = None) -> list[Question]:
         Question(example, "big.example.com.", "TXT", "truncation", edns=4096),
         Question(example, "big.example.com.", "A", "truncation", edns=None),
         Question(example, "big.example.com.", "ANY", "truncation", edns=1232),
+        Question(example, "big.example.com.", "TXT", "DO=1 truncation", edns=1232, do=True),
         Question(example, "x.sub.wild.example.com.", "A", "wildcard: existing encloser"),
         Question(example, "sub.wild.example.com.", "A", "wildcard: empty non-terminal"),
         Question(example, "x.alias.example.com.", "A", "wildcard CNAME"),
@@ -204,7 +210,13 @@ def resolver_corpus(services: dict[str, Service] | None = None) -> list[Question
         Question("resolver", "example.com.", "MX", "class ANY", rd=True, qclass=CLASS_ANY),
         Question("resolver", "example.com.", "SOA", "SOA", rd=True),
         Question("resolver", "www.example.com.", "CNAME", "CNAME", rd=True),
+        Question("resolver", "www.example.com.", "A", "DO=1", rd=True, do=True),
+        Question("resolver", "nx-weblab.example.com.", "A", "DO=1 NXDOMAIN", rd=True, do=True),
+        Question("resolver", "big.example.com.", "TXT", "DO=1 TCP fallback", rd=True, do=True),
         *_opcodes("resolver", "www.example.com.", "A"),
+        # Last, so that both caches hold these answers: RD=0 is answered from cache only.
+        Question("resolver", "www.example.com.", "A", "DO=1 RD=0", do=True),
+        Question("resolver", "nx-weblab.example.com.", "A", "DO=1 RD=0 NXDOMAIN", do=True),
     ]
     return _unique(out)
 

@@ -116,8 +116,10 @@ def unbound_conf(
   module-config: "iterator"
   do-not-query-localhost: no
   qname-minimisation: {"yes" if qname_minimisation else "no"}
-  access-control: 198.51.100.0/24 allow
-  access-control: 127.0.0.0/8 allow
+  # allow_snoop, not allow: plain "allow" REFUSES RD=0 questions, while ours
+  # answers them from its cache (services/resolver/server.py), as allow_snoop does.
+  access-control: 198.51.100.0/24 allow_snoop
+  access-control: 127.0.0.0/8 allow_snoop
 remote-control:
   control-enable: no
 """)

@@ -1,7 +1,7 @@
 """Compare two DNS replies to the same query and name each difference.
 
 A difference is a (kind, detail) pair; ``kind`` is a stable class name
-("rcode", "opcode", "flag:aa", "opt", "answer", "authority", "ttl", ...) that
+("rcode", "opcode", "flag:aa", "opt", "opt:do", "answer", "ttl", ...) that
 the allow-list matches on, ``detail`` says exactly what each side sent.
 """
 
@@ -45,6 +45,7 @@ def summary(reply: DNSRecord | None) -> dict[str, object]:
         "rcode": RCODE.get(h.rcode),
         "flags": [f for f in FLAGS if getattr(h, f)],
         "opt": _opt(reply),
+        "do": _do(reply),
         **{name: [" ".join(rr_key(rr)) for rr in _section(reply, name)] for name in SECTIONS},
     }
 
@@ -53,6 +54,14 @@ def _opt(reply: DNSRecord) -> int | None:
     for rr in reply.ar:
         if rr.rtype == QTYPE.OPT:
             return int(rr.rclass)
+    return None
+
+
+def _do(reply: DNSRecord) -> bool | None:
+    """The DO bit of the reply's OPT record (RFC 3225 §3), None without one."""
+    for rr in reply.ar:
+        if rr.rtype == QTYPE.OPT:
+            return bool(int(rr.ttl) & 0x8000)
     return None
 
 
@@ -72,6 +81,8 @@ def _header(ours: DNSRecord, peer: DNSRecord, flags: tuple[str, ...]) -> list[Di
             diffs.append(Difference(f"flag:{flag}", f"ours {int(a)}, peer {int(b)}"))
     if (_opt(ours) is None) != (_opt(peer) is None):
         diffs.append(Difference("opt", f"ours OPT {_opt(ours)}, peer OPT {_opt(peer)}"))
+    elif _do(ours) != _do(peer):
+        diffs.append(Difference("opt:do", f"ours DO {_do(ours)}, peer DO {_do(peer)}"))
     return diffs
 
 
