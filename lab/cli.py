@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lab import topology
-from lab.compose import ROOT, Lab, ServiceStatus, status_json
+from lab.compose import ROOT, Lab, status_json
 from lab.errors import LabError, LabUnavailable, UsageError
+from lab.status import ServiceStatus, hints
 
 if TYPE_CHECKING:
     from lab.scenario.runner import RunResult
@@ -32,14 +33,19 @@ RUNS = ROOT / "runs"
 def _print_plan(
     statuses: list[ServiceStatus], links: dict[str, dict[str, Any]] | None = None
 ) -> None:
-    """The hosts, with each one's link (one-way delay to the core) when the lab is up."""
+    """The hosts, with each one's link (one-way delay to the core) when the lab is up.
+
+    The state column is Docker's word for the container (exited (137),
+    restarting, paused, absent) and its health only while it runs
+    (lab/status.py says why).
+    """
     from lab import distance
 
     links = links or {}
-    head = f"\n{'service':<11} {'address':<15} {'name':<24} {'health':<9}"
+    head = f"\n{'service':<11} {'address':<15} {'name':<24} {'state':<13}"
     print(head + (f" {'link':<18}" if links else "") + " role")
     for s in statuses:
-        row = f"{s.name:<11} {s.ipv4:<15} {s.dns_name:<24} {s.health:<9}"
+        row = f"{s.name:<11} {s.ipv4:<15} {s.dns_name:<24} {s.condition:<13}"
         if links:
             row += f" {distance.describe(links.get(s.name)):<18}"
         print(row + f" {s.role}")
@@ -60,7 +66,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         bootstrap.bootstrap()
     from lab import distance
 
-    already = lab.running() and all(s.health in ("healthy", "-") for s in lab.status())
+    already = lab.running() and all(s.ok for s in lab.status())
     # The plan is written before the containers start, so each reads it at once.
     profile = args.profile or (distance.current(lab) if already else topology.DEFAULT_PROFILE)
     distance.write_plan(lab, profile)
@@ -102,6 +108,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         _print_plan(statuses, links)
         if links:
             print(f"\nprofile {distance.current(lab)}; " + distance.mechanism_line(links))
+        advice = hints(statuses)
+        if advice:
+            print("\n" + "\n".join(advice))
     return 0 if all(s.state == "running" for s in statuses) else 1
 
 
@@ -418,7 +427,7 @@ def build_parser() -> argparse.ArgumentParser:
     down = sub.add_parser("down", help="remove the lab's containers and networks")
     down.add_argument("--volumes", action="store_true", help="also remove the API database")
     down.set_defaults(fn=cmd_down)
-    st = sub.add_parser("status", help="each service: address, state, health")
+    st = sub.add_parser("status", help="each service: address, Docker state (health while running)")
     st.add_argument("--json", action="store_true")
     st.set_defaults(fn=cmd_status)
     sub.add_parser("scenarios", help="list scenarios").set_defaults(fn=cmd_scenarios)

@@ -11,26 +11,17 @@ import json
 import os
 import subprocess
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from lab import topology
 from lab.errors import LabError
+from lab.status import ServiceStatus, service_status
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
-
-
-@dataclass
-class ServiceStatus:
-    name: str
-    role: str
-    ipv4: str
-    dns_name: str
-    state: str
-    health: str
 
 
 class Lab:
@@ -106,8 +97,8 @@ class Lab:
             self.check_subnet_free()
         r = self.compose("up", "-d", "--wait", "--wait-timeout", "180", check=False)
         if r.returncode != 0:
-            bad = [s for s in self.status() if s.health not in ("healthy", "-")]
-            names = ", ".join(f"{s.name} ({s.state}/{s.health})" for s in bad) or "unknown"
+            bad = [s for s in self.status() if not s.ok]
+            names = ", ".join(f"{s.name} ({s.condition})" for s in bad) or "unknown"
             raise LabError(
                 f"the lab did not become healthy: {names}. Its containers are left running "
                 f"so you can look: `lab logs SERVICE`; `lab down` removes them."
@@ -134,27 +125,7 @@ class Lab:
         if ids:
             for c in self._docker_json("inspect", *ids):
                 found[c["Config"]["Labels"].get(SERVICE_LABEL, "?")] = c
-        out = []
-        for host in topology.HOSTS:
-            c = found.get(host.service)
-            if c is None:
-                out.append(
-                    ServiceStatus(host.service, host.role, host.ipv4, host.dns_name, "absent", "-")
-                )
-                continue
-            state = c["State"]
-            health = (state.get("Health") or {}).get("Status", "-")
-            out.append(
-                ServiceStatus(
-                    host.service,
-                    host.role,
-                    host.ipv4,
-                    host.dns_name,
-                    state.get("Status", "?"),
-                    health,
-                )
-            )
-        return out
+        return [service_status(host, found.get(host.service)) for host in topology.HOSTS]
 
     def container_id(self, service: str) -> str:
         ids = subprocess.run(
@@ -210,11 +181,12 @@ class Lab:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             state = next(s for s in self.status() if s.name == service)
-            if state.health in ("healthy", "-") and state.state == "running":
+            if state.ok:
                 return
             time.sleep(0.3)
         raise LabError(f"{service} did not become healthy within {timeout:.0f} s")
 
 
 def status_json(statuses: list[ServiceStatus]) -> str:
-    return json.dumps([asdict(s) for s in statuses], indent=2)
+    """The statuses for `lab status --json`, each with the word the table shows."""
+    return json.dumps([{**asdict(s), "condition": s.condition} for s in statuses], indent=2)
