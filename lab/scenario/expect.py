@@ -118,6 +118,9 @@ def _step_checks(e: Expect, o: StepOutcome) -> list[Checked]:
         )
     if e.rtts:
         out += _rtt_checks(e, o)
+    for key, bounds in (("stalled", e.stalled), ("unblocked", e.unblocked)):
+        if bounds:
+            out.append(_hol_check(e.line, o, key, dict(bounds)))
     if e.ok is not None:
         out.append(
             Checked(
@@ -128,6 +131,27 @@ def _step_checks(e: Expect, o: StepOutcome) -> list[Checked]:
             )
         )
     return out
+
+
+HOL_WORDS = {
+    "stalled": "responses that had crossed the wire but waited for another's lost packet",
+    "unblocked": "responses that crossed the wire after the loss and were handed over "
+    "before its repair",
+}
+
+
+def _hol_check(line: int, o: StepOutcome, key: str, bounds: dict[str, int]) -> Checked:
+    """Count one verdict of the step's loss analysis (lab/scenario/hol.py) against bounds."""
+    wanted = " ".join(f"{k}={v}" for k, v in sorted(bounds.items()))
+    what = f"step {o.index} {key} {wanted}: {HOL_WORDS[key]}"
+    hol = o.detail.get("hol")
+    if not hol:
+        return Checked(line, what, False, "no lost packet to the client was found in the step")
+    n = sum(r["verdict"] == key for r in hol["responses"])
+    ok = n >= bounds.get("min", 0) and n <= bounds.get("max", n)
+    total = len(hol["responses"])
+    found = f"{n} of {total} on {hol['host']} (repair {hol['repair_ms']:.0f} ms)"
+    return Checked(line, what, ok, found)
 
 
 def _rtt_checks(e: Expect, o: StepOutcome) -> list[Checked]:

@@ -18,17 +18,35 @@ import json
 import subprocess
 from collections.abc import Callable
 
-from lab import distance
+from lab import distance, topology
 from lab.compose import Lab
 from lab.errors import LabError
 from lab.scenario.spec import Fault
 
 Say = Callable[[str], None]
+ONE_SEGMENT = 1500  # gso_max_size: the interface's MTU, one segment per frame
+OFFLOADED = 65536  # the veth default
 API_ADMIN_TOKEN = "lab-admin-token"  # compose.yaml gives the API the same value
 
 
 def _iptables_rules(fault: Fault) -> list[list[str]]:
-    """Rules for INPUT and OUTPUT, sparing loopback so health checks still work."""
+    """Rules for INPUT and OUTPUT, sparing loopback so health checks still work.
+
+    A drop is one rule on the receiver's INPUT: iptables evaluates a rule's
+    matches in order, so the nth counter only counts packets that passed the
+    address, port and length matches before it, and with --every 1000000 it
+    fires once. Not on the sender's OUTPUT: there a DROP is an error returned to
+    the sending socket, and TCP simply sends the segment again at once, with no
+    loss on the wire to recover from (UDP has no such retry).
+    """
+    if fault.kind == "drop":
+        s = dict(fault.settings)
+        return [
+            ["INPUT", "-s", topology.BY_SERVICE[fault.service].ipv4, "-p", fault.proto,
+             "--sport", str(int(s["port"])), "-m", "length", "--length",
+             f"{int(s['min_bytes'])}:65535", "-m", "statistic", "--mode", "nth",
+             "--every", "1000000", "--packet", str(int(s["packet"]) - 1), "-j", "DROP"],
+        ]  # fmt: skip
     match = []
     if fault.kind == "loss":
         match = [
@@ -43,6 +61,11 @@ def _iptables_rules(fault: Fault) -> list[list[str]]:
         ["INPUT", "!", "-i", "lo", *match, "-j", "DROP"],
         ["OUTPUT", "!", "-o", "lo", *match, "-j", "DROP"],
     ]
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 class Faults:
@@ -89,6 +112,19 @@ class Faults:
             say(f"fault: {what} in and out of {svc} (iptables)")
             for rule in _iptables_rules(fault):
                 self._iptables(svc, "-I", rule)
+        elif fault.kind == "drop":
+            s = dict(fault.settings)
+            at_least = f" of {int(s['min_bytes'])} bytes or more" if s["min_bytes"] else ""
+            note = (
+                f"losing the {_ordinal(int(s['packet']))} {fault.proto.upper()} packet"
+                f"{at_least} {svc} sends from port {int(s['port'])} to {fault.to}, once "
+                f"(iptables nth in {fault.to}); {svc} sends one segment per packet for the run"
+            )
+            say("fault: " + note)
+            self.notes.append(note)
+            self._segments(svc, ONE_SEGMENT)
+            for rule in _iptables_rules(fault):
+                self._iptables(fault.to, "-I", rule)
         elif fault.kind == "api":
             doc = {
                 k: (int(v) if k in ("status", "retry_after", "latency_ms") else v)
@@ -139,6 +175,11 @@ class Faults:
             subprocess.run(
                 ["docker", "unpause", self.lab.container_id(svc)], check=True, capture_output=True
             )
+        elif fault.kind == "drop":
+            say(f"undo: removing the drop rule in {fault.to}; {svc} back to offloaded segments")
+            for rule in _iptables_rules(fault):
+                self._iptables(fault.to, "-D", rule)
+            self._segments(svc, OFFLOADED)
         elif fault.kind in ("blackhole", "loss"):
             say(f"undo: removing the iptables rules in {svc}")
             for rule in _iptables_rules(fault):
@@ -149,6 +190,17 @@ class Faults:
         elif fault.kind == "api":
             say("undo: the API's faults switched off")
             self._api_switch("DELETE", None)
+
+    def _segments(self, service: str, size: int) -> None:
+        """Set the largest segment the kernel hands the host's interface in one piece.
+
+        Between containers the veth pair carries a TCP send of up to 64 KiB as one
+        frame (segmentation offload: nothing ever cuts it into MTU-sized pieces),
+        so one dropped "packet" would be several segments. At ONE_SEGMENT every
+        frame is one MSS, as on a real wire.
+        """
+        self.lab.exec(service, "ip", "link", "set", "dev",
+                      "eth0", "gso_max_size", str(size), check=True)  # fmt: skip
 
     def _api_switch(self, method: str, body: str | None) -> None:
         """Flip the API's fault switch from the client, with the lab's admin token."""

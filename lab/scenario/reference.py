@@ -52,6 +52,10 @@ ARG_HELP: dict[tuple[str, str] | str, str] = {
     "before_step": "apply it just before this step (default 1: before the first)",
     "percent": "share of packets dropped, 0 < percent <= 100",
     "ms": "extra one-way delay in ms, above 0",
+    "proto": "tcp or udp (default tcp)",
+    "port": "the source port of the packets counted (default 443)",
+    "packet": "which of the matching packets to drop, from 1 (once: the rest pass)",
+    "min_bytes": "count only packets of at least this many bytes (default 0: all)",
     "error_rate": "share of requests answered with `status` (0..1)",
     "status": "the status of those errors (e.g. 503)",
     "retry_after": "the Retry-After seconds sent with them",
@@ -78,6 +82,7 @@ FAULT_EXAMPLES: dict[str, str] = {
     "pause": "- pause: {service: ns-example}",
     "blackhole": "- blackhole: {service: tld-a}",
     "loss": "- loss: {service: edge, percent: 5}",
+    "drop": "- drop: {service: edge, proto: udp, packet: 12, min_bytes: 1000}",
     "delay": "- delay: {service: origin, ms: 200}",
     "api": "- api: {service: api, error_rate: 0.5, status: 503, retry_after: 1}",
 }

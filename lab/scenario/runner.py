@@ -29,6 +29,7 @@ from lab.capture.record import client_randoms, collect_keylogs, embed_secrets, m
 from lab.compose import Lab
 from lab.report import build_report
 from lab.report.har import write_har
+from lab.scenario import hol
 from lab.scenario.expect import Checked, StepOutcome, check
 from lab.scenario.faults import Faults
 from lab.scenario.spec import Scenario
@@ -127,8 +128,13 @@ def run_scenario(lab: Lab, scenario: Scenario, runs_dir: Path, raw: bool = False
             (folder / "services.log").write_text(logs.stdout)
             if interrupted:
                 _write_timeline(folder, scenario, started, outcomes, [], faults.notes, n_keys)
+    drops = [f.before_step for f in scenario.faults if f.kind == "drop"]
+    losses = hol.for_run(folder / "capture.pcapng", outcomes, min(drops) if drops else None)
+    for i, found in losses.items():
+        outcomes[i - 1].detail["hol"] = found.as_dict()
     checks = check(scenario.expect, outcomes, folder / "capture.pcapng")
     timeline = _write_timeline(folder, scenario, started, outcomes, checks, faults.notes, n_keys)
+    timeline["hol"] = [found.as_dict() for found in losses.values()]
     on_wire = wire_bytes(folder / "capture.pcapng", outcomes)
     for row in timeline["phases"]:
         row["wire_bytes"] = on_wire.get(row["step"], 0)

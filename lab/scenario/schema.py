@@ -130,6 +130,12 @@ def _fault(kind: str) -> dict[str, Any]:
     if kind == "delay":
         props["ms"] = {"type": "integer", "exclusiveMinimum": 0}
         required.append("ms")
+    if kind == "drop":
+        props["proto"] = {"enum": ["tcp", "udp"]}
+        props["port"] = {"type": "integer", "minimum": 1, "maximum": 65535}
+        props["packet"] = {"type": "integer", "minimum": 1}
+        props["min_bytes"] = {"type": "integer", "minimum": 0, "maximum": 65535}
+        required.append("packet")
     body = {
         "type": "object",
         "properties": props,

@@ -109,6 +109,20 @@ FAULT_KINDS: dict[str, tuple[str, dict[str, type]]] = {
         "drop a share of a host's packets at random (iptables statistic)",
         {"service": str, "percent": float, "before_step": int},
     ),
+    "drop": (
+        "lose one chosen packet a host sends to another (`to`): the `packet`-th of at least "
+        "`min_bytes` bytes from its `proto` port `port`, dropped as it arrives (iptables "
+        "statistic nth in the receiver), so a loss lands where asked",
+        {
+            "service": str,
+            "to": str,
+            "proto": str,
+            "port": int,
+            "packet": int,
+            "min_bytes": int,
+            "before_step": int,
+        },
+    ),
     "delay": (
         "hold everything that reaches a host `ms` longer (its link delay daemon, as profiles do)",
         {"service": str, "ms": int, "before_step": int},
@@ -143,6 +157,10 @@ EXPECT_KEYS: dict[str, type] = {
     "walk": str,  # a name whose resolution must visit the servers `via` in order
     "via": list,
     "rtts": dict,  # phase -> round trips it must cost on the step's first connection
+    # After a drop fault (lab/scenario/hol.py): responses that had crossed the wire
+    # but waited for another's lost packet, and those handed over before its repair.
+    "stalled": dict,
+    "unblocked": dict,
     "note": str,
 }
 TOP_KEYS = {"name", "description", "profile", "cold_dns", "cold_edge", "faults", "steps", "expect"}
@@ -166,7 +184,9 @@ class Fault:
     service: str
     percent: float = 0.0
     ms: int = 0
-    settings: tuple[tuple[str, float], ...] = ()  # the api fault's switch values
+    settings: tuple[tuple[str, float], ...] = ()  # the api fault's switch, drop's match
+    proto: str = ""  # drop: tcp or udp
+    to: str = ""  # drop: the receiving host, whose INPUT loses the packet
     before_step: int = 1  # applied just before this step (1: before the run's first)
 
 
@@ -189,6 +209,8 @@ class Expect:
     walk: str | None = None
     via: tuple[str, ...] = ()
     rtts: tuple[tuple[str, float], ...] = ()
+    stalled: tuple[tuple[str, int], ...] = ()  # ("min", n) and/or ("max", n)
+    unblocked: tuple[tuple[str, int], ...] = ()
     note: str = ""
 
 
@@ -301,14 +323,29 @@ def _fault(r: _Reader, node: yaml.Node) -> Fault:
         raise r.fail(v, "delay needs `ms:` above 0")
     if kind == "api" and service != "api":
         raise r.fail(v, "the api fault applies to `service: api` only")
+    if kind == "drop":
+        if args.get("proto", "tcp") not in ("tcp", "udp"):
+            raise r.fail(v, "drop needs `proto:` tcp or udp")
+        if args.get("packet", 0) < 1:
+            raise r.fail(v, "drop needs `packet:` 1 or more (which matching packet to drop)")
+        if args.get("to", "client") not in topology.BY_SERVICE or args.get("to") == service:
+            raise r.fail(v, "drop needs `to:` the receiving host, another service than `service:`")
+        args.setdefault("port", 443)
+        args.setdefault("min_bytes", 0)
+        if not 0 < args["port"] < 65536 or not 0 <= args["min_bytes"] <= 65535:
+            raise r.fail(v, "drop needs `port:` 1..65535 and `min_bytes:` 0..65535")
     before = int(args.pop("before_step", 1))
+    proto = str(args.pop("proto", "tcp")) if kind == "drop" else ""
+    to = str(args.pop("to", "client")) if kind == "drop" else ""
     settings = tuple(sorted((k, float(x)) for k, x in args.items() if k != "service"))
     return Fault(
         kind,
         str(service),
         float(args.get("percent", 0)),
         int(args.get("ms", 0)),
-        settings if kind == "api" else (),
+        settings if kind in ("api", "drop") else (),
+        proto,
+        to,
         before,
     )
 
@@ -337,6 +374,21 @@ def _expect(r: _Reader, node: yaml.Node, n_steps: int) -> Expect:
         if bad or not all(isinstance(v, int | float) for v in args["rtts"].values()):
             raise r.fail(node, f"rtts maps {', '.join(RTT_PHASES)} to a number of round trips")
         args["rtts"] = tuple(sorted((k, float(v)) for k, v in args["rtts"].items()))
+    for key in ("stalled", "unblocked"):
+        if key not in args:
+            continue
+        if "step" not in args:
+            raise r.fail(node, f"`{key}:` checks a step after a drop fault: give `step:` too")
+        bounds = args[key]
+        if (
+            not bounds
+            or set(bounds) - {"min", "max"}
+            or not all(
+                isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in bounds.values()
+            )
+        ):
+            raise r.fail(node, f"`{key}:` is {{min: N}} and/or {{max: N}}, counts of responses")
+        args[key] = tuple(sorted(bounds.items()))
     if "step" in args and not 1 <= args["step"] <= n_steps:
         raise r.fail(node, f"step {args['step']} does not exist (the scenario has {n_steps})")
     if "during" in args and not 1 <= args["during"] <= n_steps:

@@ -35,6 +35,7 @@ LAYOUT_CHECKED = ("api", "tld-outage")  # their reports must read at 1280 px, as
         "h2-multiplexing",
         "browser",
         "quic-resumption",
+        "hol-blocking",
     ],
 )
 def test_scenario_expectations_hold(lab: Lab, name: str) -> None:

@@ -1,0 +1,270 @@
+"""Head-of-line blocking in one step: which responses waited for a packet not their own.
+
+The capture is taken on the lab's bridge, before the drop fault loses its
+packet (it is dropped as the client receives it), so it shows every packet
+once as it crossed the wire, the lost one included, and the server's repair
+later. The client's timeline says when the browser had each whole response.
+Both clocks are the one kernel's. Per response:
+
+- ``wire``: when its last byte crossed the wire (the capture, first copy);
+- ``app``: when the browser had it (timeline: started + total). The link delay
+  daemons hold what servers receive, never what the client receives, so
+  nothing stands between the bridge and the client but its own work.
+
+Over HTTP/2 the bytes of every stream are one TCP byte stream: a response
+whose bytes crossed the wire after the lost segment cannot be read before the
+segment is sent again (``stalled``). Over HTTP/3 each QUIC stream is
+reassembled on its own: only the streams whose frames rode in the lost packet
+wait (``lost``); the others are handed over as they arrive (``unblocked``).
+
+Found from the frames: for TCP, tshark's retransmission analysis names the
+repair and the segment with the same sequence number is the lost one; for
+QUIC, packet numbers are never reused, so the repair is the first packet that
+carries stream data (stream, offset) already sent once, and the packet that
+first carried it is the lost one.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lab import topology
+from lab.errors import LabError
+
+# A response whose last byte crossed the wire this close before the repair
+# cannot be told apart: the browse client (Python, aioquic or h2) takes 3 to 9 ms
+# here to hand over a response after its last packet, so waiting for the
+# repair and its own work look the same. It is counted as neither.
+CLOSE_MS = 15.0
+# How much earlier than the repair the browser may seem to have had a stalled
+# response: the clocks are one kernel's, the link delay daemon is under 1 ms late.
+EARLY_MS = 1.0
+STREAM_FRAME_TYPES = range(0x08, 0x10)  # RFC 9000 19.8: OFF 0x04, LEN 0x02, FIN 0x01
+
+
+@dataclass
+class Response:
+    stream_id: int
+    url: str
+    wire: float  # epoch seconds: its last byte crossed the wire (first copy)
+    app: float  # epoch seconds: the browser had the whole response
+    verdict: str  # before, lost, stalled, unblocked, close, after
+    waited_ms: float  # app - wire
+
+
+@dataclass
+class Hol:
+    step: int
+    protocol: str  # "2" (TCP) or "3" (QUIC)
+    host: str
+    lost_frame: int
+    lost_at: float
+    repaired_frame: int
+    repaired_at: float
+    lost_bytes: int
+    lost_streams: list[int]
+    responses: list[Response] = field(default_factory=list)
+
+    @property
+    def repair_ms(self) -> float:
+        return (self.repaired_at - self.lost_at) * 1000
+
+    def count(self, verdict: str) -> int:
+        return sum(r.verdict == verdict for r in self.responses)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"repair_ms": round(self.repair_ms, 3)}
+
+
+def _tshark(capture: Path, display_filter: str, fields: list[str]) -> Iterator[list[str]]:
+    args = [x for f in fields for x in ("-e", f)]
+    r = subprocess.run(
+        ["tshark", "-r", str(capture), "-Y", display_filter, "-T", "fields", *args],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if r.returncode != 0:
+        raise LabError(f"tshark could not read {capture}: {r.stderr.strip()[-400:]}")
+    for line in r.stdout.splitlines():
+        yield (line.split("\t") + [""] * len(fields))[: len(fields)]
+
+
+def _ints(text: str) -> list[int]:
+    return [int(x, 0) for x in text.split(",") if x]
+
+
+def _window(started: float, finished: float) -> str:
+    return f"frame.time_epoch >= {started:.6f} && frame.time_epoch <= {finished:.6f}"
+
+
+def _server_names(capture: Path, window: str, key: str) -> dict[str, str]:
+    """SNI of each connection in the window, by tcp.stream or the client's UDP port."""
+    names: dict[str, str] = {}
+    hellos = f"tls.handshake.type == 1 && {window}"
+    for conn, sni in _tshark(capture, hellos, [key, "tls.handshake.extensions_server_name"]):
+        if conn and sni:
+            names.setdefault(conn.split(",")[0], sni.split(",")[0])
+    return names
+
+
+@dataclass
+class _Loss:
+    conn: str
+    lost_frame: int
+    lost_at: float
+    repaired_frame: int
+    repaired_at: float
+    lost_bytes: int
+    lost_streams: list[int]
+    done: dict[int, float]  # stream -> when its last frame crossed the wire (first copy)
+
+
+def _tcp_loss(capture: Path, window: str, client: str) -> _Loss | None:
+    rows = list(
+        _tshark(
+            capture,
+            f"tcp.srcport == 443 && ip.dst == {client} && {window}",
+            [
+                "frame.number",
+                "frame.time_epoch",
+                "tcp.stream",
+                "tcp.seq",
+                "tcp.len",
+                "tcp.analysis.retransmission",
+                "http2.streamid",
+                "http2.type",
+                "http2.flags",
+            ],
+        )  # fmt: skip
+    )
+    repair = next((r for r in rows if r[5] and int(r[4] or 0) > 0), None)
+    if repair is None:
+        return None
+    conn, seq = repair[2], repair[3]
+    lost = next((r for r in rows if r[2] == conn and r[3] == seq and r[0] != repair[0]), None)
+    if lost is None:
+        return None
+    done: dict[int, float] = {}
+    lost_streams: set[int] = set()
+    for r in rows:
+        if r[2] != conn or r[5]:
+            continue
+        for sid, typ, flags in zip(_ints(r[6]), _ints(r[7]), _ints(r[8]), strict=False):
+            if r[0] == lost[0] and sid:
+                lost_streams.add(sid)  # a TLS record that ended in the lost segment
+            if typ in (0, 1) and flags & 1 and sid not in done:
+                done[sid] = float(r[1])
+    return _Loss(conn, int(lost[0]), float(lost[1]), int(repair[0]), float(repair[1]),
+                 int(lost[4]), sorted(lost_streams), done)  # fmt: skip
+
+
+def _quic_frames(r: list[str]) -> Iterator[tuple[int, int, int, bool]]:
+    """(stream, offset, length, fin) of each STREAM frame in one datagram's fields.
+
+    tshark lists offset only for frames that carry one (OFF bit), so the lists are
+    lined up by the frame types.
+    """
+    types, ids, offsets, lengths = _ints(r[3]), _ints(r[4]), _ints(r[5]), _ints(r[6])
+    fins = [x in ("1", "True") for x in r[7].split(",") if x]
+    for t in types:
+        if t not in STREAM_FRAME_TYPES or not ids:
+            continue
+        sid = ids.pop(0)
+        off = offsets.pop(0) if t & 0x04 and offsets else 0
+        length = lengths.pop(0) if t & 0x02 and lengths else 0
+        fin = fins.pop(0) if fins else False
+        yield sid, off, length, fin
+
+
+def _quic_loss(capture: Path, window: str, client: str) -> _Loss | None:
+    rows = _tshark(
+        capture,
+        f"udp.srcport == 443 && ip.dst == {client} && quic && {window}",
+        ["frame.number", "frame.time_epoch", "udp.dstport", "quic.frame_type",
+         "quic.stream.stream_id", "quic.stream.offset", "quic.stream.length", "quic.stream.fin",
+         "frame.len"],
+    )  # fmt: skip
+    first: dict[tuple[str, int, int], tuple[int, float]] = {}
+    streams_in: dict[int, set[int]] = {}
+    done: dict[str, dict[int, float]] = {}
+    size: dict[int, int] = {}
+    loss: tuple[str, int, float, int, float] | None = None  # conn, lost, at, repair, at
+    for r in rows:
+        number, when, conn = int(r[0]), float(r[1]), r[2]
+        size[number] = int(r[8] or 0)
+        for sid, off, length, fin in _quic_frames(r):
+            streams_in.setdefault(number, set()).add(sid)
+            seen = first.setdefault((conn, sid, off), (number, when))
+            if loss is None and seen[0] != number and length:
+                loss = (conn, seen[0], seen[1], number, when)
+            if fin:
+                done.setdefault(conn, {}).setdefault(sid, when)
+    if loss is None:
+        return None
+    conn, lost, lost_at, repair, repaired_at = loss
+    return _Loss(conn, lost, lost_at, repair, repaired_at, size[lost],
+                 sorted(streams_in[lost]), done[conn])  # fmt: skip
+
+
+def analyse(
+    capture: Path, step: int, fetches: list[dict[str, Any]], started: float, finished: float
+) -> Hol | None:
+    """The step's first lost packet to the client and what each response did about it."""
+    client = topology.BY_SERVICE["client"].ipv4
+    window = _window(started, finished)
+    protocol = "3" if any(f.get("http_version") == "3" for f in fetches) else "2"
+    quic = protocol == "3"
+    loss = (_quic_loss if quic else _tcp_loss)(capture, window, client)
+    if loss is None:
+        return None
+    names = _server_names(capture, window, "udp.srcport" if quic else "tcp.stream")
+    host = names.get(loss.conn, "")
+    hol = Hol(step, protocol, host, loss.lost_frame, loss.lost_at, loss.repaired_frame,
+              loss.repaired_at, loss.lost_bytes, loss.lost_streams)  # fmt: skip
+    for f in fetches:
+        sid = f.get("stream_id")
+        if f.get("host") != host or sid is None or sid not in loss.done or not f.get("status"):
+            continue
+        wire = loss.done[sid]
+        app = float(f["started"]) + float(f["total_ms"]) / 1000
+        hol.responses.append(
+            Response(
+                int(sid),
+                str(f["url"]),
+                wire,
+                app,
+                _verdict(hol, int(sid), wire, app),
+                round((app - wire) * 1000, 3),
+            )  # fmt: skip
+        )
+    hol.responses.sort(key=lambda r: r.wire)
+    return hol
+
+
+def _verdict(hol: Hol, sid: int, wire: float, app: float) -> str:
+    if sid in hol.lost_streams:
+        return "lost"  # its own bytes were in the lost packet
+    if wire < hol.lost_at:
+        return "before"
+    if wire >= hol.repaired_at:
+        return "after"
+    if (hol.repaired_at - wire) * 1000 < CLOSE_MS:
+        return "close"
+    return "stalled" if app >= hol.repaired_at - EARLY_MS / 1000 else "unblocked"
+
+
+def for_run(capture: Path, outcomes: list[Any], first_drop_step: int | None) -> dict[int, Hol]:
+    """The loss analysis of every browse step from the first drop fault on."""
+    if first_drop_step is None:
+        return {}
+    out = {}
+    for o in outcomes:
+        if o.kind != "browse" or o.index < first_drop_step or not o.finished:
+            continue
+        found = analyse(capture, o.index, o.detail.get("fetches", []), o.started, o.finished)
+        if found is not None:
+            out[o.index] = found
+    return out
