@@ -17,6 +17,13 @@ segment is sent again (``stalled``). Over HTTP/3 each QUIC stream is
 reassembled on its own: only the streams whose frames rode in the lost packet
 wait (``lost``); the others are handed over as they arrive (``unblocked``).
 
+HTTP/3 keeps one thing shared between streams: QPACK's encoder stream (RFC
+9204 2.1.2). A header block that refers to a dynamic table entry cannot be
+decoded before the instruction that inserted it has arrived on that stream,
+so a response can wait for encoder-stream bytes in a later packet (or in the
+lost one). Such a response is ``qpack``: handed over just after an encoder
+stream frame that came after its own last byte.
+
 Found from the frames: for TCP, tshark's retransmission analysis names the
 repair and the segment with the same sequence number is the lost one; for
 QUIC, packet numbers are never reused, so the repair is the first packet that
@@ -68,6 +75,8 @@ class Hol:
     lost_bytes: int
     lost_streams: list[int]
     responses: list[Response] = field(default_factory=list)
+    # QUIC: when the server's QPACK encoder stream data crossed the wire (first copies)
+    encoder: list[float] = field(default_factory=list)
 
     @property
     def repair_ms(self) -> float:
@@ -120,6 +129,7 @@ class _Loss:
     lost_bytes: int
     lost_streams: list[int]
     done: dict[int, float]  # stream -> when its last frame crossed the wire (first copy)
+    encoder: list[float] = field(default_factory=list)  # QPACK encoder stream frames
 
 
 def _tcp_loss(capture: Path, window: str, client: str) -> _Loss | None:
@@ -161,14 +171,19 @@ def _tcp_loss(capture: Path, window: str, client: str) -> _Loss | None:
                  int(lost[4]), sorted(lost_streams), done)  # fmt: skip
 
 
-def _quic_frames(r: list[str]) -> Iterator[tuple[int, int, int, bool]]:
-    """(stream, offset, length, fin) of each STREAM frame in one datagram's fields.
+QPACK_ENCODER = 0x02  # RFC 9204 4.2: the unidirectional stream type of an encoder stream
 
-    tshark lists offset only for frames that carry one (OFF bit), so the lists are
-    lined up by the frame types.
+
+def _quic_frames(r: list[str]) -> Iterator[tuple[int, int, int, bool, int | None]]:
+    """(stream, offset, length, fin, uni stream type) of each STREAM frame in a datagram.
+
+    tshark lists offset only for frames that carry one (OFF bit), and a stream
+    type only where a unidirectional stream starts, so the lists are lined up by
+    the frame types.
     """
     types, ids, offsets, lengths = _ints(r[3]), _ints(r[4]), _ints(r[5]), _ints(r[6])
     fins = [x in ("1", "True") for x in r[7].split(",") if x]
+    kinds = _ints(r[9]) if len(r) > 9 else []
     for t in types:
         if t not in STREAM_FRAME_TYPES or not ids:
             continue
@@ -176,7 +191,8 @@ def _quic_frames(r: list[str]) -> Iterator[tuple[int, int, int, bool]]:
         off = offsets.pop(0) if t & 0x04 and offsets else 0
         length = lengths.pop(0) if t & 0x02 and lengths else 0
         fin = fins.pop(0) if fins else False
-        yield sid, off, length, fin
+        kind = kinds.pop(0) if sid % 4 == 3 and off == 0 and kinds else None
+        yield sid, off, length, fin, kind
 
 
 def _quic_loss(capture: Path, window: str, client: str) -> _Loss | None:
@@ -185,9 +201,11 @@ def _quic_loss(capture: Path, window: str, client: str) -> _Loss | None:
         f"udp.srcport == 443 && ip.dst == {client} && quic && {window}",
         ["frame.number", "frame.time_epoch", "udp.dstport", "quic.frame_type",
          "quic.stream.stream_id", "quic.stream.offset", "quic.stream.length", "quic.stream.fin",
-         "frame.len"],
+         "frame.len", "http3.stream_type"],
     )  # fmt: skip
     first: dict[tuple[str, int, int], tuple[int, float]] = {}
+    encoders: dict[str, int] = {}  # connection -> its server's QPACK encoder stream
+    encoder_at: dict[str, list[float]] = {}
     streams_in: dict[int, set[int]] = {}
     done: dict[str, dict[int, float]] = {}
     size: dict[int, int] = {}
@@ -195,8 +213,12 @@ def _quic_loss(capture: Path, window: str, client: str) -> _Loss | None:
     for r in rows:
         number, when, conn = int(r[0]), float(r[1]), r[2]
         size[number] = int(r[8] or 0)
-        for sid, off, length, fin in _quic_frames(r):
+        for sid, off, length, fin, kind in _quic_frames(r):
             streams_in.setdefault(number, set()).add(sid)
+            if kind == QPACK_ENCODER:
+                encoders[conn] = sid
+            if sid == encoders.get(conn) and off > 0:
+                encoder_at.setdefault(conn, []).append(when)
             seen = first.setdefault((conn, sid, off), (number, when))
             if loss is None and seen[0] != number and length:
                 loss = (conn, seen[0], seen[1], number, when)
@@ -206,7 +228,7 @@ def _quic_loss(capture: Path, window: str, client: str) -> _Loss | None:
         return None
     conn, lost, lost_at, repair, repaired_at = loss
     return _Loss(conn, lost, lost_at, repair, repaired_at, size[lost],
-                 sorted(streams_in[lost]), done[conn])  # fmt: skip
+                 sorted(streams_in[lost]), done[conn], encoder_at.get(conn, []))  # fmt: skip
 
 
 def analyse(
@@ -223,7 +245,8 @@ def analyse(
     names = _server_names(capture, window, "udp.srcport" if quic else "tcp.stream")
     host = names.get(loss.conn, "")
     hol = Hol(step, protocol, host, loss.lost_frame, loss.lost_at, loss.repaired_frame,
-              loss.repaired_at, loss.lost_bytes, loss.lost_streams)  # fmt: skip
+              loss.repaired_at, loss.lost_bytes, loss.lost_streams,
+              encoder=loss.encoder)  # fmt: skip
     for f in fetches:
         sid = f.get("stream_id")
         if f.get("host") != host or sid is None or sid not in loss.done or not f.get("status"):
@@ -247,6 +270,9 @@ def analyse(
 def _verdict(hol: Hol, sid: int, wire: float, app: float) -> str:
     if sid in hol.lost_streams:
         return "lost"  # its own bytes were in the lost packet
+    close = CLOSE_MS / 1000
+    if app - wire > close and any(wire < t <= app and app - t < close for t in hol.encoder):
+        return "qpack"  # handed over just after encoder-stream bytes that came after it
     if wire < hol.lost_at:
         return "before"
     if wire >= hol.repaired_at:

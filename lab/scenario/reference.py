@@ -52,6 +52,7 @@ ARG_HELP: dict[tuple[str, str] | str, str] = {
     "before_step": "apply it just before this step (default 1: before the first)",
     "percent": "share of packets dropped, 0 < percent <= 100",
     "ms": "extra one-way delay in ms, above 0",
+    "to": "the host that receives the packet and loses it (default client)",
     "proto": "tcp or udp (default tcp)",
     "port": "the source port of the packets counted (default 443)",
     "packet": "which of the matching packets to drop, from 1 (once: the rest pass)",

@@ -60,6 +60,10 @@ EXPECT_HELP: dict[str, str] = {
     "via": "the servers the resolver asked for the `walk` name, in order (roots, tlds, or a host)",
     "rtts": "round trips each phase (connect, tls, dns) of the step's first connection costs "
     "under the profile",
+    "stalled": "{min, max}: responses of the step that had crossed the wire but waited for "
+    "another's lost packet (after a drop fault)",
+    "unblocked": "{min, max}: responses that crossed the wire after the lost packet and were "
+    "handed over before its repair",
     "note": "a label printed with the result",
 }
 TOP_HELP: dict[str, str] = {
@@ -161,13 +165,25 @@ def _expectation() -> dict[str, Any]:
     props["rtts"].update(
         propertyNames={"enum": list(spec.RTT_PHASES)}, additionalProperties={"type": "number"}
     )
+    for key in ("stalled", "unblocked"):
+        props[key].update(
+            propertyNames={"enum": ["min", "max"]},
+            additionalProperties={"type": "integer", "minimum": 0},
+            minProperties=1,
+        )
     return {
         "type": "object",
         "description": "about exactly one of: a step's outcome, the packets, a resolver walk",
         "properties": props,
         "additionalProperties": False,
         "oneOf": [{"required": [k]} for k in ("step", "packets", "walk")],
-        "dependentRequired": {"walk": ["via"], "via": ["walk"], "rtts": ["step"]},
+        "dependentRequired": {
+            "walk": ["via"],
+            "via": ["walk"],
+            "rtts": ["step"],
+            "stalled": ["step"],
+            "unblocked": ["step"],
+        },
         "dependentSchemas": {
             "packets": {"anyOf": [{"required": [k]} for k in ("count", "min", "max")]}
         },

@@ -13,7 +13,8 @@ from lab.scenario.runner import run_scenario
 
 from .report_layout import assert_fits
 
-LAYOUT_CHECKED = ("api", "tld-outage")  # their reports must read at 1280 px, as browse's
+# Their reports must read at 1280 px, as browse's.
+LAYOUT_CHECKED = ("api", "tld-outage", "hol-blocking")
 
 
 @pytest.mark.parametrize(

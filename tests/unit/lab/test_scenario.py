@@ -197,3 +197,44 @@ def test_missing_scenario_file_is_named_as_such() -> None:
     """A path that does not exist is reported as a missing file, not an unknown scenario."""
     with pytest.raises(UsageError, match=r"/no/such/dir/mine\.yaml: no such file"):
         scenario.find("/no/such/dir/mine.yaml")
+
+
+def test_drop_fault_loads_with_its_defaults(tmp_path: Path) -> None:
+    """A drop names the sender and the receiver; port 443 and no size floor by default."""
+    p = write(
+        tmp_path,
+        "name: t\nfaults:\n  - drop: {service: edge, to: client, proto: udp, packet: 12}\n"
+        "steps:\n  - browse: x\n",
+    )
+    (f,) = scenario.load(p).faults
+    assert (f.kind, f.service, f.to, f.proto) == ("drop", "edge", "client", "udp")
+    assert dict(f.settings) == {"packet": 12.0, "port": 443.0, "min_bytes": 0.0}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ("{service: edge, to: client, proto: sctp, packet: 3}", "drop needs `proto:` tcp or udp"),
+        ("{service: edge, to: client, packet: 0}", r"drop needs `packet:` 1 or more"),
+        ("{service: edge, to: edge, packet: 3}", "drop needs `to:` the receiving host"),
+        ("{service: edge, to: client, packet: 3, port: 70000}", "drop needs `port:` 1..65535"),
+    ],
+)
+def test_drop_fault_errors(tmp_path: Path, args: str, message: str) -> None:
+    p = write(tmp_path, f"name: t\nfaults:\n  - drop: {args}\nsteps:\n  - browse: x\n")
+    with pytest.raises(UsageError, match=rf"s.yaml:3: {message}"):
+        scenario.load(p)
+
+
+def test_stalled_expectation(tmp_path: Path) -> None:
+    """`stalled:` and `unblocked:` take min/max counts and belong to a step."""
+    head = "name: t\nsteps:\n  - browse: x\nexpect:\n"
+    sc = scenario.load(
+        write(tmp_path, head + "  - {step: 1, stalled: {min: 8}, unblocked: {max: 0}}\n")
+    )
+    assert sc.expect[0].stalled == (("min", 8),)
+    assert sc.expect[0].unblocked == (("max", 0),)
+    with pytest.raises(UsageError, match="s.yaml:5: `stalled:` checks a step after a drop"):
+        scenario.load(write(tmp_path, head + "  - {packets: x, min: 1, stalled: {min: 1}}\n"))
+    with pytest.raises(UsageError, match=r"s.yaml:5: `unblocked:` is \{min: N\}"):
+        scenario.load(write(tmp_path, head + "  - {step: 1, unblocked: {least: 1}}\n"))
