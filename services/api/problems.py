@@ -6,15 +6,15 @@ failures use "about:blank", whose title is the status phrase (RFC 9457 §4.2.1).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from http import HTTPStatus
 from typing import Any
 
 from aiohttp import web
 
+from services.common import problems
+from services.common.problems import CONTENT_TYPE as CONTENT_TYPE  # openapi.py names it
+
 TYPE_BASE = "https://api.example.com/problems/"
-CONTENT_TYPE = "application/problem+json"
 
 
 def problem(
@@ -27,19 +27,13 @@ def problem(
     **extensions: Any,
 ) -> web.Response:
     """A problem+json response; ``type_`` is a slug under TYPE_BASE or None."""
-    doc: dict[str, Any] = {
-        "type": TYPE_BASE + type_ if type_ else "about:blank",
-        "title": title or HTTPStatus(status).phrase,
-        "status": status,
-    }
-    if detail:
-        doc["detail"] = detail
-    doc.update(extensions)
-    return web.Response(
-        status=status,
-        text=json.dumps(doc) + "\n",
-        content_type=CONTENT_TYPE,
-        headers={**(headers or {}), "Cache-Control": "no-store"},
+    return problems.response(
+        status,
+        type_uri=TYPE_BASE + type_ if type_ else problems.BLANK,
+        title=title,
+        detail=detail,
+        headers=headers,
+        **extensions,
     )
 
 

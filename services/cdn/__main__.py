@@ -16,18 +16,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import ssl
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from aiohttp import web
-
 from services.cdn.app import EdgeConfig, make_app
 from services.cdn.routing import RouteError, Router, parse_resolve, parse_route
-from services.common.httpserver import JsonAccessLogger, run
+from services.common.httpserver import run
 from services.common.logs import setup
 from services.common.redirect import make_redirect_app
 from services.common.tls import client_context, server_context
@@ -106,15 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.no_uvloop:
         use_uvloop()
     if ctx is None:
-        # Plain HTTP (test mode): common.httpserver.run always speaks TLS.
-        web.run_app(
-            app,
-            host=args.host,
-            port=args.port,
-            print=None,
-            access_log=logging.getLogger("services.cdn.access"),
-            access_log_class=JsonAccessLogger,
-        )
+        # Plain HTTP/1.x (test mode), with the same error pages as over TLS.
+        run(app, host=args.host, port=args.port, ssl_context=None, service="cdn")
     else:
         plain_app = None if args.http_port is None else (make_redirect_app(), args.http_port)
         run(app, host=args.host, port=args.port, ssl_context=ctx, service="cdn", plain=plain_app,
@@ -124,9 +114,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def use_uvloop() -> bool:
     """Run on uvloop when it is installed: its transports (TLS included) cost less per
-    request than asyncio's. web.run_app makes its loop with asyncio.new_event_loop(),
-    which follows the policy. Python 3.11 (the lab image); set_event_loop_policy is
-    deprecated from 3.14, where run_app(loop=uvloop.new_event_loop()) is the way."""
+    request than asyncio's. asyncio.run (in httpserver.run) makes its loop with
+    asyncio.new_event_loop(), which follows the policy. Python 3.11 (the lab image);
+    set_event_loop_policy is deprecated from 3.14, where
+    asyncio.run(main, loop_factory=uvloop.new_event_loop) is the way."""
     try:
         import uvloop
     except ImportError:

@@ -17,10 +17,13 @@ from services.cdn.framing import framing_problem
 from services.cdn.health import probe_forever
 from services.cdn.proxy import EDGE, RESERVED_PREFIX, Edge, handle
 from services.cdn.resolve import PinnedResolver
+from services.cdn.respond import edge_error
 from services.cdn.routing import Route, Router
 from services.cdn.upstreams import Pool
 from services.cdn.wsconnect import Dialer
+from services.common.errorpage import ERROR_PAGE, ErrorPage
 from services.common.h2tunnel import TUNNEL_PROTOCOLS
+from services.common.httpserver import LOG_FIELDS
 
 
 @dataclass(frozen=True)
@@ -68,18 +71,10 @@ async def purge(request: web.Request) -> web.Response:
         data = await request.json()
         url = URL(data["url"])
     except (ValueError, KeyError, TypeError) as e:
-        return web.json_response(
-            {"error": f'expected JSON {{"url": "https://host/path"}}: {e}'},
-            status=400,
-            headers={"Cache-Control": "no-store"},
-        )
+        return edge_error(400, f'expected JSON {{"url": "https://host/path"}}: {e}')
     route = edge.router.match(url.host or "")
     if route is None:
-        return web.json_response(
-            {"error": f"no route for {url.host!r}"},
-            status=404,
-            headers={"Cache-Control": "no-store"},
-        )
+        return edge_error(404, f"no route for {url.host!r}")
     removed = edge.cache.purge(route.public_host, url.raw_path_qs)
     return web.json_response(
         {"purged": removed, "host": route.public_host, "target": url.raw_path_qs},
@@ -88,11 +83,7 @@ async def purge(request: web.Request) -> web.Response:
 
 
 async def reserved(request: web.Request) -> web.Response:
-    return web.Response(
-        status=404,
-        text=f"404 Not Found: {request.path} is not an edge "
-        f"endpoint (try {RESERVED_PREFIX}health)\n",
-    )
+    return edge_error(404, f"{request.path} is not an edge endpoint (try {RESERVED_PREFIX}health)")
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -100,9 +91,10 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 def framed(handler: Handler) -> Handler:
     """``handler`` behind the framing check: ambiguous framing is refused before anything
-    is forwarded (RFC 9112 §6). A wrapper on every route rather than a middleware: the
-    same effect (every request reaches a route, the last one matches any path) with
-    less work on each request."""
+    is forwarded (RFC 9112 §6), and aiohttp's own errors raised inside it (413 from
+    reading a body over client_max_size) become the edge's problem documents. A
+    wrapper on every route rather than a middleware: the same effect (every request
+    reaches a route, the last one matches any path) with less work on each request."""
 
     async def checked(request: web.Request) -> web.StreamResponse:
         # Every rule concerns Content-Length or Transfer-Encoding: without either (a GET,
@@ -116,12 +108,24 @@ def framed(handler: Handler) -> Handler:
             )
             if problem is not None:
                 status, reason = problem
-                return web.Response(
-                    status=status,
-                    text=f"{status} {reason}: request refused\n",
-                    headers={"Connection": "close", "Cache-Control": "no-store"},
-                )
-        return await handler(request)
+                refused = edge_error(status, f"request refused: {reason}")
+                # The connection is not trusted to frame another request (RFC 9112 §6.3):
+                # force_close, not a Connection field only, makes aiohttp close it too.
+                refused.force_close()
+                return refused
+        try:
+            return await handler(request)
+        except web.HTTPException as e:
+            if e.status < 400:
+                raise
+            detail = e.text or e.reason
+            logged = request.get(LOG_FIELDS)
+            if isinstance(logged, dict):
+                logged["error"] = detail
+            answer = edge_error(e.status, detail)
+            if "Allow" in e.headers:  # RFC 9110 §15.5.6: a 405 says what is allowed
+                answer.headers["Allow"] = e.headers["Allow"]
+            return answer
 
     return checked
 
@@ -192,6 +196,10 @@ def make_app(config: EdgeConfig) -> web.Application:
             await checker.close()
 
     app.cleanup_ctx.append(upstream_session)
+    # The errors of the layers under the app (HTTP/1 parser, HTTP/2 refusals, a handler
+    # that raised) are problem documents too (services/common/errorpage.py).
+    page: ErrorPage = edge_error
+    app[ERROR_PAGE] = page
     # WebSockets over HTTP/2 (RFC 8441): the HTTP/2 layer announces extended CONNECT.
     app[TUNNEL_PROTOCOLS] = frozenset({"websocket"})
     app.router.add_get(RESERVED_PREFIX + "health", framed(health))

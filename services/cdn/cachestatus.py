@@ -6,6 +6,9 @@ from dataclasses import dataclass
 from functools import cached_property
 
 CACHE_NAME = "weblab-edge"
+# §2.8 detail of an answer the edge made itself (its own errors): neither a stored
+# response nor one from upstream, whatever fwd says about the attempt.
+GENERATED = "edge-generated"
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,8 @@ class Fetched:
 
 
 class UpstreamError(Exception):
-    """No usable answer from any upstream: the status to give (502/504) and why."""
+    """No usable answer from any upstream: the status to give (502/504) and why (the
+    problem document's detail)."""
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
@@ -72,25 +73,23 @@ async def exchange(
                 )
         except aiohttp.ClientConnectorCertificateError as e:
             reason = f"TLS certificate of {member.label} failed verification: {e.certificate_error}"
-            last = UpstreamError(502, f"502 Bad Gateway: {reason}")
+            last = UpstreamError(502, reason)
         except aiohttp.ClientConnectorSSLError as e:
             reason = f"TLS handshake with {member.label} failed: {e}"
-            last = UpstreamError(502, f"502 Bad Gateway: {reason}")
+            last = UpstreamError(502, reason)
         except aiohttp.ClientConnectorError as e:
             reason = f"cannot connect to {member.label}: {e.os_error.strerror or e.os_error}"
-            last = UpstreamError(502, f"502 Bad Gateway: {reason}")
+            last = UpstreamError(502, reason)
         except aiohttp.ConnectionTimeoutError:
             # No SYN-ACK in time (a host that is gone answers nothing at all): the
             # request was never sent, so trying the next upstream is safe.
             reason = f"no answer from {member.label} to the TCP handshake in time"
-            last = UpstreamError(504, f"504 Gateway Timeout: {reason}")
+            last = UpstreamError(504, reason)
         except TimeoutError as e:
-            raise UpstreamError(
-                504, f"504 Gateway Timeout: {member.label} did not answer in time"
-            ) from e
+            raise UpstreamError(504, f"{member.label} did not answer in time") from e
         except aiohttp.ClientError as e:
             raise UpstreamError(
-                502, f"502 Bad Gateway: {member.label} broke the exchange: {type(e).__name__}"
+                502, f"{member.label} broke the exchange: {type(e).__name__}"
             ) from e
         # Passive health check: the request was never sent, try the next upstream.
         pool.mark_down(member, reason)
@@ -98,8 +97,6 @@ async def exchange(
     assert last is not None
     if len(failures) > 1:
         raise UpstreamError(
-            502,
-            "502 Bad Gateway: every upstream of "
-            f"{route.public_host} failed: " + "; ".join(failures),
+            502, f"every upstream of {route.public_host} failed: " + "; ".join(failures)
         )
     raise last

@@ -32,7 +32,7 @@ from services.cdn.policy import (
     storable,
     stored_fields,
 )
-from services.cdn.respond import from_entry, plain
+from services.cdn.respond import edge_error, from_entry
 from services.cdn.routing import Route, Router, loop_detected, upstream_request_headers
 from services.cdn.upstreams import Pool
 from services.cdn.validation import conditional_headers, freshen
@@ -87,19 +87,13 @@ async def handle(request: web.Request) -> web.StreamResponse:
         fields["cache"] = "NONE"
         # RFC 9110 §15.5.20: this server is not configured for that name.
         known = ", ".join(sorted(edge.router.routes)) or "none"
-        return plain(
+        return edge_error(
             421,
-            f"421 Misdirected Request: this edge has no site for "
-            f"{normalize_host(request.host)!r} (it serves: {known})",
-            Outcome("BYPASS", fwd="bypass"),
+            f"this edge has no site for {normalize_host(request.host)!r} (it serves: {known})",
         )
     fields["upstream"] = route.upstream_label
     if "Via" in request.headers and loop_detected(request.headers):
-        return plain(
-            508,
-            "508 Loop Detected: this request already passed through the edge",
-            Outcome("BYPASS", fwd="bypass"),
-        )
+        return edge_error(508, "this request already passed through the edge")
     if request.method == "PURGE":
         removed = edge.cache.purge(route.public_host, request.raw_path)
         fields.update(cache="PURGE", purged=removed)
@@ -166,10 +160,11 @@ async def _cached(
             fields.update(cache=outcome.x_cache, age=int(hit.age), cache_status=outcome.header())
             return from_entry(request, hit.entry, outcome, age=hit.age, now=edge.clock())
     if "only-if-cached" in request_directives(req):
-        return plain(
+        # Nothing goes upstream, so no fwd: the cache answered the request itself.
+        return edge_error(
             504,
-            "504 Gateway Timeout: only-if-cached and nothing usable is stored (RFC 9111 §5.2.1.7)",
-            Outcome("MISS", fwd="request"),
+            "only-if-cached and nothing usable is stored (RFC 9111 §5.2.1.7)",
+            Outcome("MISS"),
         )
     fwd = (
         "stale"
@@ -187,7 +182,7 @@ async def _cached(
     fields["upstream_ms"] = _ms_since(started)
     if isinstance(result, UpstreamError):
         fields.update(cache="MISS", error=result.message)
-        return plain(result.status, result.message, Outcome("MISS", fwd=fwd))
+        return edge_error(result.status, result.message, Outcome("MISS", fwd=fwd))
     fields.setdefault("reason", fwd)
     _log(fields, result, str(fields["reason"]))
     return from_entry(request, result.entry, result.outcome, age=result.age, now=edge.clock())
@@ -352,7 +347,7 @@ async def _pass(
         )
     except UpstreamError as e:
         fields.update(cache="BYPASS", error=e.message)
-        return plain(e.status, e.message, Outcome("BYPASS", fwd="bypass"))
+        return edge_error(e.status, e.message, Outcome("BYPASS", fwd="bypass"))
     finally:
         fields["upstream_ms"] = _ms_since(started)
     removed = 0

@@ -2,28 +2,33 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from email.utils import formatdate
 
 from aiohttp import web
-from multidict import CIMultiDict
 
 from services.cdn.cache import Entry
-from services.cdn.cachestatus import Outcome
+from services.cdn.cachestatus import GENERATED, Outcome
 from services.cdn.onewrite import OneWriteResponse
-from services.cdn.routing import VIA, append_via
+from services.cdn.routing import VIA
 from services.cdn.validation import not_modified
+from services.common import problems
 
 # Fields that describe content, left out of a 304 (RFC 9110 §15.4.5).
 CONTENT_FIELDS = frozenset({"content-type", "content-encoding", "content-language"})
+# An error answered before the cache or any upstream had a part in it.
+BYPASS = Outcome("BYPASS")
 
 
-def plain(status: int, text: str, outcome: Outcome) -> web.Response:
-    """An answer the edge makes itself, never cached by anyone."""
-    headers = CIMultiDict(
-        {"Cache-Control": "no-store", "X-Cache": outcome.x_cache, "Cache-Status": outcome.header()}
-    )
-    append_via(headers)
-    return web.Response(status=status, text=text.rstrip("\n") + "\n", headers=headers)
+def edge_error(status: int, detail: str, outcome: Outcome = BYPASS) -> web.Response:
+    """An error the edge makes itself: a problem document (RFC 9457), never stored.
+
+    ``outcome`` says what the cache did before giving up (``fwd`` when it tried the
+    upstream); Cache-Status adds that this answer is the edge's own (RFC 9211 §2.8).
+    """
+    generated = replace(outcome, detail=GENERATED)
+    headers = {"X-Cache": generated.x_cache, "Cache-Status": generated.header(), "Via": VIA}
+    return problems.response(status, detail=detail, headers=headers)
 
 
 def from_entry(

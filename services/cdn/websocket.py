@@ -23,7 +23,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from services.cdn.cachestatus import Outcome
-from services.cdn.respond import plain
+from services.cdn.respond import edge_error
 from services.cdn.routing import Route, append_via, upstream_request_headers
 from services.cdn.upstreams import Pool
 from services.cdn.wsconnect import (
@@ -98,13 +98,13 @@ async def tunnel(
             break
         except aiohttp.WSServerHandshakeError as e:
             # The upstream answered: its refusal (401, 404) is the answer; no failover.
-            return plain(e.status, f"{e.status} {e.message}: the upstream refused the WebSocket",
-                         Outcome("BYPASS", fwd="bypass", fwd_status=e.status))  # fmt: skip
+            return edge_error(e.status, f"the upstream refused the WebSocket: {e.message}",
+                              Outcome("BYPASS", fwd="bypass", fwd_status=e.status))  # fmt: skip
         except (aiohttp.ClientError, OSError) as e:
             failures.append(f"{member.label}: {e}")
     if upstream is None:
-        return plain(502, "502 Bad Gateway: no upstream took the WebSocket: " + "; ".join(failures),
-                     Outcome("BYPASS", fwd="bypass"))  # fmt: skip
+        return edge_error(502, "no upstream took the WebSocket: " + "; ".join(failures),
+                          Outcome("BYPASS", fwd="bypass"))  # fmt: skip
     client = web.WebSocketResponse(protocols=[upstream.protocol] if upstream.protocol else ())
     await client.prepare(request)
     counts = {"to_upstream": 0, "to_client": 0}
@@ -142,7 +142,7 @@ async def tunnel_extended(
     version = request.headers.get("Sec-WebSocket-Version", VERSION)
     if version != VERSION:
         # RFC 6455 §4.4: an unknown version is refused with the one this side speaks.
-        refused = plain(426, f"426 Upgrade Required: WebSocket version {version!r}", bypass)
+        refused = edge_error(426, f"WebSocket version {version!r}: this edge speaks {VERSION}")
         refused.headers["Sec-WebSocket-Version"] = VERSION
         return refused
     headers = upstream_request_headers(
@@ -172,14 +172,14 @@ async def tunnel_extended(
         if answer.status != 101:
             writer.close()
             # The upstream answered: its refusal (401, 404) is the answer; no failover.
-            return plain(answer.status,
-                         f"{answer.status} {answer.reason}: the upstream refused the WebSocket",
-                         Outcome("BYPASS", fwd="bypass", fwd_status=answer.status))  # fmt: skip
+            outcome = Outcome("BYPASS", fwd="bypass", fwd_status=answer.status)
+            why = f"the upstream refused the WebSocket: {answer.reason}"
+            return edge_error(answer.status, why, outcome)
         problem = upgrade_problem(answer, key)
         if problem is not None:
             writer.close()
-            return plain(502, f"502 Bad Gateway: the upstream's WebSocket handshake: {problem}",
-                         bypass)  # fmt: skip
+            return edge_error(502, f"the upstream's WebSocket handshake: {problem}",
+                              bypass)  # fmt: skip
         accepted: CIMultiDict[str] = CIMultiDict()
         for name in ("Sec-WebSocket-Protocol", "Sec-WebSocket-Extensions"):
             if name in answer.headers:
@@ -191,5 +191,5 @@ async def tunnel_extended(
         finally:
             fields.update(bytes_to_upstream=tunnel.bytes_in, bytes_to_client=tunnel.bytes_out)
         return response
-    return plain(502, "502 Bad Gateway: no upstream took the WebSocket: " + "; ".join(failures),
-                 bypass)  # fmt: skip
+    return edge_error(502, "no upstream took the WebSocket: " + "; ".join(failures),
+                      bypass)  # fmt: skip

@@ -3,7 +3,8 @@
 h2server and h3server each turn a stream into an aiohttp ``Request``; from
 there the handling is the same for both: the application's handler (with its
 middlewares) makes the response, an ``HTTPException`` is a response too, any
-other error is a logged 500, and the access log gets its line.
+other error is a logged 500 (the app's ERROR_PAGE when it has one), and the
+access log gets its line.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import logging
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
+
+from services.common.errorpage import DETAILS, own_error
 
 
 async def answer(
@@ -38,7 +41,7 @@ async def answer(
         raise
     except Exception as exc:  # as aiohttp's own server: a 500, logged
         logger.exception("handler error", extra={"event": event, "error": str(exc)})
-        response = web.Response(status=500, text="500 Internal Server Error")
+        response = own_error(app, 500, DETAILS[500], "500 Internal Server Error")
     await response.prepare(request)
     await response.write_eof()
     if access_logger is not None:

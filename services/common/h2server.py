@@ -59,6 +59,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from services.common.answer import answer
+from services.common.errorpage import own_error
 from services.common.h2tunnel import TUNNEL, TUNNEL_PROTOCOLS, H2Tunnel, connect_refusal
 from services.common.logs import log_event
 
@@ -402,7 +403,7 @@ class H2Protocol(BaseProtocol):
             code = refused.status
             log_event(self.logger, "h2_connect_refused", client=self._client(), stream=sid,
                       status=code, error=refused.why)  # fmt: skip
-            refusal = web.Response(status=code, text=f"{code} {refused.why}\n")
+            refusal = own_error(self.app, code, refused.why, f"{code} {refused.why}\n")
         elif ":protocol" in pseudo:
             tunnel = H2Tunnel(self, sid, pseudo[":protocol"])
         stream = _Stream(sid)

@@ -22,6 +22,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
+from services.common.errorpage import ErrorPageRunner
 from services.common.h2server import TlsSite
 from services.common.h3server import H3Site, advertise_h3
 from services.common.logs import JsonFormatter, log_event
@@ -152,7 +153,7 @@ def plain_listener(
 
     async def listen(_main: web.Application) -> AsyncIterator[None]:
         access = logging.getLogger(f"services.{service}.access")
-        runner = web.AppRunner(app, access_log=access, access_log_class=JsonAccessLogger)
+        runner = ErrorPageRunner(app, access_log=access, access_log_class=JsonAccessLogger)
         await runner.setup()
         site: TlsSite | None = None
         if ssl_context is None:
@@ -181,12 +182,14 @@ def run(
     *,
     host: str,
     port: int,
-    ssl_context: ssl.SSLContext,
+    ssl_context: ssl.SSLContext | None,
     service: str,
     plain: tuple[web.Application, int] | None = None,
     h3: tuple[Path, Path] | None = None,
 ) -> None:
     """Serve ``app`` until SIGINT/SIGTERM (compose stop sends SIGTERM).
+
+    ``ssl_context`` None serves plain HTTP/1.x (the edge's --plain test mode).
 
     ``plain`` = (app, port) adds a plain-HTTP listener (the origin's redirect to HTTPS).
     ``h3`` = (certificate chain, key) also serves HTTP/3 over QUIC on UDP ``port``
@@ -203,20 +206,26 @@ async def _serve(
     app: web.Application,
     host: str,
     port: int,
-    ssl_context: ssl.SSLContext,
+    ssl_context: ssl.SSLContext | None,
     logger: logging.Logger,
     service: str,
     h3: tuple[Path, Path] | None = None,
 ) -> None:
-    """The main site: HTTP/2 or HTTP/1.x by ALPN (h2server.TlsSite), plus HTTP/3, until a signal."""
+    """The main site, until a signal: HTTP/2 or HTTP/1.x by ALPN (h2server.TlsSite) and
+    HTTP/3, or plain HTTP/1.x without ``ssl_context``."""
     access = logging.getLogger(f"services.{service}.access")
-    runner = web.AppRunner(
+    # ErrorPageRunner: an app's ERROR_PAGE answers the HTTP/1 parser's errors too.
+    runner = ErrorPageRunner(
         app, access_log=access, access_log_class=JsonAccessLogger, handle_signals=False
     )
     if h3:
         advertise_h3(app, port)  # before setup: the app's signals freeze there
     await runner.setup()
-    site = TlsSite(runner, host, port, ssl_context, logger, JsonAccessLogger(access, ""))
+    site: TlsSite | web.TCPSite
+    if ssl_context is None:
+        site = web.TCPSite(runner, host, port)
+    else:
+        site = TlsSite(runner, host, port, ssl_context, logger, JsonAccessLogger(access, ""))
     await site.start()
     quic = (
         H3Site(runner, host, port, h3[0], h3[1], logger, JsonAccessLogger(access, ""))
@@ -225,7 +234,9 @@ async def _serve(
     )
     if quic:
         await quic.start()
-    log_event(logger, "listening", host=host, port=port, tls="1.2-1.3", alpn=SERVER_ALPN)
+    tls = ssl_context is not None
+    log_event(logger, "listening", host=host, port=port, tls="1.2-1.3" if tls else None,
+              alpn=SERVER_ALPN if tls else None)  # fmt: skip
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
