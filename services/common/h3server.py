@@ -509,8 +509,14 @@ class H3Site:
         access_logger: AbstractAccessLogger | None = None,
         env: Mapping[str, str] | None = None,
         tickets: TicketStore | None = None,
+        retry: bool = False,
     ) -> None:
         self.app = runner.app if isinstance(runner, web.AppRunner) else runner
+        # Address validation (RFC 9000 section 8.1.2): answer every Initial without a
+        # token with a Retry carrying one, and keep no state until the client sends
+        # it back from the same address. It costs each connection a round trip, so it
+        # is off unless asked (`--quic-retry`); a spoofed flood then opens nothing.
+        self.retry = retry
         self.tickets = TicketStore() if tickets is None else tickets
         self.host, self.requested_port, self.cert, self.key = host, port, cert, key
         self.logger, self.access_logger, self.env = logger, access_logger, env
@@ -550,13 +556,15 @@ class H3Site:
                 create_protocol=self._protocol,
                 session_ticket_handler=self.tickets.add,
                 session_ticket_fetcher=self.tickets.pop,
+                retry=self.retry,
             ),
             local_addr=(self.host, self.requested_port),
         )
         self.transport, self.server = transport, server
         log_event(
-            self.logger, "listening", host=self.host, port=self.port, transport="udp", alpn=ALPN
-        )
+            self.logger, "listening", host=self.host, port=self.port, transport="udp", alpn=ALPN,
+            retry=self.retry,
+        )  # fmt: skip
 
     async def stop(self, grace: float = GRACE) -> None:
         """GOAWAY to every connection, let their requests finish, close, stop listening."""

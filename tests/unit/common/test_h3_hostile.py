@@ -7,14 +7,21 @@ served: a QUIC server on a public port meets all of these (RFC 9000 section 21).
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 import time
+from collections.abc import AsyncIterator
+from pathlib import Path
 
+import pytest
+from aiohttp import web
 from aioquic.quic.configuration import QuicConfiguration
 from aioquic.quic.connection import QuicConnection
 
-from .test_h3server import HOST, Client, Site, client
+from services.common.h3server import H3Site
+
+from .test_h3server import HOST, Client, Site, client, make_app
 
 
 def _initial(site: Site) -> bytes:
@@ -92,3 +99,32 @@ async def test_bounded_flood_of_new_connections(site: Site) -> None:
     assert len(site.h3.connections) - before >= 10
     await _still_serves(site)
     assert time.monotonic() - t0 < 30
+
+
+@pytest.fixture
+async def retry_site(certs: Path, tmp_path: Path) -> AsyncIterator[Site]:
+    """The same app over HTTP/3 with address validation: a Retry for every tokenless Initial."""
+    app = make_app()
+    runner = web.AppRunner(app)
+    await runner.setup()
+    h3 = H3Site(runner, "127.0.0.1", 0, certs / "origin.crt", certs / "origin.key",
+                logging.getLogger("test.h3"), env={}, retry=True)  # fmt: skip
+    await h3.start()
+    yield Site(app, h3, 0, certs / "ca.crt", tmp_path / "keys.log")
+    await h3.stop()
+    await runner.cleanup()
+
+
+async def test_retry_holds_no_state_for_a_flood(retry_site: Site) -> None:
+    """With Retry on, 200 Initials without a token (a spoofed flood never sends the token
+    back) open no connection at all, where the default server held at least 10; a real
+    client follows the Retry and is served, its handshake one round trip longer."""
+    initials = [_initial(retry_site) for _ in range(200)]
+    await _blast(retry_site, initials, sockets=20)
+    assert len(retry_site.h3.connections) == 0
+    async with client(retry_site) as conn:
+        assert isinstance(conn, Client)
+        reply = await conn.request("GET", "/")
+        assert reply.status == 200
+        # The client took the Retry's token: its connection names the Retry's source CID.
+        assert conn._quic._retry_source_connection_id is not None
