@@ -90,8 +90,8 @@ def _sentence(h: Mapping[str, Any]) -> str:
     if str(h["protocol"]) == "2":
         tail = (
             f"{n['stalled']} of {total} responses had crossed the wire after it and still "
-            "waited for it: TCP hands the bytes over in order only, and the TLS records "
-            "they were in could not be decrypted with a hole in them."
+            "waited for it: TCP hands the browser its bytes in order only, so every "
+            "segment behind the hole sat in the client's kernel until the repair came."
         )
     else:
         lost = ", ".join(str(s) for s in h["lost_streams"]) or "none"

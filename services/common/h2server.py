@@ -75,6 +75,14 @@ FLOOD_WINDOW = 1.0
 FLOOD_LIMITS = {"reset": 100, "ping": 50, "settings": 50}
 # RFC 9113 §6.9.2: every stream starts with this receive window.
 STREAM_WINDOW = 65535
+# TLS record sizing, as CDNs do it ("dynamic record sizing"): a record cannot be
+# decrypted until all of it has arrived, so a 16 KiB record spread over twelve TCP
+# segments holds every response in it until the last of them (and a lost one).
+# The first MiB of a connection, and the first after a second of quiet, goes in
+# records that fit one segment; bulk transfer after that in full 16 KiB records.
+SMALL_RECORD = 1400  # plaintext bytes: with TLS 1.3's 22 bytes, one 1448-byte segment
+SMALL_RECORD_BYTES = 1 << 20
+IDLE_RESET = 1.0  # seconds of quiet after which records start small again
 
 
 class _Flood:
@@ -247,6 +255,8 @@ class H2Protocol(BaseProtocol):
         self.ready: dict[int, _Stream] = {}
         self.wake = asyncio.Event()
         self.pump: asyncio.Task[None] | None = None
+        self.small_left = SMALL_RECORD_BYTES  # bytes still to send in small records
+        self.last_write = 0.0
 
     # -- transport side ------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -284,8 +294,19 @@ class H2Protocol(BaseProtocol):
 
     def flush(self) -> None:
         data = self.conn.data_to_send()
-        if data and self.transport is not None and not self.transport.is_closing():
-            self.transport.write(data)
+        if not data or self.transport is None or self.transport.is_closing():
+            return
+        now = time.monotonic()
+        if now - self.last_write > IDLE_RESET:
+            self.small_left = SMALL_RECORD_BYTES
+        self.last_write = now
+        # Each write is one SSL_write, so one TLS record (up to 16 KiB) per chunk.
+        small = min(len(data), self.small_left)
+        for i in range(0, small, SMALL_RECORD):
+            self.transport.write(data[i : min(i + SMALL_RECORD, small)])
+        self.small_left -= small
+        if small < len(data):
+            self.transport.write(data[small:])
 
     def data_received(self, data: bytes) -> None:
         try:

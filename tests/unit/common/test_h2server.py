@@ -15,7 +15,14 @@ import pytest
 from aiohttp import web
 from hyperframe.frame import DataFrame, Frame, GoAwayFrame, HeadersFrame, PingFrame, RstStreamFrame
 
-from services.common.h2server import FLOOD_LIMITS, MAX_STREAMS, TlsSite, request_message
+from services.common.h2server import (
+    FLOOD_LIMITS,
+    MAX_STREAMS,
+    SMALL_RECORD,
+    SMALL_RECORD_BYTES,
+    TlsSite,
+    request_message,
+)
 from services.common.tls import server_context
 
 HOST = "www.example.com"
@@ -36,6 +43,9 @@ def make_app() -> web.Application:
     async def big(request: web.Request) -> web.Response:
         return web.Response(body=BIG)
 
+    async def huge(request: web.Request) -> web.Response:
+        return web.Response(body=BIG * 2)
+
     async def stream(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse()  # no length: chunked on 1.1, plain DATA on h2
         await response.prepare(request)
@@ -48,6 +58,7 @@ def make_app() -> web.Application:
     app.router.add_get("/", hello)
     app.router.add_post("/echo", echo)
     app.router.add_get("/big", big)
+    app.router.add_get("/huge", huge)
     app.router.add_get("/stream", stream)
     return app
 
@@ -300,3 +311,73 @@ async def test_header_that_is_not_utf8_resets_only_its_stream(site: tuple[int, P
     resets = [f for f in seen if isinstance(f, RstStreamFrame)]
     assert [(f.stream_id, f.error_code) for f in resets] == [(1, 1)]  # PROTOCOL_ERROR
     assert b"hello 2.0" in b"".join(f.data for f in seen if isinstance(f, DataFrame))
+
+
+# --- TLS record sizes ----------------------------------------------------------------
+
+
+async def _record_sizes(port: int, ca: Path, path: str) -> list[int]:
+    """GET PATH over h2 with a TLS client on memory BIOs, so that the raw bytes can be
+    cut at TLS record headers (type, version, 2-byte length) before they are decrypted:
+    the length of every application-data record the server sent, in order."""
+    ctx = ssl.create_default_context(cafile=str(ca))
+    ctx.set_alpn_protocols(["h2"])
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ctx.wrap_bio(incoming, outgoing, server_hostname=HOST)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    sizes: list[int] = []
+    raw_buf = b""
+
+    async def pump() -> None:
+        nonlocal raw_buf
+        if outgoing.pending:
+            writer.write(outgoing.read())
+            await writer.drain()
+        chunk = await asyncio.wait_for(reader.read(65536), 10)
+        if not chunk:
+            raise ConnectionError("closed")
+        raw_buf += chunk
+        while len(raw_buf) >= 5 and len(raw_buf) >= 5 + int.from_bytes(raw_buf[3:5], "big"):
+            n = int.from_bytes(raw_buf[3:5], "big")
+            if raw_buf[0] == 23:  # application_data (TLS 1.3 wraps everything after hello)
+                sizes.append(n)
+            incoming.write(raw_buf[: 5 + n])
+            raw_buf = raw_buf[5 + n :]
+
+    while True:
+        try:
+            tls.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            await pump()
+    conn = client()
+    conn.send_headers(1, request_headers(path), end_stream=True)
+    tls.write(conn.data_to_send())
+    body, done = 0, False
+    while not done:
+        await pump()
+        while True:
+            try:
+                data = tls.read(65536)
+            except ssl.SSLWantReadError:
+                break
+            for event in conn.receive_data(data):
+                if isinstance(event, h2.events.DataReceived):
+                    body += len(event.data)
+                    conn.acknowledge_received_data(event.flow_controlled_length, 1)
+                if isinstance(event, h2.events.StreamEnded):
+                    done = True
+            tls.write(conn.data_to_send())
+    writer.close()
+    assert body == 2 * len(BIG)
+    return sizes
+
+
+async def test_first_mib_goes_in_records_of_one_segment(site: tuple[int, Path]) -> None:
+    """Dynamic record sizing: the first MiB of a connection in records of at most 1,400
+    bytes of plaintext (1,422 with TLS 1.3's type byte and tag), so each fits one TCP
+    segment; after that, full 16 KiB records."""
+    sizes = await _record_sizes(*site, "/huge")
+    first_big = next(i for i, n in enumerate(sizes) if n > SMALL_RECORD + 22)
+    assert sum(sizes[:first_big]) >= SMALL_RECORD_BYTES  # the first MiB all small
+    assert max(sizes) > 16000  # the second MiB of the 2 MiB body: full records
