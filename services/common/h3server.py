@@ -515,8 +515,9 @@ class H3Site:
         # Address validation (RFC 9000 section 8.1.2): answer every Initial without a
         # token with a Retry carrying one, and keep no state until the client sends
         # it back from the same address. It costs each connection a round trip, so it
-        # is off unless asked (`--quic-retry`); a spoofed flood then opens nothing.
-        self.retry = retry
+        # is off unless asked (``retry``, or WEBLAB_QUIC_RETRY=1 in the service's
+        # environment); a spoofed flood then opens nothing.
+        self.retry = retry or (os.environ if env is None else env).get("WEBLAB_QUIC_RETRY") == "1"
         self.tickets = TicketStore() if tickets is None else tickets
         self.host, self.requested_port, self.cert, self.key = host, port, cert, key
         self.logger, self.access_logger, self.env = logger, access_logger, env
