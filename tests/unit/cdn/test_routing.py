@@ -88,3 +88,12 @@ def test_loop_detection() -> None:
     assert loop_detected({"Via": "1.0 proxy, 1.1 edge.edgecdn.net"})
     assert not loop_detected({"Via": "1.1 other"})
     assert not loop_detected({})
+
+
+def test_early_data_is_told_to_the_origin() -> None:
+    """A request the edge took in 0-RTT early data (its HTTP/3 layer adds Early-Data: 1)
+    goes to the origin with Early-Data: 1, as RFC 8470 section 5.1 asks of an
+    intermediary, so the origin too can answer 425 to what must not be replayed."""
+    incoming = CIMultiDict([("Host", "www.example.com"), ("Early-Data", "1")])
+    out = upstream_request_headers(incoming, public_host="www.example.com", client_ip=None)
+    assert out["Early-Data"] == "1"
