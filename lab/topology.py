@@ -48,6 +48,8 @@ HOSTS: tuple[Host, ...] = (
          "badcert.example.com", _BADCERT),
     Host("client", "scenario client (dig, curl, openssl, the browse script)", "198.51.100.100",
          "client.isp.test"),
+    Host("attacker", "attacker forging DNS answers (cache-poisoning only)", "198.51.100.66",
+         "attacker.isp.test"),
 )
 # fmt: on
 

@@ -15,6 +15,7 @@ from lab.report.hol import hol_section
 from lab.report.journey import journey_section
 from lab.report.match import Section, frames_text
 from lab.report.packets import Message
+from lab.report.poison import poison_section
 from lab.report.summary import summary_html
 
 CSS = """
@@ -177,7 +178,7 @@ def page(
         f"{_phases(timeline)}"
         '<h2>Waterfall</h2><p class="muted">From the client\'s timeline: where each '
         "request's time went, as a browser's network panel shows it.</p>"
-        f'<div class="scroll">{waterfall}</div>{hol_section(timeline)}'
+        f'<div class="scroll">{waterfall}</div>{hol_section(timeline)}{poison_section(timeline)}'
         '<h2>What happened, step by step</h2><p class="muted">Hover a step to highlight '
         "its frames in the diagram below; frame numbers are Wireshark's.</p>"
         f"{_sections(sections)}"

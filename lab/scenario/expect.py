@@ -121,6 +121,8 @@ def _step_checks(e: Expect, o: StepOutcome) -> list[Checked]:
     for key, bounds in (("stalled", e.stalled), ("unblocked", e.unblocked)):
         if bounds:
             out.append(_hol_check(e.line, o, key, dict(bounds)))
+    if e.forged:
+        out.append(_forged_check(e.line, o, dict(e.forged)))
     if e.ok is not None:
         out.append(
             Checked(
@@ -151,6 +153,21 @@ def _hol_check(line: int, o: StepOutcome, key: str, bounds: dict[str, int]) -> C
     ok = n >= bounds.get("min", 0) and n <= bounds.get("max", n)
     total = len(hol["responses"])
     found = f"{n} of {total} on {hol['host']} (repair {hol['repair_ms']:.0f} ms)"
+    return Checked(line, what, ok, found)
+
+
+def _forged_check(line: int, o: StepOutcome, bounds: dict[str, int]) -> Checked:
+    """Forged records a poison step left: in the resolver's cache, or handed to the client."""
+    wanted = " ".join(f"{k}={v}" for k, v in sorted(bounds.items()))
+    what = f"step {o.index} forged {wanted}: forged answers the resolver took"
+    p = o.detail.get("poison")
+    if not p or not p.get("summary"):
+        return Checked(line, what, False, "the step ran no race (not a poison step, or it failed)")
+    n = max(len(p["forged_in_cache"]), len(p["client_fooled"]))
+    ok = n >= bounds.get("min", 0) and n <= bounds.get("max", n)
+    s = p["summary"]
+    found = (f"{len(p['forged_in_cache'])} in the cache, {len(p['client_fooled'])} served to "
+             f"the client; {s['sent']} forged answers in {s['tries']} races")  # fmt: skip
     return Checked(line, what, ok, found)
 
 

@@ -45,6 +45,10 @@ ARG_HELP: dict[tuple[str, str] | str, str] = {
     ("websocket", "json"): "the POST's JSON body",
     ("websocket", "expect"): "the event type to wait for (e.g. user.created)",
     ("websocket", "http"): "2: over HTTP/2 extended CONNECT (RFC 8441); default 1.1",
+    ("poison", "mode"): "defended (the resolver as it is) or weak (its source port fixed to "
+    "5300 for the step)",
+    ("poison", "tries"): "races, each for a fresh made-up name (default 5, at most 50)",
+    ("poison", "burst"): "forged answers per race at most (default 65536: every ID once)",
     ("profile", "name"): f"a profile: {', '.join(topology.PROFILES)}",
     ("flush", "service"): f"{' or '.join(spec.FLUSHABLE)}",
     "service": f"the host: {', '.join(topology.BY_SERVICE)}",
@@ -75,6 +79,7 @@ STEP_EXAMPLES: dict[str, str] = {
     '              post: "https://api.example.com/api/users",\n'
     '              json: {username: "ws-$run", email: "ws-$run@example.com"},\n'
     "              expect: user.created}",
+    "poison": "- poison: {mode: weak, tries: 5}",
     "profile": "- profile: lan",
     "flush": "- flush: resolver",
 }

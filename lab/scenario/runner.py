@@ -135,6 +135,9 @@ def run_scenario(lab: Lab, scenario: Scenario, runs_dir: Path, raw: bool = False
     checks = check(scenario.expect, outcomes, folder / "capture.pcapng")
     timeline = _write_timeline(folder, scenario, started, outcomes, checks, faults.notes, n_keys)
     timeline["hol"] = [found.as_dict() for found in losses.values()]
+    timeline["poison"] = [
+        dict(o.detail["poison"], step=o.index) for o in outcomes if "poison" in o.detail
+    ]
     on_wire = wire_bytes(folder / "capture.pcapng", outcomes)
     for row in timeline["phases"]:
         row["wire_bytes"] = on_wire.get(row["step"], 0)

@@ -60,6 +60,8 @@ EXPECT_HELP: dict[str, str] = {
     "via": "the servers the resolver asked for the `walk` name, in order (roots, tlds, or a host)",
     "rtts": "round trips each phase (connect, tls, dns) of the step's first connection costs "
     "under the profile",
+    "forged": "{min, max}: forged records a poison step left in the resolver's cache (or "
+    "handed to the client's own lookups)",
     "stalled": "{min, max}: responses of the step that had crossed the wire but waited for "
     "another's lost packet (after a drop fault)",
     "unblocked": "{min, max}: responses that crossed the wire after the lost packet and were "
@@ -165,7 +167,7 @@ def _expectation() -> dict[str, Any]:
     props["rtts"].update(
         propertyNames={"enum": list(spec.RTT_PHASES)}, additionalProperties={"type": "number"}
     )
-    for key in ("stalled", "unblocked"):
+    for key in ("stalled", "unblocked", "forged"):
         props[key].update(
             propertyNames={"enum": ["min", "max"]},
             additionalProperties={"type": "integer", "minimum": 0},
@@ -183,6 +185,7 @@ def _expectation() -> dict[str, Any]:
             "rtts": ["step"],
             "stalled": ["step"],
             "unblocked": ["step"],
+            "forged": ["step"],
         },
         "dependentSchemas": {
             "packets": {"anyOf": [{"required": [k]} for k in ("count", "min", "max")]}

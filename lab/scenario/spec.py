@@ -38,6 +38,7 @@ SCENARIO_DIR = Path(__file__).resolve().parents[1] / "scenarios"
 
 BROWSE_HTTP = ("1.0", "1.1", "2", "3", "auto")  # the browse client's --http choices
 CHROMIUM_HTTP = ("3", "auto")  # auto: what Chromium negotiates (h2 by ALPN); 3: QUIC forced
+POISON_MODES = ("defended", "weak")  # the resolver as it is, or its source port fixed
 
 # kind -> (help, {argument: type}, the argument a bare scalar fills)
 STEP_KINDS: dict[str, tuple[str, dict[str, type], str]] = {
@@ -84,6 +85,14 @@ STEP_KINDS: dict[str, tuple[str, dict[str, type], str]] = {
         "(`http: 2`: the WebSocket over HTTP/2 extended CONNECT, RFC 8441; default 1.1)",
         {"url": str, "post": str, "json": object, "expect": str, "http": str},
         "url",
+    ),
+    "poison": (
+        "race the resolver from the attacker host: ask it for a made-up name under "
+        "example.com, then flood it with forged answers from ns1.example.com's address "
+        "(`tries` races of up to `burst` guesses each; `mode: weak` fixes the resolver's "
+        "source port for the step, `defended` leaves RFC 5452's random port)",
+        {"mode": str, "tries": int, "burst": int},
+        "mode",
     ),
     "profile": (
         "switch the link delays to another profile from this step on (lan, default, mobile, far)",
@@ -157,6 +166,8 @@ EXPECT_KEYS: dict[str, type] = {
     "walk": str,  # a name whose resolution must visit the servers `via` in order
     "via": list,
     "rtts": dict,  # phase -> round trips it must cost on the step's first connection
+    # After a poison step: forged records the resolver's cache held (its dump).
+    "forged": dict,
     # After a drop fault (lab/scenario/hol.py): responses that had crossed the wire
     # but waited for another's lost packet, and those handed over before its repair.
     "stalled": dict,
@@ -209,7 +220,8 @@ class Expect:
     walk: str | None = None
     via: tuple[str, ...] = ()
     rtts: tuple[tuple[str, float], ...] = ()
-    stalled: tuple[tuple[str, int], ...] = ()  # ("min", n) and/or ("max", n)
+    forged: tuple[tuple[str, int], ...] = ()  # ("min", n) and/or ("max", n)
+    stalled: tuple[tuple[str, int], ...] = ()
     unblocked: tuple[tuple[str, int], ...] = ()
     note: str = ""
 
@@ -303,6 +315,11 @@ def _step(r: _Reader, node: yaml.Node) -> Step:
         raise r.fail(
             at, f"chromium `http:` is one of {', '.join(CHROMIUM_HTTP)}, not {args['http']!r}"
         )
+    if kind == "poison":
+        if args["mode"] not in POISON_MODES:
+            raise r.fail(v, f"poison `mode:` is {' or '.join(POISON_MODES)}, not {args['mode']!r}")
+        if not 1 <= args.get("tries", 5) <= 50 or not 1 <= args.get("burst", 65536) <= 262144:
+            raise r.fail(v, "poison is bounded: `tries:` 1..50, `burst:` 1..262144 datagrams")
     return Step(kind, args, line)
 
 
@@ -374,11 +391,11 @@ def _expect(r: _Reader, node: yaml.Node, n_steps: int) -> Expect:
         if bad or not all(isinstance(v, int | float) for v in args["rtts"].values()):
             raise r.fail(node, f"rtts maps {', '.join(RTT_PHASES)} to a number of round trips")
         args["rtts"] = tuple(sorted((k, float(v)) for k, v in args["rtts"].items()))
-    for key in ("stalled", "unblocked"):
+    for key in ("stalled", "unblocked", "forged"):
         if key not in args:
             continue
         if "step" not in args:
-            raise r.fail(node, f"`{key}:` checks a step after a drop fault: give `step:` too")
+            raise r.fail(node, f"`{key}:` checks a step: give `step:` too")
         bounds = args[key]
         if (
             not bounds

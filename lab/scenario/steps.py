@@ -303,6 +303,67 @@ def _flush(lab: Lab, o: StepOutcome, service: str) -> None:
     o.ok = True
 
 
+WEAK_PORT = 5300  # the resolver's one source port in its weakened mode
+FORGED = "203.0.113.66"  # the address every forged answer claims (TEST-NET-3)
+
+
+def _resolver_ctl(lab: Lab, *args: str) -> dict[str, Any]:
+    r = lab.exec("resolver", "python", "-m", "services.resolver.ctl", *args, check=True)
+    return json.loads(r.stdout) if r.stdout.strip().startswith("{") else {}
+
+
+def _poison(lab: Lab, o: StepOutcome, step: Step) -> None:
+    """The attacker races the resolver; then its cache is read for what the forgeries left."""
+    a = step.args
+    mode, tries, burst = str(a["mode"]), int(a.get("tries", 5)), int(a.get("burst", 65536))
+    resolver, spoof = topology.BY_SERVICE["resolver"], topology.BY_SERVICE["ns-example"]
+    before = _resolver_ctl(lab, "stats", "--json")
+    if mode == "weak":
+        _resolver_ctl(lab, "weaken", str(WEAK_PORT))
+        print(f"  DNS   the resolver now asks every question from UDP port {WEAK_PORT}"
+              " (its weakened mode, for this step only)", flush=True)  # fmt: skip
+    try:
+        cmd = ["python", "-m", "services.attacker.poison", "--resolver", resolver.ipv4,
+               "--spoof", spoof.ipv4, "--zone", "example.com", "--tries", str(tries),
+               "--burst", str(burst), "--forged", FORGED,
+               "--port", str(WEAK_PORT) if mode == "weak" else "random"]  # fmt: skip
+        r = lab.exec("attacker", *cmd, timeout=300)
+    finally:
+        if mode == "weak":
+            _resolver_ctl(lab, "weaken", "off")
+            print("  DNS   the resolver's source ports are random again", flush=True)
+    lines = [json.loads(x) for x in r.stdout.splitlines() if x.startswith("{")]
+    races = [x for x in lines if "try" in x]
+    summary = next((x for x in lines if x.get("summary")), {})
+    for x in races:
+        got = ", ".join(x["answer"]) or x["rcode"]
+        verdict = "POISONED" if x["poisoned"] else "held"
+        print(f"  RACE  {x['try']}: {x['sent']} forged answers for {x['name']} in"
+              f" {x['ms']:.0f} ms; the resolver answered {got}: {verdict}", flush=True)  # fmt: skip
+    after = _resolver_ctl(lab, "stats", "--json")
+    dump = _resolver_ctl(lab, "dump", "--json")
+    entries = dump.get("entries", [])
+    forged = [e for e in entries if FORGED in e.get("records", [])]
+    # A later lookup from the client, for each name the attacker raced: what a user gets.
+    lookups = {}
+    for x in races:
+        d = lab.exec("client", "dig", "+short", "+tries=1", "+time=3", x["name"], "A")
+        lookups[x["name"]] = d.stdout.split()
+    fooled = sorted(n for n, addrs in lookups.items() if FORGED in addrs)
+    for e in forged:
+        lab.exec("resolver", "python", "-m", "services.resolver.ctl", "flush", e["name"])
+    print(f"  CACHE {len(forged)} forged record(s) in the resolver's cache"
+          f"{' (flushed now)' if forged else ''}; the client's own lookups of the raced names"
+          f" got the forged address {len(fooled)} time(s)", flush=True)  # fmt: skip
+    o.ok = r.returncode == 0 and bool(summary)
+    o.error = "" if o.ok else (r.stderr.strip()[-300:] or "the attacker's race did not run")
+    o.detail = {"poison": {
+        "mode": mode, "port": WEAK_PORT if mode == "weak" else "random", "forged_address": FORGED,
+        "races": races, "summary": summary, "forged_in_cache": forged, "client_fooled": fooled,
+        "ignored_before": before.get("ignored"), "ignored_after": after.get("ignored"),
+    }}  # fmt: skip
+
+
 def run_step(
     lab: Lab, index: int, step: Step, folder: Path, events: list[dict[str, Any]]
 ) -> StepOutcome:
@@ -326,6 +387,8 @@ def run_step(
         o.ok = True
     elif step.kind == "flush":
         _flush(lab, o, str(step.args["service"]))
+    elif step.kind == "poison":
+        _poison(lab, o, step)
     elif step.kind == "wait":
         seconds = float(step.args["seconds"])
         print(f"  WAIT  {seconds:g} s", flush=True)
