@@ -234,7 +234,7 @@ def test_stalled_expectation(tmp_path: Path) -> None:
     )
     assert sc.expect[0].stalled == (("min", 8),)
     assert sc.expect[0].unblocked == (("max", 0),)
-    with pytest.raises(UsageError, match="s.yaml:5: `stalled:` checks a step after a drop"):
+    with pytest.raises(UsageError, match="s.yaml:5: `stalled:` checks a step: give `step:` too"):
         scenario.load(write(tmp_path, head + "  - {packets: x, min: 1, stalled: {min: 1}}\n"))
     with pytest.raises(UsageError, match=r"s.yaml:5: `unblocked:` is \{min: N\}"):
         scenario.load(write(tmp_path, head + "  - {step: 1, unblocked: {least: 1}}\n"))
