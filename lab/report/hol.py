@@ -37,7 +37,7 @@ def _figure(h: Mapping[str, Any]) -> str:
     times = [0.0, float(h["repair_ms"])]
     for r in rows:
         times += [(float(r["wire"]) - t0) * 1000, (float(r["app"]) - t0) * 1000]
-    lo, hi = min(times), max(times)
+    lo, hi = min(min(times), 0.0), max(times)
     span = max(hi - lo, 1.0)
 
     def x(ms: float) -> float:
