@@ -20,7 +20,7 @@ from services.dnscore.listen import listen
 from services.dnscore.program import StartupEvents, load_and_serve
 from services.dnscore.querylog import QUERY_LOG_RATE
 from services.resolver.cache import Cache, CacheConfig
-from services.resolver.control import DEFAULT_SOCKET, serve_control
+from services.resolver.control import DEFAULT_SOCKET, Controls, serve_control
 from services.resolver.hints import RootServer, load_hints
 from services.resolver.iterate import Resolver
 from services.resolver.server import CLIENT_DEADLINE, Network, RecursiveServer
@@ -143,7 +143,9 @@ async def serve(args: argparse.Namespace, roots: list[RootServer]) -> None:
     control = None
     if args.control_socket:
         try:
-            control = await serve_control(args.control_socket, resolver.cache.dump, server.flush)
+            control = await serve_control(
+                args.control_socket, Controls(resolver.cache.dump, server.flush, transport)
+            )
         except OSError as e:
             # The resolver still works without its control channel; say so.
             logger.error(
@@ -171,6 +173,7 @@ async def serve(args: argparse.Namespace, roots: list[RootServer]) -> None:
         with contextlib.suppress(OSError):
             os.unlink(args.control_socket)
     await listener.close()
+    transport.close()  # the weakened mode's fixed-port socket, if it is on
     server.log.flush()
     log_event(logger, "resolver_stopped")
 

@@ -2,10 +2,22 @@
 
 A Unix socket (default /run/weblab-resolver.sock) inside the resolver's
 container, so only processes there (``docker exec``) can use it, as with
-``unbound-control`` on a local socket. Requests:
-``{"cmd": "dump"}`` -> ``{"ok": true, "entries": [...]}`` and
-``{"cmd": "flush", "name": "example.com."}`` (name optional: everything) ->
-``{"ok": true, "flushed": N}``. ``handle_request`` is the I/O-free part.
+``unbound-control`` on a local socket. Requests and replies:
+
+- ``{"cmd": "dump"}`` (``"name"`` optional: that name and below) ->
+  ``{"ok": true, "name": null, "entries": [{"name", "type", "kind", "rank",
+  "ttl", "stale", "records"}, ...]}``
+- ``{"cmd": "flush", "name": "example.com."}`` (name optional: everything) ->
+  ``{"ok": true, "flushed": N, "name": ...}``
+- ``{"cmd": "weaken", "fixed_port": 5300}`` (``null``: off) ->
+  ``{"ok": true, "fixed_port": 5300}``, the mode now in force; the weakened
+  mode (services/resolver/fixedport.py) exists only to demonstrate RFC 5452
+- ``{"cmd": "stats"}`` -> ``{"ok": true, "fixed_port": null, "upstream":
+  {"queries", "accepted", "ignored", "wrong_source", "wrong_id",
+  "wrong_question", "garbage"}, "rcvbuf": bytes | null, "kernel_udp":
+  {"no_ports", "rcvbuf_errors", "in_errors"} | null}``
+
+``handle_request`` is the I/O-free part, given the ``Controls`` to act on.
 """
 
 from __future__ import annotations
@@ -16,10 +28,13 @@ import json
 import logging
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from services.common.logs import log_event
 from services.dnscore.names import norm
+from services.resolver.kerneludp import read_udp_counters
+from services.resolver.transport import NetworkTransport
 
 logger = logging.getLogger(__name__)
 
@@ -27,35 +42,96 @@ DEFAULT_SOCKET = "/run/weblab-resolver.sock"
 MAX_REQUEST = 4096
 
 
-def handle_request(
-    line: bytes, dump: Callable[[], list[dict[str, object]]], flush: Callable[[str | None], int]
-) -> dict[str, Any]:
+@dataclass
+class Controls:
+    """What the control channel acts on: the cache, the front end's flush, the transport."""
+
+    dump: Callable[[], list[dict[str, object]]]
+    flush: Callable[[str | None], int]
+    transport: NetworkTransport | None = None  # None: no weaken, no upstream stats
+    kernel_udp: Callable[[], dict[str, int] | None] = read_udp_counters
+
+
+def _under(name: object, zone: str) -> bool:
+    text = str(name)
+    return zone == "." or text == zone or text.endswith("." + zone)
+
+
+def _weaken(request: dict[str, Any], transport: NetworkTransport | None) -> dict[str, Any]:
+    if transport is None:
+        return {"ok": False, "error": "this resolver has no network transport to weaken"}
+    port = request.get("fixed_port", "missing")
+    if port is not None and (type(port) is not int or not 1 <= port <= 65535):
+        return {"ok": False, "error": "fixed_port must be a port number 1-65535, or null (off)"}
+    before = transport.fixed_port
+    try:
+        now = transport.weaken(port)
+    except OSError as e:
+        return {"ok": False, "error": f"cannot bind source port {port}: {e}", "fixed_port": before}
+    if now is not None and now != before:
+        logger.warning(
+            "resolver_weakened",
+            extra={
+                "event": "resolver_weakened",
+                "fixed_port": now,
+                "detail": "every upstream query now leaves from this one source port; "
+                "only the 16-bit ID stops forged answers (RFC 5452 §9.2 defence off)",
+            },
+        )
+    elif now is None and before is not None:
+        logger.warning(
+            "resolver_weakened_off",
+            extra={
+                "event": "resolver_weakened_off",
+                "fixed_port": None,
+                "previous_port": before,
+                "detail": "a random source port per upstream query again (RFC 5452 §9.2)",
+            },
+        )
+    return {"ok": True, "fixed_port": now}
+
+
+def _stats(controls: Controls) -> dict[str, Any]:
+    transport = controls.transport
+    return {
+        "ok": True,
+        "fixed_port": transport.fixed_port if transport else None,
+        "upstream": transport.counters.as_dict() if transport else None,
+        "rcvbuf": transport.rcvbuf_granted if transport else None,
+        "kernel_udp": controls.kernel_udp(),
+    }
+
+
+def handle_request(line: bytes, controls: Controls) -> dict[str, Any]:
     """Decode one request line and act on it; errors become ``{"ok": false}``."""
     try:
         request = json.loads(line)
         cmd = request["cmd"]
     except (ValueError, KeyError, TypeError):
         return {"ok": False, "error": 'expected a JSON object with "cmd"'}
-    if cmd == "dump":
-        return {"ok": True, "entries": dump()}
-    if cmd == "flush":
+    if cmd in ("dump", "flush"):
         name = request.get("name")
         if name is not None and not isinstance(name, str):
             return {"ok": False, "error": "name must be a string"}
-        flushed = flush(norm(name) if name else None)
-        return {"ok": True, "flushed": flushed, "name": norm(name) if name else None}
+        name = norm(name) if name else None
+        if cmd == "flush":
+            return {"ok": True, "flushed": controls.flush(name), "name": name}
+        entries = [e for e in controls.dump() if name is None or _under(e["name"], name)]
+        return {"ok": True, "name": name, "entries": entries}
+    if cmd == "weaken":
+        return _weaken(request, controls.transport)
+    if cmd == "stats":
+        return _stats(controls)
     return {"ok": False, "error": f"unknown command {cmd!r}"}
 
 
-async def serve_control(
-    path: str, dump: Callable[[], list[dict[str, object]]], flush: Callable[[str | None], int]
-) -> asyncio.AbstractServer:
+async def serve_control(path: str, controls: Controls) -> asyncio.AbstractServer:
     """Listen on the Unix socket ``path`` (a stale socket file is replaced)."""
 
     async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             line = await asyncio.wait_for(reader.readline(), 5.0)
-            reply = handle_request(line[:MAX_REQUEST], dump, flush)
+            reply = handle_request(line[:MAX_REQUEST], controls)
             if reply.get("ok") and "flushed" in reply:
                 log_event(logger, "resolver_flush", qname=reply["name"], flushed=reply["flushed"])
             writer.write(json.dumps(reply).encode() + b"\n")

@@ -12,7 +12,7 @@ from dnslib import NS, QTYPE, RCODE, RR, DNSRecord
 
 from services.dnscore.names import norm
 from services.resolver.cache import Cache, CacheConfig, Rank
-from services.resolver.control import handle_request
+from services.resolver.control import Controls, handle_request
 from services.resolver.hints import RootServer
 from services.resolver.iterate import Limits, Resolver
 from services.resolver.server import RecursiveServer
@@ -179,15 +179,14 @@ async def test_wire_cache_never_serves_outsiders(resolver: Resolver, clock: Fake
 async def test_control_requests(resolver: Resolver, clock: FakeClock) -> None:
     """The control protocol dumps, flushes one name or all, and rejects bad requests."""
     server = front(resolver, clock)
+    controls = Controls(resolver.cache.dump, server.flush)
     await resolver.resolve("origin.example.com", QTYPE.A)
-    dumped = handle_request(b'{"cmd": "dump"}', resolver.cache.dump, server.flush)
+    dumped = handle_request(b'{"cmd": "dump"}', controls)
     assert any(e["name"] == "origin.example.com." for e in dumped["entries"])
-    one = handle_request(
-        b'{"cmd": "flush", "name": "origin.example.com"}', resolver.cache.dump, server.flush
-    )
+    one = handle_request(b'{"cmd": "flush", "name": "origin.example.com"}', controls)
     assert one == {"ok": True, "flushed": 1, "name": "origin.example.com."}
-    assert handle_request(b"nonsense", resolver.cache.dump, server.flush)["ok"] is False
-    assert handle_request(b'{"cmd": "reboot"}', resolver.cache.dump, server.flush)["ok"] is False
+    assert handle_request(b"nonsense", controls)["ok"] is False
+    assert handle_request(b'{"cmd": "reboot"}', controls)["ok"] is False
     json.dumps(dumped)
 
 
