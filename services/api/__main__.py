@@ -3,7 +3,8 @@
 Environment (a flag of the same meaning wins): API_JWT_SECRET (else a secret
 kept next to the db), API_ADMIN_TOKEN (enables POST /__fault), API_RATE_LIMIT
 (requests per second per token, 0 = off), API_RATE_BURST, API_FAULT (initial
-faults as JSON), SSLKEYLOGFILE (TLS key log for the capture).
+faults as JSON), API_FAULT_KILL_AFTER_COMMIT (1 arms the crash fault),
+SSLKEYLOGFILE (TLS key log for the capture).
 """
 
 from __future__ import annotations
@@ -91,7 +92,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=None,
         help="seed for the fault draws, for reproducible runs",
     )
+    parser.add_argument(
+        "--fault-kill-after-commit",
+        action="store_true",
+        help="crash tests only: SIGKILL the API after a POST /api/users commits, before it "
+        "replies ($API_FAULT_KILL_AFTER_COMMIT=1)",
+    )
     args = parser.parse_args(argv)
+    kill_env = env.get("API_FAULT_KILL_AFTER_COMMIT", "")
+    if kill_env not in ("", "0", "1"):
+        parser.error(f"API_FAULT_KILL_AFTER_COMMIT must be 0 or 1, not {kill_env!r}")
     if args.rate_limit < 0 or args.rate_burst < 1 or args.max_body < 1:
         parser.error("--rate-limit must be >= 0, --rate-burst and --max-body >= 1")
     config = ApiConfig(
@@ -101,6 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         max_body=args.max_body,
         faults=_faults(parser, args.fault),
         seed=args.fault_seed,
+        kill_after_commit=args.fault_kill_after_commit or kill_env == "1",
     )
     setup("api")
     try:

@@ -115,7 +115,7 @@ def make_app(
     app[TOKENS] = tokens
     app[CONFIG] = config
     app[REFRESH] = RefreshTokens(store.connection, tokens.clock)
-    app[IDEMPOTENCY] = IdempotencyStore(clock=tokens.clock)
+    app[IDEMPOTENCY] = IdempotencyStore(store.connection, tokens.clock)
     app[LIMITER] = RateLimiter(rate=config.rate, burst=config.burst, clock=tokens.clock)
     app[FAULTS] = FaultSwitch(config=config.faults, rng=random.Random(config.seed))
     app[EVENTS] = EventHub()

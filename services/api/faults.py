@@ -3,11 +3,17 @@
 ``FaultConfig.from_json`` validates what POST /__fault receives; ``decide``
 turns a config and a random draw into what to do with one request. Both are
 pure; the middleware in ``services.api.admin`` applies the decision.
+
+``sigkill_self`` is the crash fault (``ApiConfig.kill_after_commit``): armed
+only at start with ``--fault-kill-after-commit``, never through /__fault, so
+no scenario or fuzzer can kill a lab it did not start for that.
 """
 
 from __future__ import annotations
 
+import os
 import random
+import signal
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -72,3 +78,8 @@ def decide(config: FaultConfig, rng: random.Random) -> Decision:
     drop = rng.random() < config.drop_rate
     error = not drop and rng.random() < config.error_rate
     return Decision(latency=config.latency_ms / 1000, drop=drop, error=error)
+
+
+def sigkill_self() -> None:
+    """End this process as ``kill -9`` does: no handler, no cleanup, nothing more sent."""
+    os.kill(os.getpid(), signal.SIGKILL)

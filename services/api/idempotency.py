@@ -9,18 +9,40 @@ come from the draft's §2.6/§2.7:
 - keys are remembered for ``ttl`` seconds, per authenticated subject, so one
   user cannot replay another's responses.
 
-Pure apart from the injected clock; responses are stored as plain data.
+Finished keys are rows of ``idempotency_keys`` in the API's database, and
+``save`` is meant to run inside the transaction that writes the resource:
+the row and the response that announces it commit together, so a process
+killed after the commit and before the reply still replays that response
+after its restart, instead of creating (or refusing as a duplicate) again.
+A key in flight is kept in memory only: it belongs to the running process,
+and a request killed before its commit left nothing a retry should see.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 HEADER = "Idempotency-Key"
 TTL = 24 * 3600.0
 MAX_KEY_LENGTH = 255
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+    subject     TEXT NOT NULL,
+    key         TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,  -- sha256 of method, path and body
+    created_at  REAL NOT NULL,  -- seconds of the API's clock; gone after the TTL
+    status      INTEGER NOT NULL,
+    headers     TEXT NOT NULL,  -- JSON [[name, value], ...]
+    body        BLOB NOT NULL,
+    PRIMARY KEY (subject, key)
+)
+"""
+INDEX = "CREATE INDEX IF NOT EXISTS idempotency_keys_created ON idempotency_keys (created_at)"
 
 
 @dataclass(frozen=True)
@@ -28,13 +50,6 @@ class StoredResponse:
     status: int
     body: bytes
     headers: tuple[tuple[str, str], ...]
-
-
-@dataclass
-class _Entry:
-    fingerprint: str
-    created: float
-    response: StoredResponse | None = None  # None while the first request runs
 
 
 class KeyReused(Exception):
@@ -69,30 +84,60 @@ def fingerprint(method: str, path: str, body: bytes) -> str:
     return hashlib.sha256(f"{method} {path}\n".encode() + body).hexdigest()
 
 
-@dataclass
 class IdempotencyStore:
-    clock: Callable[[], float]
-    ttl: float = TTL
-    _entries: dict[tuple[str, str], _Entry] = field(default_factory=dict)
+    def __init__(
+        self, conn: sqlite3.Connection, clock: Callable[[], float], ttl: float = TTL
+    ) -> None:
+        self._conn = conn
+        self._clock = clock
+        self.ttl = ttl
+        self._running: dict[tuple[str, str], str] = {}  # (subject, key) -> fingerprint
+        conn.execute(SCHEMA)
+        conn.execute(INDEX)
 
     def begin(self, subject: str, key: str, print_: str) -> StoredResponse | None:
         """The stored response for a replay, or None after reserving the key for a new request."""
-        now = self.clock()
-        for stale in [k for k, e in self._entries.items() if now - e.created > self.ttl]:
-            del self._entries[stale]
-        entry = self._entries.get((subject, key))
-        if entry is None:
-            self._entries[(subject, key)] = _Entry(fingerprint=print_, created=now)
-            return None
-        if entry.fingerprint != print_:
-            raise KeyReused(key)
-        if entry.response is None:
-            raise KeyInFlight(key)
-        return entry.response
+        self.purge()
+        row = self._conn.execute(
+            "SELECT fingerprint, status, headers, body FROM idempotency_keys "
+            "WHERE subject = ? AND key = ?",
+            (subject, key),
+        ).fetchone()
+        if row is not None:
+            if row[0] != print_:
+                raise KeyReused(key)
+            headers = tuple((str(k), str(v)) for k, v in json.loads(row[2]))
+            return StoredResponse(int(row[1]), bytes(row[3]), headers)
+        running = self._running.get((subject, key))
+        if running is not None:
+            raise KeyReused(key) if running != print_ else KeyInFlight(key)
+        self._running[(subject, key)] = print_
+        return None
 
-    def finish(self, subject: str, key: str, response: StoredResponse | None) -> None:
-        """Record the outcome; None (a failure worth retrying) frees the key."""
-        if response is None:
-            self._entries.pop((subject, key), None)
-        elif (entry := self._entries.get((subject, key))) is not None:
-            entry.response = response
+    def save(self, subject: str, key: str, response: StoredResponse) -> None:
+        """Keep the response of the reserved key; run it in the transaction of the row it made."""
+        self._conn.execute(
+            "INSERT INTO idempotency_keys "
+            "(subject, key, fingerprint, created_at, status, headers, body) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                subject,
+                key,
+                self._running[(subject, key)],
+                self._clock(),
+                response.status,
+                json.dumps([list(h) for h in response.headers]),
+                response.body,
+            ),
+        )
+
+    def finish(self, subject: str, key: str) -> None:
+        """Release the reservation; a key finished without ``save`` (a 5xx) may run again."""
+        self._running.pop((subject, key), None)
+
+    def purge(self) -> int:
+        """Forget keys older than the TTL; how many went."""
+        cutoff = self._clock() - self.ttl
+        return self._conn.execute(
+            "DELETE FROM idempotency_keys WHERE created_at < ?", (cutoff,)
+        ).rowcount

@@ -28,6 +28,9 @@ class ApiConfig:
     max_body: int = MAX_BODY
     faults: FaultConfig = field(default_factory=FaultConfig)
     seed: int | None = None  # fixes the fault draws (tests, reproducible scenarios)
+    # Crash tests only: SIGKILL the process once a POST /api/users has committed, before
+    # it replies (--fault-kill-after-commit). Off unless asked; /__fault cannot set it.
+    kill_after_commit: bool = False
 
 
 @dataclass

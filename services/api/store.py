@@ -6,11 +6,12 @@ container kill). Calls are short and local, so they run on the event loop.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -101,6 +102,22 @@ class UserStore:
 
     def close(self) -> None:
         self._conn.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One write transaction for every statement the block runs on this connection.
+
+        The block must not await: the connection is shared by the event loop's
+        handlers, and another handler's statement would join the transaction.
+        IMMEDIATE takes the write lock at BEGIN rather than at the first write.
+        """
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
 
     def _user(self, row: tuple[Any, ...]) -> User:
         return User(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -15,6 +16,7 @@ from aiohttp import web
 from services.api.auth import Principal, authenticate
 from services.api.bodies import read_json, read_object
 from services.api.events import change
+from services.api.faults import sigkill_self
 from services.api.idempotency import (
     HEADER,
     KeyInFlight,
@@ -121,28 +123,52 @@ async def get_user(request: web.Request) -> web.Response:
     return _item(user)
 
 
-async def _create(request: web.Request, body: dict[str, Any]) -> web.Response:
+async def _create(
+    request: web.Request,
+    body: dict[str, Any],
+    keep: Callable[[web.Response], None] | None = None,
+) -> web.Response:
+    """Insert the user; ``keep`` sees the 201 inside the insert's transaction."""
     errors = validate_new_user(body)
     if errors:
         raise invalid(errors)
     hashed = await _hash(body.get("password")) or NO_LOGIN
+    store = request.app[STORE]
     try:
-        user = request.app[STORE].create(
-            body["username"],
-            body.get("display_name", body["username"]),
-            hashed,
-            email=body.get("email"),
-        )
+        # The row and its idempotency record commit together or not at all (no await here).
+        with store.transaction():
+            user = store.create(
+                body["username"],
+                body.get("display_name", body["username"]),
+                hashed,
+                email=body.get("email"),
+            )
+            # RFC 9110 §15.3.2: 201 with Location naming the new resource.
+            response = _item(user, 201, Location=f"/api/users/{user.username}")
+            if keep is not None:
+                keep(response)
     except UserExists as e:
         raise ApiProblem(
             409, type_="user-exists", detail=f"user {body['username']!r} exists"
         ) from e
+    if request.app[CONFIG].kill_after_commit:
+        log_event(logger, "fault_kill_after_commit", username=user.username)
+        sigkill_self()
     log_event(logger, "user_created", username=user.username)
     await request.app[EVENTS].publish(
         change("created", user.username, user.to_json(), etag_of(user.to_json()))
     )
-    # RFC 9110 §15.3.2: 201 with Location naming the new resource.
-    return _item(user, 201, Location=f"/api/users/{user.username}")
+    return response
+
+
+def _stored(response: web.Response) -> StoredResponse:
+    kept = tuple(
+        (k, v)
+        for k, v in response.headers.items()
+        if k in ("Content-Type", "Location", "ETag", "Cache-Control")
+    )
+    payload = response.body if isinstance(response.body, bytes) else b""
+    return StoredResponse(response.status, payload, kept)
 
 
 async def create_user(request: web.Request) -> web.Response:
@@ -179,23 +205,18 @@ async def create_user(request: web.Request) -> web.Response:
             body=replay.body,
             headers={**dict(replay.headers), "Idempotent-Replayed": "true"},
         )
-    stored: StoredResponse | None = None
     try:
         try:
-            response = await _create(request, body)
+            return await _create(
+                request, body, keep=lambda r: keys.save(who.username, key, _stored(r))
+            )
         except ApiProblem as e:
             response = e.response()
         if response.status < 500:  # a server failure may be retried for real
-            kept = tuple(
-                (k, v)
-                for k, v in response.headers.items()
-                if k in ("Content-Type", "Location", "ETag", "Cache-Control")
-            )
-            payload = response.body if isinstance(response.body, bytes) else b""
-            stored = StoredResponse(response.status, payload, kept)
+            keys.save(who.username, key, _stored(response))  # no row made: alone
         return response
     finally:
-        keys.finish(who.username, key, stored)
+        keys.finish(who.username, key)
 
 
 async def _replace(

@@ -7,13 +7,7 @@ import random
 import pytest
 
 from services.api.faults import FaultConfig, decide
-from services.api.idempotency import (
-    IdempotencyStore,
-    KeyInFlight,
-    KeyReused,
-    StoredResponse,
-    parse_key,
-)
+from services.api.idempotency import parse_key
 from services.api.mergepatch import merge_patch
 from services.api.paging import BadPageParameter, Page, link_header, parse_page
 from services.api.preconditions import etag_of, if_match_ok
@@ -96,31 +90,6 @@ def test_rate_limiter_memory_is_bounded() -> None:
     for key in "abc":
         limiter.check(key)
     assert limiter.check("a") is None  # forgotten, so a fresh bucket
-
-
-def test_idempotency_store() -> None:
-    """New key reserves; in flight is 409; finished replays; other body is 422; TTL expires."""
-    now = [0.0]
-    store = IdempotencyStore(clock=lambda: now[0], ttl=10)
-    assert store.begin("alice", "k", "print") is None
-    with pytest.raises(KeyInFlight):
-        store.begin("alice", "k", "print")
-    done = StoredResponse(201, b"{}", (("Location", "/x"),))
-    store.finish("alice", "k", done)
-    assert store.begin("alice", "k", "print") == done
-    assert store.begin("bob", "k", "print") is None  # keys are per subject
-    with pytest.raises(KeyReused):
-        store.begin("alice", "k", "other")
-    now[0] = 11
-    assert store.begin("alice", "k", "other") is None
-
-
-def test_failed_request_frees_the_key() -> None:
-    """finish(None) (a 5xx) lets the retry run for real."""
-    store = IdempotencyStore(clock=lambda: 0)
-    store.begin("a", "k", "p")
-    store.finish("a", "k", None)
-    assert store.begin("a", "k", "p") is None
 
 
 @pytest.mark.parametrize(
