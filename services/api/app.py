@@ -17,7 +17,7 @@ from services.api.auth import authenticate
 from services.api.events import EventHub
 from services.api.idempotency import IdempotencyStore
 from services.api.openapi import document
-from services.api.problems import ApiProblem, problem_middleware
+from services.api.problems import ApiProblem, problem, problem_middleware
 from services.api.ratelimit import RateLimiter
 from services.api.refresh import RefreshTokens
 from services.api.state import (
@@ -34,6 +34,7 @@ from services.api.state import (
 )
 from services.api.store import UserStore
 from services.api.tokens import TokenConfig
+from services.common.errorpage import ERROR_PAGE, ErrorPage
 from services.common.hsts import add_hsts
 
 
@@ -104,6 +105,10 @@ async def user_events(request: web.Request) -> web.StreamResponse:
     return ws
 
 
+def _layer_problem(status: int, detail: str) -> web.Response:
+    return problem(status, detail=detail)
+
+
 def make_app(
     store: UserStore, tokens: TokenConfig, config: ApiConfig | None = None
 ) -> web.Application:
@@ -119,6 +124,10 @@ def make_app(
     app[LIMITER] = RateLimiter(rate=config.rate, burst=config.burst, clock=tokens.clock)
     app[FAULTS] = FaultSwitch(config=config.faults, rng=random.Random(config.seed))
     app[EVENTS] = EventHub()
+    # The errors under the app (aiohttp's HTTP/1 parser: 400, 414, 431; the HTTP/2 and
+    # HTTP/3 layers' own) are problem documents too, as every other error the API gives.
+    page: ErrorPage = _layer_problem
+    app[ERROR_PAGE] = page
     r = app.router
     r.add_get("/healthz", healthz)
     r.add_get("/api", info)

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import json as _json
 import ssl
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from services.api.app import make_app
+from services.api.store import UserStore
 from services.api.tokens import TokenConfig, issue
+from services.common.errorpage import ErrorPageRunner
 
 HOST = "api-origin.example.com"
 
@@ -245,3 +251,26 @@ async def test_openapi_gzipped_when_asked(api: TestServer, trust: ssl.SSLContext
     assert resp.headers["Content-Encoding"] == "gzip"
     assert "Accept-Encoding" in resp.headers["Vary"]
     assert len(raw) < 23_000 // 3
+
+
+async def test_parser_errors_are_problem_documents(tmp_path: Path, tokens: TokenConfig) -> None:
+    """A header field over aiohttp's 8,190-byte limit, straight to the API: 431 as a
+    problem document like every other error of the API, not aiohttp's plain text."""
+    runner = ErrorPageRunner(make_app(UserStore.open(tmp_path / "api.sqlite3"), tokens))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /api HTTP/1.1\r\nHost: api\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n")
+        await writer.drain()
+        raw = await asyncio.wait_for(reader.read(65536), 10)
+        writer.close()
+    finally:
+        await runner.cleanup()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.split(b" ")[1] == b"431"
+    assert b"content-type: application/problem+json" in head.lower()
+    doc = _json.loads(body)
+    assert doc["status"] == 431
