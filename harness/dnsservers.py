@@ -11,11 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from harness.dnsquery import wait_ready
 from harness.netns import MiniInternet
 from harness.procs import PYTHON, ROOT
+from lab import composefile
 
 
 @dataclass(frozen=True)
@@ -38,8 +37,9 @@ class Service:
 
 
 def compose_services(compose: Path = ROOT / "compose.yaml") -> dict[str, Service]:
-    """The DNS services (services.dns, services.resolver) exactly as compose runs them."""
-    doc = yaml.safe_load(compose.read_text())
+    """The DNS services (services.dns, services.resolver) exactly as compose runs them
+    for a lab in the documentation plan (compose.yaml's variables at their defaults)."""
+    doc = composefile.load(path=compose)
     found: dict[str, Service] = {}
     for name, spec in doc["services"].items():
         command = spec.get("command") or []

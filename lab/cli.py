@@ -67,6 +67,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     from lab import distance
 
     already = lab.running() and all(s.ok for s in lab.status())
+    if not lab.running():
+        lab.create()  # the subnet first: the delay plan is written in its addresses
     # The plan is written before the containers start, so each reads it at once.
     profile = args.profile or (distance.current(lab) if already else topology.DEFAULT_PROFILE)
     distance.write_plan(lab, profile)
@@ -74,7 +76,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     statuses = lab.up()
     applied = distance.apply(lab, profile)
     _print_plan(statuses, applied.status)
-    print(f"\nnetwork {topology.SUBNET} (internal: no way out), bridge {lab.bridge()}")
+    print(f"\nlab {lab.project}: network {lab.plan.subnet} (internal: no way out), "
+          f"bridge {lab.bridge()}")  # fmt: skip
     print(distance.summary(applied))
     print("try:  lab run browse          open https://www.example.com/ and capture it")
     print("      lab dig www.example.com ask the lab resolver from the client")

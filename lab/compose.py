@@ -1,22 +1,29 @@
 """Start, inspect and stop one lab: a Compose project on the host's Docker.
 
 Everything the lab creates carries the Compose project label, so ``down``
-removes exactly the lab's containers and networks and nothing else.
+removes exactly the lab's containers and networks and nothing else. Each lab
+also has a /24 of its own (lab/subnets.py): every `docker compose` call gets
+the project and that subnet's prefix as LAB_PROJECT and LAB_NET, which
+compose.yaml interpolates into the addresses, the network and the services.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import ipaddress
 import json
 import os
 import subprocess
+import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from lab import topology
-from lab.errors import LabError
+from lab import composefile, subnets, topology
+from lab.errors import LabError, UsageError
 from lab.status import ServiceStatus, service_status
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,13 +31,41 @@ PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 
 
-class Lab:
-    """One lab instance, named by its Compose project."""
+# Docker's refusal of a second network whose pool overlaps one it has
+# ("Pool overlaps with other one on this address space").
+_OVERLAP = "overlaps"
+# Serialises the choice of a subnet between labs started at the same moment on
+# this machine (pytest-xdist workers), from any checkout: the choice and the
+# network's creation happen under it.
+LOCK = Path(tempfile.gettempdir()) / "weblab-subnets.lock"
 
-    def __init__(self, project: str | None = None, root: Path = ROOT) -> None:
+
+class Lab:
+    """One lab instance, named by its Compose project, in the /24 its plan gives.
+
+    The subnet is SUBNET if given, else the one `lab up` remembered for the
+    project, else ``LAB_SUBNET``, else the documentation plan's; ``up`` may
+    move a lab that is not running to a free /24 (lab/subnets.py)."""
+
+    def __init__(self, project: str | None = None, root: Path = ROOT,
+                 subnet: str | None = None) -> None:  # fmt: skip
         self.project: str = project or os.environ.get("LAB_PROJECT") or "weblab"
         self.image: str = os.environ.get("LAB_IMAGE", "weblab/lab:latest")
         self.root = root
+        asked = subnet or os.environ.get(subnets.ENV, "").strip()
+        try:
+            self.wanted: str | None = topology.check_subnet(asked) if asked else None
+        except ValueError as e:
+            raise UsageError(f"{subnets.ENV}: {e}") from e
+        # A lab that is up keeps the subnet it was started in, whatever LAB_SUBNET says now.
+        here = subnets.remembered(root, self.project)
+        given = self.wanted if subnet else None
+        self.plan: topology.Plan = topology.plan(given or here or self.wanted or topology.SUBNET)
+        self.created = False  # by create(): subnet chosen, network and containers made
+
+    def compose_env(self) -> dict[str, str]:
+        """The variables compose.yaml interpolates for this lab (on top of the caller's)."""
+        return composefile.lab_variables(self.project, self.plan)
 
     # -- compose ---------------------------------------------------------
     def compose(
@@ -46,7 +81,13 @@ class Lab:
             *args,
         ]
         r = subprocess.run(
-            cmd, cwd=self.root, text=True, timeout=timeout, capture_output=capture, check=False
+            cmd,
+            cwd=self.root,
+            env={**os.environ, **self.compose_env()},
+            text=True,
+            timeout=timeout,
+            capture_output=capture,
+            check=False,
         )
         if check and r.returncode != 0:
             detail = (r.stderr or "").strip() if capture else ""
@@ -60,41 +101,42 @@ class Lab:
         return json.loads(r.stdout or "null")
 
     # -- preflight -------------------------------------------------------
-    def check_subnet_free(self) -> None:
-        """Refuse to start if another network or route already uses the lab's subnet."""
-        ours = ipaddress.ip_network(topology.SUBNET)
+    def subnets_taken(self) -> list[subnets.Taken]:
+        """What other Docker networks (other labs' included) and host routes use."""
         ids = subprocess.run(
             ["docker", "network", "ls", "-q"], capture_output=True, text=True, check=False
         ).stdout.split()
-        if ids:
-            for net in self._docker_json("network", "inspect", *ids):
-                if (net.get("Labels") or {}).get(PROJECT_LABEL) == self.project:
-                    continue
-                for cfg in (net.get("IPAM") or {}).get("Config") or []:
-                    subnet = cfg.get("Subnet")
-                    if subnet and ipaddress.ip_network(subnet, strict=False).overlaps(ours):
-                        raise LabError(
-                            f"subnet {ours} is already used by Docker network {net['Name']!r}"
-                            f" ({subnet}). Remove it (docker network rm {net['Name']}) or stop"
-                            " the other lab (LAB_PROJECT=<its name> lab down)."
-                        )
-        routes = subprocess.run(["ip", "-j", "route"], capture_output=True, text=True, check=False)
-        if routes.returncode == 0:
-            for route in json.loads(routes.stdout):
-                dst = route.get("dst", "")
-                if dst in ("default", "") or route.get("dev", "").startswith("br-"):
-                    continue
-                if ipaddress.ip_network(dst, strict=False).overlaps(ours):
-                    raise LabError(
-                        f"the host already routes {dst} via {route.get('dev')}, "
-                        f"which overlaps the lab's {ours}; the lab cannot start here"
-                    )
+        networks = self._docker_json("network", "inspect", *ids) if ids else []
+        r = subprocess.run(["ip", "-j", "route"], capture_output=True, text=True, check=False)
+        routes = json.loads(r.stdout or "[]") if r.returncode == 0 else []
+        return subnets.taken(networks, routes, self.project)
+
+    def check_subnet_free(self) -> None:
+        """Refuse to start if another network or route already uses the lab's subnet."""
+        clash = subnets.conflict(self.plan.subnet, self.subnets_taken())
+        if clash:
+            raise LabError(
+                f"subnet {self.plan.subnet} is already used by {clash.by} ({clash.subnet}). "
+                f"Stop the other lab (LAB_PROJECT=<its name> lab down), or leave "
+                f"{subnets.ENV} unset and `lab up` picks a free /24."
+            )
+
+    def choose_subnet(self, also_taken: list[subnets.Taken] | None = None) -> None:
+        """Move this (stopped) lab to the subnet it should start in, and remember it."""
+        used = self.subnets_taken() + (also_taken or [])
+        preferred = subnets.remembered(self.root, self.project) or topology.SUBNET
+        try:
+            chosen = subnets.choose(used, self.wanted, preferred)
+        except ValueError as e:
+            raise LabError(f"{e}; stop the lab that uses it or choose another") from e
+        self.plan = topology.plan(chosen)
+        subnets.remember(self.root, self.project, chosen)
 
     # -- lifecycle -------------------------------------------------------
     def up(self) -> list[ServiceStatus]:
         (self.root / "runs" / "keylog").mkdir(parents=True, exist_ok=True)
-        if not self.running():
-            self.check_subnet_free()
+        if not self.created and not self.running():
+            self.create()
         r = self.compose("up", "-d", "--wait", "--wait-timeout", "180", check=False)
         if r.returncode != 0:
             bad = [s for s in self.status() if not s.ok]
@@ -105,11 +147,32 @@ class Lab:
             )
         return self.status()
 
+    def create(self, attempts: int = 5) -> None:
+        """Choose a free subnet and create the lab's network and containers in it.
+
+        Two labs choosing at once could pick the same /24; the machine-wide
+        lock serialises them, and a pool Docker still calls overlapping (a lab
+        started without the lock) moves the lab on to the next free /24."""
+        also: list[subnets.Taken] = []
+        with _lock():
+            for _ in range(attempts):
+                self.choose_subnet(also)
+                r = self.compose("up", "--no-start", check=False, capture=True)
+                if r.returncode == 0:
+                    self.created = True
+                    return
+                if self.wanted or _OVERLAP not in r.stderr:
+                    raise LabError(f"`docker compose up --no-start` failed: {r.stderr.strip()}")
+                net = ipaddress.IPv4Network(self.plan.subnet)
+                also.append(subnets.Taken(net, "a network Docker reported as overlapping"))
+        raise LabError(f"no free subnet after {attempts} tries; `docker network ls` shows why")
+
     def down(self, volumes: bool = False) -> None:
         args = ["down", "--remove-orphans", "--timeout", "5"]
         if volumes:
             args.append("--volumes")
         self.compose(*args)
+        subnets.forget(self.root, self.project)  # the next `up` chooses again
 
     def running(self) -> bool:
         return any(s.state == "running" for s in self.status())
@@ -125,7 +188,7 @@ class Lab:
         if ids:
             for c in self._docker_json("inspect", *ids):
                 found[c["Config"]["Labels"].get(SERVICE_LABEL, "?")] = c
-        return [service_status(host, found.get(host.service)) for host in topology.HOSTS]
+        return [service_status(host, found.get(host.service)) for host in self.plan.hosts]
 
     def container_id(self, service: str) -> str:
         ids = subprocess.run(
@@ -185,6 +248,21 @@ class Lab:
                 return
             time.sleep(0.3)
         raise LabError(f"{service} did not become healthy within {timeout:.0f} s")
+
+
+@contextlib.contextmanager
+def _lock(path: Path = LOCK) -> Iterator[None]:
+    """Hold the machine-wide subnet lock; without it (another user's file) go on unlocked."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError:
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def status_json(statuses: list[ServiceStatus]) -> str:

@@ -55,13 +55,16 @@ def resolve(profile: str | Mapping[str, Any]) -> tuple[str, dict[str, Link]]:
     return f"{name}+custom", links
 
 
-def host_plans(name: str, links: Mapping[str, Link]) -> dict[str, Any]:
-    """The plan document: for every serving host, the round trip to add toward each peer."""
+def host_plans(
+    name: str, links: Mapping[str, Link], plan: topology.Plan = topology.DEFAULT_PLAN
+) -> dict[str, Any]:
+    """The plan document: for every serving host of the lab's address PLAN, the round trip
+    to add toward each peer (each daemon finds its own entry by its address)."""
     hosts: dict[str, Any] = {}
-    for host in topology.HOSTS:
+    for host in plan.hosts:
         mine = links.get(host.service, topology.NO_DELAY)
         peers = {}
-        for peer in topology.HOSTS:
+        for peer in plan.hosts:
             if peer is host:
                 continue
             theirs = links.get(peer.service, topology.NO_DELAY)
@@ -104,7 +107,7 @@ def write_plan(lab: Lab, profile: str | Mapping[str, Any]) -> tuple[str, dict[st
     folder = plan_dir(lab.project, lab.root)
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / "plan.json.tmp"
-    tmp.write_text(json.dumps(host_plans(name, links), indent=1))
+    tmp.write_text(json.dumps(host_plans(name, links, lab.plan), indent=1))
     tmp.replace(folder / "plan.json")
     return name, links
 

@@ -32,7 +32,6 @@ import logging
 import subprocess
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -56,9 +55,9 @@ logger = logging.getLogger(__name__)
 FIXTURE_FAULTS = ("stop", "blackhole", "loss", "delay")
 
 
-def addresses() -> dict[str, str]:
-    """Each Compose service's address on the lab network."""
-    return {h.service: h.ipv4 for h in topology.HOSTS}
+def addresses(plan: topology.Plan = topology.DEFAULT_PLAN) -> dict[str, str]:
+    """Each Compose service's address on the lab network of PLAN."""
+    return {h.service: h.ipv4 for h in plan.hosts}
 
 
 def dns_names() -> dict[str, str]:
@@ -101,9 +100,13 @@ def _compose(lab: Lab) -> DockerCompose:
     from testcontainers.compose import DockerCompose
 
     class LabCompose(DockerCompose):
-        @cached_property
+        @property
         def compose_command_property(self) -> list[str]:
-            return ["docker", "compose", "-p", lab.project, "-f", str(lab.root / "compose.yaml")]
+            # Through env(1): compose.yaml must see the lab's LAB_PROJECT and LAB_NET,
+            # read when called, since lab.create() may move the lab to a free subnet.
+            env = [f"{k}={v}" for k, v in lab.compose_env().items()]
+            return ["env", *env, "docker", "compose", "-p", lab.project,
+                    "-f", str(lab.root / "compose.yaml")]  # fmt: skip
 
     return LabCompose(context=str(lab.root), wait=True)
 
@@ -115,10 +118,10 @@ class Weblab:
         self.lab = lab
         self.compose = compose
         self.runs_dir = runs_dir
-        self.addresses: Mapping[str, str] = addresses()
+        self.addresses: Mapping[str, str] = addresses(lab.plan)
         self.names: Mapping[str, str] = dns_names()
         self.ca_bundle: Path = lab.root / "certs" / "ca.crt"
-        self.resolver: str = topology.BY_SERVICE["resolver"].ipv4
+        self.resolver: str = lab.plan.address("resolver")
 
     def address(self, service: str) -> str:
         return self.addresses[service]
@@ -201,7 +204,7 @@ def start(lab: Lab, compose: DockerCompose) -> bool:
     was_running = lab.running()
     bootstrap.bootstrap()
     if not was_running:
-        lab.check_subnet_free()
+        lab.create()  # a free subnet, remembered, before the delay plan is written in it
     profile = distance.current(lab) if was_running else topology.DEFAULT_PROFILE
     distance.write_plan(lab, profile)  # before the containers start: each reads it at once
     (lab.root / "runs" / "keylog").mkdir(parents=True, exist_ok=True)

@@ -1,17 +1,26 @@
 """The lab's plan: every host, its address and name, and the delay of its link.
 
-The "Internet" lives in TEST-NET-2 (198.51.100.0/24, RFC 5737), documentation
-space that is never routed. compose.yaml gives each service the address
-listed here; the zone files in services/zones publish the same addresses.
-tests/unit/lab/test_topology.py checks that the three agree.
+The "Internet" lives in one /24. By default that is TEST-NET-2
+(198.51.100.0/24, RFC 5737), documentation space that is never routed, and
+the zone files in services/zones are written in it. A lab started beside
+another gets a /24 of its own (lab/subnets.py); every host keeps its last
+octet, so the whole plan follows from the subnet: ``plan("198.19.7.0/24")``.
+compose.yaml gives each service ``${LAB_NET}.<octet>`` and the DNS servers
+renumber the zone files to the lab's prefix as they load them
+(services/dnscore/renumber.py). tests/unit/lab/test_topology.py checks that
+the three agree.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+import ipaddress
+from dataclasses import dataclass, field
 
-SUBNET = "198.51.100.0/24"
-GATEWAY = "198.51.100.1"
+# The documentation plan: the zone files, captures in tests/, the README.
+DOC_PREFIX = "198.51.100"
+SUBNET = f"{DOC_PREFIX}.0/24"
+GATEWAY = f"{DOC_PREFIX}.1"
 
 
 @dataclass(frozen=True)
@@ -27,31 +36,93 @@ _DNS = ("udp/53", "tcp/53")
 _HTTPS = ("tcp/443", "udp/443")  # HTTP/1.1 and HTTP/2 over TLS; HTTP/3 over QUIC
 _BADCERT = ("tcp/443", *(f"tcp/{port}" for port in range(8441, 8447)))
 
+# (service, role, last octet, name, serves); .1 is the gateway (the host's bridge).
 # fmt: off
-HOSTS: tuple[Host, ...] = (
-    Host("root-a", "root DNS server", "198.51.100.4", "a.root-servers.net", _DNS),
-    Host("root-b", "root DNS server", "198.51.100.5", "b.root-servers.net", _DNS),
-    Host("tld-a", "TLD DNS server (com., net.)", "198.51.100.11", "a.gtld-servers.net", _DNS),
-    Host("tld-b", "TLD DNS server (com., net.)", "198.51.100.12", "b.gtld-servers.net", _DNS),
-    Host("ns-example", "authoritative DNS for example.com", "198.51.100.21", "ns1.example.com",
-         _DNS),
-    Host("ns-cdn", "authoritative DNS for the CDN (edgecdn.net)", "198.51.100.31",
-         "ns1.edgecdn-dns.com", _DNS),
-    Host("resolver", "caching recursive resolver", "198.51.100.53", "resolver.isp.test", _DNS),
-    Host("edge", "CDN edge / reverse proxy cache", "198.51.100.80", "edge.edgecdn.net",
-         ("tcp/443", "udp/443", "tcp/80")),
-    Host("origin", "HTTPS origin web server", "198.51.100.90", "origin.example.com", _HTTPS),
-    Host("origin-2", "second HTTPS origin (failover)", "198.51.100.92", "origin2.example.com",
-         _HTTPS),
-    Host("api", "JSON API backend", "198.51.100.91", "api-origin.example.com", _HTTPS),
-    Host("badcert", "origin behind bad certificates (ports 8441-8446)", "198.51.100.95",
-         "badcert.example.com", _BADCERT),
-    Host("client", "scenario client (dig, curl, openssl, the browse script)", "198.51.100.100",
-         "client.isp.test"),
-    Host("attacker", "attacker forging DNS answers (cache-poisoning only)", "198.51.100.66",
-         "attacker.isp.test"),
+_HOSTS: tuple[tuple[str, str, int, str, tuple[str, ...]], ...] = (
+    ("root-a", "root DNS server", 4, "a.root-servers.net", _DNS),
+    ("root-b", "root DNS server", 5, "b.root-servers.net", _DNS),
+    ("tld-a", "TLD DNS server (com., net.)", 11, "a.gtld-servers.net", _DNS),
+    ("tld-b", "TLD DNS server (com., net.)", 12, "b.gtld-servers.net", _DNS),
+    ("ns-example", "authoritative DNS for example.com", 21, "ns1.example.com", _DNS),
+    ("ns-cdn", "authoritative DNS for the CDN (edgecdn.net)", 31, "ns1.edgecdn-dns.com", _DNS),
+    ("resolver", "caching recursive resolver", 53, "resolver.isp.test", _DNS),
+    ("edge", "CDN edge / reverse proxy cache", 80, "edge.edgecdn.net",
+     ("tcp/443", "udp/443", "tcp/80")),
+    ("origin", "HTTPS origin web server", 90, "origin.example.com", _HTTPS),
+    ("origin-2", "second HTTPS origin (failover)", 92, "origin2.example.com", _HTTPS),
+    ("api", "JSON API backend", 91, "api-origin.example.com", _HTTPS),
+    ("badcert", "origin behind bad certificates (ports 8441-8446)", 95, "badcert.example.com",
+     _BADCERT),
+    ("client", "scenario client (dig, curl, openssl, the browse script)", 100, "client.isp.test",
+     ()),
+    ("attacker", "attacker forging DNS answers (cache-poisoning only)", 66, "attacker.isp.test",
+     ()),
 )
 # fmt: on
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One lab's addresses: every host at its fixed last octet inside ``subnet``."""
+
+    subnet: str  # "198.19.7.0/24"
+    hosts: tuple[Host, ...]
+    by_service: dict[str, Host] = field(init=False, repr=False, compare=False)
+    by_address: dict[str, Host] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "by_service", {h.service: h for h in self.hosts})
+        object.__setattr__(self, "by_address", {h.ipv4: h for h in self.hosts})
+
+    @property
+    def prefix(self) -> str:
+        """The first three octets, as compose.yaml's ``${LAB_NET}`` takes them."""
+        return self.subnet.rsplit(".", 1)[0]
+
+    @property
+    def gateway(self) -> str:
+        return f"{self.prefix}.1"
+
+    def address(self, service: str) -> str:
+        return self.by_service[service].ipv4
+
+
+def check_subnet(subnet: str) -> str:
+    """SUBNET as a normalised IPv4 /24 ("198.19.7.0/24"); ValueError saying why not."""
+    try:
+        net = ipaddress.ip_network(subnet.strip(), strict=True)
+    except ValueError as e:
+        raise ValueError(f"{subnet!r} is not a subnet like 198.19.7.0/24: {e}") from e
+    if net.version != 4 or net.prefixlen != 24:
+        raise ValueError(f"{subnet!r}: the lab needs an IPv4 /24 (each host keeps its last octet)")
+    return str(net)
+
+
+@functools.cache
+def plan(subnet: str = SUBNET) -> Plan:
+    """The lab's plan inside SUBNET (an IPv4 /24); ValueError for anything else."""
+    net = check_subnet(subnet)
+    prefix = net.rsplit(".", 1)[0]
+    hosts = tuple(Host(s, role, f"{prefix}.{octet}", name, serves)
+                  for s, role, octet, name, serves in _HOSTS)  # fmt: skip
+    return Plan(net, hosts)
+
+
+DEFAULT_PLAN = plan(SUBNET)
+
+
+def plan_of(doc: object) -> Plan:
+    """The plan a run folder's timeline.json recorded (``subnet``); the default if none."""
+    subnet = doc.get("subnet") if isinstance(doc, dict) else None
+    try:
+        return plan(str(subnet)) if subnet else DEFAULT_PLAN
+    except ValueError:
+        return DEFAULT_PLAN
+
+
+# The documentation plan's hosts: what code with no lab at hand (the report of a
+# run folder that recorded no subnet, the harness' namespaces) names hosts by.
+HOSTS: tuple[Host, ...] = DEFAULT_PLAN.hosts
 
 # The zones the lab's own servers answer for; any other name (a browser's vendor
 # hosts, say) does not exist on the lab's Internet and ends in NXDOMAIN.
@@ -65,8 +136,8 @@ def in_lab(name: str) -> bool:
     return any(name == z or name.endswith("." + z) for z in LAB_ZONES)
 
 
-BY_SERVICE: dict[str, Host] = {h.service: h for h in HOSTS}
-BY_ADDRESS: dict[str, Host] = {h.ipv4: h for h in HOSTS}
+BY_SERVICE: dict[str, Host] = DEFAULT_PLAN.by_service
+BY_ADDRESS: dict[str, Host] = DEFAULT_PLAN.by_address
 
 
 # --- Distance ----------------------------------------------------------------

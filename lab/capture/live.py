@@ -44,7 +44,7 @@ def recording(
     folder.mkdir(parents=True)
     keylog_dir = runs_dir / "keylog"
     keylog_dir.mkdir(exist_ok=True)
-    capture = make_capture(lab.bridge(), folder / "raw.pcapng", lab.image, raw)
+    capture = make_capture(lab.bridge(), folder / "raw.pcapng", lab.image, raw, lab.plan.gateway)
     started = time.time()
     rec = Recording(folder, folder / "capture.pcapng")
     capture.start()
@@ -54,7 +54,8 @@ def recording(
         capture.stop()
         collect_keylogs(keylog_dir, [], folder / "keys.log", client_randoms(folder / "raw.pcapng"))
         embed_secrets(folder / "raw.pcapng", folder / "keys.log", rec.pcapng)
-    timeline = {"scenario": "capture", "started": started, "finished": time.time()}
+    timeline = {"scenario": "capture", "started": started, "finished": time.time(),
+                "subnet": lab.plan.subnet}  # fmt: skip
     annotate_run(rec.pcapng, title, timeline)
     build_report(folder)
     rec.report = folder / "report.html"

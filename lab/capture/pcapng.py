@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lab.topology import HOSTS
+from lab import topology
 
 SHB = 0x0A0D0D0A
 IDB = 0x00000001
@@ -202,7 +202,7 @@ def first_frame_at(times: list[float], when: float) -> int | None:
     return None
 
 
-def lab_names() -> dict[str, str]:
+def lab_names(plan: topology.Plan = topology.DEFAULT_PLAN) -> dict[str, str]:
     """Address -> 'service dns_name' for every lab host, as the NRB wants it.
 
     Wireshark 4.0 keeps the last name of a record, so the DNS name goes last.
@@ -210,7 +210,7 @@ def lab_names() -> dict[str, str]:
     (nameres.network_name): use ``tshark -N n`` or View > Name Resolution >
     Resolve Network Addresses.
     """
-    return {h.ipv4: f"{h.service} {h.dns_name}" for h in HOSTS}
+    return {h.ipv4: f"{h.service} {h.dns_name}" for h in plan.hosts}
 
 
 def step_comments(
@@ -242,5 +242,6 @@ def annotate_run(capture: Path, scenario: str, timeline: Mapping[str, Any]) -> N
         packet_times(capture), timeline.get("fetches") or [], timeline.get("steps") or []
     )
     tmp = capture.with_suffix(".annotating")
-    add_names_and_comments(capture, tmp, lab_names(), comment, marks)
+    names = lab_names(topology.plan_of(dict(timeline)))
+    add_names_and_comments(capture, tmp, names, comment, marks)
     tmp.replace(capture)

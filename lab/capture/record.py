@@ -19,14 +19,18 @@ from pathlib import Path
 from lab import topology
 from lab.errors import LabError
 
+
 # Only the lab's own traffic: leave out IPv6 neighbour discovery and router
 # solicitations, mDNS, LLMNR, which the kernel emits on any new bridge, and
 # whatever the host itself sends into the lab through its side of the bridge
 # (a load generator such as dnsperf, a user's own dig): the hosts of the lab
 # are the story, and 20,000 queries a second would bury it. `--raw` keeps all.
-DEFAULT_FILTER = (
-    f"not ip6 and not (udp port 5353 or udp port 5355) and not host {topology.GATEWAY}"
-)
+def lab_filter(gateway: str = topology.GATEWAY) -> str:
+    """The capture filter for a lab whose bridge (the host's side) is GATEWAY."""
+    return f"not ip6 and not (udp port 5353 or udp port 5355) and not host {gateway}"
+
+
+DEFAULT_FILTER = lab_filter()
 
 
 class Capture:
@@ -158,14 +162,14 @@ class ContainerCapture:
 
 
 def make_capture(
-    bridge: str, raw_file: Path, image: str, raw: bool = False
+    bridge: str, raw_file: Path, image: str, raw: bool = False, gateway: str = topology.GATEWAY
 ) -> Capture | ContainerCapture:
     """The host's dumpcap when the host sees the bridge, else a capture container.
 
     LAB_CAPTURE=host or LAB_CAPTURE=container forces one. ``raw`` keeps the
     noise the default filter leaves out (IPv6 neighbour discovery, mDNS, ...).
     """
-    bpf = None if raw else DEFAULT_FILTER
+    bpf = None if raw else lab_filter(gateway)
     how = os.environ.get("LAB_CAPTURE", "auto")
     if how not in ("auto", "host", "container"):
         raise LabError(f"LAB_CAPTURE={how!r}: expected auto, host or container")

@@ -69,7 +69,7 @@ def count_packets(capture: Path, display_filter: str) -> int:
     return len(r.stdout.split())
 
 
-def _step_checks(e: Expect, o: StepOutcome) -> list[Checked]:
+def _step_checks(e: Expect, o: StepOutcome, plan: topology.Plan) -> list[Checked]:
     out = []
     if e.status is not None:
         out.append(
@@ -117,7 +117,7 @@ def _step_checks(e: Expect, o: StepOutcome) -> list[Checked]:
             Checked(e.line, f"step {o.index} took {e.attempts} attempts", n == e.attempts, str(n))
         )
     if e.rtts:
-        out += _rtt_checks(e, o)
+        out += _rtt_checks(e, o, plan)
     for key, bounds in (("stalled", e.stalled), ("unblocked", e.unblocked)):
         if bounds:
             out.append(_hol_check(e.line, o, key, dict(bounds)))
@@ -171,10 +171,12 @@ def _forged_check(line: int, o: StepOutcome, bounds: dict[str, int]) -> Checked:
     return Checked(line, what, ok, found)
 
 
-def _rtt_checks(e: Expect, o: StepOutcome) -> list[Checked]:
+def _rtt_checks(
+    e: Expect, o: StepOutcome, plan: topology.Plan = topology.DEFAULT_PLAN
+) -> list[Checked]:
     """Each phase of the step's first connection to each host costs its round trips."""
     one_way: dict[str, float] = o.detail.get("one_way_ms", {})
-    resolver = topology.BY_SERVICE["resolver"].ipv4
+    resolver = plan.address("resolver")
     out = []
     seen: set[str] = set()
     for f in o.detail.get("fetches", []):
@@ -182,10 +184,10 @@ def _rtt_checks(e: Expect, o: StepOutcome) -> list[Checked]:
         if f.get("reused_connection") or host in seen or not f.get("address"):
             continue
         seen.add(host)
-        server = topology.BY_ADDRESS.get(str(f["address"]))
+        server = plan.by_address.get(str(f["address"]))
         for phase, n in e.rtts:
             peer = resolver if phase == "dns" else str(f["address"])
-            peer_host = topology.BY_ADDRESS.get(peer)
+            peer_host = plan.by_address.get(peer)
             rtt = (
                 2 * (one_way.get("client", 0.0) + one_way.get(peer_host.service, 0.0))
                 if peer_host
@@ -211,23 +213,29 @@ def _rtt_checks(e: Expect, o: StepOutcome) -> list[Checked]:
     return out
 
 
-def check(expects: tuple[Expect, ...], outcomes: list[StepOutcome], capture: Path) -> list[Checked]:
+def check(
+    expects: tuple[Expect, ...],
+    outcomes: list[StepOutcome],
+    capture: Path,
+    plan: topology.Plan = topology.DEFAULT_PLAN,
+) -> list[Checked]:
+    """Each expectation judged; addresses (filters, walks, round trips) in the lab's PLAN."""
     results: list[Checked] = []
     for e in expects:
         label = f" ({e.note})" if e.note else ""
         if e.step is not None:
-            for c in _step_checks(e, outcomes[e.step - 1]):
+            for c in _step_checks(e, outcomes[e.step - 1], plan):
                 c.what += label
                 results.append(c)
             continue
         if e.walk is not None:
-            passed, path = check_walk(capture, e.walk, list(e.via))
+            passed, path = check_walk(capture, e.walk, list(e.via), plan)
             results.append(
                 Checked(e.line, f"walk for {e.walk}: {' -> '.join(e.via)}{label}", passed, path)
             )
             continue
         assert e.packets is not None
-        flt = expand_filter(e.packets)
+        flt = expand_filter(e.packets, plan)
         if e.during is not None:
             o = outcomes[e.during - 1]
             flt = (

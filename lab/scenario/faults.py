@@ -29,7 +29,7 @@ OFFLOADED = 65536  # the veth default
 API_ADMIN_TOKEN = "lab-admin-token"  # compose.yaml gives the API the same value
 
 
-def _iptables_rules(fault: Fault) -> list[list[str]]:
+def _iptables_rules(fault: Fault, plan: topology.Plan = topology.DEFAULT_PLAN) -> list[list[str]]:
     """Rules for INPUT and OUTPUT, sparing loopback so health checks still work.
 
     A drop is one rule on the receiver's INPUT: iptables evaluates a rule's
@@ -37,12 +37,13 @@ def _iptables_rules(fault: Fault) -> list[list[str]]:
     address, port and length matches before it, and with --every 1000000 it
     fires once. Not on the sender's OUTPUT: there a DROP is an error returned to
     the sending socket, and TCP simply sends the segment again at once, with no
-    loss on the wire to recover from (UDP has no such retry).
+    loss on the wire to recover from (UDP has no such retry). The drop matches
+    the sender's address in the lab's PLAN.
     """
     if fault.kind == "drop":
         s = dict(fault.settings)
         return [
-            ["INPUT", "-s", topology.BY_SERVICE[fault.service].ipv4, "-p", fault.proto,
+            ["INPUT", "-s", plan.address(fault.service), "-p", fault.proto,
              "--sport", str(int(s["port"])), "-m", "length", "--length",
              f"{int(s['min_bytes'])}:65535", "-m", "statistic", "--mode", "nth",
              "--every", "1000000", "--packet", str(int(s["packet"]) - 1), "-j", "DROP"],
@@ -110,7 +111,7 @@ class Faults:
                 else f"dropping {fault.percent:g}% of packets at random"
             )
             say(f"fault: {what} in and out of {svc} (iptables)")
-            for rule in _iptables_rules(fault):
+            for rule in _iptables_rules(fault, self.lab.plan):
                 self._iptables(svc, "-I", rule)
         elif fault.kind == "drop":
             s = dict(fault.settings)
@@ -123,7 +124,7 @@ class Faults:
             say("fault: " + note)
             self.notes.append(note)
             self._segments(svc, ONE_SEGMENT)
-            for rule in _iptables_rules(fault):
+            for rule in _iptables_rules(fault, self.lab.plan):
                 self._iptables(fault.to, "-I", rule)
         elif fault.kind == "api":
             doc = {
@@ -177,12 +178,12 @@ class Faults:
             )
         elif fault.kind == "drop":
             say(f"undo: removing the drop rule in {fault.to}; {svc} back to offloaded segments")
-            for rule in _iptables_rules(fault):
+            for rule in _iptables_rules(fault, self.lab.plan):
                 self._iptables(fault.to, "-D", rule)
             self._segments(svc, OFFLOADED)
         elif fault.kind in ("blackhole", "loss"):
             say(f"undo: removing the iptables rules in {svc}")
-            for rule in _iptables_rules(fault):
+            for rule in _iptables_rules(fault, self.lab.plan):
                 self._iptables(svc, "-D", rule)
         elif fault.kind == "delay":
             say(f"undo: no added delay on {svc}")

@@ -232,10 +232,14 @@ def _quic_loss(capture: Path, window: str, client: str) -> _Loss | None:
 
 
 def analyse(
-    capture: Path, step: int, fetches: list[dict[str, Any]], started: float, finished: float
+    capture: Path,
+    step: int,
+    fetches: list[dict[str, Any]],
+    started: float,
+    finished: float,
+    client: str = topology.BY_SERVICE["client"].ipv4,
 ) -> Hol | None:
-    """The step's first lost packet to the client and what each response did about it."""
-    client = topology.BY_SERVICE["client"].ipv4
+    """The step's first lost packet to CLIENT and what each response did about it."""
     window = _window(started, finished)
     protocol = "3" if any(f.get("http_version") == "3" for f in fetches) else "2"
     quic = protocol == "3"
@@ -282,15 +286,22 @@ def _verdict(hol: Hol, sid: int, wire: float, app: float) -> str:
     return "stalled" if app >= hol.repaired_at - EARLY_MS / 1000 else "unblocked"
 
 
-def for_run(capture: Path, outcomes: list[Any], first_drop_step: int | None) -> dict[int, Hol]:
-    """The loss analysis of every browse step from the first drop fault on."""
+def for_run(
+    capture: Path,
+    outcomes: list[Any],
+    first_drop_step: int | None,
+    client: str = topology.BY_SERVICE["client"].ipv4,
+) -> dict[int, Hol]:
+    """The loss analysis of every browse step from the first drop fault on (CLIENT's address)."""
     if first_drop_step is None:
         return {}
     out = {}
     for o in outcomes:
         if o.kind != "browse" or o.index < first_drop_step or not o.finished:
             continue
-        found = analyse(capture, o.index, o.detail.get("fetches", []), o.started, o.finished)
+        found = analyse(
+            capture, o.index, o.detail.get("fetches", []), o.started, o.finished, client
+        )
         if found is not None:
             out[o.index] = found
     return out

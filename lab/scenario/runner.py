@@ -62,7 +62,7 @@ def run_scenario(lab: Lab, scenario: Scenario, runs_dir: Path, raw: bool = False
     faults = Faults(lab, scenario.faults)
     if any(step.kind == "chromium" for step in scenario.steps):
         browser.ensure_image(lab.image, say)  # once per lab image, before any step's clock
-    capture = make_capture(lab.bridge(), folder / "raw.pcapng", lab.image, raw)
+    capture = make_capture(lab.bridge(), folder / "raw.pcapng", lab.image, raw, lab.plan.gateway)
     since = dt.datetime.now(dt.UTC).isoformat()
     events: list[dict[str, Any]] = []
     outcomes: list[StepOutcome] = []
@@ -127,18 +127,27 @@ def run_scenario(lab: Lab, scenario: Scenario, runs_dir: Path, raw: bool = False
             )
             (folder / "services.log").write_text(logs.stdout)
             if interrupted:
-                _write_timeline(folder, scenario, started, outcomes, [], faults.notes, n_keys)
+                _write_timeline(
+                    folder, scenario, started, outcomes, [], faults.notes, n_keys, lab.plan
+                )
     drops = [f.before_step for f in scenario.faults if f.kind == "drop"]
-    losses = hol.for_run(folder / "capture.pcapng", outcomes, min(drops) if drops else None)
+    losses = hol.for_run(
+        folder / "capture.pcapng",
+        outcomes,
+        min(drops) if drops else None,
+        lab.plan.address("client"),
+    )
     for i, found in losses.items():
         outcomes[i - 1].detail["hol"] = found.as_dict()
-    checks = check(scenario.expect, outcomes, folder / "capture.pcapng")
-    timeline = _write_timeline(folder, scenario, started, outcomes, checks, faults.notes, n_keys)
+    checks = check(scenario.expect, outcomes, folder / "capture.pcapng", lab.plan)
+    timeline = _write_timeline(
+        folder, scenario, started, outcomes, checks, faults.notes, n_keys, lab.plan
+    )
     timeline["hol"] = [found.as_dict() for found in losses.values()]
     timeline["poison"] = [
         dict(o.detail["poison"], step=o.index) for o in outcomes if "poison" in o.detail
     ]
-    on_wire = wire_bytes(folder / "capture.pcapng", outcomes)
+    on_wire = wire_bytes(folder / "capture.pcapng", outcomes, lab.plan)
     for row in timeline["phases"]:
         row["wire_bytes"] = on_wire.get(row["step"], 0)
     (folder / "timeline.json").write_text(json.dumps(timeline, indent=2))  # the report reads it
@@ -177,6 +186,7 @@ def _write_timeline(
     checks: list[Checked],
     notes: list[str],
     n_keys: int,
+    plan: topology.Plan = topology.DEFAULT_PLAN,
 ) -> dict[str, Any]:
     """Merge the steps' own timelines into one document for the report and the HAR."""
     fetches: list[dict[str, Any]] = []
@@ -187,6 +197,7 @@ def _write_timeline(
     doc = {
         "scenario": scenario.name,
         "description": scenario.description,
+        "subnet": plan.subnet,  # the lab's /24: the capture's addresses are in it
         "started": started,
         "finished": time.time(),
         "cold_dns": scenario.cold_dns,
@@ -258,14 +269,16 @@ def in_flight(fetches: list[dict[str, Any]]) -> int:
     return most
 
 
-def wire_bytes(capture: Path, outcomes: list[StepOutcome]) -> dict[int, int]:
+def wire_bytes(
+    capture: Path, outcomes: list[StepOutcome], plan: topology.Plan = topology.DEFAULT_PLAN
+) -> dict[int, int]:
     """Bytes on the wire between the client and the edge while each browse step ran.
 
     One tshark pass over the capture, whatever the number of steps."""
     steps = [o for o in outcomes if o.kind in ("browse", "chromium")]
     if not steps:
         return {}
-    client, edge = topology.BY_SERVICE["client"].ipv4, topology.BY_SERVICE["edge"].ipv4
+    client, edge = plan.address("client"), plan.address("edge")
     r = subprocess.run(
         ["tshark", "-r", str(capture), "-Y", f"ip.addr == {client} && ip.addr == {edge}",
          "-T", "fields", "-e", "frame.time_epoch", "-e", "frame.len"],

@@ -494,14 +494,12 @@ def _check_profile(path: Path, line: int, profile: str | dict[str, Any]) -> None
         raise UsageError(f"{path}:{line}: {e}") from e
 
 
-def expand_filter(text: str) -> str:
-    """Replace $service names in a display filter with the hosts' addresses."""
+def expand_filter(text: str, plan: topology.Plan = topology.DEFAULT_PLAN) -> str:
+    """Replace $service names in a display filter with the hosts' addresses in the lab's PLAN."""
     groups = {"roots": ("root-a", "root-b"), "tlds": ("tld-a", "tld-b")}
     for name, members in groups.items():
-        text = text.replace(
-            f"${name}", "{" + ", ".join(topology.BY_SERVICE[m].ipv4 for m in members) + "}"
-        )
-    for host in sorted(topology.HOSTS, key=lambda h: -len(h.service)):
+        text = text.replace(f"${name}", "{" + ", ".join(plan.address(m) for m in members) + "}")
+    for host in sorted(plan.hosts, key=lambda h: -len(h.service)):
         text = text.replace(f"${host.service}", host.ipv4)
     if "$" in text:
         raise UsageError(

@@ -154,7 +154,7 @@ def _fetch(lab: Lab, o: StepOutcome, step: Step, out: str) -> None:
     if a.get("token"):
         cmd += ["--token", str(a["token"])]
     if a.get("connect_to"):
-        cmd += ["--connect-to", _address(str(a["connect_to"]))]
+        cmd += ["--connect-to", _address(str(a["connect_to"]), lab.plan)]
     if a.get("follow"):
         cmd.append("--follow")
     r = lab.exec("client", "sh", "-c", f'mkdir -p {out} && exec "$@"', "sh", *cmd, timeout=300)
@@ -181,10 +181,10 @@ def _fetch(lab: Lab, o: StepOutcome, step: Step, out: str) -> None:
         )
 
 
-def _address(target: str) -> str:
-    """``badcert:8441`` -> ``198.51.100.95:8441``: a lab service name or an address."""
+def _address(target: str, plan: topology.Plan = topology.DEFAULT_PLAN) -> str:
+    """``badcert:8441`` -> ``198.51.100.95:8441``: a lab service name (in PLAN) or an address."""
     host, _, port = target.rpartition(":")
-    known = topology.BY_SERVICE.get(host)
+    known = plan.by_service.get(host)
     return f"{known.ipv4 if known else host}:{port}"
 
 
@@ -215,7 +215,7 @@ def _chromium(lab: Lab, o: StepOutcome, step: Step, out: str) -> None:
         "-v",
         f"{lab.root / 'runs'}:/runs",
         "-e",
-        f"LAB_RESOLVER={topology.BY_SERVICE['resolver'].ipv4}",
+        f"LAB_RESOLVER={lab.plan.address('resolver')}",
         image,
         "python",
         "-m",
@@ -316,7 +316,7 @@ def _poison(lab: Lab, o: StepOutcome, step: Step) -> None:
     """The attacker races the resolver; then its cache is read for what the forgeries left."""
     a = step.args
     mode, tries, burst = str(a["mode"]), int(a.get("tries", 5)), int(a.get("burst", 65536))
-    resolver, spoof = topology.BY_SERVICE["resolver"], topology.BY_SERVICE["ns-example"]
+    resolver, spoof = lab.plan.by_service["resolver"], lab.plan.by_service["ns-example"]
     before = _resolver_ctl(lab, "stats", "--json")
     if mode == "weak":
         _resolver_ctl(lab, "weaken", str(WEAK_PORT))
@@ -334,7 +334,7 @@ def _poison(lab: Lab, o: StepOutcome, step: Step) -> None:
             print("  DNS   the resolver's source ports are random again", flush=True)
     lines = [json.loads(x) for x in r.stdout.splitlines() if x.startswith("{")]
     races = [x for x in lines if "try" in x]
-    summary = next((x for x in lines if x.get("summary")), {})
+    summary: dict[str, Any] = next((x for x in lines if x.get("summary")), {})
     for x in races:
         got = ", ".join(x["answer"]) or x["rcode"]
         verdict = "POISONED" if x["poisoned"] else "held"

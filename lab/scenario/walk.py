@@ -29,9 +29,9 @@ class Question:
     name: str
 
 
-def group_of(address: str) -> str:
-    """The name a path uses for a server: roots, tlds, or the service name."""
-    host = topology.BY_ADDRESS.get(address)
+def group_of(address: str, plan: topology.Plan = topology.DEFAULT_PLAN) -> str:
+    """The name a path uses for a server: roots, tlds, or the service name (in PLAN)."""
+    host = plan.by_address.get(address)
     if host is None:
         return address
     for group, members in GROUPS.items():
@@ -45,7 +45,13 @@ def _is_self_or_ancestor(asked: str, name: str) -> bool:
     return asked == name or name.endswith("." + asked)
 
 
-def path_for(questions: list[Question], name: str, resolver: str, client: str) -> list[str]:
+def path_for(
+    questions: list[Question],
+    name: str,
+    resolver: str,
+    client: str,
+    plan: topology.Plan = topology.DEFAULT_PLAN,
+) -> list[str]:
     """The servers the resolver asked about ``name`` (or its ancestors), in order.
 
     The walk starts at the client's first question to the resolver; repeats
@@ -60,7 +66,7 @@ def path_for(questions: list[Question], name: str, resolver: str, client: str) -
             continue
         if not _is_self_or_ancestor(q.name, name):
             continue
-        group = group_of(q.dst)
+        group = group_of(q.dst, plan)
         if not path or path[-1] != group:
             path.append(group)
     return path
@@ -83,12 +89,11 @@ def read_questions(capture: Path) -> list[Question]:
     return out
 
 
-def check_walk(capture: Path, name: str, via: list[str]) -> tuple[bool, str]:
-    """Whether the walk for ``name`` began with ``via``; and what it was."""
+def check_walk(
+    capture: Path, name: str, via: list[str], plan: topology.Plan = topology.DEFAULT_PLAN
+) -> tuple[bool, str]:
+    """Whether the walk for ``name`` began with ``via``; and what it was (addresses in PLAN)."""
     path = path_for(
-        read_questions(capture),
-        name,
-        topology.BY_SERVICE["resolver"].ipv4,
-        topology.BY_SERVICE["client"].ipv4,
+        read_questions(capture), name, plan.address("resolver"), plan.address("client"), plan
     )
     return path[: len(via)] == via, " -> ".join(path) or "no questions from the resolver"

@@ -15,12 +15,14 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 
 from services.common.logs import log_event, setup
 from services.dns.server import AuthoritativeServer
 from services.dns.zone import ZoneSet, load_zone
+from services.dnscore import renumber
 from services.dnscore.listen import TcpPolicy, listen
 from services.dnscore.masterfile import ZoneFileError
 from services.dnscore.program import StartupEvents, load_and_serve
@@ -82,7 +84,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         f"a dns_query_summary line (default {QUERY_LOG_RATE}; "
         "0: summaries only)",
     )
+    parser.add_argument(
+        "--net",
+        default=os.environ.get(renumber.ENV) or None,
+        metavar="PREFIX",
+        help="the lab's first three octets: the zones' 198.51.100.x addresses are "
+        f"served as PREFIX.x (default: ${renumber.ENV}, else as written)",
+    )
     args = parser.parse_args(argv)
+    if args.net is not None:
+        try:
+            renumber.check_prefix(args.net)
+        except ValueError as e:
+            parser.error(str(e))
     if args.query_log_rate < 0:
         parser.error("--query-log-rate must be 0 or more")
     if not CLASSIC_UDP_LIMIT <= args.edns_max <= MAX_EDNS_PAYLOAD:
@@ -90,15 +104,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def load_zones(paths: list[str]) -> ZoneSet:
-    """Load and check every zone file (raises ZoneFileError on the first problem)."""
-    return ZoneSet(load_zone(path) for path in paths)
+def load_zones(paths: list[str], net: str | None = None) -> ZoneSet:
+    """Load and check every zone file (raises ZoneFileError on the first problem).
+
+    NET is the lab's prefix when it is not the documentation one (``LAB_NET``)."""
+    return ZoneSet(load_zone(path, net) for path in paths)
 
 
-def reload(server: AuthoritativeServer, paths: list[str]) -> bool:
+def reload(server: AuthoritativeServer, paths: list[str], net: str | None = None) -> bool:
     """Replace the server's zones with freshly loaded ones; keep the old on error."""
     try:
-        zones = load_zones(paths)
+        zones = load_zones(paths, net)
     except ZoneFileError as e:
         logger.error(
             "reload failed",
@@ -137,7 +153,7 @@ async def serve(args: argparse.Namespace, zones: ZoneSet) -> None:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     with contextlib.suppress(NotImplementedError, AttributeError):
-        loop.add_signal_handler(signal.SIGHUP, reload, server, list(args.zone))
+        loop.add_signal_handler(signal.SIGHUP, reload, server, list(args.zone), args.net)
     log_event(
         logger,
         "dns_started",
@@ -159,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     return load_and_serve(
         logger,
         STARTUP,
-        lambda: load_zones(args.zone),
+        lambda: load_zones(args.zone, args.net),
         lambda zones: serve(args, zones),
         args.listen,
         args.port,

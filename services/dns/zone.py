@@ -139,9 +139,9 @@ def _check_delegations(zone: Zone, lines: dict[tuple[str, int], int], path: str)
                 )
 
 
-def load_zone(path: str | Path) -> Zone:
-    """Load and check one master file."""
-    return build_zone(load_master(path), str(path))
+def load_zone(path: str | Path, net: str | None = None) -> Zone:
+    """Load and check one master file (renumbered into the lab's NET, see load_master)."""
+    return build_zone(load_master(path, net), str(path))
 
 
 class ZoneSet:

@@ -22,6 +22,7 @@ from pathlib import Path
 from dnslib import CLASS, QTYPE, RDMAP, RR, DNSBuffer, DNSLabel
 
 from services.dnscore.names import ROOT, norm
+from services.dnscore.renumber import renumber
 
 _TTL_RE = re.compile(r"^\d+[smhdwSMHDW]?$|^(\d+[smhdwSMHDW])+$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -227,10 +228,17 @@ def parse_master(text: str, path: str = "<zone>", origin: str = ROOT) -> list[En
     return entries
 
 
-def load_master(path: str | Path) -> list[Entry]:
-    """Read and parse a master file; unreadable files are ZoneFileError too."""
+def load_master(path: str | Path, net: str | None = None) -> list[Entry]:
+    """Read and parse a master file; unreadable files are ZoneFileError too.
+
+    NET ("198.19.7") moves the documentation addresses into the lab's own /24
+    (services/dnscore/renumber.py); None keeps the file as written."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise ZoneFileError(str(path), 0, f"cannot read: {e}") from e
+    try:
+        text = renumber(text, net)
+    except ValueError as e:
+        raise ZoneFileError(str(path), 0, str(e)) from e
     return parse_master(text, str(path))

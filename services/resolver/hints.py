@@ -13,12 +13,15 @@ image build reproduces it byte for byte. ``load_hints`` reads either file.
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from dnslib import QTYPE
 
+from services.dnscore import renumber
 from services.dnscore.masterfile import Entry, ZoneFileError, load_master
 from services.dnscore.names import ROOT, norm
 
@@ -56,9 +59,17 @@ def root_servers(entries: list[Entry], source: str = "<hints>") -> list[RootServ
     return servers
 
 
-def load_hints(path: str | Path) -> list[RootServer]:
-    """Read root servers from a named.root-style file or from the root zone itself."""
-    return root_servers(load_master(path), str(path))
+def load_hints(path: str | Path, environ: Mapping[str, str] = os.environ) -> list[RootServer]:
+    """Read root servers from a named.root-style file or from the root zone itself.
+
+    The file is in the documentation plan; a lab in a /24 of its own gives its
+    prefix as ``LAB_NET`` in ENVIRON and the addresses move there
+    (services/dnscore/renumber.py), as the DNS servers' zones do."""
+    try:
+        net = renumber.from_env(environ)
+    except ValueError as e:
+        raise ZoneFileError(str(path), 0, str(e)) from e
+    return root_servers(load_master(path, net), str(path))
 
 
 def render(servers: list[RootServer], source: str) -> str:
@@ -89,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write("usage: python -m services.resolver.hints ROOT_ZONE_FILE > root.hints\n")
         return 2
     try:
-        servers = load_hints(args[0])
+        servers = load_hints(args[0], environ={})  # always in the documentation plan
     except ZoneFileError as e:
         sys.stderr.write(f"hints: {e}\n")
         return 1

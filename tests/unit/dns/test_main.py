@@ -52,3 +52,18 @@ def test_a_port_in_use_is_dns_bind_error_and_exit_1(
     [line] = [r for r in records.records if r.levelno == logging.ERROR]
     assert line.event == "dns_bind_error"  # type: ignore[attr-defined]
     assert (line.listen, line.port) == ("127.0.0.1", taken_port)  # type: ignore[attr-defined]
+
+
+def test_net_comes_from_lab_net_and_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """--net defaults to LAB_NET (compose sets it); a malformed prefix is a usage error, exit 2."""
+    zone = str(ZONES / "root.zone")
+    monkeypatch.delenv("LAB_NET", raising=False)
+    assert program.parse_args(["--zone", zone]).net is None
+    monkeypatch.setenv("LAB_NET", "198.19.7")
+    args = program.parse_args(["--zone", zone])
+    assert args.net == "198.19.7"
+    served = program.load_zones(args.zone, args.net).zones["."]
+    assert {str(r.rdata) for r in served.rrsets[("a.root-servers.net.", 1)]} == {"198.19.7.4"}
+    with pytest.raises(SystemExit) as e:
+        program.parse_args(["--zone", zone, "--net", "198.19.7.0/24"])
+    assert e.value.code == 2

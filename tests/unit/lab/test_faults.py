@@ -7,6 +7,7 @@ import subprocess
 
 import pytest
 
+from lab import topology
 from lab.errors import LabError
 from lab.scenario.faults import Faults, _iptables_rules
 from lab.scenario.spec import Fault
@@ -45,7 +46,9 @@ class FakeLab:
     """Records the commands run in containers; every command succeeds unless it is
     listed in ``fail`` (then it exits 1 with ``stderr``)."""
 
-    def __init__(self, fail: tuple[str, ...] = (), stderr: str = "", stdout: str = "") -> None:
+    def __init__(self, fail: tuple[str, ...] = (), stderr: str = "", stdout: str = "",
+                 plan: topology.Plan = topology.DEFAULT_PLAN) -> None:  # fmt: skip
+        self.plan = plan
         self.calls: list[tuple[str, ...]] = []
         self.fail = fail
         self.stderr = stderr
@@ -148,3 +151,11 @@ def test_delay_without_a_daemon_is_noted_not_applied() -> None:
     assert said == ["fault: " + note]
     faults.remove(said.append)
     assert len(lab.calls) == 1  # nothing to undo
+
+
+def test_drop_rule_matches_the_sender_in_the_labs_own_subnet() -> None:
+    """A lab beside another drops packets from its own edge, not the documentation plan's."""
+    f = Fault("drop", "edge", settings=(("min_bytes", 1000.0), ("packet", 1.0), ("port", 443.0)),
+              proto="tcp", to="client")  # fmt: skip
+    (rule,) = _iptables_rules(f, topology.plan("198.19.7.0/24"))
+    assert rule[:3] == ["INPUT", "-s", "198.19.7.80"]
