@@ -209,6 +209,12 @@ class Lab:
             raise LabError(f"service {service!r} is not running; start the lab with `make up`")
         return ids[0]
 
+    def mac(self, service: str) -> str:
+        """The MAC address of a service's interface on the lab network."""
+        info = self._docker_json("inspect", self.container_id(service))[0]
+        networks = info["NetworkSettings"]["Networks"].values()
+        return str(next(n["MacAddress"] for n in networks if n.get("MacAddress")))
+
     def bridge(self) -> str:
         """The host-side bridge interface of the lab network (what the capture listens on)."""
         name = f"{self.project}_internet"

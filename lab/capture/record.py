@@ -161,15 +161,34 @@ class ContainerCapture:
             pcap.unlink()
 
 
+def sample_forgeries(mac: str, keep_below: int = 64) -> str:
+    """A BPF clause that keeps 1 in 1,024 of the forged DNS answers a host sends.
+
+    The cache-poisoning attacker sends hundreds of thousands of answers "from" a
+    name server's port 53; the capture keeps those whose guessed ID is below
+    KEEP_BELOW (``udp[8:2]`` is the DNS ID, after the 8-byte UDP header) and every
+    other packet, so the file shows the attack without burying the run.
+    """
+    return f"not (ether src {mac} and udp src port 53 and udp[8:2] >= {keep_below})"
+
+
 def make_capture(
-    bridge: str, raw_file: Path, image: str, raw: bool = False, gateway: str = topology.GATEWAY
+    bridge: str,
+    raw_file: Path,
+    image: str,
+    raw: bool = False,
+    gateway: str = topology.GATEWAY,
+    also: str | None = None,
 ) -> Capture | ContainerCapture:
     """The host's dumpcap when the host sees the bridge, else a capture container.
 
     LAB_CAPTURE=host or LAB_CAPTURE=container forces one. ``raw`` keeps the
-    noise the default filter leaves out (IPv6 neighbour discovery, mDNS, ...).
+    noise the default filter leaves out (IPv6 neighbour discovery, mDNS, ...);
+    ``also`` is one more BPF clause the packets must pass (sample_forgeries).
     """
     bpf = None if raw else lab_filter(gateway)
+    if also:
+        bpf = f"({bpf}) and {also}" if bpf else also
     how = os.environ.get("LAB_CAPTURE", "auto")
     if how not in ("auto", "host", "container"):
         raise LabError(f"LAB_CAPTURE={how!r}: expected auto, host or container")

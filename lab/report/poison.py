@@ -44,9 +44,17 @@ def _entry(p: Mapping[str, Any]) -> str:
     cached = len(p["forged_in_cache"])
     fooled = len(p["client_fooled"])
     ignored = ""
-    if p.get("ignored_before") is not None and p.get("ignored_after") is not None:
-        n = int(p["ignored_after"]) - int(p["ignored_before"])
-        ignored = f" The resolver counted {n:,} replies it ignored (wrong port, ID or question)."
+    if p.get("ignored") is not None:
+        ignored = (
+            f" The resolver read and turned down {int(p['ignored']):,} of them (wrong ID, or "
+            "no question out to that server at the time)"
+        )
+        if p.get("closed_port") is not None and not weak:
+            ignored += (
+                f"; its kernel dropped {int(p['closed_port']):,} datagrams at ports where no "
+                "question was waiting"
+            )
+        ignored += "."
     if weak:
         how = (
             f"The resolver asked every question from UDP port {p['port']} (its weakened mode, "

@@ -25,7 +25,13 @@ from typing import Any
 
 from lab import browser, distance, topology
 from lab.capture.pcapng import annotate_run
-from lab.capture.record import client_randoms, collect_keylogs, embed_secrets, make_capture
+from lab.capture.record import (
+    client_randoms,
+    collect_keylogs,
+    embed_secrets,
+    make_capture,
+    sample_forgeries,
+)
 from lab.compose import Lab
 from lab.report import build_report
 from lab.report.har import write_har
@@ -62,7 +68,12 @@ def run_scenario(lab: Lab, scenario: Scenario, runs_dir: Path, raw: bool = False
     faults = Faults(lab, scenario.faults)
     if any(step.kind == "chromium" for step in scenario.steps):
         browser.ensure_image(lab.image, say)  # once per lab image, before any step's clock
-    capture = make_capture(lab.bridge(), folder / "raw.pcapng", lab.image, raw, lab.plan.gateway)
+    also = None
+    if any(step.kind == "poison" for step in scenario.steps):
+        also = sample_forgeries(lab.mac("attacker"))
+    capture = make_capture(
+        lab.bridge(), folder / "raw.pcapng", lab.image, raw, lab.plan.gateway, also
+    )
     since = dt.datetime.now(dt.UTC).isoformat()
     events: list[dict[str, Any]] = []
     outcomes: list[StepOutcome] = []

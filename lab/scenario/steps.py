@@ -307,9 +307,10 @@ WEAK_PORT = 5300  # the resolver's one source port in its weakened mode
 FORGED = "203.0.113.66"  # the address every forged answer claims (TEST-NET-3)
 
 
-def _resolver_ctl(lab: Lab, *args: str) -> dict[str, Any]:
+def _resolver_ctl(lab: Lab, *args: str) -> Any:
+    """One control command in the resolver's container; its --json output, decoded."""
     r = lab.exec("resolver", "python", "-m", "services.resolver.ctl", *args, check=True)
-    return json.loads(r.stdout) if r.stdout.strip().startswith("{") else {}
+    return json.loads(r.stdout) if r.stdout.strip()[:1] in ("{", "[") else {}
 
 
 def _poison(lab: Lab, o: StepOutcome, step: Step) -> None:
@@ -331,7 +332,6 @@ def _poison(lab: Lab, o: StepOutcome, step: Step) -> None:
     finally:
         if mode == "weak":
             _resolver_ctl(lab, "weaken", "off")
-            print("  DNS   the resolver's source ports are random again", flush=True)
     lines = [json.loads(x) for x in r.stdout.splitlines() if x.startswith("{")]
     races = [x for x in lines if "try" in x]
     summary: dict[str, Any] = next((x for x in lines if x.get("summary")), {})
@@ -340,9 +340,10 @@ def _poison(lab: Lab, o: StepOutcome, step: Step) -> None:
         verdict = "POISONED" if x["poisoned"] else "held"
         print(f"  RACE  {x['try']}: {x['sent']} forged answers for {x['name']} in"
               f" {x['ms']:.0f} ms; the resolver answered {got}: {verdict}", flush=True)  # fmt: skip
+    if mode == "weak":
+        print("  DNS   the resolver's source ports are random again", flush=True)
     after = _resolver_ctl(lab, "stats", "--json")
-    dump = _resolver_ctl(lab, "dump", "--json")
-    entries = dump.get("entries", [])
+    entries = _resolver_ctl(lab, "dump", "example.com", "--json")
     forged = [e for e in entries if FORGED in e.get("records", [])]
     # A later lookup from the client, for each name the attacker raced: what a user gets.
     lookups = {}
@@ -357,10 +358,17 @@ def _poison(lab: Lab, o: StepOutcome, step: Step) -> None:
           f" got the forged address {len(fooled)} time(s)", flush=True)  # fmt: skip
     o.ok = r.returncode == 0 and bool(summary)
     o.error = "" if o.ok else (r.stderr.strip()[-300:] or "the attacker's race did not run")
+
+    def delta(group: str, key: str) -> int | None:
+        b, a = (before or {}).get(group) or {}, (after or {}).get(group) or {}
+        return int(a[key]) - int(b[key]) if key in a and key in b else None
+
     o.detail = {"poison": {
         "mode": mode, "port": WEAK_PORT if mode == "weak" else "random", "forged_address": FORGED,
         "races": races, "summary": summary, "forged_in_cache": forged, "client_fooled": fooled,
-        "ignored_before": before.get("ignored"), "ignored_after": after.get("ignored"),
+        # Forgeries the resolver read and turned down (wrong ID, or no question out to
+        # that server), and those the kernel dropped at a closed port (random-port mode).
+        "ignored": delta("upstream", "ignored"), "closed_port": delta("kernel_udp", "no_ports"),
     }}  # fmt: skip
 
 
