@@ -36,11 +36,24 @@ def _table(races: Sequence[Mapping[str, Any]], weak: bool) -> str:
     return "".join(rows) + "</table>"
 
 
+def _expectation(races: Sequence[Mapping[str, Any]], weak: bool) -> str:
+    """What the odds predict, in the terms that fit: a race stops at its first hit."""
+    if weak:
+        won = [f"{int(r['sent']):,}" for r in races if r["poisoned"]]
+        return (
+            "With the port known, a race is won as soon as a guess is the question's ID: "
+            f"on average halfway through the {ID_SPACE:,} IDs ({ID_SPACE // 2:,} guesses), "
+            "if the real answer has not come first"
+            + (f"; these were won after {', '.join(won)} guesses." if won else ".")
+        )
+    expected = sum(odds(int(r["sent"]), weak) for r in races)
+    return f"Expected successes for that many guesses, by those odds: {expected:.5f}."
+
+
 def _entry(p: Mapping[str, Any]) -> str:
     weak = p["mode"] == "weak"
     s = p["summary"]
     races = p["races"]
-    expected = sum(odds(int(r["sent"]), weak) for r in races)
     cached = len(p["forged_in_cache"])
     fooled = len(p["client_fooled"])
     ignored = ""
@@ -72,9 +85,9 @@ def _entry(p: Mapping[str, Any]) -> str:
         f"<h3>Step {p['step']}: the resolver {'weakened' if weak else 'as it is'}</h3>"
         f"<p>{how} The attacker sent {s['sent']:,} forged answers in {s['tries']} races "
         f"({s['rate_pps']:,} a second), each for a name that did not exist, from "
-        f"ns1.example.com's address, until the real answer came. Expected successes by "
-        f"those odds: {expected:.2f}; measured: {sum(r['poisoned'] for r in races)} races "
-        f"won, {cached} forged record(s) in the resolver's cache afterwards, {fooled} given "
+        f"ns1.example.com's address, until the real answer came. {_expectation(races, weak)} "
+        f"Measured: {sum(r['poisoned'] for r in races)} of {len(races)} races won, "
+        f"{cached} forged record(s) in the resolver's cache afterwards, {fooled} given "
         f"to the client's own lookups of the raced names.{ignored}</p>"
         f"{_table(races, weak)}"
     )

@@ -37,6 +37,7 @@ LAYOUT_CHECKED = ("api", "tld-outage", "hol-blocking")
         "browser",
         "quic-resumption",
         "hol-blocking",
+        "cache-poisoning",
     ],
 )
 def test_scenario_expectations_hold(lab: Lab, name: str) -> None:
