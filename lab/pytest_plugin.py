@@ -52,7 +52,7 @@ logger = logging.getLogger(__name__)
 
 # The faults a test can hold open with ``weblab.fault``; the scenario file's
 # other faults (pause, api) need more than a service and a number.
-FIXTURE_FAULTS = ("stop", "blackhole", "loss", "delay")
+FIXTURE_FAULTS = ("stop", "blackhole", "loss", "delay", "api")
 
 
 def addresses(plan: topology.Plan = topology.DEFAULT_PLAN) -> dict[str, str]:
@@ -82,6 +82,13 @@ def make_fault(kind: str, service: str, **kw: Any) -> Fault:
         raise UsageError("fault 'loss' needs percent= between 0 and 100")
     if kind == "delay" and ms <= 0:
         raise UsageError("fault 'delay' needs ms= above 0")
+    if kind == "api":
+        if service != "api":
+            raise UsageError("fault 'api' is the API's own switch: service must be 'api'")
+        if not kw:
+            raise UsageError("fault 'api' needs a setting, e.g. error_rate=0.5, status=503")
+        settings = tuple(sorted((k, float(v)) for k, v in kw.items()))
+        return Fault(kind, service, settings=settings)
     return Fault(kind, service, percent, ms)
 
 
@@ -170,7 +177,11 @@ class Weblab:
 
     @contextmanager
     def fault(self, kind: str, service: str, **kw: Any) -> Iterator[Fault]:
-        """Hold a fault (stop, blackhole, loss, delay) for the body; undone on the way out."""
+        """Hold a fault (stop, blackhole, loss, delay, api) for the body; undone on the way out.
+
+        ``fault("api", "api", error_rate=0.5, status=503, retry_after=1)`` flips the API's
+        own switch, as the scenario fault of that name does.
+        """
         from lab.scenario.faults import Faults
 
         faults = Faults(self.lab, (make_fault(kind, service, **kw),))

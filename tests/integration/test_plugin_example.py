@@ -26,7 +26,7 @@ def test_retry_client_example_passes_and_leaves_the_lab_up(lab: Lab) -> None:
         check=False,
     )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
-    assert "3 passed" in r.stdout
+    assert "4 passed" in r.stdout
     assert all(s.state == "running" for s in lab.status())
 
 

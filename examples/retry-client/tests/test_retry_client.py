@@ -32,3 +32,18 @@ def test_origins_down_the_edge_serves_stale(run_client, weblab):
         r = run_client(PAGE)
     assert r["status"] == 200
     assert r["x_cache"] == "STALE"
+
+
+def test_retry_policy_rides_out_api_errors(run_client, weblab):
+    """The API answering half its requests 503 (its own fault switch): the client's
+    retry policy fires, and every call still ends in a 200. Each call has its own query
+    string, so the edge's cache (GET /api is public for 30 s) answers none of them."""
+    with weblab.fault("api", "api", error_rate=0.5, status=503):
+        results = [
+            run_client(f"https://api.example.com/api?call={i}", "--retries", "8") for i in range(12)
+        ]
+    assert [r["status"] for r in results] == [200] * 12
+    retries = sum(r["retries"] for r in results)
+    assert retries >= 1, "half the answers were 503: some call must have been retried"
+    assert all(a.startswith("503") for r in results for a in r["attempts"][:-1])
+    print(f"12 GETs with half the API's answers 503: {retries} retries")

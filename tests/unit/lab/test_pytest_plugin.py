@@ -26,6 +26,12 @@ def test_addresses_cover_every_host() -> None:
         ("blackhole", "edge", {}, Fault("blackhole", "edge")),
         ("loss", "edge", {"percent": 5}, Fault("loss", "edge", percent=5.0)),
         ("delay", "resolver", {"ms": 200}, Fault("delay", "resolver", ms=200)),
+        (
+            "api",
+            "api",
+            {"error_rate": 0.5, "status": 503},
+            Fault("api", "api", settings=(("error_rate", 0.5), ("status", 503.0))),
+        ),
     ],
 )
 def test_make_fault_builds_the_scenario_fault(
@@ -39,7 +45,9 @@ def test_make_fault_builds_the_scenario_fault(
     ("kind", "service", "kw", "message"),
     [
         ("melt", "edge", {}, "unknown fault"),
-        ("api", "api", {}, "unknown fault"),
+        ("api", "api", {}, "needs a setting"),
+        ("api", "edge", {"error_rate": 0.5}, "service must be 'api'"),
+        ("api", "api", {"colour": 1}, "unknown argument"),
         ("stop", "nowhere", {}, "unknown service"),
         ("loss", "edge", {}, "percent="),
         ("loss", "edge", {"percent": 150}, "percent="),
