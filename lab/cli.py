@@ -24,6 +24,7 @@ from lab.errors import LabError, LabUnavailable, UsageError
 from lab.status import ServiceStatus, hints
 
 if TYPE_CHECKING:
+    from lab.ownservice.spec import OwnFile
     from lab.scenario.runner import RunResult
     from lab.scenario.spec import Scenario
 
@@ -59,7 +60,10 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    from lab.ownservice import ready
+
     lab = Lab()
+    own = _own_file(args.with_file, lab)  # a mistake in weblab.yaml stops us before anything
     if not args.no_bootstrap:
         from lab import bootstrap
 
@@ -68,12 +72,30 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     already = lab.running() and all(s.ok for s in lab.status())
     if not lab.running():
+        if own is not None:
+            lab.detach()  # written again below, in the subnet create() chooses
         lab.create()  # the subnet first: the delay plan is written in its addresses
+    if own is not None:
+        ready.check_images(own)
+        lab.attach(own, lambda m: print(f"      {m}", flush=True))
+        ready.build(lab, own)
+        print(f"\nyour services from {own.path}: "
+              + ", ".join(f"{s.name} ({lab.plan.address(s.service)}, "
+                          f"{'fronted by the edge' if s.fronted else 'direct'})"
+                          for s in own.services), flush=True)  # fmt: skip
     # The plan is written before the containers start, so each reads it at once.
     profile = args.profile or (distance.current(lab) if already else topology.DEFAULT_PROFILE)
     distance.write_plan(lab, profile)
-    print("\nthe lab is already running" if already else "\nstarting the lab ...", flush=True)
-    statuses = lab.up()
+    print("\nthe lab is already running" if already and own is None else "\nstarting the lab ...",
+          flush=True)  # fmt: skip
+    try:
+        statuses = lab.up()
+    except LabError:
+        if own is not None:
+            ready.explain(lab, own)  # the user's service, with its file:line and log lines
+        raise
+    if own is not None:
+        ready.wait_listening(lab, own)
     applied = distance.apply(lab, profile)
     _print_plan(statuses, applied.status)
     print(f"\nlab {lab.project}: network {lab.plan.subnet} (internal: no way out), "
@@ -85,6 +107,15 @@ def cmd_up(args: argparse.Namespace) -> int:
     print("      lab h3 -I https://www.example.com/    the same over HTTP/3 (QUIC)")
     print("      lab shell               a shell in the client container")
     return 0
+
+
+def _own_file(given: str | None, lab: Lab) -> OwnFile | None:
+    """weblab.yaml loaded and checked (``--with``, else $WEBLAB_FILE, else the one the lab
+    was last started with), or None."""
+    from lab.ownservice import generate, spec
+
+    path = given or os.environ.get("WEBLAB_FILE") or generate.remembered_file(lab.root, lab.project)
+    return spec.load(Path(path), generate.zone_names()) if path else None
 
 
 def cmd_down(args: argparse.Namespace) -> int:
@@ -418,6 +449,13 @@ def build_parser() -> argparse.ArgumentParser:
     ).set_defaults(fn=cmd_bootstrap)
     up = sub.add_parser("up", help="bootstrap, then start the lab and wait until healthy")
     up.add_argument("--no-bootstrap", action="store_true")
+    up.add_argument(
+        "--with",
+        dest="with_file",
+        metavar="WEBLAB_YAML",
+        help="also run your own services from this file (default: $WEBLAB_FILE; "
+        "README: Your own service in the lab)",
+    )
     up.add_argument(
         "--profile",
         help=f"link delays: {', '.join(topology.PROFILES)} (default: {topology.DEFAULT_PROFILE},"

@@ -17,14 +17,17 @@ import os
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lab import composefile, subnets, topology
 from lab.errors import LabError, UsageError
 from lab.status import ServiceStatus, service_status
+
+if TYPE_CHECKING:
+    from lab.ownservice.spec import OwnFile
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT_LABEL = "com.docker.compose.project"
@@ -62,6 +65,31 @@ class Lab:
         given = self.wanted if subnet else None
         self.plan: topology.Plan = topology.plan(given or here or self.wanted or topology.SUBNET)
         self.created = False  # by create(): subnet chosen, network and containers made
+        # A user's own services (`lab up --with weblab.yaml`, lab/ownservice): a Compose
+        # override, and their hosts in the plan, until `lab down`.
+        self.override: Path | None = None
+        self._own_hosts()
+
+    def _own_hosts(self) -> None:
+        from lab.ownservice import generate
+
+        base = topology.plan(self.plan.subnet)
+        self.override, extra = generate.remembered(self.root, self.project, base)
+        self.plan = base.with_hosts(extra)
+
+    def attach(self, own: OwnFile, say: Callable[[str], None]) -> None:
+        """Add a user's own services (a loaded weblab.yaml) to this lab's next `up`."""
+        from lab.ownservice import generate
+
+        generate.write(own, topology.plan(self.plan.subnet), self.root, self.project, say)
+        self._own_hosts()
+
+    def detach(self) -> None:
+        """Forget the user's services this (stopped) lab had; attach() adds them again."""
+        from lab.ownservice import generate
+
+        generate.forget(self.root, self.project)
+        self._own_hosts()
 
     def compose_env(self) -> dict[str, str]:
         """The variables compose.yaml interpolates for this lab (on top of the caller's)."""
@@ -78,6 +106,7 @@ class Lab:
             self.project,
             "-f",
             str(self.root / "compose.yaml"),
+            *(["-f", str(self.override)] if self.override else []),
             *args,
         ]
         r = subprocess.run(
@@ -131,6 +160,7 @@ class Lab:
             raise LabError(f"{e}; stop the lab that uses it or choose another") from e
         self.plan = topology.plan(chosen)
         subnets.remember(self.root, self.project, chosen)
+        self._own_hosts()
 
     # -- lifecycle -------------------------------------------------------
     def up(self) -> list[ServiceStatus]:
@@ -173,6 +203,9 @@ class Lab:
             args.append("--volumes")
         self.compose(*args)
         subnets.forget(self.root, self.project)  # the next `up` chooses again
+        from lab.ownservice import generate
+
+        generate.forget(self.root, self.project)  # and runs without them unless --with
 
     def running(self) -> bool:
         return any(s.state == "running" for s in self.status())

@@ -130,7 +130,9 @@ def _ctl(lab: Lab, service: str, *args: str) -> dict[str, Any]:
 
 
 def _running(lab: Lab) -> list[str]:
-    return [s.name for s in lab.status() if s.state == "running"]
+    """The running lab hosts with a delay daemon (a user's own container has none)."""
+    own = {h.service for h in lab.plan.hosts if h.own}
+    return [s.name for s in lab.status() if s.state == "running" and s.name not in own]
 
 
 def apply(lab: Lab, profile: str | Mapping[str, Any], say: Say | None = None) -> Applied:

@@ -305,6 +305,21 @@ def ensure_certs(directory: Path, progress: Callable[[str], None]) -> None:
         _ensure_leaf(directory, leaf, root, issuing, issuing_key, progress)
 
 
+def issue(
+    ca_dir: Path,
+    leaf: Leaf,
+    out_dir: Path,
+    progress: Callable[[str], None],
+    key_mode: int = 0o600,
+) -> None:
+    """Issue LEAF from the lab CA in CA_DIR into OUT_DIR (a user's service, lab/ownservice):
+    ``<name>.crt`` (leaf + intermediate) and ``<name>.key``; kept when still valid."""
+    root, issuing, issuing_key = _ensure_cas(ca_dir, progress)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _ensure_leaf(out_dir, leaf, root, issuing, issuing_key, progress)
+    os.chmod(out_dir / f"{leaf.name}.key", key_mode)
+
+
 # --- Bad certificates, on demand, for fault scenarios ---------------------------
 #
 # Each one is wrong in exactly one way for www.example.com, so a scenario can

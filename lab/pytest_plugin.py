@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json as jsonlib
 import logging
+import os
 import subprocess
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     from testcontainers.compose import DockerCompose
 
     from lab.capture.live import Recording
+    from lab.ownservice.spec import OwnFile
     from lab.scenario.runner import RunResult
 
 logger = logging.getLogger(__name__)
@@ -112,8 +114,9 @@ def _compose(lab: Lab) -> DockerCompose:
             # Through env(1): compose.yaml must see the lab's LAB_PROJECT and LAB_NET,
             # read when called, since lab.create() may move the lab to a free subnet.
             env = [f"{k}={v}" for k, v in lab.compose_env().items()]
+            own = ["-f", str(lab.override)] if lab.override else []  # weblab.yaml's services
             return ["env", *env, "docker", "compose", "-p", lab.project,
-                    "-f", str(lab.root / "compose.yaml")]  # fmt: skip
+                    "-f", str(lab.root / "compose.yaml"), *own]  # fmt: skip
 
     return LabCompose(context=str(lab.root), wait=True)
 
@@ -205,31 +208,63 @@ def _healthy(lab: Lab) -> bool:
     return all(s.state == "running" and s.health in ("healthy", "-") for s in statuses)
 
 
-def start(lab: Lab, compose: DockerCompose) -> bool:
-    """Make the lab run; True when this call started it (and so must tear it down)."""
-    if _healthy(lab):
+def start(lab: Lab, compose: DockerCompose, own: OwnFile | None = None) -> bool:
+    """Make the lab run (with OWN's services, a loaded weblab.yaml); True when this call
+    started it (and so must tear it down)."""
+    if own is None and _healthy(lab):
         logger.info("weblab: reusing the running lab %s", lab.project)
         return False
     from lab import bootstrap, distance
+    from lab.ownservice import ready
 
     was_running = lab.running()
     bootstrap.bootstrap()
     if not was_running:
+        if own is not None:
+            lab.detach()  # written again below, in the subnet create() chooses
         lab.create()  # a free subnet, remembered, before the delay plan is written in it
+    if own is not None:
+        ready.check_images(own)
+        lab.attach(own, logger.info)
+        ready.build(lab, own)
     profile = distance.current(lab) if was_running else topology.DEFAULT_PROFILE
     distance.write_plan(lab, profile)  # before the containers start: each reads it at once
     (lab.root / "runs" / "keylog").mkdir(parents=True, exist_ok=True)
-    compose.start()
+    try:
+        compose.start()
+    except Exception:
+        if own is not None:
+            ready.explain(lab, own)  # the user's service that did not start, file:line, logs
+        raise
+    if own is not None:
+        ready.wait_listening(lab, own)
     distance.apply(lab, profile)
     return not was_running
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini("weblab_file", "weblab.yaml: your own services in the lab (or $WEBLAB_FILE)")
+
+
+def own_file(config: pytest.Config) -> OwnFile | None:
+    """The suite's weblab.yaml ($WEBLAB_FILE, else the ``weblab_file`` ini option), loaded."""
+    from lab.ownservice import generate, spec
+
+    given = os.environ.get("WEBLAB_FILE") or str(config.getini("weblab_file") or "")
+    if not given:
+        return None
+    path = Path(given) if os.path.isabs(given) else Path(config.rootpath) / given
+    return spec.load(path, generate.zone_names())
+
+
 @pytest.fixture(scope="session")
-def weblab() -> Iterator[Weblab]:
-    """The lab, started for the session (or reused if running); stopped only if started here."""
+def weblab(request: pytest.FixtureRequest) -> Iterator[Weblab]:
+    """The lab, started for the session (or reused if running); stopped only if started here.
+
+    With a weblab.yaml ($WEBLAB_FILE or the ``weblab_file`` ini option) its services join."""
     lab = Lab()
     compose = _compose(lab)
-    started = start(lab, compose)
+    started = start(lab, compose, own_file(request.config))
     try:
         yield Weblab(lab, compose, ROOT / "runs")
     finally:

@@ -30,6 +30,7 @@ class Host:
     ipv4: str
     dns_name: str  # the name the host has on the lab "Internet"
     serves: tuple[str, ...] = ()  # PROTO/PORT it answers on; its replies carry the delay
+    own: bool = False  # a user's container from weblab.yaml (lab/ownservice): no delay daemon
 
 
 _DNS = ("udp/53", "tcp/53")
@@ -86,6 +87,10 @@ class Plan:
     def address(self, service: str) -> str:
         return self.by_service[service].ipv4
 
+    def with_hosts(self, extra: tuple[Host, ...]) -> Plan:
+        """This plan plus EXTRA (a user's own services, lab/ownservice), same subnet."""
+        return Plan(self.subnet, self.hosts + extra) if extra else self
+
 
 def check_subnet(subnet: str) -> str:
     """SUBNET as a normalised IPv4 /24 ("198.19.7.0/24"); ValueError saying why not."""
@@ -112,12 +117,26 @@ DEFAULT_PLAN = plan(SUBNET)
 
 
 def plan_of(doc: object) -> Plan:
-    """The plan a run folder's timeline.json recorded (``subnet``); the default if none."""
+    """The plan a run folder's timeline.json recorded (``subnet``, and ``own_hosts``: the
+    user's own services); the default if none."""
     subnet = doc.get("subnet") if isinstance(doc, dict) else None
     try:
-        return plan(str(subnet)) if subnet else DEFAULT_PLAN
+        base = plan(str(subnet)) if subnet else DEFAULT_PLAN
     except ValueError:
         return DEFAULT_PLAN
+    own = doc.get("own_hosts") if isinstance(doc, dict) else None
+    try:
+        extra = tuple(Host(**{**h, "serves": tuple(h.get("serves", ())), "own": True})
+                      for h in own or ())  # fmt: skip
+    except TypeError:
+        extra = ()
+    return base.with_hosts(extra)
+
+
+def own_hosts(p: Plan) -> list[dict[str, object]]:
+    """A plan's user services as a run's timeline.json records them (``plan_of`` reads them)."""
+    return [{"service": h.service, "role": h.role, "ipv4": h.ipv4, "dns_name": h.dns_name,
+             "serves": list(h.serves)} for h in p.hosts if h.own]  # fmt: skip
 
 
 # The documentation plan's hosts: what code with no lab at hand (the report of a

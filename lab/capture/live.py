@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from lab import topology
 from lab.capture.pcapng import annotate_run
 from lab.capture.record import client_randoms, collect_keylogs, embed_secrets, make_capture
 from lab.compose import Lab
@@ -55,7 +56,7 @@ def recording(
         collect_keylogs(keylog_dir, [], folder / "keys.log", client_randoms(folder / "raw.pcapng"))
         embed_secrets(folder / "raw.pcapng", folder / "keys.log", rec.pcapng)
     timeline = {"scenario": "capture", "started": started, "finished": time.time(),
-                "subnet": lab.plan.subnet}  # fmt: skip
+                "subnet": lab.plan.subnet, "own_hosts": topology.own_hosts(lab.plan)}  # fmt: skip
     annotate_run(rec.pcapng, title, timeline)
     build_report(folder)
     rec.report = folder / "report.html"

@@ -209,6 +209,7 @@ def _write_timeline(
         "scenario": scenario.name,
         "description": scenario.description,
         "subnet": plan.subnet,  # the lab's /24: the capture's addresses are in it
+        "own_hosts": topology.own_hosts(plan),  # a user's services (weblab.yaml), named too
         "started": started,
         "finished": time.time(),
         "cold_dns": scenario.cold_dns,

@@ -9,13 +9,16 @@
 --plain                         test mode: listen without TLS, allow http:// upstreams
                                 (no --cert/--key/--ca needed); for http-cache-tests
 --no-uvloop                     the standard asyncio loop even when uvloop is installed
-Environment: SSLKEYLOGFILE (optional; TLS key log for client and upstream sides).
+Environment: SSLKEYLOGFILE (optional; TLS key log for client and upstream sides);
+EDGE_EXTRA_ROUTES (optional; more --route values, space-separated: a user's own
+services, `lab up --with weblab.yaml`).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import ssl
 import sys
 import time
@@ -73,7 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.plain and not (args.cert and args.key and args.ca):
         parser.error("--cert, --key and --ca are required (or --plain for test mode)")
     try:
-        routes = tuple(parse_route(r, allow_http=args.plain) for r in args.route)
+        extra = os.environ.get("EDGE_EXTRA_ROUTES", "").split()
+        routes = tuple(parse_route(r, allow_http=args.plain) for r in [*args.route, *extra])
         Router(routes)  # rejects duplicates now rather than at the first request
         pins = {(name, port): addr for name, port, addr in map(parse_resolve, args.resolve)}
     except RouteError as e:

@@ -18,6 +18,7 @@ import logging
 import os
 import signal
 import sys
+from pathlib import Path
 
 from services.common.logs import log_event, setup
 from services.dns.server import AuthoritativeServer
@@ -31,6 +32,7 @@ from services.dnscore.wire import CLASSIC_UDP_LIMIT, MAX_EDNS_PAYLOAD, OUR_EDNS_
 
 logger = logging.getLogger("services.dns")
 
+EXTRA_ENV = "LAB_ZONES_EXTRA"
 STARTUP = StartupEvents(
     load_error="dns_zone_error", load_message="bad zone file", bind_error="dns_bind_error"
 )
@@ -91,6 +93,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="the lab's first three octets: the zones' 198.51.100.x addresses are "
         f"served as PREFIX.x (default: ${renumber.ENV}, else as written)",
     )
+    parser.add_argument(
+        "--extra-records",
+        type=Path,
+        default=os.environ.get(EXTRA_ENV) or None,
+        metavar="DIR",
+        help="a directory of <zone>.records files added to the zones of those names "
+        f"(a user's own services, `lab up --with`; default: ${EXTRA_ENV})",
+    )
     args = parser.parse_args(argv)
     if args.net is not None:
         try:
@@ -104,17 +114,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def load_zones(paths: list[str], net: str | None = None) -> ZoneSet:
+def load_zones(paths: list[str], net: str | None = None, extra: Path | None = None) -> ZoneSet:
     """Load and check every zone file (raises ZoneFileError on the first problem).
 
-    NET is the lab's prefix when it is not the documentation one (``LAB_NET``)."""
-    return ZoneSet(load_zone(path, net) for path in paths)
+    NET is the lab's prefix when it is not the documentation one (``LAB_NET``); EXTRA
+    a directory of more records per zone (``--extra-records``)."""
+    return ZoneSet(load_zone(path, net, extra) for path in paths)
 
 
-def reload(server: AuthoritativeServer, paths: list[str], net: str | None = None) -> bool:
+def reload(
+    server: AuthoritativeServer, paths: list[str], net: str | None = None, extra: Path | None = None
+) -> bool:
     """Replace the server's zones with freshly loaded ones; keep the old on error."""
     try:
-        zones = load_zones(paths, net)
+        zones = load_zones(paths, net, extra)
     except ZoneFileError as e:
         logger.error(
             "reload failed",
@@ -153,7 +166,9 @@ async def serve(args: argparse.Namespace, zones: ZoneSet) -> None:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     with contextlib.suppress(NotImplementedError, AttributeError):
-        loop.add_signal_handler(signal.SIGHUP, reload, server, list(args.zone), args.net)
+        loop.add_signal_handler(
+            signal.SIGHUP, reload, server, list(args.zone), args.net, args.extra_records
+        )
     log_event(
         logger,
         "dns_started",
@@ -175,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     return load_and_serve(
         logger,
         STARTUP,
-        lambda: load_zones(args.zone, args.net),
+        lambda: load_zones(args.zone, args.net, args.extra_records),
         lambda zones: serve(args, zones),
         args.listen,
         args.port,

@@ -139,9 +139,18 @@ def _check_delegations(zone: Zone, lines: dict[tuple[str, int], int], path: str)
                 )
 
 
-def load_zone(path: str | Path, net: str | None = None) -> Zone:
-    """Load and check one master file (renumbered into the lab's NET, see load_master)."""
-    return build_zone(load_master(path, net), str(path))
+def load_zone(path: str | Path, net: str | None = None, extra: Path | None = None) -> Zone:
+    """Load and check one master file (renumbered into the lab's NET, see load_master).
+
+    EXTRA is a directory of ``<zone>.records`` files (a user's own services, added by
+    lab/ownservice): the one named after this zone's apex is read as more records of
+    the zone and checked with it, so the committed file stays as written."""
+    entries = load_master(path, net)
+    if extra is not None and entries:
+        more = extra / (norm(entries[0].rr.rname).rstrip(".") + ".records")
+        if more.is_file():
+            entries += load_master(more, net, origin=norm(entries[0].rr.rname))
+    return build_zone(entries, str(path))
 
 
 class ZoneSet:

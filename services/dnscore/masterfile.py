@@ -228,7 +228,7 @@ def parse_master(text: str, path: str = "<zone>", origin: str = ROOT) -> list[En
     return entries
 
 
-def load_master(path: str | Path, net: str | None = None) -> list[Entry]:
+def load_master(path: str | Path, net: str | None = None, origin: str = ROOT) -> list[Entry]:
     """Read and parse a master file; unreadable files are ZoneFileError too.
 
     NET ("198.19.7") moves the documentation addresses into the lab's own /24
@@ -241,4 +241,4 @@ def load_master(path: str | Path, net: str | None = None) -> list[Entry]:
         text = renumber(text, net)
     except ValueError as e:
         raise ZoneFileError(str(path), 0, str(e)) from e
-    return parse_master(text, str(path))
+    return parse_master(text, str(path), origin)
