@@ -42,10 +42,16 @@ def _iptables_rules(fault: Fault, plan: topology.Plan = topology.DEFAULT_PLAN) -
     """
     if fault.kind == "drop":
         s = dict(fault.settings)
+        # connbytes counts what each connection has brought so far (conntrack's own
+        # accounting, which the match turns on): a page's small first connection never
+        # reaches after_bytes, so the drop lands on the one that carries the images.
+        after = int(s.get("after_bytes", 0))
+        per_conn = ["-m", "connbytes", "--connbytes", f"{after}:", "--connbytes-dir",
+                    "reply", "--connbytes-mode", "bytes"] if after else []  # fmt: skip
         return [
             ["INPUT", "-s", plan.address(fault.service), "-p", fault.proto,
              "--sport", str(int(s["port"])), "-m", "length", "--length",
-             f"{int(s['min_bytes'])}:65535", "-m", "statistic", "--mode", "nth",
+             f"{int(s['min_bytes'])}:65535", *per_conn, "-m", "statistic", "--mode", "nth",
              "--every", "1000000", "--packet", str(int(s["packet"]) - 1), "-j", "DROP"],
         ]  # fmt: skip
     match = []
@@ -116,6 +122,8 @@ class Faults:
         elif fault.kind == "drop":
             s = dict(fault.settings)
             at_least = f" of {int(s['min_bytes'])} bytes or more" if s["min_bytes"] else ""
+            if s.get("after_bytes"):
+                at_least += f" once its connection has brought {int(s['after_bytes'])} bytes"
             note = (
                 f"losing the {_ordinal(int(s['packet']))} {fault.proto.upper()} packet"
                 f"{at_least} {svc} sends from port {int(s['port'])} to {fault.to}, once "

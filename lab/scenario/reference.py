@@ -61,6 +61,8 @@ ARG_HELP: dict[tuple[str, str] | str, str] = {
     "port": "the source port of the packets counted (default 443)",
     "packet": "which of the matching packets to drop, from 1 (once: the rest pass)",
     "min_bytes": "count only packets of at least this many bytes (default 0: all)",
+    "after_bytes": "count only once the packet's connection has brought this many bytes "
+    "(default 0: from its first)",
     "error_rate": "share of requests answered with `status` (0..1)",
     "status": "the status of those errors (e.g. 503)",
     "retry_after": "the Retry-After seconds sent with them",

@@ -141,6 +141,7 @@ def _fault(kind: str) -> dict[str, Any]:
         props["port"] = {"type": "integer", "minimum": 1, "maximum": 65535}
         props["packet"] = {"type": "integer", "minimum": 1}
         props["min_bytes"] = {"type": "integer", "minimum": 0, "maximum": 65535}
+        props["after_bytes"] = {"type": "integer", "minimum": 0}
         required.append("packet")
     body = {
         "type": "object",

@@ -120,8 +120,9 @@ FAULT_KINDS: dict[str, tuple[str, dict[str, type]]] = {
     ),
     "drop": (
         "lose one chosen packet a host sends to another (`to`): the `packet`-th of at least "
-        "`min_bytes` bytes from its `proto` port `port`, dropped as it arrives (iptables "
-        "statistic nth in the receiver), so a loss lands where asked",
+        "`min_bytes` bytes from its `proto` port `port` (on a connection that has already "
+        "brought `after_bytes`), dropped as it arrives (iptables statistic nth and connbytes "
+        "in the receiver), so a loss lands where asked",
         {
             "service": str,
             "to": str,
@@ -129,6 +130,7 @@ FAULT_KINDS: dict[str, tuple[str, dict[str, type]]] = {
             "port": int,
             "packet": int,
             "min_bytes": int,
+            "after_bytes": int,
             "before_step": int,
         },
     ),
@@ -349,6 +351,9 @@ def _fault(r: _Reader, node: yaml.Node) -> Fault:
             raise r.fail(v, "drop needs `to:` the receiving host, another service than `service:`")
         args.setdefault("port", 443)
         args.setdefault("min_bytes", 0)
+        args.setdefault("after_bytes", 0)
+        if args["after_bytes"] < 0:
+            raise r.fail(v, "drop needs `after_bytes:` 0 or more")
         if not 0 < args["port"] < 65536 or not 0 <= args["min_bytes"] <= 65535:
             raise r.fail(v, "drop needs `port:` 1..65535 and `min_bytes:` 0..65535")
     before = int(args.pop("before_step", 1))

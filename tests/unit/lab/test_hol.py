@@ -160,3 +160,16 @@ def test_report_draws_one_figure_per_step() -> None:
     assert "QPACK" in html
     assert "stream(s) 52, 56" in html
     assert hol_section({}) == ""
+
+
+def test_drop_after_bytes_counts_per_connection() -> None:
+    """after_bytes puts a connbytes match before the counter: only packets of connections
+    that have already brought that much from the sender are counted."""
+    f = Fault("drop", "edge", settings=(("after_bytes", 9000.0), ("min_bytes", 1000.0),
+              ("packet", 1.0), ("port", 443.0)), proto="udp", to="client")  # fmt: skip
+    (rule,) = _iptables_rules(f)
+    at = rule.index("connbytes")
+    assert rule[at + 1 : at + 7] == ["--connbytes", "9000:", "--connbytes-dir", "reply",
+                                     "--connbytes-mode", "bytes"]  # fmt: skip
+    assert at < rule.index("statistic")
+    assert rule[rule.index("--packet") + 1] == "0"

@@ -208,7 +208,7 @@ def test_drop_fault_loads_with_its_defaults(tmp_path: Path) -> None:
     )
     (f,) = scenario.load(p).faults
     assert (f.kind, f.service, f.to, f.proto) == ("drop", "edge", "client", "udp")
-    assert dict(f.settings) == {"packet": 12.0, "port": 443.0, "min_bytes": 0.0}
+    assert dict(f.settings) == {"packet": 12.0, "port": 443.0, "min_bytes": 0.0, "after_bytes": 0.0}
 
 
 @pytest.mark.parametrize(
