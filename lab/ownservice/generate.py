@@ -20,6 +20,7 @@ Everything lands in ``runs/labs/<project>/own/`` (generated, never committed):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 from collections.abc import Callable
@@ -140,13 +141,16 @@ def override(own: OwnFile, plan: topology.Plan, folder: Path, root: Path) -> dic
         s.service: _service_doc(s, h, plan, folder, root)
         for s, h in zip(own.services, hosts(own, plan), strict=True)
     }
-    zones = {
-        "volumes": [f"{folder / 'zones'}:/zones-extra:ro"],
-        "environment": {EXTRA_ENV: "/zones-extra"},
-    }
-    services["ns-example"] = zones
+
+    def zones() -> dict[str, Any]:  # a fresh copy each: no YAML aliases in the file
+        return {
+            "volumes": [f"{folder / 'zones'}:/zones-extra:ro"],
+            "environment": {EXTRA_ENV: "/zones-extra"},
+        }
+
+    services["ns-example"] = zones()
     if any(s.fronted for s in own.services):
-        services["ns-cdn"] = zones
+        services["ns-cdn"] = zones()
         services["edge"] = {
             "environment": {ROUTES_ENV: " ".join(routes(own))},
             # The edge's certificate, reissued to name the fronted services too,
@@ -242,7 +246,10 @@ def remembered_file(root: Path, project: str) -> str | None:
 
 
 def forget(root: Path, project: str) -> None:
-    shutil.rmtree(own_dir(root, project), ignore_errors=True)
+    folder = own_dir(root, project)
+    shutil.rmtree(folder, ignore_errors=True)
+    with contextlib.suppress(OSError):  # runs/labs/<project>/ too, unless something else is there
+        folder.parent.rmdir()
 
 
 def zone_names(path: Path = ZONE_FILE) -> frozenset[str]:

@@ -126,3 +126,17 @@ def test_an_origin_name_may_not_clash(tmp_path: Path) -> None:
         "    service: other\n",
     )
     assert ":5: shop-origin.example.com clashes with shop.example.com (line 2)" in message
+
+
+def test_the_pytest_plugin_reads_weblab_file(
+    monkeypatch: pytest.MonkeyPatch, pytestconfig: pytest.Config
+) -> None:
+    """WEBLAB_FILE names the suite's weblab.yaml for the ``weblab`` fixture; unset, none."""
+    from lab import pytest_plugin
+
+    monkeypatch.delenv("WEBLAB_FILE", raising=False)
+    assert pytest_plugin.own_file(pytestconfig) is None
+    monkeypatch.setenv("WEBLAB_FILE", str(EXAMPLE))
+    own = pytest_plugin.own_file(pytestconfig)
+    assert own is not None
+    assert [s.name for s in own.services] == ["shop.example.com", "direct.example.com"]
