@@ -34,7 +34,7 @@ first carried it is the lost one.
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -132,7 +132,50 @@ class _Loss:
     encoder: list[float] = field(default_factory=list)  # QPACK encoder stream frames
 
 
-def _tcp_loss(capture: Path, window: str, client: str) -> _Loss | None:
+@dataclass(frozen=True)
+class Drop:
+    """A drop fault as the receiver's iptables rule matches: see lab/scenario/faults.py."""
+
+    sender: str  # the sending host's address
+    proto: str  # tcp or udp
+    port: int
+    min_bytes: int
+    after_bytes: int
+    packet: int
+    since: float  # when the rule went in (the start of its before_step)
+
+
+def dropped_frame(capture: Path, drop: Drop, until: float, client: str) -> int | None:
+    """The frame the drop rule took, found by matching the capture as the rule does.
+
+    The capture is taken before the receiver, so the packet is in it. The rule
+    counts packets from SENDER's PORT to CLIENT of at least MIN_BYTES (the IP
+    length, as iptables' length match) on a connection that has brought
+    AFTER_BYTES so far, this packet included (conntrack counts at PREROUTING,
+    before INPUT), and drops the PACKET-th; every packet before it passed.
+    Other retransmissions in the step (a QUIC probe sent early, a spurious one)
+    are then never taken for the loss.
+    """
+    conn = "tcp.stream" if drop.proto == "tcp" else "udp.stream"
+    rows = _tshark(
+        capture,
+        f"ip.src == {drop.sender} && ip.dst == {client} && {drop.proto}.srcport == {drop.port}"
+        f" && {_window(drop.since, until)}",
+        ["frame.number", "ip.len", conn],
+    )
+    brought: dict[str, int] = {}
+    seen = 0
+    for number, length, key in rows:
+        n = int(length or 0)
+        brought[key] = brought.get(key, 0) + n
+        if n >= drop.min_bytes and brought[key] >= drop.after_bytes:
+            seen += 1
+            if seen == drop.packet:
+                return int(number)
+    return None
+
+
+def _tcp_loss(capture: Path, window: str, client: str, lost_frame: int | None) -> _Loss | None:
     rows = list(
         _tshark(
             capture,
@@ -150,13 +193,21 @@ def _tcp_loss(capture: Path, window: str, client: str) -> _Loss | None:
             ],
         )  # fmt: skip
     )
-    repair = next((r for r in rows if r[5] and int(r[4] or 0) > 0), None)
-    if repair is None:
+    if lost_frame is not None:
+        lost = next((r for r in rows if int(r[0]) == lost_frame), None)
+        if lost is None:
+            return None
+        after = [r for r in rows if int(r[0]) > lost_frame]
+        repair = next((r for r in after if r[2] == lost[2] and r[3] == lost[3]), None)
+    else:
+        repair = next((r for r in rows if r[5] and int(r[4] or 0) > 0), None)
+        lost = repair and next(
+            (r for r in rows if r[2] == repair[2] and r[3] == repair[3] and r[0] != repair[0]),
+            None,
+        )
+    if repair is None or lost is None:
         return None
-    conn, seq = repair[2], repair[3]
-    lost = next((r for r in rows if r[2] == conn and r[3] == seq and r[0] != repair[0]), None)
-    if lost is None:
-        return None
+    conn = lost[2]
     done: dict[int, float] = {}
     lost_streams: set[int] = set()
     for r in rows:
@@ -195,7 +246,7 @@ def _quic_frames(r: list[str]) -> Iterator[tuple[int, int, int, bool, int | None
         yield sid, off, length, fin, kind
 
 
-def _quic_loss(capture: Path, window: str, client: str) -> _Loss | None:
+def _quic_loss(capture: Path, window: str, client: str, lost_frame: int | None) -> _Loss | None:
     rows = _tshark(
         capture,
         f"udp.srcport == 443 && ip.dst == {client} && quic && {window}",
@@ -220,7 +271,8 @@ def _quic_loss(capture: Path, window: str, client: str) -> _Loss | None:
             if sid == encoders.get(conn) and off > 0:
                 encoder_at.setdefault(conn, []).append(when)
             seen = first.setdefault((conn, sid, off), (number, when))
-            if loss is None and seen[0] != number and length:
+            chosen = lost_frame is None or seen[0] == lost_frame
+            if loss is None and seen[0] != number and length and chosen:
                 loss = (conn, seen[0], seen[1], number, when)
             if fin:
                 done.setdefault(conn, {}).setdefault(sid, when)
@@ -238,12 +290,23 @@ def analyse(
     started: float,
     finished: float,
     client: str = topology.BY_SERVICE["client"].ipv4,
+    drops: tuple[Drop, ...] = (),
 ) -> Hol | None:
-    """The step's first lost packet to CLIENT and what each response did about it."""
+    """The step's lost packet to CLIENT and what each response did about it.
+
+    With DROPS (the run's drop faults) the lost packet is the one the fault's rule
+    took; without, the first packet whose bytes were sent again.
+    """
     window = _window(started, finished)
     protocol = "3" if any(f.get("http_version") == "3" for f in fetches) else "2"
     quic = protocol == "3"
-    loss = (_quic_loss if quic else _tcp_loss)(capture, window, client)
+    lost_frame = None
+    mine = [d for d in drops if d.proto == ("udp" if quic else "tcp") and d.since <= finished]
+    if mine:
+        lost_frame = dropped_frame(capture, mine[0], finished, client)
+        if lost_frame is None:
+            return None  # the rule took nothing (yet): no loss to analyse
+    loss = (_quic_loss if quic else _tcp_loss)(capture, window, client, lost_frame)
     if loss is None:
         return None
     names = _server_names(capture, window, "udp.srcport" if quic else "tcp.stream")
@@ -289,18 +352,34 @@ def _verdict(hol: Hol, sid: int, wire: float, app: float) -> str:
 def for_run(
     capture: Path,
     outcomes: list[Any],
-    first_drop_step: int | None,
-    client: str = topology.BY_SERVICE["client"].ipv4,
+    faults: Sequence[Any],
+    plan: topology.Plan = topology.DEFAULT_PLAN,
 ) -> dict[int, Hol]:
-    """The loss analysis of every browse step from the first drop fault on (CLIENT's address)."""
-    if first_drop_step is None:
+    """The loss analysis of every browse step from the first drop fault on."""
+    starts = {o.index: o.started for o in outcomes}
+    drops = tuple(
+        Drop(
+            plan.address(f.service),
+            f.proto,
+            int(dict(f.settings)["port"]),
+            int(dict(f.settings).get("min_bytes", 0)),
+            int(dict(f.settings).get("after_bytes", 0)),
+            int(dict(f.settings)["packet"]),
+            starts.get(f.before_step, 0.0),
+        )  # fmt: skip
+        for f in faults
+        if f.kind == "drop"
+    )
+    if not drops:
         return {}
+    first = min(f.before_step for f in faults if f.kind == "drop")
+    client = plan.address("client")
     out = {}
     for o in outcomes:
-        if o.kind != "browse" or o.index < first_drop_step or not o.finished:
+        if o.kind != "browse" or o.index < first or not o.finished:
             continue
         found = analyse(
-            capture, o.index, o.detail.get("fetches", []), o.started, o.finished, client
+            capture, o.index, o.detail.get("fetches", []), o.started, o.finished, client, drops
         )
         if found is not None:
             out[o.index] = found

@@ -141,13 +141,7 @@ def run_scenario(lab: Lab, scenario: Scenario, runs_dir: Path, raw: bool = False
                 _write_timeline(
                     folder, scenario, started, outcomes, [], faults.notes, n_keys, lab.plan
                 )
-    drops = [f.before_step for f in scenario.faults if f.kind == "drop"]
-    losses = hol.for_run(
-        folder / "capture.pcapng",
-        outcomes,
-        min(drops) if drops else None,
-        lab.plan.address("client"),
-    )
+    losses = hol.for_run(folder / "capture.pcapng", outcomes, scenario.faults, lab.plan)
     for i, found in losses.items():
         outcomes[i - 1].detail["hol"] = found.as_dict()
     checks = check(scenario.expect, outcomes, folder / "capture.pcapng", lab.plan)

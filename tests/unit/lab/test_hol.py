@@ -173,3 +173,24 @@ def test_drop_after_bytes_counts_per_connection() -> None:
                                      "--connbytes-mode", "bytes"]  # fmt: skip
     assert at < rule.index("statistic")
     assert rule[rule.index("--packet") + 1] == "0"
+
+
+@needs_tshark
+@pytest.mark.parametrize(("index", "proto", "nth", "frame"), [(2, "tcp", 6, 19), (3, "udp", 9, 84)])
+def test_the_rules_own_choice_is_found_in_the_capture(
+    index: int, proto: str, nth: int, frame: int
+) -> None:
+    """Replaying the drop rule's matches on the capture names the frame it took (the 6th
+    TCP and the 9th UDP packet of 1,000 bytes or more of this trimmed run), and the
+    analysis starts from that frame, not from whatever else was sent twice."""
+    s = _step(index)
+    drop = hol.Drop("198.51.100.80", proto, 443, 1000, 0, nth, s["started"])
+    capture = DATA / "capture.pcapng"
+    assert hol.dropped_frame(capture, drop, s["finished"], "198.51.100.100") == frame
+    found = hol.analyse(capture, index, s["fetches"], s["started"], s["finished"],
+                        "198.51.100.100", (drop,))  # fmt: skip
+    assert found is not None
+    assert found.lost_frame == frame
+    never = hol.Drop("198.51.100.80", proto, 443, 1000, 10**9, 1, s["started"])
+    assert hol.analyse(capture, index, s["fetches"], s["started"], s["finished"],
+                       "198.51.100.100", (never,)) is None  # fmt: skip
