@@ -160,13 +160,13 @@ def dropped_frame(capture: Path, drop: Drop, until: float, client: str) -> int |
     rows = _tshark(
         capture,
         f"ip.src == {drop.sender} && ip.dst == {client} && {drop.proto}.srcport == {drop.port}"
-        f" && {_window(drop.since, until)}",
+        f" && !icmp && {_window(drop.since, until)}",
         ["frame.number", "ip.len", conn],
     )
     brought: dict[str, int] = {}
     seen = 0
     for number, length, key in rows:
-        n = int(length or 0)
+        n = int(length.split(",")[0] or 0)
         brought[key] = brought.get(key, 0) + n
         if n >= drop.min_bytes and brought[key] >= drop.after_bytes:
             seen += 1
