@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from lab.errors import LabError
+from lab.report import hosts
 from lab.report.html import page
 from lab.report.narrate import narrate
 from lab.report.packets import TsharkError, read_messages
 from lab.report.sequence import sequence_html
 from lab.report.waterfall import waterfall_svg
+from lab.topology import plan_of
 
 
 def service_events(text: str) -> list[dict[str, Any]]:
@@ -52,14 +54,15 @@ def build_report(run_dir: Path) -> Path:
         raise LabError(f"cannot build the report of {run_dir}: {e}") from e
     log = run_dir / "services.log"
     events = service_events(log.read_text(errors="replace")) if log.exists() else []
-    html = page(
-        run_dir.name,
-        timeline,
-        messages,
-        sequence_html(messages),
-        waterfall_svg(timeline),
-        narrate(messages, timeline, events),
-    )
+    with hosts.using(plan_of(timeline)):  # the run's own lab: its subnet, its own services
+        html = page(
+            run_dir.name,
+            timeline,
+            messages,
+            sequence_html(messages),
+            waterfall_svg(timeline),
+            narrate(messages, timeline, events),
+        )
     out = run_dir / "report.html"
     out.write_text(html)
     return out

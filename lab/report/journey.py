@@ -18,10 +18,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
+from lab.report import hosts as plan_hosts
 from lab.report.hosts import host_name, host_role
 from lab.report.packets import Message
 from lab.report.sequence import COLORS
-from lab.topology import BY_SERVICE, HOSTS, Host
+from lab.topology import Host
 
 PROTO = {"dns": "DNS", "tcp": "TCP", "tls": "TLS", "quic": "QUIC", "http": "HTTP", "http2": "HTTP"}
 COLUMNS = ("client", "resolver", "dns", "edge", "origin", "other")
@@ -51,7 +52,7 @@ class Hop:
 
 def path_start(messages: Sequence[Message]) -> int:
     """Index of the client's first message (0 when the client never speaks)."""
-    client = BY_SERVICE["client"].ipv4
+    client = plan_hosts.address("client")
     return next((i for i, m in enumerate(messages) if m.src == client), 0)
 
 
@@ -146,9 +147,9 @@ class _Node:
 def _layout(hops: Sequence[Hop]) -> tuple[dict[str, _Node], float]:
     """Nodes for every planned host (and any stranger the path met); the columns' height."""
     cols: dict[str, list[tuple[str, str, str]]] = {c: [] for c in COLUMNS}
-    for h in HOSTS:
+    for h in plan_hosts.plan().hosts:
         cols[column(h)].append((h.ipv4, h.service, h.dns_name))
-    planned = {h.ipv4 for h in HOSTS}
+    planned = {h.ipv4 for h in plan_hosts.plan().hosts}
     for a in dict.fromkeys(a for hop in hops for a in (hop.src, hop.dst)):
         if a not in planned:
             cols["other"].append((a, a, "not in the address plan"))

@@ -13,13 +13,14 @@ from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any
 
+from lab.report import hosts as plan_hosts
 from lab.report.hosts import host_name
 from lab.report.match import Matcher, Section, frames_text
 from lab.report.narrate_dns import narrate_dns
 from lab.report.narrate_quic import narrate_h3, narrate_quic
 from lab.report.narrate_tls import narrate_tls
 from lab.report.packets import HttpInfo, Message
-from lab.topology import BY_SERVICE, in_lab
+from lab.topology import in_lab
 
 
 def _hpack_text(h: HttpInfo) -> str:
@@ -352,7 +353,7 @@ def _narrate(
     messages: Sequence[Message], timeline: Mapping[str, Any], events: Sequence[Mapping[str, Any]]
 ) -> list[Section]:
     """One section per thing the client did, in the order it did them."""
-    m = Matcher(messages, BY_SERVICE["client"].ipv4)
+    m = Matcher(messages, plan_hosts.address("client"))
     out: list[Section] = []
     streams: dict[str, int | None] = {}
     by_connection: dict[int, int | None] = {}  # the client's connection number -> TCP stream

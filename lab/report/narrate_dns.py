@@ -11,15 +11,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from lab.report import hosts as plan_hosts
 from lab.report.match import Matcher, Section, frames_text
 from lab.report.packets import Message
-from lab.topology import BY_ADDRESS, BY_SERVICE
-
-RESOLVER = BY_SERVICE["resolver"].ipv4
 
 
 def _dns_name(address: str) -> str:
-    host = BY_ADDRESS.get(address)
+    host = plan_hosts.plan().by_address.get(address)
     return host.dns_name if host else address
 
 
@@ -41,7 +39,7 @@ def resolver_event(
 def _pair(m: Matcher, server: str, qname: str, after: int) -> list[Message]:
     q = m.take(
         lambda x: x.kind == "query"
-        and x.src == RESOLVER
+        and x.src == plan_hosts.address("resolver")
         and x.dst == server
         and x.dns is not None
         and x.dns.qname == qname.rstrip("."),
@@ -127,9 +125,10 @@ def narrate_dns(m: Matcher, d: Mapping[str, Any], events: Sequence[Mapping[str, 
     )
     qframe = q.frame if q else 0
     qid = q.dns.id if q and q.dns else -1
+    server = str(d.get("server") or plan_hosts.address("resolver"))
     sec.paragraphs.append(
         f"The client needs an address for {name}. It asked its resolver, "
-        f"{_dns_name(str(d.get('server') or RESOLVER))} ({d.get('server')}), in one UDP "
+        f"{_dns_name(server)} ({d.get('server')}), in one UDP "
         f"query for the A record with recursion desired ({frames_text([qframe] if q else [])})."
     )
     if q is not None:

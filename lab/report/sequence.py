@@ -18,10 +18,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from html import escape
 
+from lab.report import hosts as plan_hosts
 from lab.report.hosts import host_name, host_role, lifeline_order, short_name
 from lab.report.packets import Message
 from lab.report.repeats import Fold, fold_repeats
-from lab.topology import BY_SERVICE
 
 # The diagram's width budget: the page's 1200 px column at 1280 px, less the
 # scroll box's border and padding and some slack for a scrollbar.
@@ -272,7 +272,7 @@ def opening_phases(groups: Sequence[Phase], count: int) -> list[int]:
     health checks, the tail of an older connection); the reader came for the
     client's page load, so that is what the diagram opens on.
     """
-    client = BY_SERVICE["client"].ipv4
+    client = plan_hosts.address("client")
     mine = [i for i, p in enumerate(groups) if any(client in (m.src, m.dst) for m in p.messages)]
     return (mine or list(range(len(groups))))[:count]
 

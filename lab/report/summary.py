@@ -12,10 +12,9 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
+from lab.report import hosts as plan_hosts
 from lab.report.packets import Message
-from lab.topology import BY_SERVICE
 
-RESOLVER = BY_SERVICE["resolver"].ipv4
 Row = tuple[str, str, str]  # step, what, value
 
 
@@ -24,7 +23,10 @@ def upstream_queries(messages: Sequence[Message], start: float, end: float) -> i
     return sum(
         1
         for m in messages
-        if m.proto == "dns" and m.kind == "query" and m.src == RESOLVER and start <= m.time <= end
+        if m.proto == "dns"
+        and m.kind == "query"
+        and m.src == plan_hosts.address("resolver")
+        and start <= m.time <= end
     )
 
 

@@ -116,3 +116,20 @@ def test_folded_messages_keep_their_arrows() -> None:
     assert '<details class="fold">' in svg
     assert len(re.findall(r'<g class="msg [^"]*" data-frame="\d+"', svg)) == len(messages)
     assert svg.count('<details class="phase" open>') == 3
+
+
+def test_hosts_are_named_from_the_runs_own_plan() -> None:
+    """A second lab's addresses (198.19.0.0/24) and a user's own service are named like
+    the default lab's while a report of that run is built, and only then."""
+    from lab.report import hosts
+    from lab.topology import plan_of
+
+    doc = {"subnet": "198.19.0.0/24", "own_hosts": [{"service": "shop", "role": "your service",
+           "ipv4": "198.19.0.200", "dns_name": "shop-origin.example.com"}]}  # fmt: skip
+    with hosts.using(plan_of(doc)):
+        assert hosts.host_name("198.19.0.80") == "edge.edgecdn.net"
+        assert hosts.short_name("198.19.0.200") == "shop"
+        assert hosts.address("client") == "198.19.0.100"
+        assert hosts.lifeline_order(["198.19.0.80", "198.19.0.100"])[0] == "198.19.0.100"
+    assert hosts.host_name("198.19.0.80") == "198.19.0.80"  # outside: the default plan
+    assert hosts.host_name("198.51.100.80") == "edge.edgecdn.net"
