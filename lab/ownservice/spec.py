@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from lab import topology
+from lab import topology, yamlfile
 from lab.errors import UsageError
 
 ZONE = "example.com"  # the zone the lab adds the names to (ns1.example.com serves it)
@@ -196,16 +196,7 @@ def _service(r: _Reader, k: yaml.Node, v: yaml.Node, base: Path) -> OwnService:
 
 def load(path: Path, taken_names: frozenset[str] = frozenset()) -> OwnFile:
     """Parse weblab.yaml; TAKEN_NAMES are the names example.com already has (no clash)."""
-    try:
-        root = yaml.compose(path.read_text(), Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as e:
-        line = e.problem_mark.line + 1 if e.problem_mark else 1
-        what = ", ".join(str(x) for x in (e.context, e.problem) if x)
-        raise UsageError(f"{path}:{line}: not valid YAML: {what}") from e
-    except yaml.YAMLError as e:
-        raise UsageError(f"{path}: not valid YAML: {e}") from e
-    except OSError as e:
-        raise UsageError(f"cannot read {path}: {e.strerror}") from e
+    root = yamlfile.compose(path)
     r = _Reader(path)
     if root is None:
         raise UsageError(f"{path}:1: empty; give `services:` with at least one service")

@@ -31,7 +31,7 @@ from typing import Any
 
 import yaml
 
-from lab import topology
+from lab import topology, yamlfile
 from lab.errors import UsageError
 
 SCENARIO_DIR = Path(__file__).resolve().parents[1] / "scenarios"
@@ -422,17 +422,7 @@ def _expect(r: _Reader, node: yaml.Node, n_steps: int) -> Expect:
 
 def load(path: Path) -> Scenario:
     """Parse one scenario file, rejecting unknown keys, steps and faults with file:line."""
-    try:
-        root = yaml.compose(path.read_text(), Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as e:
-        # PyYAML names the text "<unicode string>"; say the file and line instead.
-        line = e.problem_mark.line + 1 if e.problem_mark else 1
-        what = ", ".join(str(x) for x in (e.context, e.problem) if x)
-        raise UsageError(f"{path}:{line}: not valid YAML: {what}") from e
-    except yaml.YAMLError as e:
-        raise UsageError(f"{path}: not valid YAML: {e}") from e
-    except OSError as e:
-        raise UsageError(f"cannot read scenario {path}: {e.strerror}") from e
+    root = yamlfile.compose(path, "scenario")
     r = _Reader(path)
     if not isinstance(root, yaml.MappingNode):
         raise UsageError(f"{path}:1: a scenario is a mapping with keys {sorted(TOP_KEYS)}")

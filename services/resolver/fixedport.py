@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 from dnslib import DNSRecord
 
-from services.resolver.replies import HEADER, QR, Ignored, ReplyCounters, screen
+from services.resolver.replies import HEADER, QR, Ignored, ReplyCounters
 
 Key = tuple[str, int, int]  # server address, server port, query ID
 DRAIN = 4096  # datagrams read per wakeup at most, so other work still gets its turn
@@ -114,12 +114,7 @@ class SharedPort:
             else:
                 self.counters.count(Ignored.SOURCE)
             return
-        result = screen(waiter.request, data)
-        if isinstance(result, Ignored):
-            self.counters.count(result)
-        else:
-            self.counters.accepted += 1
-            waiter.done.set_result(result)
+        self.counters.settle(waiter.request, data, waiter.done)
 
     def close(self) -> None:
         """Close the socket; queries still waiting fail at once."""

@@ -11,6 +11,7 @@ forged answers the resolver ignored.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import asdict, dataclass
 from enum import Enum
 
@@ -51,6 +52,16 @@ class ReplyCounters:
         """One more datagram ignored for ``reason``."""
         name = reason.value
         setattr(self, name, getattr(self, name) + 1)
+
+    def settle(self, request: DNSRecord, data: bytes, done: asyncio.Future[DNSRecord]) -> None:
+        """Screen a datagram that passed the source and ID checks: the reply for REQUEST
+        ends DONE, anything else is counted by its reason."""
+        result = screen(request, data)
+        if isinstance(result, Ignored):
+            self.count(result)
+        else:
+            self.accepted += 1
+            done.set_result(result)
 
     def as_dict(self) -> dict[str, int]:
         """The counters and their total, for the control socket."""

@@ -24,7 +24,7 @@ from dnslib import EDNS0, QTYPE, DNSHeader, DNSQuestion, DNSRecord
 
 from services.dnscore.wire import OUR_EDNS_PAYLOAD
 from services.resolver.fixedport import SharedPort
-from services.resolver.replies import Ignored, ReplyCounters, header_ok, id_bytes, matches, screen
+from services.resolver.replies import Ignored, ReplyCounters, header_ok, id_bytes, matches
 
 # A burst of forged replies that lands before the real one must not overflow
 # the socket's buffer and drop the real answer with them: the default
@@ -71,12 +71,7 @@ class _OneReply(asyncio.DatagramProtocol):
         if not header_ok(data, self.wanted_id):
             self.counters.count(Ignored.ID)  # a guessed ID: two bytes compared, no parse
             return
-        result = screen(self.request, data)
-        if isinstance(result, Ignored):
-            self.counters.count(result)
-        else:
-            self.counters.accepted += 1
-            self.done.set_result(result)
+        self.counters.settle(self.request, data, self.done)
 
     def error_received(self, exc: Exception) -> None:
         # ICMP port/host unreachable on the connected socket: no server there.
