@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import ipaddress
 
-from lab.topology import BY_SERVICE, SUBNET
+from lab.topology import BY_SERVICE, DEFAULT_PLAN, SUBNET
 
 DNS_SERVICES = ("root-a", "root-b", "tld-a", "tld-b", "ns-example", "ns-cdn", "resolver")
 LAB_DNS = {name: BY_SERVICE[name].ipv4 for name in DNS_SERVICES}
-CLIENT_ADDRESS = BY_SERVICE["client"].ipv4
+# The client as the DNS servers see it: from the home's public address, behind the NAT.
+CLIENT_ADDRESS = DEFAULT_PLAN.public
 
 _NET = ipaddress.ip_network(SUBNET)
 NSD_ADDRESS = str(_NET[201])

@@ -44,7 +44,7 @@ def compose_services(compose: Path = ROOT / "compose.yaml") -> dict[str, Service
     for name, spec in doc["services"].items():
         command = spec.get("command") or []
         if len(command) > 2 and command[2] in ("services.dns", "services.resolver"):
-            address = spec["networks"]["internet"]["ipv4_address"]
+            address = next(iter(spec["networks"].values()))["ipv4_address"]
             found[name] = Service(name, address, tuple(command))
     return found
 

@@ -98,8 +98,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         ready.wait_listening(lab, own)
     applied = distance.apply(lab, profile)
     _print_plan(statuses, applied.status)
-    print(f"\nlab {lab.project}: network {lab.plan.subnet} (internal: no way out), "
-          f"bridge {lab.bridge()}")  # fmt: skip
+    nets = ", ".join(f"{n} {lab.plan.networks[n]} ({b})" for n, b in lab.bridges().items())
+    print(f"\nlab {lab.project}: networks {nets} (all internal: no way out)")
     print(distance.summary(applied))
     print("try:  lab run browse          open https://www.example.com/ and capture it")
     print("      lab dig www.example.com ask the lab resolver from the client")

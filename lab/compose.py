@@ -167,6 +167,12 @@ class Lab:
         (self.root / "runs" / "keylog").mkdir(parents=True, exist_ok=True)
         if not self.created and not self.running():
             self.create()
+        from lab import bridges
+
+        try:
+            bridges.allow(self.bridges().values(), self.project)
+        except RuntimeError as e:
+            raise LabError(f"{e}; the lab's routers could not forward (lab/bridges.py)") from e
         r = self.compose("up", "-d", "--wait", "--wait-timeout", "180", check=False)
         if r.returncode != 0:
             bad = [s for s in self.status() if not s.ok]
@@ -202,6 +208,9 @@ class Lab:
         if volumes:
             args.append("--volumes")
         self.compose(*args)
+        from lab import bridges
+
+        bridges.revoke(self.project)
         subnets.forget(self.root, self.project)  # the next `up` chooses again
         from lab.ownservice import generate
 
@@ -242,18 +251,24 @@ class Lab:
             raise LabError(f"service {service!r} is not running; start the lab with `make up`")
         return ids[0]
 
-    def mac(self, service: str) -> str:
-        """The MAC address of a service's interface on the lab network."""
+    def mac(self, service: str, network: str | None = None) -> str:
+        """The MAC address of a service's interface on NETWORK (default: its first)."""
         info = self._docker_json("inspect", self.container_id(service))[0]
-        networks = info["NetworkSettings"]["Networks"].values()
-        return str(next(n["MacAddress"] for n in networks if n.get("MacAddress")))
+        nets = info["NetworkSettings"]["Networks"]
+        want = network or self.plan.by_service[service].network
+        named = nets.get(f"{self.project}_{want}") or next(iter(nets.values()))
+        return str(named["MacAddress"])
 
-    def bridge(self) -> str:
-        """The host-side bridge interface of the lab network (what the capture listens on)."""
-        name = f"{self.project}_internet"
-        info = self._docker_json("network", "inspect", name)[0]
-        custom = (info.get("Options") or {}).get("com.docker.network.bridge.name")
-        return str(custom or "br-" + info["Id"][:12])
+    def bridges(self) -> dict[str, str]:
+        """The host-side bridge interface of each lab network, by network (the capture
+        listens on all of them)."""
+        names = [f"{self.project}_{n}" for n in topology.NETWORKS]
+        out = {}
+        for info in self._docker_json("network", "inspect", *names):
+            custom = (info.get("Options") or {}).get("com.docker.network.bridge.name")
+            net = str(info["Name"]).removeprefix(f"{self.project}_")
+            out[net] = str(custom or "br-" + info["Id"][:12])
+        return {n: out[n] for n in topology.NETWORKS if n in out}
 
     def exec(
         self, service: str, *cmd: str, check: bool = False, timeout: float = 120

@@ -1,7 +1,8 @@
 """compose.yaml as `docker compose` reads it for one lab: variables interpolated.
 
-compose.yaml takes the lab's project and first three octets as ``${LAB_PROJECT}``
-and ``${LAB_NET}`` (lab/compose.py sets both for every call). The harness and
+compose.yaml takes the lab's project and each network's first three octets as
+``${LAB_PROJECT}``, ``${LAB_NET}``, ``${LAB_ISP}``, ``${LAB_HOME}`` and
+``${LAB_TRANSIT}`` (lab/compose.py sets them for every call). The harness and
 the unit tests read the file without Docker, so they interpolate it the same
 way, with the subset of the Compose specification's syntax the file uses:
 ``${VAR}``, ``${VAR:-default}`` (unset or empty), ``${VAR-default}`` (unset)
@@ -46,7 +47,8 @@ def lab_variables(
     project: str = "weblab", plan: topology.Plan = topology.DEFAULT_PLAN
 ) -> dict[str, str]:
     """The variables lab/compose.py gives `docker compose` for a lab PROJECT in PLAN."""
-    return {"LAB_PROJECT": project, "LAB_NET": plan.prefix}
+    return {"LAB_PROJECT": project, "LAB_NET": plan.prefix, "LAB_ISP": plan.prefix_of("isp"),
+            "LAB_HOME": plan.prefix_of("home"), "LAB_TRANSIT": plan.prefix_of("transit")}  # fmt: skip
 
 
 def load(env: Mapping[str, str] | None = None, path: Path = ROOT / "compose.yaml") -> Any:

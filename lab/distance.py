@@ -1,9 +1,11 @@
 """Distance: turn a profile of lab/topology.py into each host's delay plan, and apply it.
 
-The lab is one switch, and each host's link to it has a one-way delay (and
-optionally jitter and loss) from the profile. The one-way delay between two
-hosts is the sum of their two links, as on a star network: client -> edge is
-the client's access line plus the edge's link.
+Each host's link to the lab's core has a one-way delay (and optionally jitter
+and loss) from the profile. The one-way delay between two hosts is the sum of
+their two links, as on a star network: client -> edge is the client's access
+line plus the edge's link. The routers between them add none of their own
+(they forward in microseconds); the client's access line is the home's, so
+servers hold what comes from the home's public address (the NAT) for it.
 
 Where the delay is added (services/linkdelay/plan.py says why): each host
 holds what arrives at the ports it serves, for the whole round trip to the
@@ -62,16 +64,20 @@ def host_plans(
     to add toward each peer (each daemon finds its own entry by its address)."""
     hosts: dict[str, Any] = {}
     for host in plan.hosts:
+        if host.router:
+            continue  # routers add no distance of their own
         mine = links.get(host.service, topology.NO_DELAY)
         peers = {}
         for peer in plan.hosts:
-            if peer is host:
+            if peer is host or peer.router:
                 continue
+            # The client is seen at the home's public address (the NAT): its access line
+            # is that address's link, which the home router's own lookups share.
             theirs = links.get(peer.service, topology.NO_DELAY)
             one_way = mine.delay_ms + theirs.delay_ms
             jitter = mine.jitter_ms + theirs.jitter_ms
             if one_way or jitter:
-                peers[peer.ipv4] = {"delay_ms": 2 * one_way, "jitter_ms": jitter}
+                peers[plan.seen_as(peer.service)] = {"delay_ms": 2 * one_way, "jitter_ms": jitter}
         hosts[host.ipv4] = {
             "service": host.service,
             "serves": list(host.serves),
@@ -130,8 +136,9 @@ def _ctl(lab: Lab, service: str, *args: str) -> dict[str, Any]:
 
 
 def _running(lab: Lab) -> list[str]:
-    """The running lab hosts with a delay daemon (a user's own container has none)."""
-    own = {h.service for h in lab.plan.hosts if h.own}
+    """The running lab hosts with a delay daemon (a user's own container and the routers
+    have none)."""
+    own = {h.service for h in lab.plan.hosts if h.own or h.router}
     return [s.name for s in lab.status() if s.state == "running" and s.name not in own]
 
 

@@ -1,14 +1,17 @@
 """Which /24 a lab lives in: the default, the one asked for, or a free one.
 
-One lab on a machine uses TEST-NET-2 (198.51.100.0/24), the documentation
-plan the zone files and the README are written in. Another lab started
-beside it (a second CI job, a pytest-xdist worker, another student) cannot
-share that subnet: Docker refuses two networks with overlapping pools. It
-gets a /24 from a pool in 198.18.0.0/15 (RFC 2544's benchmarking range,
-never routed on the Internet) instead, or the one ``LAB_SUBNET`` names.
+One lab on a machine uses the documentation plan the zone files and the
+README are written in: TEST-NET-2 (198.51.100.0/24) for its servers, TEST-NET-3
+(203.0.113.0/24) for the ISP, 198.18.0.0/24 and 198.18.1.0/24 for the home and
+the transit link. Another lab started beside it (a second CI job, a
+pytest-xdist worker, another student) cannot share those: Docker refuses two
+networks with overlapping pools. It gets an aligned /22 from a pool in
+198.18.0.0/15 (RFC 2544's benchmarking range, never routed on the Internet)
+instead, four /24s for its four networks (lab/topology.py), named by the
+first; or the one ``LAB_SUBNET`` names.
 
-Kept out of the pool: 198.18.0.0/24 and 198.18.1.0/24 (the home network that
-is coming), 198.18.200.0/24 (bench/delay_bench.py's throw-away network), and
+Kept out of the pool: 198.18.0.0/22 (the documentation plan's home and transit),
+198.18.200.0/22 (bench/delay_bench.py's throw-away network is in it), and
 192.0.2.0/24 is never in it (this machine's own network).
 
 The choice is remembered per Compose project in ``runs/labs/<project>.json``
@@ -32,7 +35,7 @@ ENV = "LAB_SUBNET"
 POOL = ipaddress.IPv4Network("198.18.0.0/15")
 RESERVED = tuple(
     ipaddress.IPv4Network(n)
-    for n in ("198.18.0.0/24", "198.18.1.0/24", "198.18.200.0/24", "192.0.2.0/24")
+    for n in ("198.18.0.0/22", "198.18.200.0/22", "192.0.2.0/24")
 )
 PROJECT_LABEL = "com.docker.compose.project"
 
@@ -46,11 +49,12 @@ class Taken:
 
 
 def candidates() -> Iterator[str]:
-    """The pool's /24s in the order a lab tries them: 198.19.0.0/24 up, then 198.18.2.0/24 up."""
-    nets: list[ipaddress.IPv4Network] = list(POOL.subnets(new_prefix=24))
-    for net in nets[256:] + nets[:256]:
-        if not any(net.overlaps(r) for r in RESERVED):
-            yield str(net)
+    """The first /24 of each of the pool's /22s in the order a lab tries them: 198.19.0.0/24
+    up, then 198.18.4.0/24 up."""
+    blocks: list[ipaddress.IPv4Network] = list(POOL.subnets(new_prefix=22))
+    for block in blocks[64:] + blocks[:64]:
+        if not any(block.overlaps(r) for r in RESERVED):
+            yield str(next(block.subnets(new_prefix=24)))
 
 
 def taken(networks: Iterable[Mapping[str, Any]], routes: Iterable[Mapping[str, Any]],
@@ -81,9 +85,9 @@ def taken(networks: Iterable[Mapping[str, Any]], routes: Iterable[Mapping[str, A
 
 
 def conflict(subnet: str, used: Iterable[Taken]) -> Taken | None:
-    """The first use that overlaps SUBNET, or None when it is free."""
-    ours = ipaddress.IPv4Network(subnet)
-    return next((t for t in used if t.subnet.overlaps(ours)), None)
+    """The first use that overlaps any network of the lab named by SUBNET, or None."""
+    ours = [ipaddress.IPv4Network(n) for n in topology.network_subnets(subnet).values()]
+    return next((t for t in used if any(t.subnet.overlaps(n) for n in ours)), None)
 
 
 def choose(used: Iterable[Taken], wanted: str | None = None,
@@ -102,7 +106,7 @@ def choose(used: Iterable[Taken], wanted: str | None = None,
     for subnet in candidates():
         if conflict(subnet, used) is None:
             return subnet
-    raise ValueError(f"no free /24 left in {POOL} for another lab")
+    raise ValueError(f"no free /22 left in {POOL} for another lab")
 
 
 def state_file(root: Path, project: str) -> Path:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from lab import topology
 from lab.capture.pcapng import annotate_run
-from lab.capture.record import client_randoms, collect_keylogs, embed_secrets, make_capture
+from lab.capture.record import make_capture, seal
 from lab.compose import Lab
 from lab.report import build_report
 
@@ -45,7 +45,9 @@ def recording(
     folder.mkdir(parents=True)
     keylog_dir = runs_dir / "keylog"
     keylog_dir.mkdir(exist_ok=True)
-    capture = make_capture(lab.bridge(), folder / "raw.pcapng", lab.image, raw, lab.plan.gateway)
+    bridges = lab.bridges()
+    capture = make_capture(list(bridges.values()), folder / "raw.pcapng", lab.image, raw,
+                           list(lab.plan.bridges.values()))  # fmt: skip
     started = time.time()
     rec = Recording(folder, folder / "capture.pcapng")
     capture.start()
@@ -53,11 +55,11 @@ def recording(
         yield rec
     finally:
         capture.stop()
-        collect_keylogs(keylog_dir, [], folder / "keys.log", client_randoms(folder / "raw.pcapng"))
-        embed_secrets(folder / "raw.pcapng", folder / "keys.log", rec.pcapng)
+        seal(folder, lab.plan.networks, bridges, keylog_dir)
     timeline = {"scenario": "capture", "started": started, "finished": time.time(),
-                "subnet": lab.plan.subnet, "own_hosts": topology.own_hosts(lab.plan)}  # fmt: skip
+                **topology.recorded(lab.plan)}  # fmt: skip
     annotate_run(rec.pcapng, title, timeline)
+    annotate_run(folder / "hops.pcapng", title, timeline)
     build_report(folder)
     rec.report = folder / "report.html"
 
@@ -66,7 +68,8 @@ def capture_live(lab: Lab, runs_dir: Path, raw: bool = False, seconds: float | N
     with recording(lab, runs_dir, raw) as rec:
         limit = f"for {seconds:g} s" if seconds else "until Ctrl-C"
         print(
-            f"capturing on {lab.bridge()} {limit} (try `lab dig`, `lab curl`, `lab shell`)",
+            f"capturing on {', '.join(f'{n} ({b})' for n, b in lab.bridges().items())} {limit} "
+            "(try `lab dig`, `lab curl`, `lab shell`)",
             flush=True,
         )
         try:

@@ -1,7 +1,9 @@
 """Packet capture of the lab network into pcapng, with TLS secrets embedded.
 
-On Linux the host sees every lab packet on the network's bridge, so dumpcap
-(Wireshark's capture engine) listens there. The TLS key logs written during
+On Linux the host sees every lab packet on the networks' bridges, so dumpcap
+(Wireshark's capture engine) listens on all of them at once, one interface
+per network (lab/capture/hops.py then keeps each packet once for the run's
+analysis, and every copy for following it hop by hop). The TLS key logs written during
 the run, by the client and by the servers, are embedded in the file as a
 Decryption Secrets Block (``editcap --inject-secrets``): Wireshark and tshark
 then decrypt HTTPS with no key file and no settings.
@@ -10,13 +12,16 @@ then decrypt HTTPS with no key file and no settings.
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from lab import topology
+from lab.capture import hops
 from lab.errors import LabError
 
 
@@ -25,19 +30,22 @@ from lab.errors import LabError
 # whatever the host itself sends into the lab through its side of the bridge
 # (a load generator such as dnsperf, a user's own dig): the hosts of the lab
 # are the story, and 20,000 queries a second would bury it. `--raw` keeps all.
-def lab_filter(gateway: str = topology.GATEWAY) -> str:
-    """The capture filter for a lab whose bridge (the host's side) is GATEWAY."""
-    return f"not ip6 and not (udp port 5353 or udp port 5355) and not host {gateway}"
+def lab_filter(gateways: Sequence[str] = (topology.GATEWAY,)) -> str:
+    """The capture filter for a lab whose bridges (the host's side) have GATEWAYS."""
+    hosts = " and ".join(f"not host {g}" for g in gateways)
+    return f"not ip6 and not (udp port 5353 or udp port 5355) and {hosts}"
 
 
-DEFAULT_FILTER = lab_filter()
+DEFAULT_FILTER = lab_filter(list(topology.DEFAULT_PLAN.bridges.values()))
 
 
 class Capture:
-    """dumpcap on the host, on the lab bridge: started before a run, stopped after it."""
+    """dumpcap on the host, on the lab bridges: started before a run, stopped after it."""
 
-    def __init__(self, interface: str, raw_file: Path, bpf: str | None = DEFAULT_FILTER) -> None:
-        self.interface = interface
+    def __init__(self, interfaces: Sequence[str], raw_file: Path,
+                 bpf: str | None = DEFAULT_FILTER) -> None:  # fmt: skip
+        self.interfaces = list(interfaces)
+        self.interface = ", ".join(self.interfaces)
         self.raw_file = raw_file
         self.bpf = bpf
         self.proc: subprocess.Popen[bytes] | None = None
@@ -46,9 +54,10 @@ class Capture:
     def start(self, timeout: float = 10) -> None:
         if shutil.which("dumpcap") is None:
             raise LabError("dumpcap is missing (Debian package tshark); run `lab bootstrap`")
-        cmd = ["dumpcap", "-i", self.interface, "-w", str(self.raw_file), "-q"]
-        if self.bpf:
-            cmd += ["-f", self.bpf]
+        cmd = ["dumpcap"]
+        for name in self.interfaces:  # -f applies to the -i before it
+            cmd += ["-i", name, *(["-f", self.bpf] if self.bpf else [])]
+        cmd += ["-w", str(self.raw_file), "-q"]
         with self.log.open("wb") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=log)
         # dumpcap prints "Capturing on ..." once the interface is open; before that a
@@ -88,9 +97,11 @@ class ContainerCapture:
     """
 
     def __init__(
-        self, interface: str, raw_file: Path, image: str, bpf: str | None = DEFAULT_FILTER
-    ) -> None:
-        self.interface, self.raw_file, self.image, self.bpf = interface, raw_file, image, bpf
+        self, interfaces: Sequence[str], raw_file: Path, image: str,
+        bpf: str | None = DEFAULT_FILTER,
+    ) -> None:  # fmt: skip
+        self.interfaces, self.raw_file, self.image, self.bpf = list(interfaces), raw_file, image, bpf
+        self.interface = ", ".join(self.interfaces)
         self.cid = ""
 
     def start(self, timeout: float = 20) -> None:
@@ -111,19 +122,20 @@ class ContainerCapture:
             "-v",
             f"{folder}:/capture",
             "--entrypoint",
-            "tcpdump",
+            "sh",
             self.image,
+            "-c",
+            # One tcpdump per bridge (tcpdump opens one interface); stop() merges them.
             # --immediate-mode: without it libpcap hands packets over a block at
             # a time (up to a second late) and the last block is lost at stop.
-            "-i",
-            self.interface,
-            "--immediate-mode",
-            "-U",
-            "-w",
-            "/capture/raw.pcap",
+            "trap 'kill $(jobs -p); wait' TERM; "
+            + " ".join(
+                f"tcpdump -i {name} --immediate-mode -U -w /capture/raw-{i}.pcap "
+                f"{shlex.quote(self.bpf) if self.bpf else ''} &"
+                for i, name in enumerate(self.interfaces)
+            )
+            + " wait",
         ]
-        if self.bpf:
-            cmd.append(self.bpf)
         r = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if r.returncode != 0:
             raise LabError(f"could not start the capture container: {r.stderr.strip()}")
@@ -133,7 +145,7 @@ class ContainerCapture:
             logs = subprocess.run(
                 ["docker", "logs", self.cid], capture_output=True, text=True, check=False
             )
-            if "listening on" in logs.stderr:
+            if logs.stderr.count("listening on") >= len(self.interfaces):
                 return
             if logs.returncode != 0:
                 break
@@ -148,17 +160,19 @@ class ContainerCapture:
         time.sleep(settle)
         subprocess.run(["docker", "stop", "-t", "10", self.cid], capture_output=True, check=False)
         self.cid = ""
-        pcap = self.raw_file.parent / "raw.pcap"
-        if pcap.exists():
+        pcaps = [self.raw_file.parent / f"raw-{i}.pcap" for i in range(len(self.interfaces))]
+        if all(p.exists() for p in pcaps):
+            # mergecap gives each input file an interface of its own, in this order.
             r = subprocess.run(
-                ["editcap", "-F", "pcapng", str(pcap), str(self.raw_file)],
+                ["mergecap", "-F", "pcapng", "-w", str(self.raw_file), *map(str, pcaps)],
                 capture_output=True,
                 text=True,
                 check=False,
             )
             if r.returncode != 0:
-                raise LabError(f"editcap could not convert the capture: {r.stderr.strip()}")
-            pcap.unlink()
+                raise LabError(f"mergecap could not merge the capture: {r.stderr.strip()}")
+        for p in pcaps:
+            p.unlink(missing_ok=True)
 
 
 def sample_forgeries(mac: str, keep_below: int = 64) -> str:
@@ -173,28 +187,28 @@ def sample_forgeries(mac: str, keep_below: int = 64) -> str:
 
 
 def make_capture(
-    bridge: str,
+    bridges: Sequence[str],
     raw_file: Path,
     image: str,
     raw: bool = False,
-    gateway: str = topology.GATEWAY,
+    gateways: Sequence[str] = (topology.GATEWAY,),
     also: str | None = None,
 ) -> Capture | ContainerCapture:
-    """The host's dumpcap when the host sees the bridge, else a capture container.
+    """The host's dumpcap when the host sees the bridges, else a capture container.
 
     LAB_CAPTURE=host or LAB_CAPTURE=container forces one. ``raw`` keeps the
     noise the default filter leaves out (IPv6 neighbour discovery, mDNS, ...);
     ``also`` is one more BPF clause the packets must pass (sample_forgeries).
     """
-    bpf = None if raw else lab_filter(gateway)
+    bpf = None if raw else lab_filter(gateways)
     if also:
         bpf = f"({bpf}) and {also}" if bpf else also
     how = os.environ.get("LAB_CAPTURE", "auto")
     if how not in ("auto", "host", "container"):
         raise LabError(f"LAB_CAPTURE={how!r}: expected auto, host or container")
-    if how == "host" or (how == "auto" and Path("/sys/class/net", bridge).exists()):
-        return Capture(bridge, raw_file, bpf)
-    return ContainerCapture(bridge, raw_file, image, bpf)
+    if how == "host" or (how == "auto" and Path("/sys/class/net", bridges[0]).exists()):
+        return Capture(bridges, raw_file, bpf)
+    return ContainerCapture(bridges, raw_file, image, bpf)
 
 
 def embed_secrets(raw: Path, keylog: Path, out: Path) -> None:
@@ -255,3 +269,22 @@ def collect_keylogs(
         keep = [ln for ln in keep if len(ln.split()) == 3 and ln.split()[1].lower() in randoms]
     out.write_text("".join(ln + "\n" for ln in keep))
     return len(keep)
+
+
+def seal(folder: Path, networks: Mapping[str, str], bridges: Mapping[str, str],
+         keylog_dir: Path, extra_keys: Sequence[Path] = ()) -> int:  # fmt: skip
+    """Turn the run's raw.pcapng into capture.pcapng and hops.pcapng; the secret count.
+
+    BRIDGES maps each network to the bridge the capture opened for it, in that
+    order; NETWORKS gives their subnets. capture.pcapng has each packet once,
+    hops.pcapng every copy (lab/capture/hops.py); both have the TLS secrets of
+    the handshakes they hold."""
+    raw = folder / "raw.pcapng"
+    view, every = folder / "raw-view.pcapng", folder / "raw-hops.pcapng"
+    interfaces = [(net, f"{bridge} {networks.get(net, '')}".strip()) for net, bridge in bridges.items()]
+    hops.split(raw, view, every, interfaces)
+    raw.unlink()
+    n_keys = collect_keylogs(keylog_dir, list(extra_keys), folder / "keys.log", client_randoms(view))
+    embed_secrets(view, folder / "keys.log", folder / "capture.pcapng")
+    embed_secrets(every, folder / "keys.log", folder / "hops.pcapng")
+    return n_keys

@@ -25,13 +25,7 @@ from typing import Any
 
 from lab import browser, distance, topology
 from lab.capture.pcapng import annotate_run
-from lab.capture.record import (
-    client_randoms,
-    collect_keylogs,
-    embed_secrets,
-    make_capture,
-    sample_forgeries,
-)
+from lab.capture.record import make_capture, sample_forgeries, seal
 from lab.compose import Lab
 from lab.report import build_report
 from lab.report.har import write_har
@@ -71,9 +65,9 @@ def run_scenario(lab: Lab, scenario: Scenario, runs_dir: Path, raw: bool = False
     also = None
     if any(step.kind == "poison" for step in scenario.steps):
         also = sample_forgeries(lab.mac("attacker"))
-    capture = make_capture(
-        lab.bridge(), folder / "raw.pcapng", lab.image, raw, lab.plan.gateway, also
-    )
+    bridges = lab.bridges()
+    capture = make_capture(list(bridges.values()), folder / "raw.pcapng", lab.image, raw,
+                           list(lab.plan.bridges.values()), also)  # fmt: skip
     since = dt.datetime.now(dt.UTC).isoformat()
     events: list[dict[str, Any]] = []
     outcomes: list[StepOutcome] = []
@@ -133,10 +127,7 @@ def run_scenario(lab: Lab, scenario: Scenario, runs_dir: Path, raw: bool = False
             t0 = time.monotonic()
             capture.stop()
             client_keys = sorted(folder.glob("step-*/client.keylog"))
-            n_keys = collect_keylogs(
-                keylog_dir, client_keys, folder / "keys.log", client_randoms(folder / "raw.pcapng")
-            )
-            embed_secrets(folder / "raw.pcapng", folder / "keys.log", folder / "capture.pcapng")
+            n_keys = seal(folder, lab.plan.networks, bridges, keylog_dir, client_keys)
             overhead["capture_stop_and_secrets"] = round(time.monotonic() - t0, 3)
             (folder / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
             logs = lab.compose(
@@ -169,6 +160,7 @@ def run_scenario(lab: Lab, scenario: Scenario, runs_dir: Path, raw: bool = False
     }
     t_post = time.monotonic()
     annotate_run(folder / "capture.pcapng", scenario.name, timeline)
+    annotate_run(folder / "hops.pcapng", scenario.name, timeline)
     write_har(folder)
     build_report(folder)
     overhead["names_har_report"] = round(time.monotonic() - t_post, 3)
@@ -208,8 +200,9 @@ def _write_timeline(
     doc = {
         "scenario": scenario.name,
         "description": scenario.description,
-        "subnet": plan.subnet,  # the lab's /24: the capture's addresses are in it
-        "own_hosts": topology.own_hosts(plan),  # a user's services (weblab.yaml), named too
+        # The lab's networks (the capture's addresses are in them) and a user's own
+        # services (weblab.yaml), named too: topology.plan_of reads them back.
+        **topology.recorded(plan),
         "started": started,
         "finished": time.time(),
         "cold_dns": scenario.cold_dns,

@@ -157,5 +157,5 @@ def test_drop_rule_matches_the_sender_in_the_labs_own_subnet() -> None:
     """A lab beside another drops packets from its own edge, not the documentation plan's."""
     f = Fault("drop", "edge", settings=(("min_bytes", 1000.0), ("packet", 1.0), ("port", 443.0)),
               proto="tcp", to="client")  # fmt: skip
-    (rule,) = _iptables_rules(f, topology.plan("198.19.7.0/24"))
-    assert rule[:3] == ["INPUT", "-s", "198.19.7.80"]
+    (rule,) = _iptables_rules(f, topology.plan("198.19.8.0/24"))
+    assert rule[:3] == ["INPUT", "-s", "198.19.8.80"]

@@ -18,7 +18,7 @@ from services.dns.zone import ZoneSet, load_zone
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = ROOT / "examples" / "own-service" / "weblab.yaml"
 ZONES = ROOT / "services" / "zones"
-PLAN = topology.plan("198.19.7.0/24")
+PLAN = topology.plan("198.19.8.0/24")
 
 
 def own() -> spec.OwnFile:
@@ -30,14 +30,14 @@ def test_hosts_take_200_up_in_the_lab_subnet() -> None:
     shop, direct = generate.hosts(own(), PLAN)
     assert (shop.service, shop.ipv4, shop.dns_name, shop.own) == (
         "shop",
-        "198.19.7.200",
+        "198.19.8.200",
         "shop.example.com",
         True,
     )
-    assert direct.ipv4 == "198.19.7.201"
+    assert direct.ipv4 == "198.19.8.201"
     assert direct.serves == ("tcp/9443",)
     extended = PLAN.with_hosts((shop, direct))
-    assert extended.by_address["198.19.7.200"].service == "shop"
+    assert extended.by_address["198.19.8.200"].service == "shop"
     assert len({h.ipv4 for h in extended.hosts}) == len(extended.hosts)
 
 
@@ -47,20 +47,20 @@ def test_zone_records_load_into_the_real_zones(tmp_path: Path) -> None:
     for zone, text in generate.zone_records(own(), PLAN).items():
         (tmp_path / f"{zone}.records").write_text(text)
     zones = ZoneSet(
-        load_zone(ZONES / f, "198.19.7", tmp_path) for f in ("example.com.zone", "edgecdn.net.zone")
+        load_zone(ZONES / f, "198.19.8", tmp_path) for f in ("example.com.zone", "edgecdn.net.zone")
     )
     example, cdn = zones.zones["example.com."], zones.zones["edgecdn.net."]
     cname = example.get("shop.example.com.", QTYPE.CNAME)
     assert [str(rr.rdata) for rr in cname] == ["shop.example.com.edgecdn.net."]
     assert [str(rr.rdata) for rr in example.get("shop-origin.example.com.", QTYPE.A)] == [
-        "198.19.7.200"
+        "198.19.8.200"
     ]
-    assert [str(rr.rdata) for rr in example.get("direct.example.com.", QTYPE.A)] == ["198.19.7.201"]
+    assert [str(rr.rdata) for rr in example.get("direct.example.com.", QTYPE.A)] == ["198.19.8.201"]
     assert [str(rr.rdata) for rr in cdn.get("shop.example.com.edgecdn.net.", QTYPE.A)] == [
-        "198.19.7.80"
+        "198.19.8.80"
     ]
     # The committed data is all still there, renumbered.
-    assert [str(rr.rdata) for rr in example.get("origin.example.com.", QTYPE.A)] == ["198.19.7.90"]
+    assert [str(rr.rdata) for rr in example.get("origin.example.com.", QTYPE.A)] == ["198.19.8.90"]
 
 
 def test_no_records_dir_leaves_the_zone_as_written(tmp_path: Path) -> None:
@@ -89,8 +89,8 @@ def test_override_adds_the_services_and_wires_the_lab(tmp_path: Path) -> None:
         doc["services"][k] for k in ("shop", "direct", "ns-example", "ns-cdn", "edge")
     )
     assert shop["build"] == {"context": str(EXAMPLE.parent)}
-    assert shop["networks"] == {"internet": {"ipv4_address": "198.19.7.200"}}
-    assert shop["environment"]["LAB_RESOLVER"] == "198.19.7.53"
+    assert shop["networks"] == {"internet": {"ipv4_address": "198.19.8.200"}}
+    assert shop["environment"]["LAB_RESOLVER"] == "198.19.8.53"
     assert f"{tmp_path / 'own' / 'certs' / 'ca.crt'}:/certs/ca.crt:ro" in shop["volumes"]
     assert any(v.endswith(":/certs/user/shop.example.com.key:ro") for v in shop["volumes"])
     assert any(v.endswith(":/etc/resolv.conf") for v in shop["volumes"])
@@ -121,7 +121,7 @@ def test_write_issues_certificates_and_is_remembered(tmp_path: Path, certs: Path
     verify_leaf(chain(folder / "certs" / "direct.example.com.crt"), root, "direct.example.com")
     for name in ("www.example.com", "shop.example.com"):
         verify_leaf(chain(folder / "edge" / "edge.crt"), root, name)
-    assert (folder / "resolv.conf").read_text().startswith("nameserver 198.19.7.53\n")
+    assert (folder / "resolv.conf").read_text().startswith("nameserver 198.19.8.53\n")
     assert yaml.safe_load(path.read_text())["services"]["shop"]["hostname"] == "shop.example.com"
     override, hosts = generate.remembered(tmp_path, "p", topology.plan("198.19.9.0/24"))
     assert override == path
@@ -138,5 +138,5 @@ def test_a_run_records_the_services_for_the_capture_names() -> None:
     plan = PLAN.with_hosts(generate.hosts(own(), PLAN))
     doc = {"subnet": PLAN.subnet, "own_hosts": topology.own_hosts(plan)}
     again = topology.plan_of(doc)
-    assert again.by_address["198.19.7.200"].dns_name == "shop.example.com"
-    assert again.by_address["198.19.7.201"].own
+    assert again.by_address["198.19.8.200"].dns_name == "shop.example.com"
+    assert again.by_address["198.19.8.201"].own

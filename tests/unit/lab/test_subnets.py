@@ -72,11 +72,11 @@ def test_choose_the_first_free_pool_subnet_beside_another_lab() -> None:
 
 def test_choose_what_was_asked_or_refuse() -> None:
     """LAB_SUBNET is taken as given, normalised; when it is in use that is an error, not a move."""
-    assert subnets.choose(taken(topology.SUBNET), wanted=" 198.19.7.0/24") == "198.19.7.0/24"
-    with pytest.raises(ValueError, match="LAB_SUBNET=198.19.7.0/24 is already used by network"):
-        subnets.choose(taken("198.19.0.0/16"), wanted="198.19.7.0/24")
+    assert subnets.choose(taken(topology.SUBNET), wanted=" 198.19.8.0/24") == "198.19.8.0/24"
+    with pytest.raises(ValueError, match="LAB_SUBNET=198.19.8.0/24 is already used by network"):
+        subnets.choose(taken("198.19.0.0/16"), wanted="198.19.8.0/24")
     with pytest.raises(ValueError, match="IPv4 /24"):
-        subnets.choose([], wanted="198.19.7.0/25")
+        subnets.choose([], wanted="198.19.8.0/25")
 
 
 def test_choose_prefers_the_remembered_subnet() -> None:
@@ -174,8 +174,8 @@ def test_create_steps_past_a_subnet_docker_calls_overlapping(tmp_path: Path) -> 
 def test_create_keeps_an_asked_subnet_or_fails(tmp_path: Path) -> None:
     """LAB_SUBNET in use is an error with what uses it; Docker's refusal of it is too."""
     with pytest.raises(LabError, match="already used by network 198.19.0.0/16"):
-        FakeDockerLab(tmp_path, ["198.19.0.0/16"], [], subnet="198.19.7.0/24").create()
-    lab = FakeDockerLab(tmp_path, [], [(1, "Pool overlaps")], subnet="198.19.7.0/24")
+        FakeDockerLab(tmp_path, ["198.19.0.0/16"], [], subnet="198.19.8.0/24").create()
+    lab = FakeDockerLab(tmp_path, [], [(1, "Pool overlaps")], subnet="198.19.8.0/24")
     with pytest.raises(LabError, match="Pool overlaps"):
         lab.create()
     assert len(lab.calls) == 1

@@ -45,24 +45,24 @@ def test_zone_glue_matches_servers() -> None:
 
 # --- One plan per lab: everything follows from the subnet ----------------------
 
-OTHER = "198.19.7.0/24"
+OTHER = "198.19.8.0/24"
 
 
 def test_a_plan_keeps_each_hosts_last_octet() -> None:
     """plan(subnet) puts every host at its documentation plan's last octet in that /24."""
     other = topology.plan(OTHER)
-    assert (other.subnet, other.prefix, other.gateway) == (OTHER, "198.19.7", "198.19.7.1")
+    assert (other.subnet, other.prefix, other.gateway) == (OTHER, "198.19.8", "198.19.8.1")
     assert [h.service for h in other.hosts] == [h.service for h in topology.HOSTS]
     for mine, doc in zip(other.hosts, topology.HOSTS, strict=True):
-        assert mine.ipv4 == "198.19.7." + doc.ipv4.rsplit(".", 1)[1], mine.service
+        assert mine.ipv4 == "198.19.8." + doc.ipv4.rsplit(".", 1)[1], mine.service
         assert (mine.dns_name, mine.role, mine.serves) == (doc.dns_name, doc.role, doc.serves)
-    assert other.address("resolver") == "198.19.7.53"
-    assert other.by_address["198.19.7.80"].service == "edge"
+    assert other.address("resolver") == "198.19.8.53"
+    assert other.by_address["198.19.8.80"].service == "edge"
     assert topology.plan(topology.SUBNET) is topology.DEFAULT_PLAN
 
 
 @pytest.mark.parametrize(
-    "bad", ["198.19.7.0/23", "198.19.7.5/24", "2001:db8::/64", "198.19.7", "nonsense"]
+    "bad", ["198.19.8.0/23", "198.19.8.5/24", "2001:db8::/64", "198.19.8", "nonsense"]
 )
 def test_a_plan_needs_an_ipv4_slash_24(bad: str) -> None:
     """Each host keeps its last octet, so only a whole IPv4 /24 can hold the plan."""
@@ -81,7 +81,7 @@ def test_compose_follows_the_lab_variables() -> None:
     """With lab/compose.py's LAB_NET and LAB_PROJECT, compose.yaml is the other lab's plan."""
     other = topology.plan(OTHER)
     env = composefile.lab_variables("second", other)
-    assert env == {"LAB_PROJECT": "second", "LAB_NET": "198.19.7"}
+    assert env == {"LAB_PROJECT": "second", "LAB_NET": "198.19.8"}
     doc = composefile.load(env)
     assert doc["name"] == "second"
     for host in other.hosts:
@@ -91,12 +91,12 @@ def test_compose_follows_the_lab_variables() -> None:
         if "LAB_RESOLVER" in spec["environment"]:
             assert spec["environment"]["LAB_RESOLVER"] == other.address("resolver")
     assert doc["networks"]["internet"]["ipam"]["config"] == [
-        {"subnet": OTHER, "gateway": "198.19.7.1"}
+        {"subnet": OTHER, "gateway": "198.19.8.1"}
     ]
     resolver = doc["services"]["resolver"]
     assert resolver["command"][resolver["command"].index("--allow") + 1] == OTHER
     for dns in ("root-a", "root-b", "tld-a", "tld-b", "ns-example", "ns-cdn", "resolver"):
-        assert doc["services"][dns]["environment"] == {"LAB_NET": "198.19.7"}, dns
+        assert doc["services"][dns]["environment"] == {"LAB_NET": "198.19.8"}, dns
 
 
 def test_compose_interpolation_rules() -> None:
@@ -136,9 +136,9 @@ def test_root_hints_renumbered_into_the_plan() -> None:
     from services.resolver.hints import RootServer, load_hints
 
     hints = ROOT / "services" / "zones" / "root.zone"
-    assert load_hints(hints, environ={"LAB_NET": "198.19.7"}) == [
-        RootServer("a.root-servers.net.", ("198.19.7.4",)),
-        RootServer("b.root-servers.net.", ("198.19.7.5",)),
+    assert load_hints(hints, environ={"LAB_NET": "198.19.8"}) == [
+        RootServer("a.root-servers.net.", ("198.19.8.4",)),
+        RootServer("b.root-servers.net.", ("198.19.8.5",)),
     ]
     assert load_hints(hints, environ={})[0].addresses == (topology.BY_SERVICE["root-a"].ipv4,)
 
@@ -150,15 +150,15 @@ def test_packet_filters_and_walks_use_the_labs_addresses() -> None:
 
     other = topology.plan(OTHER)
     assert expand_filter("ip.src == $resolver && ip.dst in $roots", other) == (
-        "ip.src == 198.19.7.53 && ip.dst in {198.19.7.4, 198.19.7.5}"
+        "ip.src == 198.19.8.53 && ip.dst in {198.19.8.4, 198.19.8.5}"
     )
-    assert expand_filter("ip.addr == $origin-2", other) == "ip.addr == 198.19.7.92"
+    assert expand_filter("ip.addr == $origin-2", other) == "ip.addr == 198.19.8.92"
     questions = [
-        Question(1, "198.19.7.100", "198.19.7.53", "www.example.com"),
-        Question(2, "198.19.7.53", "198.19.7.5", "com"),
-        Question(3, "198.19.7.53", "198.19.7.12", "example.com"),
+        Question(1, "198.19.8.100", "198.19.8.53", "www.example.com"),
+        Question(2, "198.19.8.53", "198.19.8.5", "com"),
+        Question(3, "198.19.8.53", "198.19.8.12", "example.com"),
     ]
-    path = path_for(questions, "www.example.com", "198.19.7.53", "198.19.7.100", other)
+    path = path_for(questions, "www.example.com", "198.19.8.53", "198.19.8.100", other)
     assert path == ["roots", "tlds"]
 
 
@@ -171,7 +171,7 @@ def test_delay_plan_capture_filter_and_names_follow_the_plan() -> None:
     other = topology.plan(OTHER)
     doc = distance.host_plans("default", topology.PROFILES["default"], other)
     assert set(doc["hosts"]) == {h.ipv4 for h in other.hosts}
-    assert doc["hosts"]["198.19.7.53"]["peers"]["198.19.7.100"]["delay_ms"] == 18.0
-    assert lab_filter(other.gateway).endswith("not host 198.19.7.1")
+    assert doc["hosts"]["198.19.8.53"]["peers"]["198.19.8.100"]["delay_ms"] == 18.0
+    assert lab_filter(other.gateway).endswith("not host 198.19.8.1")
     assert DEFAULT_FILTER.endswith("not host 198.51.100.1")
-    assert lab_names(other)["198.19.7.4"] == "root-a a.root-servers.net"
+    assert lab_names(other)["198.19.8.4"] == "root-a a.root-servers.net"
