@@ -267,7 +267,8 @@ async def test_upstream_file_missing_then_written_then_emptied(
     source = UpstreamFile(lease, port=upstream.port)
     lab = await start_forwarder(upstream, clock, upstream=source, cache=False)
     try:
-        assert (await lab.ask(WWW)).header.rcode == RCODE.SERVFAIL
+        for _ in range(2):
+            assert (await lab.ask(WWW)).header.rcode == RCODE.SERVFAIL
         assert query_lines(log)[-1].reason.startswith(NO_LEASE)  # type: ignore[attr-defined]
         lease.write_text("# written by the DHCP lease hook\nnameserver 127.0.0.1\n")
         upstream.records[WWW] = positive((300, "192.0.2.80"))
