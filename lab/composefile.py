@@ -47,8 +47,13 @@ def lab_variables(
     project: str = "weblab", plan: topology.Plan = topology.DEFAULT_PLAN
 ) -> dict[str, str]:
     """The variables lab/compose.py gives `docker compose` for a lab PROJECT in PLAN."""
-    return {"LAB_PROJECT": project, "LAB_NET": plan.prefix, "LAB_ISP": plan.prefix_of("isp"),
-            "LAB_HOME": plan.prefix_of("home"), "LAB_TRANSIT": plan.prefix_of("transit")}  # fmt: skip
+    return {
+        "LAB_PROJECT": project,
+        "LAB_NET": plan.prefix,
+        "LAB_ISP": plan.prefix_of("isp"),
+        "LAB_HOME": plan.prefix_of("home"),
+        "LAB_TRANSIT": plan.prefix_of("transit"),
+    }
 
 
 def load(env: Mapping[str, str] | None = None, path: Path = ROOT / "compose.yaml") -> Any:

@@ -34,8 +34,7 @@ from lab import topology
 ENV = "LAB_SUBNET"
 POOL = ipaddress.IPv4Network("198.18.0.0/15")
 RESERVED = tuple(
-    ipaddress.IPv4Network(n)
-    for n in ("198.18.0.0/22", "198.18.200.0/22", "192.0.2.0/24")
+    ipaddress.IPv4Network(n) for n in ("198.18.0.0/22", "198.18.200.0/22", "192.0.2.0/24")
 )
 PROJECT_LABEL = "com.docker.compose.project"
 

@@ -36,8 +36,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab.capture.pcapng import EPB, IDB, SHB, Block, _encode_options, _options, _tsresol
-from lab.capture.pcapng import read_blocks, write_blocks
+from lab.capture.pcapng import (
+    EPB,
+    IDB,
+    SHB,
+    Block,
+    _encode_options,
+    _options,
+    _tsresol,
+    read_blocks,
+    write_blocks,
+)
 
 IF_NAME = 2
 IF_DESCRIPTION = 3

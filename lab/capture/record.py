@@ -100,7 +100,8 @@ class ContainerCapture:
         self, interfaces: Sequence[str], raw_file: Path, image: str,
         bpf: str | None = DEFAULT_FILTER,
     ) -> None:  # fmt: skip
-        self.interfaces, self.raw_file, self.image, self.bpf = list(interfaces), raw_file, image, bpf
+        self.interfaces, self.raw_file, self.image = list(interfaces), raw_file, image
+        self.bpf = bpf
         self.interface = ", ".join(self.interfaces)
         self.cid = ""
 
@@ -281,10 +282,14 @@ def seal(folder: Path, networks: Mapping[str, str], bridges: Mapping[str, str],
     the handshakes they hold."""
     raw = folder / "raw.pcapng"
     view, every = folder / "raw-view.pcapng", folder / "raw-hops.pcapng"
-    interfaces = [(net, f"{bridge} {networks.get(net, '')}".strip()) for net, bridge in bridges.items()]
+    interfaces = [
+        (net, f"{bridge} {networks.get(net, '')}".strip()) for net, bridge in bridges.items()
+    ]
     hops.split(raw, view, every, interfaces)
     raw.unlink()
-    n_keys = collect_keylogs(keylog_dir, list(extra_keys), folder / "keys.log", client_randoms(view))
+    n_keys = collect_keylogs(
+        keylog_dir, list(extra_keys), folder / "keys.log", client_randoms(view)
+    )
     embed_secrets(view, folder / "keys.log", folder / "capture.pcapng")
     embed_secrets(every, folder / "keys.log", folder / "hops.pcapng")
     return n_keys

@@ -70,10 +70,16 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m services.router", description=__doc__)
     ap.add_argument("--name", default="router", help="for log lines")
     ap.add_argument("--route", action="append", default=[], metavar="'DST via GW'")
-    ap.add_argument("--masquerade", metavar="SUBNET",
-                    help="NAT SUBNET behind the address of the interface the default route uses")  # fmt: skip
+    ap.add_argument(
+        "--masquerade",
+        metavar="SUBNET",
+        help="NAT SUBNET behind the address of the interface the default route uses",
+    )
     args = ap.parse_args(argv)
-    say = lambda m: print(json.dumps({"router": args.name, "msg": m}), flush=True)  # noqa: E731
+
+    def say(m: str) -> None:  # a JSON log line; services never print prose
+        print(json.dumps({"router": args.name, "msg": m}), flush=True)
+
     try:
         ifaces = interfaces()
         say("interfaces " + ", ".join(f"{n} {i}" for n, i in sorted(ifaces.items())))
