@@ -37,7 +37,11 @@ def rule(bridge: str, project: str) -> list[str]:
 
 
 def _iptables(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["iptables", "-w", *args], capture_output=True, text=True, check=False)
+    cmd = ["iptables", "-w", *args]
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, check=False)
+    except FileNotFoundError:  # no iptables on this host: no Docker rules to get past either
+        return subprocess.CompletedProcess(cmd, 127, "", "iptables is not installed")
 
 
 def allow(bridges: Iterable[str], project: str) -> list[str]:
@@ -58,13 +62,17 @@ def allow(bridges: Iterable[str], project: str) -> list[str]:
 
 
 def ours(listing: str, project: str) -> list[list[str]]:
-    """The rules of ``iptables -S DOCKER-USER`` LISTING that PROJECT added, as -D arguments."""
-    tag = f'--comment {comment(project)}'
+    """The rules of ``iptables -S DOCKER-USER`` LISTING that PROJECT added, as -D arguments.
+
+    The comment must be PROJECT's exactly: project ``weblab`` leaves ``weblab-2``'s alone."""
     out = []
     for line in listing.splitlines():
-        words = line.split()
-        if words[:2] == ["-A", CHAIN] and tag in line.replace('"', ""):
-            out.append([w.strip('"') for w in words[2:]])
+        words = [w.strip('"') for w in line.split()]
+        if words[:2] != ["-A", CHAIN]:
+            continue
+        comments = [words[i + 1] for i, w in enumerate(words[:-1]) if w == "--comment"]
+        if comment(project) in comments:
+            out.append(words[2:])
     return out
 
 

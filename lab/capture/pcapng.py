@@ -210,7 +210,9 @@ def lab_names(plan: topology.Plan = topology.DEFAULT_PLAN) -> dict[str, str]:
     (nameres.network_name): use ``tshark -N n`` or View > Name Resolution >
     Resolve Network Addresses.
     """
-    return {h.ipv4: f"{h.service} {h.dns_name}" for h in plan.hosts}
+    # Every address of a host: a router is seen on each of its networks (the home router's
+    # WAN address is the home's public address, where the NAT puts the client).
+    return {a: f"{h.service} {h.dns_name}" for h in plan.hosts for a in h.addresses.values()}
 
 
 def step_comments(

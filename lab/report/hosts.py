@@ -66,6 +66,7 @@ def lifeline_order(addresses: Iterable[str]) -> list[str]:
     p = plan()
     seen = list(dict.fromkeys(addresses))
     first = [p.address(s) for s in ROLE_NAMED]
-    rank = {a: i for i, a in enumerate(first + [h.ipv4 for h in p.hosts if h.ipv4 not in first])}
+    rest = [a for h in p.hosts for a in h.addresses.values() if a not in first]
+    rank = {a: i for i, a in enumerate(first + rest)}
     known = sorted((a for a in seen if a in rank), key=rank.__getitem__)
     return known + [a for a in seen if a not in rank]

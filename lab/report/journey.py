@@ -93,25 +93,30 @@ def journey(messages: Sequence[Message]) -> list[Hop]:
     from before the client's first message (a health check's answer, a FIN) are
     not one, so they neither number a hop nor turn its arrow round.
     """
+    # A router is one host on the map whichever interface it spoke from (the home
+    # router's own DNS lookups leave from its WAN address, the home's public one).
+    primary = {a: h.ipv4 for h in plan_hosts.plan().hosts for a in h.addresses.values()}
     pairs: dict[frozenset[str], list[Message]] = {}
     for m in list(messages)[path_start(messages) :]:
-        key = frozenset((m.src, m.dst))
-        if m.src != m.dst and (key in pairs or opens(m)):
+        src, dst = primary.get(m.src, m.src), primary.get(m.dst, m.dst)
+        key = frozenset((src, dst))
+        if src != dst and (key in pairs or opens(m)):
             pairs.setdefault(key, []).append(m)
     hops = []
     for n, pair in enumerate(sorted(pairs.values(), key=lambda p: p[0].frame), start=1):
         first = pair[0]
+        src, dst = primary.get(first.src, first.src), primary.get(first.dst, first.dst)
         hops.append(
             Hop(
                 number=n,
                 frame=first.frame,
-                src=first.src,
-                dst=first.dst,
+                src=src,
+                dst=dst,
                 proto=_proto(first),
                 label=_label(first, pair),
                 messages=len(pair),
                 protos=tuple(dict.fromkeys(_proto(m) for m in pair)),
-                answered=any(m.src == first.dst for m in pair),
+                answered=any(primary.get(m.src, m.src) == dst for m in pair),
             )
         )
     return hops
@@ -120,6 +125,8 @@ def journey(messages: Sequence[Message]) -> list[Hop]:
 def column(host: Host) -> str:
     """The map column of a host, from its role and what it serves."""
     role = host.role.lower()
+    if host.router:  # by what it is, not by what it also runs ("NAT, DHCP, DNS forwarder")
+        return "other"
     if host.service == "client" or "client" in role:
         return "client"
     if "resolver" in role:
