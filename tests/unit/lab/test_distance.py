@@ -35,13 +35,31 @@ def test_default_round_trips(a: str, b: str, rtt: float) -> None:
 
 
 def test_the_server_holds_the_whole_round_trip_toward_each_asker() -> None:
-    """The resolver's plan holds replies to the client 18 ms and to the edge 2 ms."""
+    """The resolver's plan holds replies to the client 18 ms and to the edge 2 ms; the client
+    is the address the resolver sees it at, the home's public one (the NAT)."""
+    plan = topology.DEFAULT_PLAN
     doc = distance.host_plans("default", topology.PROFILES["default"])
     resolver = doc["hosts"][BY_SERVICE["resolver"].ipv4]
     assert resolver["serves"] == ["udp/53", "tcp/53"]
-    assert resolver["peers"][BY_SERVICE["client"].ipv4] == {"delay_ms": 18.0, "jitter_ms": 0.0}
+    assert resolver["peers"][plan.public] == {"delay_ms": 18.0, "jitter_ms": 0.0}
+    assert BY_SERVICE["client"].ipv4 not in resolver["peers"]  # never seen behind the NAT
     assert resolver["peers"][BY_SERVICE["edge"].ipv4] == {"delay_ms": 2.0, "jitter_ms": 0.0}
     assert BY_SERVICE["resolver"].ipv4 not in resolver["peers"]  # never itself
+
+
+def test_routers_add_no_distance_and_are_nobodys_peer() -> None:
+    """The routers get no delay plan and no host holds anything for them; every other host
+    has its entry at its own address (each daemon finds its own)."""
+    plan = topology.DEFAULT_PLAN
+    doc = distance.host_plans("default", topology.PROFILES["default"])
+    routers = {h for h in plan.hosts if h.router}
+    assert {h.service for h in routers} == {"home-router", "isp-router", "ix-router"}
+    assert set(doc["hosts"]) == {h.ipv4 for h in plan.hosts if not h.router}
+    router_addresses = {a for h in routers for a in h.addresses.values()} - {plan.public}
+    for entry in doc["hosts"].values():
+        assert not router_addresses & set(entry["peers"]), entry["service"]
+    # The client's own daemon holds what it serves (nothing) at its LAN address.
+    assert doc["hosts"][plan.address("client")]["service"] == "client"
 
 
 def test_the_lan_profile_holds_nothing() -> None:
@@ -56,7 +74,8 @@ def test_mobile_puts_jitter_and_loss_on_the_access_line() -> None:
     client = doc["hosts"][BY_SERVICE["client"].ipv4]
     assert client["loss_pct"] == 1.0
     edge = doc["hosts"][BY_SERVICE["edge"].ipv4]
-    assert edge["peers"][BY_SERVICE["client"].ipv4] == {"delay_ms": 82.0, "jitter_ms": 8.0}
+    public = topology.DEFAULT_PLAN.public  # the client, as the edge sees it
+    assert edge["peers"][public] == {"delay_ms": 82.0, "jitter_ms": 8.0}
 
 
 def test_a_custom_profile_overrides_one_link() -> None:

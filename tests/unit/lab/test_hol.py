@@ -19,9 +19,11 @@ from lab.scenario.expect import StepOutcome, _hol_check
 from lab.scenario.faults import _iptables_rules
 from lab.scenario.spec import Fault
 
-from ..report.conftest import needs_tshark
+from ..report.conftest import FLAT, needs_tshark
 
 DATA = Path(__file__).parents[1] / "report" / "data" / "hol-run"
+# Recorded before the home network: the client at its flat-plan address, 198.51.100.100.
+CLIENT = FLAT.address("client")
 
 
 def _step(index: int) -> dict[str, Any]:
@@ -31,7 +33,8 @@ def _step(index: int) -> dict[str, Any]:
 
 def _analyse(index: int) -> hol.Hol:
     s = _step(index)
-    found = hol.analyse(DATA / "capture.pcapng", index, s["fetches"], s["started"], s["finished"])
+    found = hol.analyse(DATA / "capture.pcapng", index, s["fetches"], s["started"], s["finished"],
+                        CLIENT)  # fmt: skip
     assert found is not None
     return found
 

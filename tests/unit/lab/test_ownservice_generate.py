@@ -90,7 +90,7 @@ def test_override_adds_the_services_and_wires_the_lab(tmp_path: Path) -> None:
     )
     assert shop["build"] == {"context": str(EXAMPLE.parent)}
     assert shop["networks"] == {"internet": {"ipv4_address": "198.19.8.200"}}
-    assert shop["environment"]["LAB_RESOLVER"] == "198.19.8.53"
+    assert shop["environment"]["LAB_RESOLVER"] == "198.19.9.53"  # on the ISP's network
     assert f"{tmp_path / 'own' / 'certs' / 'ca.crt'}:/certs/ca.crt:ro" in shop["volumes"]
     assert any(v.endswith(":/certs/user/shop.example.com.key:ro") for v in shop["volumes"])
     assert any(v.endswith(":/etc/resolv.conf") for v in shop["volumes"])
@@ -121,13 +121,13 @@ def test_write_issues_certificates_and_is_remembered(tmp_path: Path, certs: Path
     verify_leaf(chain(folder / "certs" / "direct.example.com.crt"), root, "direct.example.com")
     for name in ("www.example.com", "shop.example.com"):
         verify_leaf(chain(folder / "edge" / "edge.crt"), root, name)
-    assert (folder / "resolv.conf").read_text().startswith("nameserver 198.19.8.53\n")
+    assert (folder / "resolv.conf").read_text().startswith("nameserver 198.19.9.53\n")
     assert yaml.safe_load(path.read_text())["services"]["shop"]["hostname"] == "shop.example.com"
-    override, hosts = generate.remembered(tmp_path, "p", topology.plan("198.19.9.0/24"))
+    override, hosts = generate.remembered(tmp_path, "p", topology.plan("198.19.12.0/24"))
     assert override == path
     assert [(h.service, h.ipv4) for h in hosts] == [
-        ("shop", "198.19.9.200"),
-        ("direct", "198.19.9.201"),
+        ("shop", "198.19.12.200"),
+        ("direct", "198.19.12.201"),
     ]
     generate.forget(tmp_path, "p")
     assert generate.remembered(tmp_path, "p", PLAN) == (None, ())

@@ -1,4 +1,4 @@
-"""lab.subnets and Lab: which /24 a lab starts in, remembered per project (no Docker)."""
+"""lab.subnets and Lab: which /22 a lab starts in, remembered per project (no Docker)."""
 
 from __future__ import annotations
 
@@ -21,14 +21,30 @@ def network(name: str, subnet: str, project: str | None = None) -> dict[str, Any
 
 
 def test_the_pool_leaves_out_reserved_networks() -> None:
-    """198.19.0.0/24 first; never the home network's two /24s, the bench's, or 192.0.2.0/24."""
+    """The first /24 of each free /22, 198.19.0.0/24 first; no lab's four networks touch the
+    documentation plan's home and transit, the bench's network, or 192.0.2.0/24."""
     pool = list(subnets.candidates())
-    assert pool[0] == "198.19.0.0/24"
-    assert len(pool) == 512 - 3
-    for reserved in ("198.18.0.0/24", "198.18.1.0/24", "198.18.200.0/24", "192.0.2.0/24"):
-        assert reserved not in pool
-    assert all(ipaddress.IPv4Network(n).subnet_of(subnets.POOL) for n in pool)
+    assert pool[:3] == ["198.19.0.0/24", "198.19.4.0/24", "198.19.8.0/24"]
+    assert pool[64] == "198.18.4.0/24"  # then the lower half, past the home and transit /22
+    assert len(pool) == 128 - 2  # 198.18.0.0/22 and 198.18.200.0/22 left out
+    assert len(set(pool)) == len(pool)
+    for first in pool:
+        nets = [ipaddress.IPv4Network(n) for n in topology.network_subnets(first).values()]
+        assert ipaddress.IPv4Network(first).network_address.packed[2] % 4 == 0, first
+        assert all(n.subnet_of(subnets.POOL) for n in nets), first
+        for reserved in ("198.18.0.0/24", "198.18.1.0/24", "198.18.200.0/24", "192.0.2.0/24"):
+            assert not any(n.overlaps(ipaddress.IPv4Network(reserved)) for n in nets), first
     assert topology.SUBNET not in pool
+
+
+def test_a_conflict_on_any_of_the_four_networks_counts() -> None:
+    """A lab at 198.19.4.0/24 also holds .5, .6 and .7 (isp, home, transit): a network on any
+    of them is a conflict; one on the next /22 is not."""
+    assert subnets.conflict("198.19.4.0/24", taken("198.19.6.0/24")) is not None
+    assert subnets.conflict("198.19.4.0/24", taken("198.19.7.128/25")) is not None
+    assert subnets.conflict("198.19.4.0/24", taken("198.19.8.0/24", "198.19.3.0/24")) is None
+    # The documentation plan's four networks: a host route into its ISP's TEST-NET-3 too.
+    assert subnets.conflict(topology.SUBNET, taken("203.0.113.0/24")) is not None
 
 
 def test_taken_reads_networks_and_routes_but_not_the_labs_own() -> None:
@@ -65,9 +81,11 @@ def test_choose_the_default_while_it_is_free() -> None:
 
 
 def test_choose_the_first_free_pool_subnet_beside_another_lab() -> None:
-    """A second (third) lab gets the first /24 of the pool nothing overlaps."""
+    """A second (third) lab gets the first /22 of the pool nothing overlaps, named by its
+    first /24."""
     assert subnets.choose(taken(topology.SUBNET)) == "198.19.0.0/24"
-    assert subnets.choose(taken(topology.SUBNET, "198.19.0.0/23")) == "198.19.2.0/24"
+    assert subnets.choose(taken(topology.SUBNET, "198.19.0.0/23")) == "198.19.4.0/24"
+    assert subnets.choose(taken(topology.SUBNET, "198.19.3.0/24")) == "198.19.4.0/24"
 
 
 def test_choose_what_was_asked_or_refuse() -> None:
@@ -86,7 +104,7 @@ def test_choose_prefers_the_remembered_subnet() -> None:
 
 def test_an_exhausted_pool_is_an_error() -> None:
     """With everything taken the lab says so instead of starting in a used subnet."""
-    with pytest.raises(ValueError, match="no free /24"):
+    with pytest.raises(ValueError, match="no free /22"):
         subnets.choose(taken(topology.SUBNET, "198.18.0.0/15"))
 
 
@@ -132,6 +150,9 @@ def no_lab_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("LAB_SUBNET", raising=False)
     monkeypatch.delenv("LAB_PROJECT", raising=False)
     monkeypatch.setattr("lab.compose.LOCK", tmp_path / "subnets.lock")
+    # `lab down` revokes the project's DOCKER-USER rules: never the host's real iptables here.
+    monkeypatch.setattr("lab.bridges._iptables", lambda *args: subprocess.CompletedProcess(
+        ["iptables", *args], 1, "", "iptables: No chain/target/match by that name."))  # fmt: skip
 
 
 def test_lab_plan_from_state_then_env_then_default(
@@ -139,16 +160,20 @@ def test_lab_plan_from_state_then_env_then_default(
 ) -> None:
     """A lab uses the subnet it was started in; else LAB_SUBNET; else the documentation plan."""
     assert Lab("second", tmp_path).plan is topology.DEFAULT_PLAN
-    monkeypatch.setenv("LAB_SUBNET", "198.19.5.0/24")
-    assert Lab("second", tmp_path).plan.subnet == "198.19.5.0/24"
+    monkeypatch.setenv("LAB_SUBNET", "198.19.4.0/24")
+    assert Lab("second", tmp_path).plan.subnet == "198.19.4.0/24"
     subnets.remember(tmp_path, "second", "198.19.0.0/24")
     assert Lab("second", tmp_path).plan.subnet == "198.19.0.0/24"  # it is up there
-    assert Lab("second", tmp_path, subnet="198.19.6.0/24").plan.subnet == "198.19.6.0/24"
+    assert Lab("second", tmp_path, subnet="198.19.8.0/24").plan.subnet == "198.19.8.0/24"
     assert Lab("second", tmp_path).compose_env() == {
-        "LAB_PROJECT": "second", "LAB_NET": "198.19.0"
+        "LAB_PROJECT": "second", "LAB_NET": "198.19.0", "LAB_ISP": "198.19.1",
+        "LAB_HOME": "198.19.2", "LAB_TRANSIT": "198.19.3",
     }  # fmt: skip
     monkeypatch.setenv("LAB_SUBNET", "10.0.0.0/8")
     with pytest.raises(UsageError, match="LAB_SUBNET"):
+        Lab("second", tmp_path)
+    monkeypatch.setenv("LAB_SUBNET", "198.19.5.0/24")  # not on a /22 boundary
+    with pytest.raises(UsageError, match=r"LAB_SUBNET.*divides by 4, like 198\.19\.4\.0/24"):
         Lab("second", tmp_path)
 
 
@@ -157,18 +182,21 @@ def test_create_moves_a_second_lab_to_a_free_subnet(tmp_path: Path) -> None:
     lab = FakeDockerLab(tmp_path, [topology.SUBNET], [], project="second")
     lab.create()
     assert lab.plan.subnet == "198.19.0.0/24"
-    assert lab.calls == [(("up", "--no-start"), {"LAB_PROJECT": "second", "LAB_NET": "198.19.0"})]
+    assert lab.calls == [(("up", "--no-start"), {
+        "LAB_PROJECT": "second", "LAB_NET": "198.19.0", "LAB_ISP": "198.19.1",
+        "LAB_HOME": "198.19.2", "LAB_TRANSIT": "198.19.3",
+    })]  # fmt: skip
     assert subnets.remembered(tmp_path, "second") == "198.19.0.0/24"
     assert Lab("second", tmp_path).plan.address("edge") == "198.19.0.80"
 
 
 def test_create_steps_past_a_subnet_docker_calls_overlapping(tmp_path: Path) -> None:
-    """Another lab that took the chosen /24 a moment earlier: the next free one is tried."""
+    """Another lab that took the chosen /22 a moment earlier: the next free one is tried."""
     overlap = "Error response from daemon: invalid pool request: Pool overlaps with other one"
     lab = FakeDockerLab(tmp_path, [topology.SUBNET], [(1, overlap)], project="second")
     lab.create()
-    assert [env["LAB_NET"] for _, env in lab.calls] == ["198.19.0", "198.19.1"]
-    assert lab.plan.subnet == "198.19.1.0/24"
+    assert [env["LAB_NET"] for _, env in lab.calls] == ["198.19.0", "198.19.4"]
+    assert lab.plan.subnet == "198.19.4.0/24"
 
 
 def test_create_keeps_an_asked_subnet_or_fails(tmp_path: Path) -> None:

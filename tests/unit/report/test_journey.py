@@ -2,13 +2,17 @@
 
 import re
 
+import pytest
+
 from lab.report.journey import column, journey, journey_section, journey_svg
 from lab.report.packets import Message, read_messages
-from lab.topology import BY_SERVICE, HOSTS
+from lab.topology import BY_SERVICE, DEFAULT_PLAN, HOSTS
 
-from .conftest import SAMPLE, needs_tshark
+from .conftest import FLAT, FLAT_IP, SAMPLE, needs_tshark
 
-IP = {s: h.ipv4 for s, h in BY_SERVICE.items()}
+# The sample run is a flat one (before the home network): its hosts, named from its plan.
+IP = FLAT_IP
+pytestmark = pytest.mark.usefixtures("fixture_plan")
 
 
 def msg(frame: int, src: str, dst: str, proto: str = "dns", kind: str = "query") -> Message:
@@ -43,8 +47,8 @@ def test_cold_browse_svg_badges_hosts_and_grey() -> None:
     assert numbers == [str(h.number) for h in hops]
     found = re.findall(r'class="jhost (\w+)" data-address="([^"]+)"', svg)
     states = {addr: state for state, addr in found}
-    assert len(found) == len(HOSTS)
-    assert set(states) == {h.ipv4 for h in HOSTS}
+    assert len(found) == len(FLAT.hosts)
+    assert set(states) == {h.ipv4 for h in FLAT.hosts}
     touched = {a for h in hops for a in (h.src, h.dst)}
     assert {a for a, s in states.items() if s == "seen"} == touched
     for service in ("root-b", "tld-b", "origin", "api", "badcert"):
@@ -100,6 +104,8 @@ def test_columns_by_role() -> None:
     assert {cols[s] for s in ("origin", "origin-2", "api", "badcert")} == {"origin"}
     router = BY_SERVICE["edge"].__class__("router-1", "core router", "198.51.100.2", "r1.isp.test")
     assert column(router) == "other"
+    # The lab's routers are routers, whatever else they run (the home router's DNS cache).
+    assert {cols[s] for s in ("home-router", "isp-router", "ix-router")} == {"other"}
 
 
 def test_stranger_address_gets_a_node() -> None:
@@ -108,3 +114,25 @@ def test_stranger_address_gets_a_node() -> None:
     svg = journey_svg([m])
     assert 'data-address="198.51.100.7"' in svg
     assert svg.count('class="jhop"') == 1
+
+
+def test_a_router_is_one_host_whichever_interface_it_speaks_from() -> None:
+    """The home router's lookups leave from its WAN address (the home's public one): on the map
+    they start at the home router's node, and no stranger node is drawn for that address."""
+    from lab.report import hosts
+
+    p = DEFAULT_PLAN
+    wan, lan = p.address("home-router", "isp"), p.address("home-router")
+    client, resolver = p.address("client"), p.address("resolver")
+    messages = [
+        Message(1, 1.0, client, lan, "dns", "query", "dns query"),
+        Message(2, 2.0, wan, resolver, "dns", "query", "dns query"),
+        Message(3, 3.0, resolver, wan, "dns", "response", "dns response"),
+    ]
+    with hosts.using(p):
+        hops = journey(messages)
+        svg = journey_svg(messages)
+    assert [(h.src, h.dst, h.answered) for h in hops] == [(client, lan, False),
+                                                          (lan, resolver, True)]  # fmt: skip
+    assert f'data-address="{wan}"' not in svg
+    assert svg.count('class="jhost') == len(p.hosts)

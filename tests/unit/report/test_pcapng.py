@@ -17,7 +17,7 @@ from lab.capture.pcapng import (
     step_comments,
 )
 
-from .conftest import SAMPLE, needs_tshark
+from .conftest import FLAT, SAMPLE, needs_tshark
 
 CAPTURE = SAMPLE / "capture.pcapng"
 
@@ -34,7 +34,7 @@ def annotated(tmp_path: Path) -> Path:
     add_names_and_comments(
         CAPTURE,
         out,
-        lab_names(),
+        lab_names(FLAT),  # the sample is a flat run: the plan its timeline gives
         "weblab browse 2026-11-22 23:08:46 UTC",
         {1: "step 1: browse https://www.example.com/ begins", 38: "dns 2"},
     )

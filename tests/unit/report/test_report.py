@@ -21,6 +21,7 @@ def html(run_dir: Path) -> str:
     return build_report(run_dir).read_text()
 
 
+@pytest.mark.usefixtures("fixture_plan")
 def test_lifeline_per_host() -> None:
     """Every host that appears in the capture has exactly one lifeline, client first."""
     svg = sequence_html(read_messages(SAMPLE / "capture.pcapng"))

@@ -9,12 +9,14 @@ from typing import Any
 
 import pytest
 
+from lab.report import hosts
 from lab.report.match import Section
 from lab.report.narrate import narrate
 from lab.report.packets import Message, messages_from_rows
 from lab.report.sequence import phases
 from lab.report.tls_fields import tls_infos
 from lab.report.waterfall import waterfall_svg
+from lab.topology import plan_of
 
 from .conftest import DATA
 
@@ -51,7 +53,9 @@ def _sections(
     messages: list[Message], timeline: dict[str, Any], events: list[dict[str, Any]] | None = None
 ) -> dict[str, list[Section]]:
     out: dict[str, list[Section]] = {}
-    for s in narrate(messages, timeline, events or []):
+    with hosts.using(plan_of(timeline)):  # as build_report does: the run's own (flat) plan
+        sections = narrate(messages, timeline, events or [])
+    for s in sections:
         out.setdefault(s.title, []).append(s)
     return out
 

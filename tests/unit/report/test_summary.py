@@ -2,31 +2,40 @@
 
 import json
 
+from lab.report import hosts
 from lab.report.packets import Message
 from lab.report.summary import summary_html, summary_rows, upstream_queries
+from lab.topology import DEFAULT_PLAN, plan_of
 
 from .conftest import DATA
 
-RESOLVER = "198.51.100.53"  # the default plan's resolver
+RESOLVER = DEFAULT_PLAN.address("resolver")  # on the ISP's network, 203.0.113.53
+ROOT = DEFAULT_PLAN.address("root-a")
 
 BROWSE = json.loads((DATA / "browse-cold" / "timeline.json").read_text())
 
 
-def _query(src: str, t: float) -> Message:
-    return Message(1, t, src, "198.51.100.1", "dns", "query", "A www.example.com")
+def _query(src: str, t: float, dst: str = ROOT) -> Message:
+    return Message(1, t, src, dst, "dns", "query", "A www.example.com")
 
 
 def test_upstream_queries_counts_only_the_resolvers() -> None:
     """The client's own query is not an upstream one; the resolver's are, inside the window."""
-    msgs = [_query(RESOLVER, 5.0), _query(RESOLVER, 6.0), _query("198.51.100.100", 5.5),
-            _query(RESOLVER, 99.0)]  # fmt: skip
+    msgs = [
+        _query(RESOLVER, 5.0),
+        _query(RESOLVER, 6.0),
+        _query(DEFAULT_PLAN.address("client"), 5.5, RESOLVER),
+        _query(RESOLVER, 99.0),
+    ]
     assert upstream_queries(msgs, 4.0, 10.0) == 2
 
 
 def test_browse_rows() -> None:
     """A cold browse gets a line per phase, the X-Cache tally, the protocol and the outcome."""
     start = BROWSE["steps"][0]["started"]
-    rows = summary_rows(BROWSE, [_query(RESOLVER, start + 0.5)] * 3)
+    flat = plan_of(BROWSE)  # a run from before the home network: its resolver is 198.51.100.53
+    with hosts.using(flat):
+        rows = summary_rows(BROWSE, [_query(flat.address("resolver"), start + 0.5)] * 3)
     what = {w: v for _s, w, v in rows}
     assert [w for _s, w, _v in rows][:6] == ["DNS", "TCP", "TLS", "first byte", "subresources",
                                             "total"]  # fmt: skip
