@@ -6,8 +6,9 @@ and services.log and writes report.html next to them.
 Map: ``packets`` reads the capture through tshark (with ``dns_fields`` and
 ``tls_fields``), ``match`` ties frames to steps, ``narrate`` (with
 ``narrate_dns`` and ``narrate_tls``) tells the story, ``sequence`` and
-``waterfall`` draw it, ``hosts`` names the lifelines, ``html`` lays out the
-page, ``har`` writes run.har.
+``waterfall`` draw it, ``hosts`` names the lifelines, ``encapsulation`` follows
+one request hop by hop through hops.pcapng, ``html`` lays out the page, ``har``
+writes run.har.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 from lab.errors import LabError
 from lab.report import hosts
+from lab.report.encapsulation_html import encapsulation_section
 from lab.report.html import page
 from lab.report.narrate import narrate
 from lab.report.packets import TsharkError, read_messages
@@ -55,6 +57,10 @@ def build_report(run_dir: Path) -> Path:
     log = run_dir / "services.log"
     events = service_events(log.read_text(errors="replace")) if log.exists() else []
     with hosts.using(plan_of(timeline)):  # the run's own lab: its subnet, its own services
+        try:
+            encapsulation = encapsulation_section(run_dir / "hops.pcapng")
+        except TsharkError as e:
+            raise LabError(f"cannot build the report of {run_dir}: {e}") from e
         html = page(
             run_dir.name,
             timeline,
@@ -62,6 +68,7 @@ def build_report(run_dir: Path) -> Path:
             sequence_html(messages),
             waterfall_svg(timeline),
             narrate(messages, timeline, events),
+            encapsulation,
         )
     out = run_dir / "report.html"
     out.write_text(html)

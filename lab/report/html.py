@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
+from lab.report.encapsulation_html import CSS as ENCAP_CSS
 from lab.report.hol import hol_section
 from lab.report.journey import journey_section
 from lab.report.match import Section, frames_text
@@ -167,14 +168,16 @@ def page(
     sequence: str,
     waterfall: str,
     sections: Sequence[Section],
+    encapsulation: str = "",
 ) -> str:
-    """The report page, from the parts the other modules drew."""
+    """The report page, from the parts the other modules drew (ENCAPSULATION: one request
+    hop by hop, "" for a run with no hops.pcapng)."""
     title = f"weblab run {run_name}"
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>{escape(title)}</title><style>{CSS}</style></head><body>"
+        f"<title>{escape(title)}</title><style>{CSS}{ENCAP_CSS}</style></head><body>"
         f"<h1>{escape(title)}</h1>{summary_html(timeline, messages)}"
-        f"{_summary(timeline, messages)}{journey_section(messages)}"
+        f"{_summary(timeline, messages)}{journey_section(messages)}{encapsulation}"
         f"{_phases(timeline)}"
         '<h2>Waterfall</h2><p class="muted">From the client\'s timeline: where each '
         "request's time went, as a browser's network panel shows it.</p>"
