@@ -119,7 +119,7 @@ def unbound_conf(
   # allow_snoop, not allow: plain "allow" REFUSES RD=0 questions, while ours
   # answers them from its cache (services/resolver/server.py), as allow_snoop does.
   access-control: 198.51.100.0/24 allow_snoop
-  access-control: 203.0.113.0/24 allow_snoop
+  access-control: 198.18.2.0/24 allow_snoop
   access-control: 127.0.0.0/8 allow_snoop
 remote-control:
   control-enable: no

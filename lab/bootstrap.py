@@ -70,6 +70,11 @@ BASE_PACKAGES = [
     "procps",
     "netbase",
     "libnetfilter-queue1",  # the link delay daemon's NFQUEUE binding (services/linkdelay)
+    "dnsmasq-base",  # the home router's DHCP server
+    "isc-dhcp-client",  # the client's dhclient
+    "iputils-tracepath",
+    "iputils-ping",
+    "traceroute",
     "nghttp2-client",  # nghttp in the client: HTTP/2 frame by frame
 ]
 

@@ -311,12 +311,24 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
-    argv = ["python", "-m", "services.resolver.ctl"]
-    if args.flush is not None:
-        argv += ["flush", *([args.flush] if args.flush else [])]
-    else:
-        argv += ["dump", *(["--json"] if args.json else [])]
-    return subprocess.call(["docker", "exec", Lab().container_id("resolver"), *argv])
+    """Show one layer's cache (the resolver's unless --layer), or flush layers (all unless
+    --layer): emptying only the resolver would leave the stub and router answering."""
+    from lab import dnscaches
+
+    lab = Lab()
+    wanted = args.layer or ("all" if args.flush is not None else "resolver")
+    rc = 0
+    for layer in dnscaches.LAYERS:
+        if wanted not in ("all", layer.name):
+            continue
+        if args.flush is not None:
+            argv = layer.argv("flush", *([args.flush] if args.flush else []))
+        else:
+            argv = layer.argv("dump", *(["--json"] if args.json else []))
+            if wanted == "all" and not args.json:
+                print(f"== {layer.name} ({layer.service})", flush=True)
+        rc = max(rc, subprocess.call(["docker", "exec", lab.container_id(layer.service), *argv]))
+    return rc
 
 
 def cmd_certs(args: argparse.Namespace) -> int:
@@ -532,14 +544,22 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("run", help="a run folder, or its name under runs/")
     rp.set_defaults(fn=cmd_report)
     sub.add_parser("runs", help="list the runs and whether they held").set_defaults(fn=cmd_runs)
-    ca = sub.add_parser("cache", help="the resolver's cache: entries with remaining TTL")
+    ca = sub.add_parser(
+        "cache", help="the DNS caches on the way (stub, router, resolver): entries, TTL left"
+    )
     ca.add_argument("--json", action="store_true")
+    ca.add_argument(
+        "--layer",
+        choices=["stub", "router", "resolver", "all"],
+        help="which cache: stub (the client's OS cache), router (the home router's), "
+        "resolver (the ISP's; the default to show), all (the default to flush)",
+    )
     ca.add_argument(
         "--flush",
         nargs="?",
         const="",
         metavar="NAME",
-        help="empty the cache, or only NAME and below",
+        help="empty the caches, or only NAME and below",
     )
     ca.set_defaults(fn=cmd_cache)
     ce = sub.add_parser(

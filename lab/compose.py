@@ -138,7 +138,7 @@ class Lab:
         networks = self._docker_json("network", "inspect", *ids) if ids else []
         r = subprocess.run(["ip", "-j", "route"], capture_output=True, text=True, check=False)
         routes = json.loads(r.stdout or "[]") if r.returncode == 0 else []
-        return subnets.taken(networks, routes, self.project)
+        return subnets.taken(networks, routes, self.project) + subnets.registries()
 
     def check_subnet_free(self) -> None:
         """Refuse to start if another network or route already uses the lab's subnet."""
@@ -174,6 +174,7 @@ class Lab:
         except RuntimeError as e:
             raise LabError(f"{e}; the lab's routers could not forward (lab/bridges.py)") from e
         r = self.compose("up", "-d", "--wait", "--wait-timeout", "180", check=False)
+        self.route_own_services()
         if r.returncode != 0:
             bad = [s for s in self.status() if not s.ok]
             names = ", ".join(f"{s.name} ({s.condition})" for s in bad) or "unknown"
@@ -215,6 +216,27 @@ class Lab:
         from lab.ownservice import generate
 
         generate.forget(self.root, self.project)  # and runs without them unless --with
+
+    def route_own_services(self) -> None:
+        """Give a user's own containers (weblab.yaml) the routes the lab's image gets from its
+        entrypoint: the ISP's networks behind the exchange router, so the client's packets
+        (from the home's public address) and the resolver's answers find their way back.
+        Their image may have no ``ip`` and no NET_ADMIN, so a throw-away container of the
+        lab's image with NET_ADMIN sets them in the service's network namespace."""
+        via = self.plan.address("ix-router", "internet")
+        nets = [self.plan.networks[n] for n in ("isp", "transit")]
+        script = "; ".join(f"ip route replace {n} via {via}" for n in nets)
+        for host in self.plan.hosts:
+            if not host.own:
+                continue
+            try:
+                cid = self.container_id(host.service)
+            except LabError:
+                continue
+            cmd = ["docker", "run", "--rm", "--network", f"container:{cid}", "--cap-add",
+                   "NET_ADMIN", "--label", "org.weblab.lab=routes", "--entrypoint", "sh",
+                   self.image, "-c", script]  # fmt: skip
+            subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=60)
 
     def running(self) -> bool:
         return any(s.state == "running" for s in self.status())

@@ -48,6 +48,9 @@ def resolve(profile: str | Mapping[str, Any]) -> tuple[str, dict[str, Link]]:
     for service, spec in (profile.get("links") or {}).items():
         if service not in topology.BY_SERVICE:
             raise UsageError(f"profile links: {service!r} is not a lab host")
+        if topology.BY_SERVICE[service].router:
+            raise UsageError(f"profile links: {service!r} is a router; routers add no delay "
+                             "of their own (give the link to a host beside it)")  # fmt: skip
         if not isinstance(spec, Mapping):
             raise UsageError(f"profile links.{service}: give delay_ms, jitter_ms and/or loss_pct")
         try:

@@ -1,8 +1,8 @@
 """Which /24 a lab lives in: the default, the one asked for, or a free one.
 
 One lab on a machine uses the documentation plan the zone files and the
-README are written in: TEST-NET-2 (198.51.100.0/24) for its servers, TEST-NET-3
-(203.0.113.0/24) for the ISP, 198.18.0.0/24 and 198.18.1.0/24 for the home and
+README are written in: TEST-NET-2 (198.51.100.0/24) for its servers, 198.18.2.0/24
+for the ISP, 198.18.0.0/24 and 198.18.1.0/24 for the home and
 the transit link. Another lab started beside it (a second CI job, a
 pytest-xdist worker, another student) cannot share those: Docker refuses two
 networks with overlapping pools. It gets an aligned /22 from a pool in
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import socket
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,6 +81,26 @@ def taken(networks: Iterable[Mapping[str, Any]], routes: Iterable[Mapping[str, A
         except ValueError:  # an IPv6 route, or a word of ip(8)'s
             continue
         out.append(Taken(routed, f"the host's route via {route.get('dev')}"))
+    return out
+
+
+# The hosts the machine installs from (lab/bootstrap.py, lab/tooling.py, the image
+# build). A lab network over one of their addresses would take the host's route to
+# it: on this machine all three answer from 203.0.113.80, in TEST-NET-3.
+REGISTRIES = ("deb.debian.org", "pypi.org", "registry.npmjs.org")
+
+
+def registries(names: Iterable[str] = REGISTRIES) -> list[Taken]:
+    """The registries' IPv4 addresses as the host's resolver gives them (none when it
+    cannot: a machine offline), each a /32 a lab must not cover."""
+    out = []
+    for name in names:
+        try:
+            infos = socket.getaddrinfo(name, 80, socket.AF_INET, socket.SOCK_STREAM)
+        except OSError:
+            continue
+        for addr in {str(i[4][0]) for i in infos}:
+            out.append(Taken(ipaddress.IPv4Network(f"{addr}/32"), f"the package registry {name}"))
     return out
 
 

@@ -5,8 +5,12 @@ The lab is a small Internet of four networks, each an internal Compose network:
 - ``internet``: the servers (DNS, CDN edge, origins, API) in TEST-NET-2,
   198.51.100.0/24 (RFC 5737), the prefix the zone files are written in;
 - ``transit``: the link between the ISP and the hosting networks, 198.18.1.0/24;
-- ``isp``: the ISP's network, TEST-NET-3 (203.0.113.0/24): its resolver, its
-  router, and the home's public address;
+- ``isp``: the ISP's network, 198.18.2.0/24: its resolver, its router, and
+  the home's public address. TEST-NET-3 (203.0.113.0/24) would be the textbook
+  choice, but on this machine the package registries (deb.debian.org, pypi.org,
+  npm) answer from 203.0.113.80 through an intercepting proxy: a lab bridge in
+  that range would take the host's route to them, and image builds would fail
+  while the lab runs. So the lab leaves TEST-NET-3 alone;
 - ``home``: the home LAN behind the home router's NAT, 198.18.0.0/24
   (RFC 2544 benchmarking space; a real home would use 192.168.x.x).
 
@@ -36,7 +40,7 @@ GATEWAY = f"{DOC_PREFIX}.1"
 # The networks, in the order a side-by-side lab's /22 holds them, with the
 # documentation plan's /24 of each and the host's own address on its bridge.
 NETWORKS = ("internet", "isp", "home", "transit")
-DOC_NETWORKS = {"internet": SUBNET, "isp": "203.0.113.0/24", "home": "198.18.0.0/24",
+DOC_NETWORKS = {"internet": SUBNET, "isp": "198.18.2.0/24", "home": "198.18.0.0/24",
                 "transit": "198.18.1.0/24"}  # fmt: skip
 BRIDGE_OCTET = {"internet": 1, "isp": 254, "home": 254, "transit": 254}
 
@@ -109,7 +113,7 @@ class Plan:
 
     subnet: str  # the internet network's /24, "198.19.8.0/24"
     hosts: tuple[Host, ...]
-    networks: dict[str, str] = field(default_factory=dict)  # name -> "203.0.113.0/24"
+    networks: dict[str, str] = field(default_factory=dict)  # name -> "198.18.2.0/24"
     by_service: dict[str, Host] = field(init=False, repr=False, compare=False)
     by_address: dict[str, Host] = field(init=False, repr=False, compare=False)
 
@@ -187,14 +191,21 @@ def network_subnets(subnet: str) -> dict[str, str]:
     return {name: f"{base + 256 * i}/24" for i, name in enumerate(NETWORKS)}
 
 
-@functools.cache
 def plan(subnet: str = SUBNET, flat: bool = False) -> Plan:
     """The lab's plan around SUBNET (its internet /24); ValueError for anything else.
 
     FLAT is the lab as it was before the home network: one network, every host
     in SUBNET at its last octet, no routers (a run folder recorded then)."""
-    net = check_subnet(subnet) if not flat else str(_slash_24(subnet))
-    nets = network_subnets(net) if not flat else dict.fromkeys(NETWORKS, net)
+    if flat:
+        net = str(_slash_24(subnet))
+        return _build(net, tuple((n, net) for n in NETWORKS), flat=True)
+    net = check_subnet(subnet)
+    return _build(net, tuple(network_subnets(net).items()))
+
+
+@functools.cache
+def _build(net: str, networks: tuple[tuple[str, str], ...], flat: bool = False) -> Plan:
+    nets = dict(networks)
 
     def at(network: str, octet: int) -> str:
         return f"{nets[network].rsplit('.', 1)[0]}.{octet}"
@@ -221,7 +232,12 @@ def plan_of(doc: object) -> Plan:
     flat = not (isinstance(doc, dict) and "networks" in doc)
     try:
         base = plan(str(subnet or SUBNET), flat=flat)
-    except ValueError:
+        recorded_nets = doc.get("networks") if isinstance(doc, dict) else None
+        if isinstance(recorded_nets, dict) and recorded_nets != base.networks:
+            # A run recorded with another address plan (an older default): its own.
+            nets = tuple((n, str(_slash_24(str(recorded_nets[n])))) for n in NETWORKS)
+            base = _build(base.subnet, nets)
+    except (ValueError, KeyError):
         return DEFAULT_PLAN
     own = doc.get("own_hosts") if isinstance(doc, dict) else None
     try:

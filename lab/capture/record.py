@@ -163,9 +163,19 @@ class ContainerCapture:
         self.cid = ""
         pcaps = [self.raw_file.parent / f"raw-{i}.pcap" for i in range(len(self.interfaces))]
         if all(p.exists() for p in pcaps):
-            # mergecap gives each input file an interface of its own, in this order.
+            # One interface per input file, in this order (-I none: mergecap would merge
+            # the four identical, nameless interfaces of tcpdump's files into one).
             r = subprocess.run(
-                ["mergecap", "-F", "pcapng", "-w", str(self.raw_file), *map(str, pcaps)],
+                [
+                    "mergecap",
+                    "-F",
+                    "pcapng",
+                    "-I",
+                    "none",
+                    "-w",
+                    str(self.raw_file),
+                    *map(str, pcaps),
+                ],
                 capture_output=True,
                 text=True,
                 check=False,

@@ -243,7 +243,10 @@ def check(
                 f" && frame.time_epoch <= {o.finished:.6f}"
             )
             label += f" during step {e.during}"
-        n = count_packets(capture, flt)
+        where = capture.with_name("hops.pcapng") if e.in_ == "hops" else capture
+        if e.in_ == "hops":
+            label += " in hops.pcapng"
+        n = count_packets(where, flt)
         passed = (
             (e.count is None or n == e.count)
             and (e.min is None or n >= e.min)

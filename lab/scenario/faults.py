@@ -64,10 +64,14 @@ def _iptables_rules(fault: Fault, plan: topology.Plan = topology.DEFAULT_PLAN) -
             "--probability",
             f"{fault.percent / 100:.4f}",
         ]
-    return [
+    rules = [
         ["INPUT", "!", "-i", "lo", *match, "-j", "DROP"],
         ["OUTPUT", "!", "-o", "lo", *match, "-j", "DROP"],
     ]
+    if plan.by_service[fault.service].router:
+        # A router's traffic is what it forwards: FORWARD drops it (an outage on the way).
+        rules.append(["FORWARD", *match, "-j", "DROP"])
+    return rules
 
 
 def _ordinal(n: int) -> str:

@@ -26,7 +26,8 @@ ARG_HELP: dict[tuple[str, str] | str, str] = {
     ("browse", "http"): f"HTTP version: {', '.join(spec.BROWSE_HTTP)} (default auto, by ALPN)",
     ("dig", "name"): "the name to look up",
     ("dig", "type"): "the record type (default A)",
-    ("dig", "server"): "ask this address instead of the lab resolver",
+    ("dig", "server"): "ask one cache layer, `stub` (127.0.0.53), `router` (the home "
+    "router) or `resolver` (the ISP's), or an address, instead of resolv.conf's stub",
     ("dig", "tcp"): "over TCP (`+tcp`)",
     ("dig", "norec"): "recursion not desired (`+norec`): what the server itself holds",
     ("wait", "seconds"): "how long, 0 < seconds <= 120",
@@ -51,6 +52,9 @@ ARG_HELP: dict[tuple[str, str] | str, str] = {
     ("poison", "burst"): "forged answers per race at most (default 65536: every ID once)",
     ("profile", "name"): f"a profile: {', '.join(topology.PROFILES)}",
     ("flush", "service"): f"{' or '.join(spec.FLUSHABLE)}",
+    ("dhcp", "action"): f"{' or '.join(spec.DHCP_ACTIONS)}",
+    ("trace", "host"): "the host to trace the route to (a name or an address)",
+    ("trace", "tool"): f"{' or '.join(spec.TRACE_TOOLS)} (default traceroute)",
     "service": f"the host: {', '.join(topology.BY_SERVICE)}",
     ("api", "service"): "`api` (the only host with the switch)",
     "before_step": "apply it just before this step (default 1: before the first)",
@@ -84,6 +88,8 @@ STEP_EXAMPLES: dict[str, str] = {
     "poison": "- poison: {mode: weak, tries: 5}",
     "profile": "- profile: lan",
     "flush": "- flush: resolver",
+    "dhcp": "- dhcp: renew",
+    "trace": "- trace: {host: www.example.com, tool: tracepath}",
 }
 FAULT_EXAMPLES: dict[str, str] = {
     "stop": "- stop: {service: origin, before_step: 2}",
@@ -107,8 +113,11 @@ EXPECT_EXAMPLES: tuple[tuple[str, str, str], ...] = (
     (
         "Packets in the capture",
         "`packets:` (a tshark display filter) and at least one of `count`, `min`, `max`; "
-        "`during: N` counts only what step N sent. `$edge`, `$client`, ... stand for a "
-        "host's address, `$roots` and `$tlds` for the set of both.",
+        "`during: N` counts only what step N sent; `in: hops` counts in hops.pcapng (every "
+        "copy of each packet, one per network it crossed) instead of capture.pcapng. "
+        "`$edge`, `$client`, ... stand for a host's address (a router's: its first "
+        "interface), `$public` for the home's public address, `$roots` and `$tlds` for the "
+        "set of both.",
         '- packets: "dns.flags.response == 0 && ip.dst == $roots"\n'
         "  count: 1\n"
         "  during: 1\n"

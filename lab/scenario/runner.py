@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lab import browser, distance, topology
+from lab import browser, distance, dnscaches, topology
 from lab.capture.pcapng import annotate_run
 from lab.capture.record import make_capture, sample_forgeries, seal
 from lab.compose import Lab
@@ -93,7 +93,10 @@ def run_scenario(lab: Lab, scenario: Scenario, runs_dir: Path, raw: bool = False
         if scenario.cold_dns:
             # After the edge: its own lookups at start (the origins' names) went to the
             # old resolver, so the new one starts empty and the client's walk is whole.
-            say("prep  restarting the resolver so its cache is empty")
+            say(
+                "prep  restarting the resolver so its cache is empty (and the stub's and the "
+                "router's caches emptied, the ARP caches too)"
+            )
             lab.restart("resolver")
         mechanisms = distance.Applied("", links, distance.statuses(lab)).mechanisms()
         if scenario.cold_dns:
@@ -101,7 +104,10 @@ def run_scenario(lab: Lab, scenario: Scenario, runs_dir: Path, raw: bool = False
             # the new resolver walks from the root for it: once, in CI, just before a
             # dns-trace, so the client's walk found com. and net. cached. Emptied again
             # here, right before the first step, the client's walk is whole.
-            lab.exec("resolver", "python", "-m", "services.resolver.ctl", "flush", check=True)
+            # The stub's and the home router's caches go too, and the neighbour caches:
+            # a cold run starts with ARP for the gateway and the stub's first question.
+            dnscaches.flush(lab)
+            dnscaches.forget_neighbours(lab)
         for i, step in enumerate(scenario.steps, 1):
             faults.apply(say, before_step=i)
             print(f"step {i}/{len(scenario.steps)}: {step.kind} {step.target}", flush=True)

@@ -56,6 +56,8 @@ EXPECT_HELP: dict[str, str] = {
     "min": "at least this many packets match",
     "max": "at most this many packets match",
     "during": "count only the packets sent while this step ran",
+    "in": "which capture the packets are counted in: capture (each packet once, the default) "
+    "or hops (every copy, one per network it crossed: the NAT, TTLs, MACs)",
     "walk": "a name whose resolution is checked against `via`",
     "via": "the servers the resolver asked for the `walk` name, in order (roots, tlds, or a host)",
     "rtts": "round trips each phase (connect, tls, dns) of the step's first connection costs "
@@ -102,6 +104,10 @@ def _step_arg(kind: str, arg: str, typ: type) -> dict[str, Any]:
         return {"enum": list(topology.PROFILES)}
     if kind == "flush":
         return {"enum": list(spec.FLUSHABLE)}
+    if kind == "dhcp":
+        return {"enum": list(spec.DHCP_ACTIONS)}
+    if kind == "trace" and arg == "tool":
+        return {"enum": list(spec.TRACE_TOOLS)}
     return dict(_JSON_TYPE[typ])
 
 
@@ -164,6 +170,7 @@ def _expectation() -> dict[str, Any]:
     }
     props["step"]["minimum"] = 1
     props["during"]["minimum"] = 1
+    props["in"].update(enum=["capture", "hops"])
     props["via"].update(minItems=1, items={"enum": ["roots", "tlds", *topology.BY_SERVICE]})
     props["rtts"].update(
         propertyNames={"enum": list(spec.RTT_PHASES)}, additionalProperties={"type": "number"}
@@ -187,6 +194,7 @@ def _expectation() -> dict[str, Any]:
             "stalled": ["step"],
             "unblocked": ["step"],
             "forged": ["step"],
+            "in": ["packets"],
         },
         "dependentSchemas": {
             "packets": {"anyOf": [{"required": [k]} for k in ("count", "min", "max")]}

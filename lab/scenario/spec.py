@@ -20,7 +20,9 @@ never as a traceback. The shape::
 
 In step arguments ``$run`` stands for a token unique to the run (a fresh user
 name on every run). In packet filters ``$service`` stands for that host's address (``$edge``,
-``$root-a``); ``$roots`` and ``$tlds`` for the set ``{a b}`` of both.
+``$root-a``; a router's first interface: ``$home-router`` is its LAN side);
+``$public`` for the home's public address (where the NAT puts the client);
+``$roots`` and ``$tlds`` for the set ``{a b}`` of both.
 """
 
 from __future__ import annotations
@@ -50,7 +52,8 @@ STEP_KINDS: dict[str, tuple[str, dict[str, type], str]] = {
         "url",
     ),
     "dig": (
-        "a DNS lookup with dig from the client (the lab resolver unless `server`)",
+        "a DNS lookup with dig from the client: through its stub cache as resolv.conf says, "
+        "or `server: stub|router|resolver` (one cache layer) or an address",
         {"name": str, "type": str, "server": str, "tcp": bool, "norec": bool},
         "name",
     ),
@@ -100,13 +103,28 @@ STEP_KINDS: dict[str, tuple[str, dict[str, type], str]] = {
         "name",
     ),
     "flush": (
-        "empty a cache: `flush: resolver` (its DNS cache) or `flush: edge` (restarted: no "
-        "cache, no connections)",
+        "empty a cache: `flush: dns` (every DNS cache on the way), `stub`, `router` or "
+        "`resolver` (one of them), `arp` (the client's and the router's neighbour caches), "
+        "`edge` (restarted: no cache, no connections)",
         {"service": str},
         "service",
     ),
+    "dhcp": (
+        "the client's DHCP lease: `renew` (release it, then DISCOVER, OFFER, REQUEST, ACK "
+        "again) or `release` (give it back: no address until the next renew)",
+        {"action": str},
+        "action",
+    ),
+    "trace": (
+        "the routers on the way to a host, from the client: `tool: traceroute` (UDP probes, "
+        "the default) or `tracepath`; each hop answers with ICMP time exceeded",
+        {"host": str, "tool": str},
+        "host",
+    ),
 }
-FLUSHABLE = ("resolver", "edge")
+FLUSHABLE = ("dns", "stub", "router", "resolver", "arp", "edge")
+DHCP_ACTIONS = ("renew", "release")
+TRACE_TOOLS = ("traceroute", "tracepath")
 FAULT_KINDS: dict[str, tuple[str, dict[str, type]]] = {
     "stop": ("stop a service for the run", {"service": str, "before_step": int}),
     "pause": ("freeze a service's processes (docker pause)", {"service": str, "before_step": int}),
@@ -165,6 +183,9 @@ EXPECT_KEYS: dict[str, type] = {
     "min": int,
     "max": int,
     "during": int,
+    # Which file the packets are counted in: capture (each packet once, the default)
+    # or hops (every copy of it, one per network it crossed: the NAT, TTLs, MACs).
+    "in": str,
     "walk": str,  # a name whose resolution must visit the servers `via` in order
     "via": list,
     "rtts": dict,  # phase -> round trips it must cost on the step's first connection
@@ -219,6 +240,7 @@ class Expect:
     min: int | None = None
     max: int | None = None
     during: int | None = None  # count only the packets sent while step N ran
+    in_: str = "capture"  # "hops": count in hops.pcapng, every copy of each packet
     walk: str | None = None
     via: tuple[str, ...] = ()
     rtts: tuple[tuple[str, float], ...] = ()
@@ -322,6 +344,10 @@ def _step(r: _Reader, node: yaml.Node) -> Step:
             raise r.fail(v, f"poison `mode:` is {' or '.join(POISON_MODES)}, not {args['mode']!r}")
         if not 1 <= args.get("tries", 5) <= 50 or not 1 <= args.get("burst", 65536) <= 262144:
             raise r.fail(v, "poison is bounded: `tries:` 1..50, `burst:` 1..262144 datagrams")
+    if kind == "dhcp" and args["action"] not in DHCP_ACTIONS:
+        raise r.fail(v, f"dhcp is {' or '.join(DHCP_ACTIONS)}, not {args['action']!r}")
+    if kind == "trace" and args.get("tool", "traceroute") not in TRACE_TOOLS:
+        raise r.fail(v, f"trace `tool:` is {' or '.join(TRACE_TOOLS)}, not {args['tool']!r}")
     return Step(kind, args, line)
 
 
@@ -338,6 +364,13 @@ def _fault(r: _Reader, node: yaml.Node) -> Fault:
         raise r.fail(v, f"fault {kind!r} needs `service:` one of {', '.join(topology.BY_SERVICE)}")
     if kind == "loss" and not 0 < args.get("percent", 0) <= 100:
         raise r.fail(v, "loss needs `percent:` between 0 and 100")
+    routers = {h.service for h in topology.HOSTS if h.router}
+    if kind in ("delay", "drop") and args.get("service") in routers:
+        raise r.fail(
+            v,
+            f"{kind} needs a host's link delay daemon; {args['service']} is a router, which "
+            "has none: blackhole or loss on it drops what it forwards",
+        )
     if kind == "delay" and args.get("ms", 0) <= 0:
         raise r.fail(v, "delay needs `ms:` above 0")
     if kind == "api" and service != "api":
@@ -417,6 +450,10 @@ def _expect(r: _Reader, node: yaml.Node, n_steps: int) -> Expect:
         raise r.fail(node, f"during: step {args['during']} does not exist")
     if "packets" in args and not {"count", "min", "max"} & set(args):
         raise r.fail(node, "a packets expectation needs `count:`, `min:` or `max:`")
+    if "in" in args:
+        if "packets" not in args or args["in"] not in ("capture", "hops"):
+            raise r.fail(node, "`in:` is capture or hops, for a packets expectation")
+        args["in_"] = args.pop("in")
     return Expect(line=node.start_mark.line + 1, **args)
 
 
@@ -494,12 +531,13 @@ def expand_filter(text: str, plan: topology.Plan = topology.DEFAULT_PLAN) -> str
     groups = {"roots": ("root-a", "root-b"), "tlds": ("tld-a", "tld-b")}
     for name, members in groups.items():
         text = text.replace(f"${name}", "{" + ", ".join(plan.address(m) for m in members) + "}")
+    text = text.replace("$public", plan.public)  # the home's address on the ISP's side (NAT)
     for host in sorted(plan.hosts, key=lambda h: -len(h.service)):
         text = text.replace(f"${host.service}", host.ipv4)
     if "$" in text:
         raise UsageError(
             f"unknown $name in packet filter {text!r}; names: "
-            f"{', '.join(['$roots', '$tlds', *('$' + s for s in topology.BY_SERVICE)])}"
+            f"{', '.join(['$roots', '$tlds', '$public', *('$' + s for s in topology.BY_SERVICE)])}"
         )
     return text
 

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lab import browser, distance, topology
+from lab import browser, distance, dnscaches, topology
 from lab.compose import Lab
 from lab.errors import LabError
 from lab.scenario.expect import StepOutcome
@@ -106,7 +106,9 @@ def _dig(lab: Lab, o: StepOutcome, step: Step) -> None:
     a = step.args
     cmd = ["dig", "+time=3", "+tries=1"]
     if a.get("server"):
-        cmd.append("@" + str(a["server"]))
+        asked = str(a["server"])
+        chosen = dnscaches.BY_NAME.get(asked)
+        cmd.append("@" + (chosen.address(lab.plan) if chosen else asked))
     cmd += ["+tcp"] if a.get("tcp") else []
     cmd += ["+norec"] if a.get("norec") else []
     cmd += [str(a["name"]), str(a.get("type", "A"))]
@@ -123,12 +125,23 @@ def _dig(lab: Lab, o: StepOutcome, step: Step) -> None:
         else "",
         re.M,
     )
+    took = re.search(r";; Query time: (\d+) msec", r.stdout)
+    server = re.search(r";; SERVER: ([\d.]+)", r.stdout)
     o.detail = {
         "command": " ".join(cmd),
         "answers": [" ".join(x) for x in answers],
         "output": r.stdout,
+        "query_ms": int(took.group(1)) if took else None,
+        "server": server.group(1) if server else None,
     }
-    for line in [f"DIG   {' '.join(cmd[3:])} -> {o.rcode}"] + [
+    who = ""
+    if server:
+        layer = next((x.name for x in dnscaches.LAYERS if x.address(lab.plan) == server.group(1)),
+                     None)  # fmt: skip
+        who = f" from {server.group(1)}" + (f" ({layer})" if layer else "")
+    if took:
+        who += f" in {took.group(1)} ms"
+    for line in [f"DIG   {' '.join(cmd[3:])} -> {o.rcode}{who}"] + [
         f"        {x}" for x in o.detail["answers"]
     ]:
         print("  " + line, flush=True)
@@ -215,7 +228,7 @@ def _chromium(lab: Lab, o: StepOutcome, step: Step, out: str) -> None:
         "-v",
         f"{lab.root / 'runs'}:/runs",
         "-e",
-        f"LAB_RESOLVER={lab.plan.address('resolver')}",
+        "LAB_RESOLVER=127.0.0.53",  # the client's stub cache: the browser shares its network
         image,
         "python",
         "-m",
@@ -293,10 +306,16 @@ def _websocket(lab: Lab, o: StepOutcome, step: Step, out: str) -> None:
 
 
 def _flush(lab: Lab, o: StepOutcome, service: str) -> None:
-    """Empty the resolver's cache (its control socket) or the edge's (a restart)."""
-    if service == "resolver":
-        lab.exec("resolver", "python", "-m", "services.resolver.ctl", "flush", check=True)
-        print("  FLUSH the resolver's cache is empty", flush=True)
+    """Empty DNS caches (their control sockets), the neighbour caches, or the edge's cache
+    (a restart)."""
+    if service in dnscaches.BY_NAME or service == "dns":
+        names = tuple(dnscaches.BY_NAME) if service == "dns" else (service,)
+        dnscaches.flush(lab, names)
+        print(f"  FLUSH empty now: {', '.join(f'the {n} cache' for n in names)}", flush=True)
+    elif service == "arp":
+        dnscaches.forget_neighbours(lab)
+        print("  FLUSH the client and the home router forgot each other's MAC (ARP next)",
+              flush=True)  # fmt: skip
     else:
         lab.restart("edge")
         print("  FLUSH the edge restarted: no cache, no connections", flush=True)
@@ -304,7 +323,7 @@ def _flush(lab: Lab, o: StepOutcome, service: str) -> None:
 
 
 WEAK_PORT = 5300  # the resolver's one source port in its weakened mode
-FORGED = "203.0.113.66"  # the address every forged answer claims (TEST-NET-3)
+FORGED = "198.18.2.66"  # the address every forged answer claims: the attacker's own
 
 
 def _resolver_ctl(lab: Lab, *args: str) -> Any:
@@ -372,14 +391,95 @@ def _poison(lab: Lab, o: StepOutcome, step: Step) -> None:
     }}  # fmt: skip
 
 
+def client_lease(lab: Lab) -> dict[str, Any]:
+    """The client's DHCP lease as its hook wrote it ({} if there is no file)."""
+    r = lab.exec("client", "cat", "/run/weblab/lease.json")
+    try:
+        doc = json.loads(r.stdout) if r.returncode == 0 else {}
+    except ValueError:
+        doc = {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def no_lease_error(lab: Lab) -> str:
+    """Why the client cannot look anything up, if it has no lease; '' when it has one."""
+    lease = client_lease(lab)
+    if lease.get("address"):
+        return ""
+    why = lease.get("error") or f"its last DHCP event was {lease.get('reason', 'none')}"
+    return (
+        f"the client has no DHCP lease, so no address, no gateway and no DNS server: {why}. "
+        "Start the home router (`lab up`) or renew the lease (a `dhcp: renew` step)"
+    )
+
+
+def _dhcp(lab: Lab, o: StepOutcome, action: str) -> None:
+    r = lab.exec("client", "python", "-m", "services.client.lease", action, timeout=60)
+    lease = client_lease(lab)
+    o.detail = {"lease": lease, "output": (r.stdout + r.stderr)[-2000:]}
+    if action == "release":
+        o.ok = r.returncode == 0 and not lease.get("address")
+        print("  DHCP  released: the client has no address now", flush=True)
+    else:
+        o.ok = r.returncode == 0 and bool(lease.get("address"))
+        if o.ok:
+            print(f"  DHCP  lease {lease['address']} from {lease.get('server')}: gateway "
+                  f"{lease.get('router')}, DNS {lease.get('dns')}, "
+                  f"{lease.get('lease_seconds')} s", flush=True)  # fmt: skip
+    o.error = "" if o.ok else (no_lease_error(lab) or r.stderr.strip()[-300:])
+
+
+_HOP = re.compile(r"^\s*(\d+)[?:]?\s+(.*)$")
+
+
+def parse_hops(output: str) -> list[dict[str, Any]]:
+    """traceroute -n / tracepath -n output as [{hop, address, ms}], one per hop line."""
+    hops: dict[int, dict[str, Any]] = {}
+    for line in output.splitlines():
+        m = _HOP.match(line)
+        if not m or line.lstrip().startswith(("traceroute to", "Resume")):
+            continue
+        n, rest = int(m.group(1)), m.group(2)
+        addr = re.search(r"(\d+\.\d+\.\d+\.\d+)", rest)
+        ms = re.search(r"([\d.]+)\s*ms", rest)
+        if n not in hops or (addr and not hops[n].get("address")):
+            hops[n] = {"hop": n, "address": addr.group(1) if addr else None,
+                       "ms": float(ms.group(1)) if ms else None}  # fmt: skip
+    return [hops[n] for n in sorted(hops)]
+
+
+def _trace(lab: Lab, o: StepOutcome, step: Step) -> None:
+    tool = str(step.args.get("tool", "traceroute"))
+    host = str(step.args["host"])
+    cmd = (["traceroute", "-n", "-q", "1", "-w", "2", "-m", "10", host] if tool == "traceroute"
+           else ["tracepath", "-n", "-m", "10", host])  # fmt: skip
+    r = lab.exec("client", *cmd, timeout=90)
+    hops = parse_hops(r.stdout)
+    for h in hops:
+        who = lab.plan.by_address.get(h["address"] or "")
+        name = f" ({who.service})" if who else ""
+        ms = f" {h['ms']:.1f} ms" if h["ms"] is not None else ""
+        print(f"  HOP   {h['hop']:>2} {h['address'] or '*'}{name}{ms}", flush=True)
+    o.detail = {"command": " ".join(cmd), "hops": hops, "output": r.stdout}
+    o.ok = r.returncode == 0 and bool(hops) and bool(hops[-1]["address"])
+    o.error = "" if o.ok else (r.stderr.strip()[-300:] or "no hop answered")
+
+
 def run_step(
     lab: Lab, index: int, step: Step, folder: Path, events: list[dict[str, Any]]
 ) -> StepOutcome:
     step = _with_run_token(step, folder.name.split("-", 1)[0] + folder.name.split("-")[1])
     o = StepOutcome(index=index, kind=step.kind, target=step.target, started=time.time())
+    # A client with no lease has no address: say so, in those words, before a lookup
+    # times out (checked before the step's clock starts).
+    needs_lease = step.kind in ("browse", "fetch", "chromium", "websocket", "trace", "dig")
+    missing = no_lease_error(lab) if needs_lease else ""
     t0 = time.perf_counter()
     out = f"/runs/{folder.name}/step-{index}"
-    if step.kind == "browse":
+    if missing:
+        o.ok, o.error = False, missing
+        print(f"  ERROR {missing}", flush=True)
+    elif step.kind == "browse":
         _browse(lab, o, step, out, folder, events)
     elif step.kind == "dig":
         _dig(lab, o, step)
@@ -397,6 +497,10 @@ def run_step(
         _flush(lab, o, str(step.args["service"]))
     elif step.kind == "poison":
         _poison(lab, o, step)
+    elif step.kind == "dhcp":
+        _dhcp(lab, o, str(step.args["action"]))
+    elif step.kind == "trace":
+        _trace(lab, o, step)
     elif step.kind == "wait":
         seconds = float(step.args["seconds"])
         print(f"  WAIT  {seconds:g} s", flush=True)

@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", default="random", help="the resolver's query port, or random")
     p.add_argument("--tries", type=int, default=5)
     p.add_argument("--burst", type=int, default=ID_SPACE, help="datagrams per try at most")
-    p.add_argument("--forged", default="203.0.113.66", help="the address the forgery claims")
+    p.add_argument("--forged", default="198.18.2.66", help="the address the forgery claims")
     p.add_argument("--head-start", type=float, default=3.0, help="ms before the first forgery")
     p.add_argument("--timeout", type=float, default=5.0, help="s to wait for the answer")
     args = p.parse_args(argv)

@@ -8,14 +8,17 @@ from pathlib import Path
 import pytest
 
 from lab.compose import ROOT, Lab
+from lab.topology import DEFAULT_PLAN as PLAN
 
 from .conftest import run
 from .report_layout import assert_fits
 
-ROOTS = {"198.51.100.4", "198.51.100.5"}
-TLDS = {"198.51.100.11", "198.51.100.12"}
-EDGE = "198.51.100.80"
-RESOLVER = "198.51.100.53"
+ROOTS = {PLAN.address("root-a"), PLAN.address("root-b")}
+TLDS = {PLAN.address("tld-a"), PLAN.address("tld-b")}
+EDGE = PLAN.address("edge")
+RESOLVER = PLAN.address("resolver")
+CLIENT = PLAN.address("client")
+ROUTER = PLAN.address("home-router")  # its LAN side: the client's gateway and DNS server
 
 
 @pytest.fixture(scope="module")
@@ -62,18 +65,32 @@ def test_resolver_walked_root_tld_authoritative(browse_run: Path) -> None:
     }
     assert asked & ROOTS, asked
     assert asked & TLDS, asked
-    assert {"198.51.100.21", "198.51.100.31"} <= asked
+    assert {PLAN.address("ns-example"), PLAN.address("ns-cdn")} <= asked
 
 
-def test_client_asked_the_resolver(browse_run: Path) -> None:
-    """The client's lookup of www.example.com went to the lab resolver."""
-    rows = tshark(
-        browse_run / "capture.pcapng",
-        "dns.flags.response == 0 && ip.src == 198.51.100.100",
-        "ip.dst",
-        "dns.qry.name",
-    )
-    assert [RESOLVER, "www.example.com"] in rows
+def test_lookup_went_stub_router_resolver(browse_run: Path) -> None:
+    """The client's stub asked the home router for www.example.com on the home LAN, and
+    the router asked the ISP's resolver from the home's public address."""
+    cap = browse_run / "capture.pcapng"
+    rows = tshark(cap, f"dns.flags.response == 0 && ip.src == {CLIENT}", "ip.dst", "dns.qry.name")
+    assert [ROUTER, "www.example.com"] in rows
+    rows = tshark(cap, f"dns.flags.response == 0 && ip.dst == {RESOLVER}", "ip.src",
+                  "dns.qry.name", "frame.interface_name")  # fmt: skip
+    assert [PLAN.public, "www.example.com", "isp"] in rows
+
+
+def test_cold_run_starts_with_arp_for_the_gateway(browse_run: Path) -> None:
+    """The neighbour caches were emptied: the client asks who has its gateway before its
+    first DNS question leaves, and the router answers with its MAC."""
+    cap = browse_run / "capture.pcapng"
+    who = tshark(cap, f"arp.opcode == 1 && arp.src.proto_ipv4 == {CLIENT} && "
+                 f"arp.dst.proto_ipv4 == {ROUTER}", "frame.number")  # fmt: skip
+    said = tshark(cap, f"arp.opcode == 2 && arp.src.proto_ipv4 == {ROUTER}", "frame.number")
+    query = tshark(cap, f"dns.flags.response == 0 && ip.src == {CLIENT}", "frame.number")
+    assert who
+    assert said
+    assert query
+    assert int(who[0][0]) < int(said[0][0]) < int(query[0][0])
 
 
 def test_tcp_three_way_handshake_with_edge(browse_run: Path) -> None:
@@ -129,7 +146,7 @@ def test_capture_names_hosts_and_marks_steps(browse_run: Path) -> None:
         "-N",
         "n",
         "-Y",
-        "ip.dst == 198.51.100.4 || ip.dst == 198.51.100.5",
+        " || ".join(f"ip.dst == {a}" for a in sorted(ROOTS)),
         "-T",
         "fields",
         "-e",
@@ -160,8 +177,8 @@ def test_har_validates(browse_run: Path) -> None:
 
 def _lab_hosts_in_capture(cap: Path) -> set[str]:
     rows = tshark(cap, "ip", "ip.src", "ip.dst")
-    addrs = {a for row in rows for a in row if a.startswith("198.51.100.")}
-    return addrs - {"198.51.100.1"}
+    addrs = {a for row in rows for a in row if a in PLAN.by_address or a == PLAN.public}
+    return addrs - set(PLAN.bridges.values())
 
 
 def test_report_renders_in_chromium(browse_run: Path) -> None:

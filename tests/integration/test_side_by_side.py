@@ -8,6 +8,7 @@ them) and written to runs/bench/side_by_side.json; only their sanity is asserted
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Iterator
 
@@ -45,7 +46,9 @@ def test_second_lab_gets_its_own_project_and_subnet(
     assert started.subnet == other.plan.subnet
     assert Lab(project=other.project).plan == other.plan  # what `lab status` etc. would use
     assert all(s.ok for s in other.status()), [s.condition for s in other.status()]
-    assert all(s.ipv4.startswith(other.plan.prefix + ".") for s in other.status())
+    own = [ipaddress.ip_network(n) for n in other.plan.networks.values()]
+    assert all(any(ipaddress.ip_address(s.ipv4) in n for n in own) for s in other.status())
+    assert not set(other.plan.networks.values()) & set(lab.plan.networks.values())
 
 
 def test_second_lab_resolves_in_its_own_addresses(second: tuple[Lab, fleet.Started]) -> None:

@@ -226,7 +226,7 @@ def _raw(tmp_path: Path) -> Path:
 
 INTERFACES = [
     ("internet", "br-0internet 198.51.100.0/24"),
-    ("isp", "br-00000isp 203.0.113.0/24"),
+    ("isp", "br-00000isp 198.18.2.0/24"),
     ("home", "br-0000home 198.18.0.0/24"),
     ("transit", "br-0transit 198.18.1.0/24"),
 ]

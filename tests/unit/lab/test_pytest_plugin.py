@@ -15,7 +15,7 @@ def test_addresses_cover_every_host() -> None:
     """Every Compose service maps to its topology address and DNS name."""
     addrs, names = pytest_plugin.addresses(), pytest_plugin.dns_names()
     assert set(addrs) == set(names) == {h.service for h in topology.HOSTS}
-    assert addrs["resolver"] == "203.0.113.53"  # the ISP's network
+    assert addrs["resolver"] == "198.18.2.53"  # the ISP's network
     assert addrs["client"] == "198.18.0.100"  # the home LAN, behind the NAT
     assert names["edge"] == "edge.edgecdn.net"
 

@@ -122,7 +122,7 @@ def test_packet_filter_names_expand() -> None:
     """$service names and host groups in a filter become addresses."""
     got = scenario.expand_filter("ip.src == $resolver && ip.dst in $roots && ip.dst != $root-a")
     assert got == (
-        "ip.src == 203.0.113.53 && ip.dst in {198.51.100.4, 198.51.100.5} && ip.dst != 198.51.100.4"
+        "ip.src == 198.18.2.53 && ip.dst in {198.51.100.4, 198.51.100.5} && ip.dst != 198.51.100.4"
     )
     with pytest.raises(UsageError, match="unknown"):
         scenario.expand_filter("ip.dst == $nowhere")
@@ -163,7 +163,7 @@ def test_custom_profile_mapping_loads(tmp_path: Path) -> None:
             r"s.yaml:2: profile links.client: loss_pct 120 is outside 0..100",
         ),
         ("steps:\n  - profile: fast\n", r"s.yaml:3: unknown profile 'fast'"),
-        ("steps:\n  - flush: origin\n", r"s.yaml:3: flush takes one of resolver, edge"),
+        ("steps:\n  - flush: origin\n", r"s.yaml:3: flush takes one of dns, stub, router, "),
         (
             "steps:\n  - dig: a\nexpect:\n  - {walk: a.example}\n",
             r"a walk needs `via:` a list of",

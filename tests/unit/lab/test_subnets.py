@@ -44,7 +44,7 @@ def test_a_conflict_on_any_of_the_four_networks_counts() -> None:
     assert subnets.conflict("198.19.4.0/24", taken("198.19.7.128/25")) is not None
     assert subnets.conflict("198.19.4.0/24", taken("198.19.8.0/24", "198.19.3.0/24")) is None
     # The documentation plan's four networks: a host route into its ISP's TEST-NET-3 too.
-    assert subnets.conflict(topology.SUBNET, taken("203.0.113.0/24")) is not None
+    assert subnets.conflict(topology.SUBNET, taken("198.18.2.0/24")) is not None
 
 
 def test_taken_reads_networks_and_routes_but_not_the_labs_own() -> None:
@@ -226,3 +226,26 @@ def test_check_subnet_free_names_the_other_user(tmp_path: Path) -> None:
     lab = FakeDockerLab(tmp_path, ["198.51.100.0/25"], [])
     with pytest.raises(LabError, match=r"already used by network 198\.51\.100\.0/25.*lab down"):
         lab.check_subnet_free()
+
+
+def test_a_package_registry_address_is_taken() -> None:
+    """A lab network over the address the host installs from would take the host's route
+    to it (here deb.debian.org answers from 203.0.113.80): registries() names it taken."""
+    import socket
+    from unittest import mock
+
+    infos = [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("203.0.113.80", 80))]
+    with mock.patch.object(socket, "getaddrinfo", return_value=infos):
+        used = subnets.registries(["deb.debian.org"])
+    assert [str(t.subnet) for t in used] == ["203.0.113.80/32"]
+    assert "deb.debian.org" in used[0].by
+    assert subnets.conflict("198.19.0.0/24", used) is None
+    assert (
+        subnets.conflict(
+            topology.SUBNET,
+            [subnets.Taken(ipaddress.IPv4Network("198.18.2.80/32"), "a registry")],
+        )
+        is not None
+    )  # the ISP's
+    with mock.patch.object(socket, "getaddrinfo", side_effect=OSError("offline")):
+        assert subnets.registries(["deb.debian.org"]) == []

@@ -35,12 +35,12 @@ def test_routers_join_the_networks_in_a_chain() -> None:
     routers = {h.service: set(h.addresses) for h in plan.hosts if h.router}
     assert routers == {"home-router": {"home", "isp"}, "isp-router": {"isp", "transit"},
                        "ix-router": {"transit", "internet"}}  # fmt: skip
-    assert plan.public == "203.0.113.2"
+    assert plan.public == "198.18.2.2"
     assert plan.by_address[plan.public].service == "home-router"
     assert plan.seen_as("client") == plan.public
-    assert plan.seen_as("resolver") == "203.0.113.53"
+    assert plan.seen_as("resolver") == "198.18.2.53"
     assert plan.seen_as("edge") == "198.51.100.80"
-    assert plan.bridges == {"internet": "198.51.100.1", "isp": "203.0.113.254",
+    assert plan.bridges == {"internet": "198.51.100.1", "isp": "198.18.2.254",
                             "home": "198.18.0.254", "transit": "198.18.1.254"}  # fmt: skip
     # No host sits on a bridge's address.
     assert not set(plan.bridges.values()) & set(plan.by_address)
@@ -268,7 +268,7 @@ def test_delay_plan_capture_filter_and_names_follow_the_plan() -> None:
         "not host 198.19.8.1 and not host 198.19.9.254 and not host 198.19.10.254 "
         "and not host 198.19.11.254"
     )
-    assert DEFAULT_FILTER.endswith("not host 198.51.100.1 and not host 203.0.113.254 and "
+    assert DEFAULT_FILTER.endswith("not host 198.51.100.1 and not host 198.18.2.254 and "
                                    "not host 198.18.0.254 and not host 198.18.1.254")  # fmt: skip
     names = lab_names(other)
     assert names["198.19.8.4"] == "root-a a.root-servers.net"

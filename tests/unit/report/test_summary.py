@@ -9,7 +9,7 @@ from lab.topology import DEFAULT_PLAN, plan_of
 
 from .conftest import DATA
 
-RESOLVER = DEFAULT_PLAN.address("resolver")  # on the ISP's network, 203.0.113.53
+RESOLVER = DEFAULT_PLAN.address("resolver")  # on the ISP's network, 198.18.2.53
 ROOT = DEFAULT_PLAN.address("root-a")
 
 BROWSE = json.loads((DATA / "browse-cold" / "timeline.json").read_text())
