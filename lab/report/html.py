@@ -52,6 +52,7 @@ section.step-head{margin:1.6em 0 .4em;border-bottom:2px solid #1f6fb2}
 section.step-head h3{margin:.3em 0;font-size:1.2em}
 table{border-collapse:collapse}td,th{padding:.2em .6em;border-bottom:1px solid #eee;
 text-align:left}
+svg.journey{max-width:100%;height:auto}
 .journey .jhost rect{fill:#f3f6fa;stroke:#9ab}.journey .jname{font-weight:bold}
 .journey .jdns{font-size:9.5px;fill:#557}.journey .jarrow{stroke-width:1.6}
 .journey .idle rect{fill:#f6f6f6;stroke:#ccc;stroke-dasharray:3 3}.journey .idle text{fill:#aaa}

@@ -10,6 +10,8 @@ resolver priming its root hints, RFC 8109), not the journey of this run.
 ``journey_svg`` draws every host of lab/topology.py HOSTS in columns by role,
 so a new host appears by itself, greys the ones the path never touched, and
 puts a numbered badge on each hop that leads to the hop's place in the page.
+The routers get a column of their own beside the client; the drawing scales
+down to the page's width when the columns would not fit.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from lab.report.sequence import COLORS
 from lab.topology import Host
 
 PROTO = {"dns": "DNS", "tcp": "TCP", "tls": "TLS", "quic": "QUIC", "http": "HTTP", "http2": "HTTP"}
-COLUMNS = ("client", "resolver", "dns", "edge", "origin", "other")
+# The routers stand between the client and the rest: its DNS server is the home router.
+COLUMNS = ("client", "router", "resolver", "dns", "edge", "origin", "other")
 
 NODE_W, NODE_H = 150, 38
 COL_W = 206  # node plus the gap the arrows and badges live in
@@ -126,7 +129,7 @@ def column(host: Host) -> str:
     """The map column of a host, from its role and what it serves."""
     role = host.role.lower()
     if host.router:  # by what it is, not by what it also runs ("NAT, DHCP, DNS forwarder")
-        return "other"
+        return "router"
     if host.service == "client" or "client" in role:
         return "client"
     if "resolver" in role:

@@ -38,6 +38,10 @@ LAYOUT_CHECKED = ("api", "tld-outage", "hol-blocking")
         "quic-resumption",
         "hol-blocking",
         "cache-poisoning",
+        "dns-caches",
+        "dhcp",
+        "nat",
+        "traceroute",
     ],
 )
 def test_scenario_expectations_hold(lab: Lab, name: str) -> None:

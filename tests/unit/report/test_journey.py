@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from lab.report.journey import column, journey, journey_section, journey_svg
+from lab.report.journey import COLUMNS, column, journey, journey_section, journey_svg
 from lab.report.packets import Message, read_messages
 from lab.topology import BY_SERVICE, DEFAULT_PLAN, HOSTS
 
@@ -102,10 +102,12 @@ def test_columns_by_role() -> None:
     assert {cols[s] for s in ("root-a", "tld-b", "ns-example", "ns-cdn")} == {"dns"}
     assert cols["edge"] == "edge"
     assert {cols[s] for s in ("origin", "origin-2", "api", "badcert")} == {"origin"}
-    router = BY_SERVICE["edge"].__class__("router-1", "core router", "198.51.100.2", "r1.isp.test")
-    assert column(router) == "other"
-    # The lab's routers are routers, whatever else they run (the home router's DNS cache).
-    assert {cols[s] for s in ("home-router", "isp-router", "ix-router")} == {"other"}
+    stranger = BY_SERVICE["edge"].__class__("box-1", "a box", "198.51.100.2", "b1.isp.test")
+    assert column(stranger) == "other"
+    # The lab's routers are routers, whatever else they run (the home router's DNS cache),
+    # in the column beside the client.
+    assert {cols[s] for s in ("home-router", "isp-router", "ix-router")} == {"router"}
+    assert COLUMNS.index("router") == COLUMNS.index("client") + 1
 
 
 def test_stranger_address_gets_a_node() -> None:
