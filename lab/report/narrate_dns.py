@@ -113,6 +113,68 @@ def _step_text(step: Mapping[str, Any], first: bool, frames: list[int]) -> str:
     return f"{side}{lead}{server} ({zone}) replied {result}: {detail}{where}."
 
 
+STUB = "127.0.0.53"
+
+
+def _via_home(
+    m: Matcher, name: str, server: str, q: Message | None
+) -> tuple[str, Message | None, bool] | None:
+    """The home network's part of a lookup through the client's stub cache: the story so
+    far, the home router's question to the ISP's resolver (if one left the home), and
+    whether the resolver was asked. None for a lookup sent straight to a resolver."""
+    if server != STUB:
+        return None
+    router = plan_hosts.plan().address("home-router")
+    public = plan_hosts.plan().public
+    lead = (
+        f"The client needs an address for {name}. The browser asked the OS's stub "
+        f"resolver on {STUB}, a cache inside the client (what resolv.conf names, as "
+        "systemd-resolved does); that question never touches the wire."
+    )
+    if q is None or q.dst != router:
+        return (f"{lead} The stub had the answer in its cache: no question left the client.",
+                None, False)  # fmt: skip
+    up = m.take(
+        lambda x: x.kind == "query"
+        and x.src == public
+        and x.dst == plan_hosts.address("resolver")
+        and x.dns is not None
+        and x.dns.qname == name,
+        q.frame,
+    )
+    text = (
+        f"{lead} The stub did not have it, so it asked the DNS server its DHCP lease names, "
+        f"the home router ({router}, {frames_text([q.frame])})"
+    )
+    if up is None:
+        return f"{text}; the router's cache had it, so the question went no farther.", None, False
+    return (
+        f"{text}. The router's cache did not have it either: it asked the ISP's resolver, "
+        f"from the home's public address {public} ({frames_text([up.frame])}).",
+        up,
+        True,
+    )
+
+
+def _answered_at_home(
+    sec: Section, m: Matcher, d: Mapping[str, Any], q: Message | None, up: Message | None
+) -> Section:
+    addrs = ", ".join(d.get("addresses") or []) or "no address"
+    r = None
+    if q is not None and q.dns is not None:
+        qid = q.dns.id
+        r = m.take(lambda x: x.kind == "response" and x.dst == m.client and x.dns is not None
+                   and x.dns.id == qid, q.frame)  # fmt: skip
+    if r is not None:
+        sec.frames.append(r.frame)
+    sec.paragraphs.append(
+        f"The answer, {addrs} ({d.get('rcode')}{', ' + frames_text([r.frame]) if r else ''}), "
+        f"came back {float(d.get('ms') or 0):.1f} ms after the question, with TTLs counted "
+        "down by the time it had been held."
+    )
+    return sec
+
+
 def narrate_dns(m: Matcher, d: Mapping[str, Any], events: Sequence[Mapping[str, Any]]) -> Section:
     """The client's lookup D (a timeline 'dns' entry) and the resolver's walk behind it."""
     name = str(d["name"])
@@ -126,13 +188,23 @@ def narrate_dns(m: Matcher, d: Mapping[str, Any], events: Sequence[Mapping[str, 
     qframe = q.frame if q else 0
     qid = q.dns.id if q and q.dns else -1
     server = str(d.get("server") or plan_hosts.address("resolver"))
-    sec.paragraphs.append(
-        f"The client needs an address for {name}. It asked its resolver, "
-        f"{_dns_name(server)} ({d.get('server')}), in one UDP "
-        f"query for the A record with recursion desired ({frames_text([qframe] if q else [])})."
-    )
     if q is not None:
         sec.frames.append(q.frame)
+    home = _via_home(m, name, server, q)
+    if home is not None:
+        stub_text, up, asked_resolver = home
+        sec.paragraphs.append(stub_text)
+        if not asked_resolver:
+            return _answered_at_home(sec, m, d, q, up)
+        if up is not None:
+            sec.frames.append(up.frame)
+            qframe = up.frame
+    else:
+        sec.paragraphs.append(
+            f"The client needs an address for {name}. It asked its resolver, "
+            f"{_dns_name(server)} ({d.get('server')}), in one UDP query for the A record "
+            f"with recursion desired ({frames_text([qframe] if q else [])})."
+        )
     ev = resolver_event(events, name, float(d.get("started") or 0))
     if ev is None:
         sec.paragraphs.append("The resolver's log has no line for this lookup.")
@@ -161,8 +233,9 @@ def narrate_dns(m: Matcher, d: Mapping[str, Any], events: Sequence[Mapping[str, 
     if r is not None:
         sec.frames.append(r.frame)
     upstream = f" after {ev.get('upstream_queries')} upstream queries" if ev else ""
+    to = "the home router, whose cache passed it to the client's stub" if home else "the client"
     sec.paragraphs.append(
-        f"The resolver returned the whole chain to the client{upstream}: "
+        f"The resolver returned the whole chain to {to}{upstream}: "
         f"{chain + ', then ' if chain else ''}{addrs} ({d.get('rcode')}, "
         f"{frames_text([r.frame] if r else [])}), {float(d.get('ms') or 0):.1f} ms after the "
         "question. It keeps every record it learned for its TTL, which is why the next "

@@ -93,7 +93,7 @@ def check_walk(
     capture: Path, name: str, via: list[str], plan: topology.Plan = topology.DEFAULT_PLAN
 ) -> tuple[bool, str]:
     """Whether the walk for ``name`` began with ``via``; and what it was (addresses in PLAN)."""
-    path = path_for(
-        read_questions(capture), name, plan.address("resolver"), plan.address("client"), plan
-    )
+    # The resolver's asker is the home: the home router's cache, or the client itself,
+    # both from the public address behind the NAT.
+    path = path_for(read_questions(capture), name, plan.address("resolver"), plan.public, plan)
     return path[: len(via)] == via, " -> ".join(path) or "no questions from the resolver"

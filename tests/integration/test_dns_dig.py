@@ -97,11 +97,14 @@ def test_resolver_full_answer(lab: Lab) -> None:
     assert [r[4] for r in d.records("ANSWER", "A")] == [BY_SERVICE["edge"].ipv4]
 
 
-def test_client_uses_lab_resolver(lab: Lab) -> None:
-    """With no @server, the client's dig asks the lab resolver, not Docker's 127.0.0.11."""
+def test_client_uses_its_stub_then_the_home_router(lab: Lab) -> None:
+    """With no @server, the client's dig asks its stub cache on 127.0.0.53 (not Docker's
+    127.0.0.11), which asks the DNS server the DHCP lease named: the home router."""
     d = dig(lab, "static.example.com", "A")
-    assert d.server == BY_SERVICE["resolver"].ipv4
+    assert d.server == "127.0.0.53"
     assert [r[4] for r in d.records("ANSWER", "A")] == [BY_SERVICE["edge"].ipv4]
+    upstream = lab.exec("client", "cat", "/run/weblab/upstream.conf", check=True).stdout
+    assert upstream.split() == ["nameserver", BY_SERVICE["home-router"].ipv4]
 
 
 def test_resolver_nxdomain(lab: Lab) -> None:

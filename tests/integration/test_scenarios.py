@@ -194,13 +194,17 @@ def test_delay_fault_is_applied_and_said(lab: Lab, tmp_path) -> None:  # type: i
     p = tmp_path / "delay.yaml"
     p.write_text(
         "name: delay\nfaults:\n  - delay: {service: resolver, ms: 200}\n"
-        "steps:\n  - dig: origin.example.com\n  - dig: origin.example.com\n"
+        "steps:\n  - dig: {name: origin.example.com, server: resolver}\n"
+        "  - dig: {name: origin.example.com, server: resolver}\n"
     )
     result = run_scenario(lab, scenario.load(p), ROOT / "runs")
     assert result.ok
     notes = " ".join(result.timeline["fault_notes"])
     assert "delay 200 ms on everything resolver receives (userspace NFQUEUE)" in notes
     slow = result.timeline["steps"][1]["ms"]  # cached answer, fault in force
-    r = lab.exec("client", "dig", "+tries=1", "origin.example.com")
+    # Asked of the resolver itself: the client's stub and the router would answer from
+    # their caches without reaching the delayed host.
+    resolver = lab.plan.address("resolver")
+    r = lab.exec("client", "dig", "+tries=1", f"@{resolver}", "origin.example.com")
     after = float(r.stdout.split("Query time:")[1].split()[0])
     assert slow >= after + 200, (slow, after)
