@@ -22,6 +22,24 @@ from lab.report.narrate_tls import narrate_tls
 from lab.report.packets import HttpInfo, Message
 from lab.topology import in_lab
 
+# Where the textbooks are out of date: told once, at a connection's first reuse (the
+# later ones are told in a line each, lab/report/repeats.py).
+HTTP1_PIPELINING = (
+    "What the textbooks add and browsers never did: HTTP/1.1 pipelining (RFC 9112, "
+    "section 9.3.2) would let the client send this request before the previous answer "
+    "arrived. Answers must come back in order, one slow answer holds up every one behind "
+    "it, and proxies mishandled it, so no browser turned it on by default; each "
+    "connection carries one exchange at a time, and browsers open up to six per host "
+    "instead, as this client does."
+)
+HTTP2_PUSH = (
+    "What the textbooks add and browsers no longer do: HTTP/2 server push (RFC 9113, "
+    "section 8.4) let a server send a subresource before it was asked (a PUSH_PROMISE "
+    "frame). It rarely helped (the browser often had the file cached already) and "
+    "Chromium turned it off in 2022, Firefox in 2024; here, as on today's web, no "
+    "PUSH_PROMISE crosses the wire and the client asks for each subresource itself."
+)
+
 
 def _hpack_text(h: HttpInfo) -> str:
     """What HPACK did to one HTTP/2 request's fields (RFC 7541)."""
@@ -148,6 +166,8 @@ def _http(
     sec.paragraphs.append(
         f"The client sent GET {path} with Host: {host} (frame {req.frame}), {how}."
     )
+    if f.get("reused_connection"):
+        sec.paragraphs.append(HTTP2_PUSH if h2 else HTTP1_PIPELINING)
     if h2 and req.http is not None:
         sec.paragraphs.append(_hpack_text(req.http))
     validators = _validators(req, f)

@@ -104,8 +104,14 @@ def run_scenario(lab: Lab, scenario: Scenario, runs_dir: Path, raw: bool = False
             # the new resolver walks from the root for it: once, in CI, just before a
             # dns-trace, so the client's walk found com. and net. cached. Emptied again
             # here, right before the first step, the client's walk is whole.
-            # The stub's and the home router's caches go too, and the neighbour caches:
-            # a cold run starts with ARP for the gateway and the stub's first question.
+            # A cold start is a machine joining the network: it takes a fresh DHCP lease,
+            # then the stub's and the home router's caches are empty too, and the neighbour
+            # caches, so the first step starts with ARP for the gateway and the stub's
+            # first question (all in the capture, which is already running).
+            say("prep  the client renews its DHCP lease; every DNS cache and the ARP caches "
+                "emptied")  # fmt: skip
+            lab.exec("client", "python", "-m", "services.client.lease", "renew", check=True,
+                     timeout=60)  # fmt: skip
             dnscaches.flush(lab)
             dnscaches.forget_neighbours(lab)
         for i, step in enumerate(scenario.steps, 1):

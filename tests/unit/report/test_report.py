@@ -74,6 +74,14 @@ def test_narration_cites_the_hierarchy(html: str) -> None:
     assert "keep-alive" in text
 
 
+def test_narration_says_pipelining_was_never_used(html: str) -> None:
+    """Where the articles are out of date: the first kept-alive reuse says that browsers
+    never pipelined, once (the sample is HTTP/1.1)."""
+    text = re.sub(r"<[^>]+>", " ", html)
+    assert text.count("HTTP/1.1 pipelining (RFC 9112") == 1
+    assert "server push" not in text  # that note is for HTTP/2 connections
+
+
 def test_narration_does_not_repeat_itself(html: str) -> None:
     """Keep-alive is explained once; a further request on that connection gets one line."""
     text = re.sub(r"<[^>]+>", " ", html)
