@@ -54,12 +54,20 @@ def path_for(
 ) -> list[str]:
     """The servers the resolver asked about ``name`` (or its ancestors), in order.
 
-    The walk starts at the client's first question to the resolver; repeats
-    of the same server group (a retry, a second root) count once.
+    The walk starts at the client's first question to the resolver for ``name``
+    (for a CNAME's target, which the client never asks, at its first question of
+    all): a lookup of another name that was still under way when the run began,
+    sharing the ancestors, is not this walk. Repeats of the same server group (a
+    retry, a second root) count once.
     """
-    start = next((q.frame for q in questions if q.src == client and q.dst == resolver), None)
-    if start is None:
+    asked = [q for q in questions if q.src == client and q.dst == resolver]
+    want = name.rstrip(".").lower()
+    first = next((q for q in asked if q.name.rstrip(".").lower() == want), None) or next(
+        iter(asked), None
+    )
+    if first is None:
         return []
+    start = first.frame
     path: list[str] = []
     for q in questions:
         if q.frame <= start or q.src != resolver or q.dst == resolver:

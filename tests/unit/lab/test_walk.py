@@ -57,3 +57,21 @@ def test_other_names_and_earlier_lookups_do_not_count() -> None:
 def test_no_client_question_no_walk() -> None:
     """Without the client's question there is no walk to judge."""
     assert path_for([q(1, R, ip("root-a"), "com")], "www.example.com", R, C) == []
+
+
+def test_a_lookup_still_under_way_is_not_the_walk() -> None:
+    """Another name's lookup (a retry left from before the run) walked the shared ancestors
+    first; the walk for www.example.com starts at its own question, so it is whole."""
+    questions = [
+        q(1, C, R, "static.example.com"),
+        q(2, R, ip("root-a"), "com"),
+        q(3, R, ip("tld-a"), "example.com"),
+        q(4, R, ip("ns-example"), "static.example.com"),
+        q(5, C, R, "www.example.com"),
+        q(6, R, ip("root-b"), "com"),
+        q(7, R, ip("tld-b"), "example.com"),
+        q(8, R, ip("ns-example"), "www.example.com"),
+    ]
+    assert path_for(questions, "www.example.com", R, C) == ["roots", "tlds", "ns-example"]
+    # A CNAME's target is never asked by the client: its walk starts at the first question.
+    assert path_for(questions, "example.com", R, C)[:2] == ["roots", "tlds"]
