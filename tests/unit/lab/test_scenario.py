@@ -237,3 +237,21 @@ def test_stalled_expectation(tmp_path: Path) -> None:
         scenario.load(write(tmp_path, head + "  - {packets: x, min: 1, stalled: {min: 1}}\n"))
     with pytest.raises(UsageError, match=r"s.yaml:5: `unblocked:` is \{min: N\}"):
         scenario.load(write(tmp_path, head + "  - {step: 1, unblocked: {least: 1}}\n"))
+
+
+def test_run_ok_judges_expected_failures_by_their_expectation(tmp_path: Path) -> None:
+    """A 401 a step expects does not fail the run (the report used to say FAILED for the
+    api scenario with every expectation held); an unexpected failure or a failed check does."""
+    from lab.scenario.expect import Checked, StepOutcome
+    from lab.scenario.runner import run_ok
+
+    p = tmp_path / "s.yaml"
+    p.write_text(
+        "name: s\nsteps:\n  - dig: a\n  - dig: b\nexpect:\n  - {step: 2, rcode: NXDOMAIN}\n"
+    )
+    sc = scenario.load(p)
+    good, bad = StepOutcome(1, "dig", "a", 0.0, ok=True), StepOutcome(2, "dig", "b", 0.0, ok=False)
+    held = [Checked(6, "step 2 rcode NXDOMAIN", True, "NXDOMAIN")]
+    assert run_ok(sc, [good, bad], held)
+    assert not run_ok(sc, [StepOutcome(1, "dig", "a", 0.0, ok=False), bad], held)
+    assert not run_ok(sc, [good, bad], [Checked(6, "step 2 rcode NXDOMAIN", False, "NOERROR")])
