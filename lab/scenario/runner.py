@@ -93,10 +93,7 @@ def run_scenario(lab: Lab, scenario: Scenario, runs_dir: Path, raw: bool = False
         if scenario.cold_dns:
             # After the edge: its own lookups at start (the origins' names) went to the
             # old resolver, so the new one starts empty and the client's walk is whole.
-            say(
-                "prep  restarting the resolver so its cache is empty (and the stub's and the "
-                "router's caches emptied, the ARP caches too)"
-            )
+            say("prep  restarting the resolver so its cache is empty")
             lab.restart("resolver")
         mechanisms = distance.Applied("", links, distance.statuses(lab)).mechanisms()
         if scenario.cold_dns:
