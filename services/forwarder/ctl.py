@@ -16,27 +16,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import sys
 from typing import Any
 
+from services.dnscore.control import request
 from services.forwarder.control import DEFAULT_SOCKET
-
-
-def request(path: str, payload: dict[str, Any], timeout: float = 5.0) -> dict[str, Any]:
-    """Send one request, return the decoded reply (raises OSError/ValueError)."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(timeout)
-        sock.connect(path)
-        sock.sendall(json.dumps(payload).encode() + b"\n")
-        data = b""
-        while not data.endswith(b"\n"):
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    reply: dict[str, Any] = json.loads(data)
-    return reply
 
 
 def table(layer: str, entries: list[dict[str, Any]], cache: bool = True) -> str:

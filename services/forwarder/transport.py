@@ -18,25 +18,18 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import struct
 from dataclasses import dataclass, field
 
 from dnslib import EDNS0, DNSHeader, DNSQuestion, DNSRecord
 
 from services.dnscore.wire import OUR_EDNS_PAYLOAD
 from services.forwarder.upstream import Endpoint
-from services.resolver.replies import Ignored, ReplyCounters, header_ok, id_bytes, matches
+from services.resolver.replies import OneReply, ReplyCounters, ask_over_tcp
+from services.resolver.replies import UpstreamError as UpstreamError  # for callers, too
+from services.resolver.replies import UpstreamTimeout as UpstreamTimeout
 
 TIMEOUT = 2.0  # seconds for one try; the default --timeout
 TRIES = 2  # UDP tries: the first, and once more after a timeout
-
-
-class UpstreamError(Exception):
-    """The upstream gave no usable reply (unreachable, garbage, connection reset)."""
-
-
-class UpstreamTimeout(UpstreamError):
-    """The upstream did not reply in time, on every try."""
 
 
 @dataclass(frozen=True)
@@ -70,32 +63,6 @@ class Counters:
             "timeouts": self.timeouts,
             "udp": self.udp.as_dict(),
         }
-
-
-class _OneReply(asyncio.DatagramProtocol):
-    """One try's own connected socket, waiting for the one datagram that is the reply."""
-
-    def __init__(self, request: DNSRecord, peer: tuple[str, int], counters: ReplyCounters) -> None:
-        self.request = request
-        self.peer = peer
-        self.counters = counters
-        self.wanted_id = id_bytes(request)
-        self.done: asyncio.Future[DNSRecord] = asyncio.get_running_loop().create_future()
-
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        if self.done.done():
-            return
-        if (addr[0], addr[1]) != self.peer:
-            self.counters.count(Ignored.SOURCE)
-        elif not header_ok(data, self.wanted_id):
-            self.counters.count(Ignored.ID)
-        else:
-            self.counters.settle(self.request, data, self.done)
-
-    def error_received(self, exc: Exception) -> None:
-        # ICMP port or host unreachable on the connected socket: nobody there.
-        if not self.done.done():
-            self.done.set_exception(UpstreamError(f"unreachable: {exc}"))
 
 
 def make_request(question: DNSQuestion) -> DNSRecord:
@@ -142,7 +109,7 @@ class ForwardTransport:
         loop = asyncio.get_running_loop()
         try:
             transport, protocol = await loop.create_datagram_endpoint(
-                lambda: _OneReply(request, peer, self.counters.udp), remote_addr=peer
+                lambda: OneReply(request, peer, self.counters.udp), remote_addr=peer
             )
         except OSError as e:
             raise UpstreamError(f"cannot send to {peer[0]}:{peer[1]}: {e}") from e
@@ -156,26 +123,4 @@ class ForwardTransport:
             transport.close()
 
     async def _tcp(self, peer: tuple[str, int], request: DNSRecord) -> DNSRecord:
-        """One query on its own TCP connection, 2-byte length framing (RFC 1035 §4.2.2)."""
-        try:
-            async with asyncio.timeout(self.timeout):
-                reader, writer = await asyncio.open_connection(*peer)
-                try:
-                    wire = request.pack()
-                    writer.write(struct.pack("!H", len(wire)) + wire)
-                    await writer.drain()
-                    (length,) = struct.unpack("!H", await reader.readexactly(2))
-                    data = await reader.readexactly(length)
-                finally:
-                    writer.close()
-        except TimeoutError as e:
-            raise UpstreamTimeout(f"no reply in {self.timeout:g}s over TCP") from e
-        except (OSError, asyncio.IncompleteReadError) as e:
-            raise UpstreamError(f"TCP to {peer[0]}:{peer[1]} failed: {e}") from e
-        try:
-            reply = DNSRecord.parse(data)
-        except Exception as e:  # dnslib raises many types on garbage
-            raise UpstreamError(f"unparseable TCP reply: {e}") from e
-        if not matches(request, reply):
-            raise UpstreamError("TCP reply does not match the question")
-        return reply
+        return await ask_over_tcp(peer, request, self.timeout)

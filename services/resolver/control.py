@@ -23,23 +23,20 @@ container, so only processes there (``docker exec``) can use it, as with
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from services.common.logs import log_event
-from services.dnscore.names import norm
+from services.dnscore import control
+from services.dnscore.names import is_subdomain
 from services.resolver.kerneludp import read_udp_counters
 from services.resolver.transport import NetworkTransport
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_SOCKET = "/run/weblab-resolver.sock"
-MAX_REQUEST = 4096
 
 
 @dataclass
@@ -50,11 +47,6 @@ class Controls:
     flush: Callable[[str | None], int]
     transport: NetworkTransport | None = None  # None: no weaken, no upstream stats
     kernel_udp: Callable[[], dict[str, int] | None] = read_udp_counters
-
-
-def _under(name: object, zone: str) -> bool:
-    text = str(name)
-    return zone == "." or text == zone or text.endswith("." + zone)
 
 
 def _weaken(request: dict[str, Any], transport: NetworkTransport | None) -> dict[str, Any]:
@@ -104,19 +96,17 @@ def _stats(controls: Controls) -> dict[str, Any]:
 
 def handle_request(line: bytes, controls: Controls) -> dict[str, Any]:
     """Decode one request line and act on it; errors become ``{"ok": false}``."""
-    try:
-        request = json.loads(line)
-        cmd = request["cmd"]
-    except (ValueError, KeyError, TypeError):
-        return {"ok": False, "error": 'expected a JSON object with "cmd"'}
+    decoded = control.decode(line)
+    if isinstance(decoded, dict):
+        return decoded
+    request, cmd = decoded
     if cmd in ("dump", "flush"):
-        name = request.get("name")
-        if name is not None and not isinstance(name, str):
-            return {"ok": False, "error": "name must be a string"}
-        name = norm(name) if name else None
+        name = control.name_of(request)
+        if isinstance(name, dict):
+            return name
         if cmd == "flush":
             return {"ok": True, "flushed": controls.flush(name), "name": name}
-        entries = [e for e in controls.dump() if name is None or _under(e["name"], name)]
+        entries = [e for e in controls.dump() if name is None or is_subdomain(str(e["name"]), name)]
         return {"ok": True, "name": name, "entries": entries}
     if cmd == "weaken":
         return _weaken(request, controls.transport)
@@ -128,21 +118,8 @@ def handle_request(line: bytes, controls: Controls) -> dict[str, Any]:
 async def serve_control(path: str, controls: Controls) -> asyncio.AbstractServer:
     """Listen on the Unix socket ``path`` (a stale socket file is replaced)."""
 
-    async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            line = await asyncio.wait_for(reader.readline(), 5.0)
-            reply = handle_request(line[:MAX_REQUEST], controls)
-            if reply.get("ok") and "flushed" in reply:
-                log_event(logger, "resolver_flush", qname=reply["name"], flushed=reply["flushed"])
-            writer.write(json.dumps(reply).encode() + b"\n")
-            await writer.drain()
-        except (TimeoutError, ConnectionError):
-            pass
-        finally:
-            writer.close()
+    def logged(reply: dict[str, Any]) -> None:
+        if reply.get("ok") and "flushed" in reply:
+            log_event(logger, "resolver_flush", qname=reply["name"], flushed=reply["flushed"])
 
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
-    server = await asyncio.start_unix_server(client, path)
-    os.chmod(path, 0o600)  # root in the container only
-    return server
+    return await control.serve(path, lambda line: handle_request(line, controls), logged)

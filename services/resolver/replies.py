@@ -12,6 +12,7 @@ forged answers the resolver ignored.
 from __future__ import annotations
 
 import asyncio
+import struct
 from dataclasses import asdict, dataclass
 from enum import Enum
 
@@ -99,3 +100,66 @@ def screen(request: DNSRecord, data: bytes) -> DNSRecord | Ignored:
     except Exception:  # dnslib raises many types on garbage; all mean "not the reply"
         return Ignored.GARBAGE
     return reply if matches(request, reply) else Ignored.QUESTION
+
+
+class UpstreamError(Exception):
+    """A server gave no usable reply (unreachable, garbage, connection reset)."""
+
+
+class UpstreamTimeout(UpstreamError):
+    """A server did not reply in time."""
+
+
+class OneReply(asyncio.DatagramProtocol):
+    """One query's own connected socket (a kernel-chosen random port), waiting for the one
+    datagram that is the reply: from the server asked, with the query's ID (two bytes
+    compared, no parse), for the question asked."""
+
+    def __init__(self, request: DNSRecord, peer: tuple[str, int], counters: ReplyCounters) -> None:
+        self.request = request
+        self.peer = peer
+        self.counters = counters
+        self.wanted_id = id_bytes(request)
+        self.done: asyncio.Future[DNSRecord] = asyncio.get_running_loop().create_future()
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        if self.done.done():
+            return
+        if (addr[0], addr[1]) != self.peer:
+            self.counters.count(Ignored.SOURCE)
+        elif not header_ok(data, self.wanted_id):
+            self.counters.count(Ignored.ID)
+        else:
+            self.counters.settle(self.request, data, self.done)
+
+    def error_received(self, exc: Exception) -> None:
+        # ICMP port or host unreachable on the connected socket: nobody there.
+        if not self.done.done():
+            self.done.set_exception(UpstreamError(f"unreachable: {exc}"))
+
+
+async def ask_over_tcp(peer: tuple[str, int], request: DNSRecord, timeout: float) -> DNSRecord:
+    """REQUEST on a TCP connection of its own, 2-byte length framing (RFC 1035 §4.2.2); the
+    reply if it matches, else UpstreamTimeout or UpstreamError saying why."""
+    try:
+        async with asyncio.timeout(timeout):
+            reader, writer = await asyncio.open_connection(*peer)
+            try:
+                wire = request.pack()
+                writer.write(struct.pack("!H", len(wire)) + wire)
+                await writer.drain()
+                (length,) = struct.unpack("!H", await reader.readexactly(2))
+                data = await reader.readexactly(length)
+            finally:
+                writer.close()
+    except TimeoutError as e:
+        raise UpstreamTimeout(f"no reply in {timeout:g}s over TCP") from e
+    except (OSError, asyncio.IncompleteReadError) as e:
+        raise UpstreamError(f"TCP to {peer[0]}:{peer[1]} failed: {e}") from e
+    try:
+        reply = DNSRecord.parse(data)
+    except Exception as e:  # dnslib raises many types on garbage
+        raise UpstreamError(f"unparseable TCP reply: {e}") from e
+    if not matches(request, reply):
+        raise UpstreamError("TCP reply does not match the question")
+    return reply

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import secrets
 import socket
-import struct
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -24,7 +23,9 @@ from dnslib import EDNS0, QTYPE, DNSHeader, DNSQuestion, DNSRecord
 
 from services.dnscore.wire import OUR_EDNS_PAYLOAD
 from services.resolver.fixedport import SharedPort
-from services.resolver.replies import Ignored, ReplyCounters, header_ok, id_bytes, matches
+from services.resolver.replies import OneReply, ReplyCounters, ask_over_tcp
+from services.resolver.replies import UpstreamError as UpstreamError  # for callers, too
+from services.resolver.replies import UpstreamTimeout as UpstreamTimeout
 
 # A burst of forged replies that lands before the real one must not overflow
 # the socket's buffer and drop the real answer with them: the default
@@ -36,47 +37,12 @@ from services.resolver.replies import Ignored, ReplyCounters, header_ok, id_byte
 RCVBUF = 1 << 20
 
 
-class UpstreamError(Exception):
-    """A server gave no usable reply (unreachable, garbage, connection reset)."""
-
-
-class UpstreamTimeout(UpstreamError):
-    """A server did not reply in time."""
-
-
 class Transport(Protocol):
     """What the iterator needs from the network: one question to one server."""
 
     async def query(self, server: str, qname: str, qtype: int) -> DNSRecord:
         """Ask ``server`` (an IP address) and return its reply, or raise UpstreamError."""
         ...
-
-
-class _OneReply(asyncio.DatagramProtocol):
-    """One query's own connected socket (a kernel-chosen random port)."""
-
-    def __init__(self, request: DNSRecord, peer: tuple[str, int], counters: ReplyCounters) -> None:
-        self.request = request
-        self.peer = peer
-        self.counters = counters
-        self.wanted_id = id_bytes(request)
-        self.done: asyncio.Future[DNSRecord] = asyncio.get_running_loop().create_future()
-
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        if self.done.done():
-            return
-        if (addr[0], addr[1]) != self.peer:
-            self.counters.count(Ignored.SOURCE)
-            return
-        if not header_ok(data, self.wanted_id):
-            self.counters.count(Ignored.ID)  # a guessed ID: two bytes compared, no parse
-            return
-        self.counters.settle(self.request, data, self.done)
-
-    def error_received(self, exc: Exception) -> None:
-        # ICMP port/host unreachable on the connected socket: no server there.
-        if not self.done.done():
-            self.done.set_exception(UpstreamError(f"unreachable: {exc}"))
 
 
 @dataclass
@@ -154,7 +120,7 @@ class NetworkTransport:
         loop = asyncio.get_running_loop()
         try:
             transport, protocol = await loop.create_datagram_endpoint(
-                lambda: _OneReply(request, peer, self.counters), remote_addr=peer
+                lambda: OneReply(request, peer, self.counters), remote_addr=peer
             )
         except OSError as e:
             raise UpstreamError(f"cannot send: {e}") from e
@@ -188,28 +154,7 @@ class NetworkTransport:
             raise UpstreamError(f"cannot send from port {self.fixed_port}: {e}") from e
 
     async def _tcp(self, peer: tuple[str, int], request: DNSRecord) -> DNSRecord:
-        try:
-            async with asyncio.timeout(self.timeout):
-                reader, writer = await asyncio.open_connection(*peer)
-                try:
-                    wire = request.pack()
-                    writer.write(struct.pack("!H", len(wire)) + wire)
-                    await writer.drain()
-                    (length,) = struct.unpack("!H", await reader.readexactly(2))
-                    data = await reader.readexactly(length)
-                finally:
-                    writer.close()
-        except TimeoutError as e:
-            raise UpstreamTimeout(f"no reply in {self.timeout:g}s over TCP") from e
-        except (OSError, asyncio.IncompleteReadError) as e:
-            raise UpstreamError(f"TCP failed: {e}") from e
-        try:
-            reply = DNSRecord.parse(data)
-        except Exception as e:
-            raise UpstreamError(f"unparseable TCP reply: {e}") from e
-        if not matches(request, reply):
-            raise UpstreamError("TCP reply does not match the question")
-        return reply
+        return await ask_over_tcp(peer, request, self.timeout)
 
 
 def qtype_text(qtype: int) -> str:

@@ -7,8 +7,9 @@ import asyncio
 DEADLINE = 5.0
 
 
-async def udp_exchange(port: int, data: bytes, deadline: float = DEADLINE) -> bytes:
-    """Send DATA to 127.0.0.1:PORT and return the first datagram that comes back."""
+async def udp_exchange(port: int, data: bytes, *more: bytes, deadline: float = DEADLINE) -> bytes:
+    """Send DATA (and MORE, from the same socket) to 127.0.0.1:PORT; return the first
+    datagram that comes back."""
     loop = asyncio.get_running_loop()
     got: asyncio.Future[bytes] = loop.create_future()
 
@@ -19,7 +20,8 @@ async def udp_exchange(port: int, data: bytes, deadline: float = DEADLINE) -> by
 
     transport, _ = await loop.create_datagram_endpoint(Client, remote_addr=("127.0.0.1", port))
     try:
-        transport.sendto(data)
+        for datagram in (data, *more):
+            transport.sendto(datagram)
         return await asyncio.wait_for(got, deadline)
     finally:
         transport.close()

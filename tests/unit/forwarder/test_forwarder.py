@@ -208,25 +208,6 @@ async def test_query_over_tcp(running: Running) -> None:
     assert running.upstream.queries == 1
 
 
-async def exchange_two(port: int, first: bytes, second: bytes) -> bytes:
-    """Send two datagrams from one socket; return the first datagram that comes back."""
-    loop = asyncio.get_running_loop()
-    got: asyncio.Future[bytes] = loop.create_future()
-
-    class Client(asyncio.DatagramProtocol):
-        def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-            if not got.done():
-                got.set_result(data)
-
-    transport, _ = await loop.create_datagram_endpoint(Client, remote_addr=("127.0.0.1", port))
-    try:
-        transport.sendto(first)
-        transport.sendto(second)
-        return await asyncio.wait_for(got, 5)
-    finally:
-        transport.close()
-
-
 async def test_malformed_packet_gets_formerr_and_the_server_goes_on(
     running: Running, log: pytest.LogCaptureFixture
 ) -> None:
@@ -251,7 +232,7 @@ async def test_short_packets_and_responses_are_dropped_unanswered(
     response.header.id = 0x5151
     for junk in (b"\x01\x02\x03\x04\x05", response.pack()):
         query = DNSRecord.question(WWW, "A")
-        back = DNSRecord.parse(await exchange_two(running.port, junk, query.pack()))
+        back = DNSRecord.parse(await udp_exchange(running.port, junk, query.pack()))
         assert back.header.id == query.header.id
     bad = [r for r in log.records if getattr(r, "event", "") == "forwarder_bad_packet"]
     reasons = [getattr(r, "reason", None) for r in bad]
