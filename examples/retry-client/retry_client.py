@@ -2,7 +2,7 @@
 
 It is plain urllib, nothing from weblab: GET a URL, and on a 5xx answer, a
 timeout or a refused/reset connection try again after an exponential backoff
-(0.2 s, 0.4 s, 0.8 s ...), up to ``retries`` more times. 4xx answers are
+(0.2 s, 0.4 s, 0.8 s ..., never more than 2 s), up to ``retries`` more times. 4xx answers are
 final: asking again would not change them.
 
 Run as a script it prints one JSON object: the final status, the X-Cache
@@ -38,6 +38,7 @@ def get(
     url: str,
     retries: int = 3,
     backoff: float = 0.2,
+    max_backoff: float = 2.0,
     timeout: float = 5.0,
     cafile: str | None = None,
 ) -> Result:
@@ -46,7 +47,7 @@ def get(
     result = Result(url)
     for attempt in range(retries + 1):
         if attempt:
-            time.sleep(backoff * 2 ** (attempt - 1))
+            time.sleep(min(max_backoff, backoff * 2 ** (attempt - 1)))
         try:
             with urllib.request.urlopen(url, timeout=timeout, context=ctx) as resp:
                 body = resp.read()
