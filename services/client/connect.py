@@ -92,6 +92,10 @@ class Connector:
         t0 = time.perf_counter()
         raw = self.dial((f.address, job.port), min(10.0, self.timeout))
         f.connect_ms = elapsed_ms(t0)
+        try:
+            f.local_port = int(raw.getsockname()[1])
+        except (OSError, IndexError, TypeError):
+            f.local_port = 0  # not an IP socket (a test's socketpair): nothing to match
         self.say("tcp.connected", host=host, address=f.address, port=job.port, ms=f.connect_ms)
         t0 = time.perf_counter()
         saved = self.sessions.get(host)

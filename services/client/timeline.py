@@ -28,6 +28,9 @@ class Fetch:
     host: str
     started: float  # when a connection took the request (time.time())
     address: str = ""
+    # The client's own TCP port on the connection this request opened (0 over
+    # QUIC or when reused): how a check finds that connection in the capture.
+    local_port: int = 0
     # dns/connect/tls are the costs of the connection this request opened; a
     # request on a connection already open (reused_connection) has none. Over
     # QUIC (HTTP/3) transport and TLS are one handshake: connect_ms is 0 and

@@ -1,0 +1,137 @@
+"""What each TCP and TLS handshake of a run cost on the wire, read from its capture.
+
+The browser times its handshakes itself (``connect_ms``, ``tls_ms``), but on
+this 2-core machine a Python client's own time adds scheduling noise: a
+thread waiting for the GIL, a wake-up that comes late. Round trips are a fact
+of the wire, so an ``rtts:`` expectation judges them there where it can:
+
+- TCP: from the client's first SYN to the server's SYN-ACK;
+- TLS: from the ClientHello to the packet that brings the server's Finished,
+  the moment the client can finish its side. TLS 1.3 brings it in the first
+  flight (one round trip); a full TLS 1.2 handshake in its second (two).
+
+The capture the runner judges (capture.pcapng) keeps the copy of each packet
+nearest the client, and the lab's link delay holds what a server receives
+(services/linkdelay), so these spans are the round trips as the client sees
+them, plus the server's own work. tshark decrypts the handshake from the
+secrets embedded in the capture; without them a TLS span is not found and the
+check falls back to the client's own figure.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+FIELDS = (
+    "frame.time_epoch",
+    "ip.src",
+    "tcp.srcport",
+    "ip.dst",
+    "tcp.dstport",
+    "tcp.flags.syn",
+    "tcp.flags.ack",
+    "tls.handshake.type",
+)
+FILTER = "tcp.flags.syn == 1 || tls.handshake.type == 1 || tls.handshake.type == 20"
+
+# (client address, client port, server address, server port)
+Conn = tuple[str, int, str, int]
+
+
+@dataclass
+class Handshake:
+    """One TCP connection's handshakes as the wire saw them (epoch seconds)."""
+
+    syn: float | None = None
+    syn_ack: float | None = None
+    client_hello: float | None = None
+    server_finished: float | None = None
+
+    def ms(self, phase: str) -> float | None:
+        """What PHASE ("connect" or "tls") cost on the wire, or None if not seen whole."""
+        start, end = (
+            (self.syn, self.syn_ack)
+            if phase == "connect"
+            else (self.client_hello, self.server_finished)
+        )
+        if start is None or end is None or end < start:
+            return None
+        return (end - start) * 1000
+
+
+def parse(lines: list[str]) -> dict[Conn, list[Handshake]]:
+    """Each connection's handshake times from tshark's tab-separated FIELDS rows.
+
+    A list per four-tuple, oldest first: a long run may use a client port
+    again for a later connection to the same server.
+    """
+    out: dict[Conn, list[Handshake]] = {}
+
+    def last(key: Conn) -> Handshake | None:
+        return out[key][-1] if out.get(key) else None
+
+    for line in lines:
+        cols = line.split("\t")
+        if len(cols) < len(FIELDS) or not cols[2] or not cols[4]:
+            continue
+        when, src, sport, dst, dport, syn, ack, types = cols[: len(FIELDS)]
+        t, sp, dp = float(when), int(sport), int(dport)
+        kinds = {k for k in types.split(",") if k}
+        mine, theirs = (src, sp, dst, dp), (dst, dp, src, sp)
+        if syn in ("1", "True") and ack not in ("1", "True"):
+            h = last(mine)
+            if h is None or h.syn_ack is not None or h.syn is None:
+                out.setdefault(mine, []).append(Handshake(syn=t))
+            # else: the SYN sent again, which does not restart the handshake
+            continue
+        if syn in ("1", "True"):  # SYN-ACK: the server answers the client's SYN
+            h = last(theirs)
+            if h is not None and h.syn_ack is None:
+                h.syn_ack = t
+            continue
+        if "1" in kinds:
+            h = last(mine)
+            if h is None:  # the capture began after this connection's SYN
+                h = Handshake()
+                out.setdefault(mine, []).append(h)
+            if h.client_hello is None:
+                h.client_hello = t
+        if "20" in kinds:
+            h = last(theirs)  # the server's Finished, coming to the client
+            if h is not None and h.client_hello is not None and h.server_finished is None:
+                h.server_finished = t
+    return out
+
+
+def read(capture: Path) -> dict[Conn, list[Handshake]]:
+    """Every handshake in CAPTURE; empty when tshark is missing or cannot read it."""
+    if shutil.which("tshark") is None or not capture.exists():
+        return {}
+    cmd = ["tshark", "-r", str(capture), "-n", "-Y", FILTER, "-T", "fields"]
+    for name in FIELDS:
+        cmd += ["-e", name]
+    r = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if r.returncode != 0:
+        return {}
+    return parse(r.stdout.splitlines())
+
+
+def find(
+    handshakes: dict[Conn, list[Handshake]],
+    server: str,
+    port: int,
+    local_port: int,
+    since: float = 0.0,
+) -> Handshake | None:
+    """The connection a fetch opened: its server, the client's own port, begun after SINCE."""
+    for (_client, cport, saddr, sport), seen in handshakes.items():
+        if cport != local_port or saddr != server or sport != port:
+            continue
+        for h in seen:
+            begun = h.syn if h.syn is not None else h.client_hello
+            if begun is not None and begun >= since:
+                return h
+    return None

@@ -1,0 +1,135 @@
+"""Handshakes read from a capture, and the round-trip checks judged on the wire with them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lab.scenario import handshakes
+from lab.scenario.expect import StepOutcome, _rtt_checks
+from lab.scenario.spec import Expect
+
+HOL = Path(__file__).parents[1] / "report" / "data" / "hol-run" / "capture.pcapng"
+SAMPLE = Path(__file__).parents[1] / "report" / "data" / "sample-run" / "capture.pcapng"
+
+C, S = "198.18.0.100", "198.51.100.80"
+
+
+def row(
+    t: float,
+    src: str,
+    sport: int,
+    dst: str,
+    dport: int,
+    syn: str = "0",
+    ack: str = "1",
+    types: str = "",
+) -> str:
+    return "\t".join([f"{t:.6f}", src, str(sport), dst, str(dport), syn, ack, types])
+
+
+def test_parse_times_syn_to_syn_ack_and_client_hello_to_the_servers_finished() -> None:
+    """TCP: first SYN to SYN-ACK (a SYN sent again restarts nothing); TLS 1.3: to the Finished."""
+    lines = [
+        row(10.000, C, 5000, S, 443, syn="1", ack="0"),
+        row(11.000, C, 5000, S, 443, syn="1", ack="0"),  # sent again after 1 s
+        row(11.020, S, 443, C, 5000, syn="1", ack="1"),
+        row(11.021, C, 5000, S, 443, types="1"),
+        row(11.043, S, 443, C, 5000, types="2,8,11,15,20"),
+        row(11.044, C, 5000, S, 443, types="20"),  # the client's own Finished is not the end
+    ]
+    (h,) = handshakes.parse(lines)[(C, 5000, S, 443)]
+    assert round(h.ms("connect") or 0, 3) == 1020.0
+    assert round(h.ms("tls") or 0, 3) == 22.0
+
+
+def test_parse_tls12_ends_at_the_servers_second_flight() -> None:
+    """Full TLS 1.2: the server's Finished comes one round trip after its first flight."""
+    lines = [
+        row(1.000, C, 5001, S, 443, types="1"),
+        row(1.020, S, 443, C, 5001, types="2,11,12,14"),
+        row(1.021, C, 5001, S, 443, types="16,20"),
+        row(1.041, S, 443, C, 5001, types="20"),
+    ]
+    (h,) = handshakes.parse(lines)[(C, 5001, S, 443)]
+    assert h.ms("connect") is None  # the capture began after the SYN
+    assert round(h.ms("tls") or 0, 3) == 41.0
+
+
+def test_a_client_port_used_again_is_a_new_connection() -> None:
+    """Two connections on one four-tuple, minutes apart: find() takes the one begun after SINCE."""
+    lines = [
+        row(100.0, C, 6000, S, 443, syn="1", ack="0"),
+        row(100.001, S, 443, C, 6000, syn="1", ack="1"),
+        row(200.0, C, 6000, S, 443, syn="1", ack="0"),
+        row(200.020, S, 443, C, 6000, syn="1", ack="1"),
+    ]
+    wire = handshakes.parse(lines)
+    assert len(wire[(C, 6000, S, 443)]) == 2
+    first = handshakes.find(wire, S, 443, 6000)
+    later = handshakes.find(wire, S, 443, 6000, since=150.0)
+    assert first is not None
+    assert round(first.ms("connect") or 0, 3) == 1.0
+    assert later is not None
+    assert round(later.ms("connect") or 0, 3) == 20.0
+    assert handshakes.find(wire, S, 8443, 6000) is None
+
+
+def test_read_a_real_capture_decrypts_the_finished_from_its_embedded_secrets() -> None:
+    """The hol-run capture (80 ms added to the edge's 20): both handshakes ~100 ms on the wire."""
+    wire = handshakes.read(HOL)
+    h = handshakes.find(wire, S, 443, 60770)
+    assert h is not None
+    assert 100.0 <= (h.ms("connect") or 0) <= 105.0
+    assert 100.0 <= (h.ms("tls") or 0) <= 110.0
+    lan = handshakes.read(SAMPLE)
+    assert len(lan) == 2
+    assert all((hs[0].ms("tls") or 99) < 5 for hs in lan.values())
+
+
+def _outcome(local_port: int, client_ms: float) -> StepOutcome:
+    fetch = {
+        "url": "https://www.example.com/",
+        "host": "www.example.com",
+        "address": S,
+        "local_port": local_port,
+        "connect_ms": client_ms,
+        "tls_ms": client_ms,
+    }
+    return StepOutcome(
+        index=1,
+        kind="browse",
+        target="https://www.example.com/",
+        started=1796176464.0,
+        detail={"fetches": [fetch], "one_way_ms": {"client": 0.0, "edge": 50.0}},
+    )
+
+
+def _expect() -> Expect:
+    return Expect(line=7, step=1, rtts=(("connect", 1.0), ("tls", 1.0)))
+
+
+def test_rtts_are_judged_on_the_wire_not_by_the_clients_late_clock() -> None:
+    """The client says 150 ms (its scheduling); the wire ~101 for a 100 ms round trip: held."""
+    wire = handshakes.read(HOL)
+    checks = _rtt_checks(_expect(), _outcome(60770, 150.0), wire=wire)
+    assert [c.passed for c in checks] == [True, True], checks
+    assert "on the wire" in checks[0].found
+    assert "150.0 ms as the client measured" in checks[0].found
+
+
+def test_rtts_fail_on_the_wire_when_the_round_trip_is_not_what_the_profile_says() -> None:
+    """For a 20 ms round trip the same capture (80 ms more) fails, whatever the client says."""
+    wire = handshakes.read(HOL)
+    o = _outcome(60770, 20.5)
+    o.detail["one_way_ms"] = {"client": 0.0, "edge": 10.0}
+    checks = _rtt_checks(_expect(), o, wire=wire)
+    assert [c.passed for c in checks] == [False, False], checks
+
+
+def test_rtts_fall_back_to_the_clients_figure_without_the_connection_in_the_capture() -> None:
+    """No local port (an old timeline) or no capture: the client's own figure is judged."""
+    checks = _rtt_checks(_expect(), _outcome(0, 150.0), wire=handshakes.read(HOL))
+    assert [c.passed for c in checks] == [False, False]
+    assert all("on the wire" not in c.found for c in checks)
+    checks = _rtt_checks(_expect(), _outcome(60770, 100.5), wire={})
+    assert [c.passed for c in checks] == [True, True]
