@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from lab import topology
 from lab.errors import LabError
-from lab.scenario import handshakes
+from lab.scenario import roundtrips
 from lab.scenario.spec import Expect, expand_filter
 from lab.scenario.walk import check_walk
 
@@ -32,7 +32,7 @@ RTT_SLACK_MS = 15.0
 # machine, with the edge busy with the page's other connection, 35 ms for a 20 ms
 # round trip was seen once in twenty runs, and 42.8 ms once in a CI run by the
 # client's own clock. That is why TCP and TLS are judged on the wire where the
-# capture holds the connection (lab/scenario/handshakes.py): there the
+# capture holds the connection (lab/scenario/roundtrips.py): there the
 # client's scheduling is out and only the server's work remains.
 TLS_SLACK_MS = 20.0
 RTT_EARLY_MS = 1.0  # a phase can never be shorter than its round trips; this is clock noise
@@ -78,7 +78,7 @@ def _step_checks(
     e: Expect,
     o: StepOutcome,
     plan: topology.Plan,
-    wire: dict[handshakes.Conn, list[handshakes.Handshake]] | None = None,
+    wire: roundtrips.Wire | None = None,
 ) -> list[Checked]:
     out = []
     if e.status is not None:
@@ -127,7 +127,7 @@ def _step_checks(
             Checked(e.line, f"step {o.index} took {e.attempts} attempts", n == e.attempts, str(n))
         )
     if e.rtts:
-        out += _rtt_checks(e, o, plan, wire or {})
+        out += _rtt_checks(e, o, plan, wire)
     for key, bounds in (("stalled", e.stalled), ("unblocked", e.unblocked)):
         if bounds:
             out.append(_hol_check(e.line, o, key, dict(bounds)))
@@ -185,13 +185,13 @@ def _rtt_checks(
     e: Expect,
     o: StepOutcome,
     plan: topology.Plan = topology.DEFAULT_PLAN,
-    wire: dict[handshakes.Conn, list[handshakes.Handshake]] | None = None,
+    wire: roundtrips.Wire | None = None,
 ) -> list[Checked]:
     """Each phase of the step's first connection to each host costs its round trips.
 
-    TCP's and TLS's are judged on the wire where the capture holds the
-    connection (lab/scenario/handshakes.py): the round trips, not the client's
-    scheduling. DNS, and a connection the capture lacks, by the client's figure.
+    TCP's, TLS's and DNS's are judged on the wire where the capture holds the
+    connection or the lookup (lab/scenario/roundtrips.py): the round trips, not
+    the client's scheduling. Without the capture, by the client's own figure.
     """
     one_way: dict[str, float] = o.detail.get("one_way_ms", {})
     resolver = plan.address("resolver")
@@ -213,22 +213,26 @@ def _rtt_checks(
             )
             want = n * rtt
             client = float(f.get(f"{phase}_ms") or 0.0)
-            on_wire = _on_wire(wire or {}, f, phase, o.started)
+            on_wire = _on_wire(wire, f, phase, o) if wire is not None else None
             got = client if on_wire is None else on_wire
             slack = TLS_SLACK_MS if phase == "tls" else RTT_SLACK_MS
             ok = want - RTT_EARLY_MS <= got <= want + slack
+            allowed = f"allowed {want - RTT_EARLY_MS:.1f}..{want + slack:.1f}"
+            if phase == "dns" and n == 0 and on_wire is not None:
+                ok = on_wire == 0.0  # "no lookup leaves the client": the wire can tell exactly
+                allowed = "allowed: no question on the wire"
             where = server.service if server else f["address"]
-            seen_as = (
-                f"{client:.1f} ms as the client measured"
-                if on_wire is None
-                else f"{on_wire:.1f} ms on the wire, {client:.1f} ms as the client measured"
-            )
+            seen_as = f"{client:.1f} ms as the client measured"
+            if on_wire == 0.0 and phase == "dns":
+                seen_as = f"no question for it left the client's box, {seen_as}"
+            elif on_wire is not None:
+                seen_as = f"{on_wire:.1f} ms on the wire, {seen_as}"
             out.append(
                 Checked(
                     e.line,
                     f"step {o.index} {phase} to {host} ({where}) costs {n:g} x {rtt:g} ms",
                     ok,
-                    f"{seen_as} (allowed {want - RTT_EARLY_MS:.1f}..{want + slack:.1f})",
+                    f"{seen_as} ({allowed})",
                 )
             )
     if not out:
@@ -238,17 +242,26 @@ def _rtt_checks(
     return out
 
 
-def _on_wire(
-    wire: dict[handshakes.Conn, list[handshakes.Handshake]],
-    f: dict[str, Any],
-    phase: str,
-    since: float,
-) -> float | None:
+def _on_wire(wire: roundtrips.Wire, f: dict[str, Any], phase: str, o: StepOutcome) -> float | None:
     """What PHASE of the connection fetch F opened cost in the capture, if it is there."""
+    host = str(f.get("host", ""))
+    if phase == "dns":
+        if wire.dns is None:
+            return None
+        since, until = o.started, o.finished or float("inf")
+        for d in o.detail.get("dns", []):
+            if str(d.get("name", "")).rstrip(".").lower() == host.lower() and d.get("started"):
+                # the lookup as the browser timed it, a little wider for the clock's grain
+                since = float(d["started"]) - 0.005
+                until = since + float(d.get("ms") or 0.0) / 1000 + 0.010
+                break
+        return roundtrips.lookup_ms(wire.dns, host, since, until)
     if phase not in ("connect", "tls") or not f.get("local_port"):
         return None
     port = urlsplit(str(f.get("url", ""))).port or 443
-    h = handshakes.find(wire, str(f["address"]), port, int(f["local_port"]), since - 1.0)
+    h = roundtrips.find(
+        wire.handshakes, str(f["address"]), port, int(f["local_port"]), o.started - 1.0
+    )
     return h.ms(phase) if h is not None else None
 
 
@@ -260,7 +273,11 @@ def check(
 ) -> list[Checked]:
     """Each expectation judged; addresses (filters, walks, round trips) in the lab's PLAN."""
     results: list[Checked] = []
-    wire = handshakes.read(capture) if any(e.rtts for e in expects) else {}
+    wire = (
+        roundtrips.read_all(capture, plan.address("client"))
+        if any(e.rtts for e in expects)
+        else None
+    )
     for e in expects:
         label = f" ({e.note})" if e.note else ""
         if e.step is not None:

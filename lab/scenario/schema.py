@@ -61,7 +61,9 @@ EXPECT_HELP: dict[str, str] = {
     "walk": "a name whose resolution is checked against `via`",
     "via": "the servers the resolver asked for the `walk` name, in order (roots, tlds, or a host)",
     "rtts": "round trips each phase (connect, tls, dns) of the step's first connection costs "
-    "under the profile",
+    "under the profile, timed on the wire where the capture has it (SYN to SYN-ACK, "
+    "ClientHello to the server's Finished, the client box's question to its answer; "
+    "dns 0: no question left the client)",
     "forged": "{min, max}: forged records a poison step left in the resolver's cache (or "
     "handed to the client's own lookups)",
     "stalled": "{min, max}: responses of the step that had crossed the wire but waited for "

@@ -1,4 +1,4 @@
-"""What each TCP and TLS handshake of a run cost on the wire, read from its capture.
+"""What each lookup and handshake of a run cost on the wire, read from its capture.
 
 The browser times its handshakes itself (``connect_ms``, ``tls_ms``), but on
 this 2-core machine a Python client's own time adds scheduling noise: a
@@ -9,6 +9,9 @@ of the wire, so an ``rtts:`` expectation judges them there where it can:
 - TLS: from the ClientHello to the packet that brings the server's Finished,
   the moment the client can finish its side. TLS 1.3 brings it in the first
   flight (one round trip); a full TLS 1.2 handshake in its second (two).
+- DNS: from the first question for the name that left the client's box (its
+  stub's, to the home router or the resolver) to the answer to it. A lookup
+  the stub answered sends nothing: no question left the box, 0 ms.
 
 The capture the runner judges (capture.pcapng) keeps the copy of each packet
 nearest the client, and the lab's link delay holds what a server receives
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,3 +139,75 @@ def find(
             if begun is not None and begun >= since:
                 return h
     return None
+
+
+DNS_FIELDS = ("frame.time_epoch", "ip.src", "ip.dst", "dns.flags.response", "dns.qry.name")
+
+
+@dataclass(frozen=True)
+class Message:
+    """One DNS message to or from the host: when, which way, for which name."""
+
+    at: float
+    question: bool  # True: the host asked; False: an answer came to it
+    name: str
+
+
+def parse_dns(lines: Sequence[str], host: str) -> list[Message]:
+    """HOST's DNS questions and the answers that came to it, in capture order."""
+    out: list[Message] = []
+    for line in lines:
+        cols = line.split("\t")
+        if len(cols) < len(DNS_FIELDS):
+            continue
+        when, src, dst, response, qname = cols[: len(DNS_FIELDS)]
+        name = qname.split(",")[0].rstrip(".").lower()
+        if response in ("0", "False") and src == host:
+            out.append(Message(float(when), True, name))
+        elif response in ("1", "True") and dst == host:
+            out.append(Message(float(when), False, name))
+    return out
+
+
+def read_dns(capture: Path, host: str) -> list[Message] | None:
+    """HOST's DNS messages in CAPTURE; None when tshark is missing or cannot read it."""
+    if shutil.which("tshark") is None or not capture.exists():
+        return None
+    cmd = ["tshark", "-r", str(capture), "-n", "-Y", f"dns && ip.addr == {host}", "-T", "fields"]
+    for name in DNS_FIELDS:
+        cmd += ["-e", name]
+    r = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if r.returncode != 0:
+        return None
+    return parse_dns(r.stdout.splitlines(), host)
+
+
+def lookup_ms(messages: Sequence[Message], name: str, since: float, until: float) -> float | None:
+    """From the first question for NAME sent between SINCE and UNTIL to the first answer for it.
+
+    0.0 when no question for NAME left the host then (a cache in the box
+    answered); None when one left and no answer came back.
+    """
+    want = name.rstrip(".").lower()
+    asked = next(
+        (m.at for m in messages if m.question and m.name == want and since <= m.at <= until), None
+    )
+    if asked is None:
+        return 0.0
+    answered = next(
+        (m.at for m in messages if not m.question and m.name == want and m.at >= asked), None
+    )
+    return None if answered is None else (answered - asked) * 1000
+
+
+@dataclass
+class Wire:
+    """What a run's capture says of the client's round trips: handshakes and lookups."""
+
+    handshakes: dict[Conn, list[Handshake]]
+    dns: list[Message] | None  # None: the capture could not be read for DNS
+
+
+def read_all(capture: Path, client: str) -> Wire:
+    """The handshakes in CAPTURE and the DNS messages of the CLIENT's box."""
+    return Wire(read(capture), read_dns(capture, client))
