@@ -33,14 +33,13 @@ first carried it is the lost one.
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lab import topology
-from lab.errors import LabError
+from lab.scenario import tshark
 
 # A response whose last byte crossed the wire this close before the repair
 # cannot be told apart: the browse client (Python, aioquic or h2) takes 3 to 9 ms
@@ -89,18 +88,6 @@ class Hol:
         return asdict(self) | {"repair_ms": round(self.repair_ms, 3)}
 
 
-def _tshark(capture: Path, display_filter: str, fields: list[str]) -> Iterator[list[str]]:
-    args = [x for f in fields for x in ("-e", f)]
-    r = subprocess.run(
-        ["tshark", "-r", str(capture), "-Y", display_filter, "-T", "fields", *args],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    if r.returncode != 0:
-        raise LabError(f"tshark could not read {capture}: {r.stderr.strip()[-400:]}")
-    for line in r.stdout.splitlines():
-        yield (line.split("\t") + [""] * len(fields))[: len(fields)]
-
-
 def _ints(text: str) -> list[int]:
     return [int(x, 0) for x in text.split(",") if x]
 
@@ -113,7 +100,7 @@ def _server_names(capture: Path, window: str, key: str) -> dict[str, str]:
     """SNI of each connection in the window, by tcp.stream or the client's UDP port."""
     names: dict[str, str] = {}
     hellos = f"tls.handshake.type == 1 && {window}"
-    for conn, sni in _tshark(capture, hellos, [key, "tls.handshake.extensions_server_name"]):
+    for conn, sni in tshark.rows(capture, hellos, [key, "tls.handshake.extensions_server_name"]):
         if conn and sni:
             names.setdefault(conn.split(",")[0], sni.split(",")[0])
     return names
@@ -157,7 +144,7 @@ def dropped_frame(capture: Path, drop: Drop, until: float, client: str) -> int |
     are then never taken for the loss.
     """
     conn = "tcp.stream" if drop.proto == "tcp" else "udp.stream"
-    rows = _tshark(
+    rows = tshark.rows(
         capture,
         f"ip.src == {drop.sender} && ip.dst == {client} && {drop.proto}.srcport == {drop.port}"
         f" && !icmp && {_window(drop.since, until)}",
@@ -177,7 +164,7 @@ def dropped_frame(capture: Path, drop: Drop, until: float, client: str) -> int |
 
 def _tcp_loss(capture: Path, window: str, client: str, lost_frame: int | None) -> _Loss | None:
     rows = list(
-        _tshark(
+        tshark.rows(
             capture,
             f"tcp.srcport == 443 && ip.dst == {client} && {window}",
             [
@@ -247,7 +234,7 @@ def _quic_frames(r: list[str]) -> Iterator[tuple[int, int, int, bool, int | None
 
 
 def _quic_loss(capture: Path, window: str, client: str, lost_frame: int | None) -> _Loss | None:
-    rows = _tshark(
+    rows = tshark.rows(
         capture,
         f"udp.srcport == 443 && ip.dst == {client} && quic && {window}",
         ["frame.number", "frame.time_epoch", "udp.dstport", "quic.frame_type",

@@ -24,11 +24,15 @@ check falls back to the client's own figure.
 from __future__ import annotations
 
 import shutil
-import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from lab.errors import LabError
+from lab.scenario import tshark
+
+# One tshark pass reads both: these fields, for the frames of handshakes and
+# of the client box's DNS.
 FIELDS = (
     "frame.time_epoch",
     "ip.src",
@@ -38,8 +42,10 @@ FIELDS = (
     "tcp.flags.syn",
     "tcp.flags.ack",
     "tls.handshake.type",
+    "dns.flags.response",
+    "dns.qry.name",
 )
-FILTER = "tcp.flags.syn == 1 || tls.handshake.type == 1 || tls.handshake.type == 20"
+HANDSHAKES = "tcp.flags.syn == 1 || tls.handshake.type == 1 || tls.handshake.type == 20"
 
 # (client address, client port, server address, server port)
 Conn = tuple[str, int, str, int]
@@ -66,8 +72,8 @@ class Handshake:
         return (end - start) * 1000
 
 
-def parse(lines: list[str]) -> dict[Conn, list[Handshake]]:
-    """Each connection's handshake times from tshark's tab-separated FIELDS rows.
+def parse(rows: Iterable[Sequence[str]]) -> dict[Conn, list[Handshake]]:
+    """Each connection's handshake times from tshark's FIELDS rows.
 
     A list per four-tuple, oldest first: a long run may use a client port
     again for a later connection to the same server.
@@ -77,11 +83,9 @@ def parse(lines: list[str]) -> dict[Conn, list[Handshake]]:
     def last(key: Conn) -> Handshake | None:
         return out[key][-1] if out.get(key) else None
 
-    for line in lines:
-        cols = line.split("\t")
-        if len(cols) < len(FIELDS) or not cols[2] or not cols[4]:
+    for when, src, sport, dst, dport, syn, ack, types, _response, qname in rows:
+        if not sport or not dport or qname:  # not TCP, or DNS over TCP
             continue
-        when, src, sport, dst, dport, syn, ack, types = cols[: len(FIELDS)]
         t, sp, dp = float(when), int(sport), int(dport)
         kinds = {k for k in types.split(",") if k}
         mine, theirs = (src, sp, dst, dp), (dst, dp, src, sp)
@@ -110,19 +114,6 @@ def parse(lines: list[str]) -> dict[Conn, list[Handshake]]:
     return out
 
 
-def read(capture: Path) -> dict[Conn, list[Handshake]]:
-    """Every handshake in CAPTURE; empty when tshark is missing or cannot read it."""
-    if shutil.which("tshark") is None or not capture.exists():
-        return {}
-    cmd = ["tshark", "-r", str(capture), "-n", "-Y", FILTER, "-T", "fields"]
-    for name in FIELDS:
-        cmd += ["-e", name]
-    r = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if r.returncode != 0:
-        return {}
-    return parse(r.stdout.splitlines())
-
-
 def find(
     handshakes: dict[Conn, list[Handshake]],
     server: str,
@@ -141,9 +132,6 @@ def find(
     return None
 
 
-DNS_FIELDS = ("frame.time_epoch", "ip.src", "ip.dst", "dns.flags.response", "dns.qry.name")
-
-
 @dataclass(frozen=True)
 class Message:
     """One DNS message to or from the host: when, which way, for which name."""
@@ -153,33 +141,18 @@ class Message:
     name: str
 
 
-def parse_dns(lines: Sequence[str], host: str) -> list[Message]:
+def parse_dns(rows: Iterable[Sequence[str]], host: str) -> list[Message]:
     """HOST's DNS questions and the answers that came to it, in capture order."""
     out: list[Message] = []
-    for line in lines:
-        cols = line.split("\t")
-        if len(cols) < len(DNS_FIELDS):
+    for when, src, _sp, dst, _dp, _syn, _ack, _types, response, qname in rows:
+        if not qname:
             continue
-        when, src, dst, response, qname = cols[: len(DNS_FIELDS)]
         name = qname.split(",")[0].rstrip(".").lower()
         if response in ("0", "False") and src == host:
             out.append(Message(float(when), True, name))
         elif response in ("1", "True") and dst == host:
             out.append(Message(float(when), False, name))
     return out
-
-
-def read_dns(capture: Path, host: str) -> list[Message] | None:
-    """HOST's DNS messages in CAPTURE; None when tshark is missing or cannot read it."""
-    if shutil.which("tshark") is None or not capture.exists():
-        return None
-    cmd = ["tshark", "-r", str(capture), "-n", "-Y", f"dns && ip.addr == {host}", "-T", "fields"]
-    for name in DNS_FIELDS:
-        cmd += ["-e", name]
-    r = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if r.returncode != 0:
-        return None
-    return parse_dns(r.stdout.splitlines(), host)
 
 
 def lookup_ms(messages: Sequence[Message], name: str, since: float, until: float) -> float | None:
@@ -208,6 +181,16 @@ class Wire:
     dns: list[Message] | None  # None: the capture could not be read for DNS
 
 
-def read_all(capture: Path, client: str) -> Wire:
-    """The handshakes in CAPTURE and the DNS messages of the CLIENT's box."""
-    return Wire(read(capture), read_dns(capture, client))
+def read(capture: Path, client: str) -> Wire:
+    """The handshakes in CAPTURE and the DNS messages of the CLIENT's box, in one tshark pass.
+
+    Nothing found (no handshakes, ``dns`` None) when tshark is missing or cannot
+    read the capture: the checks then judge by the client's own figures.
+    """
+    if shutil.which("tshark") is None or not capture.exists():
+        return Wire({}, None)
+    try:
+        found = list(tshark.rows(capture, f"{HANDSHAKES} || (dns && ip.addr == {client})", FIELDS))
+    except LabError:
+        return Wire({}, None)
+    return Wire(parse(found), parse_dns(found, client))

@@ -14,6 +14,7 @@ SAMPLE = Path(__file__).parents[1] / "report" / "data" / "sample-run" / "capture
 SAMPLE_TIMELINE = SAMPLE.with_name("timeline.json")
 
 C, S = "198.18.0.100", "198.51.100.80"
+FLAT_CLIENT = "198.51.100.100"  # the client in the flat plan the sample captures were made in
 
 
 def row(
@@ -25,8 +26,8 @@ def row(
     syn: str = "0",
     ack: str = "1",
     types: str = "",
-) -> str:
-    return "\t".join([f"{t:.6f}", src, str(sport), dst, str(dport), syn, ack, types])
+) -> list[str]:
+    return [f"{t:.6f}", src, str(sport), dst, str(dport), syn, ack, types, "", ""]
 
 
 def test_parse_times_syn_to_syn_ack_and_client_hello_to_the_servers_finished() -> None:
@@ -78,12 +79,12 @@ def test_a_client_port_used_again_is_a_new_connection() -> None:
 
 def test_read_a_real_capture_decrypts_the_finished_from_its_embedded_secrets() -> None:
     """The hol-run capture (80 ms added to the edge's 20): both handshakes ~100 ms on the wire."""
-    wire = roundtrips.read(HOL)
+    wire = roundtrips.read(HOL, FLAT_CLIENT).handshakes
     h = roundtrips.find(wire, S, 443, 60770)
     assert h is not None
     assert 100.0 <= (h.ms("connect") or 0) <= 105.0
     assert 100.0 <= (h.ms("tls") or 0) <= 110.0
-    lan = roundtrips.read(SAMPLE)
+    lan = roundtrips.read(SAMPLE, FLAT_CLIENT).handshakes
     assert len(lan) == 2
     assert all((hs[0].ms("tls") or 99) < 5 for hs in lan.values())
 
@@ -112,7 +113,7 @@ def _expect() -> Expect:
 
 def test_rtts_are_judged_on_the_wire_not_by_the_clients_late_clock() -> None:
     """The client says 150 ms (its scheduling); the wire ~101 for a 100 ms round trip: held."""
-    wire = roundtrips.Wire(roundtrips.read(HOL), None)
+    wire = roundtrips.read(HOL, FLAT_CLIENT)
     checks = _rtt_checks(_expect(), _outcome(60770, 150.0), wire=wire)
     assert [c.passed for c in checks] == [True, True], checks
     assert "on the wire" in checks[0].found
@@ -121,7 +122,7 @@ def test_rtts_are_judged_on_the_wire_not_by_the_clients_late_clock() -> None:
 
 def test_rtts_fail_on_the_wire_when_the_round_trip_is_not_what_the_profile_says() -> None:
     """For a 20 ms round trip the same capture (80 ms more) fails, whatever the client says."""
-    wire = roundtrips.Wire(roundtrips.read(HOL), None)
+    wire = roundtrips.read(HOL, FLAT_CLIENT)
     o = _outcome(60770, 20.5)
     o.detail["one_way_ms"] = {"client": 0.0, "edge": 10.0}
     checks = _rtt_checks(_expect(), o, wire=wire)
@@ -130,17 +131,15 @@ def test_rtts_fail_on_the_wire_when_the_round_trip_is_not_what_the_profile_says(
 
 def test_rtts_fall_back_to_the_clients_figure_without_the_connection_in_the_capture() -> None:
     """No local port (an old timeline) or no capture: the client's own figure is judged."""
-    checks = _rtt_checks(
-        _expect(), _outcome(0, 150.0), wire=roundtrips.Wire(roundtrips.read(HOL), None)
-    )
+    checks = _rtt_checks(_expect(), _outcome(0, 150.0), wire=roundtrips.read(HOL, FLAT_CLIENT))
     assert [c.passed for c in checks] == [False, False]
     assert all("on the wire" not in c.found for c in checks)
     checks = _rtt_checks(_expect(), _outcome(60770, 100.5), wire=roundtrips.Wire({}, None))
     assert [c.passed for c in checks] == [True, True]
 
 
-def dns_row(t: float, src: str, dst: str, response: str, name: str) -> str:
-    return "\t".join([f"{t:.6f}", src, dst, response, name])
+def dns_row(t: float, src: str, dst: str, response: str, name: str) -> list[str]:
+    return [f"{t:.6f}", src, "53000", dst, "53", "", "", "", response, name]
 
 
 R = "198.18.0.1"  # the home router, where the client's stub sends its questions
@@ -188,7 +187,7 @@ def _dns_outcome(ms: float) -> StepOutcome:
 
 def test_dns_rtts_judge_the_lookup_that_left_the_clients_box() -> None:
     """The sample run's lookup took 13.0 ms on the wire: 1 round trip of 12 ms holds, 0 fails."""
-    wire = roundtrips.read_all(SAMPLE, "198.51.100.100")
+    wire = roundtrips.read(SAMPLE, FLAT_CLIENT)
     e = Expect(line=3, step=1, rtts=(("dns", 1.0),))
     (c,) = _rtt_checks(e, _dns_outcome(40.0), wire=wire)  # the client's clock says 40
     assert c.passed, c
