@@ -213,7 +213,7 @@ def _rtt_checks(
             )
             want = n * rtt
             client = float(f.get(f"{phase}_ms") or 0.0)
-            on_wire = _on_wire(wire, f, phase, o) if wire is not None else None
+            on_wire = _on_wire(wire, f, phase, n, o) if wire is not None else None
             got = client if on_wire is None else on_wire
             slack = TLS_SLACK_MS if phase == "tls" else RTT_SLACK_MS
             ok = want - RTT_EARLY_MS <= got <= want + slack
@@ -224,7 +224,10 @@ def _rtt_checks(
             where = server.service if server else f["address"]
             seen_as = f"{client:.1f} ms as the client measured"
             if on_wire == 0.0 and phase == "dns":
-                seen_as = f"no question for it left the client's box, {seen_as}"
+                where_not = (
+                    "left the client's box" if n == 0 else "went from the home to the resolver"
+                )
+                seen_as = f"no question for it {where_not}, {seen_as}"
             elif on_wire is not None:
                 seen_as = f"{on_wire:.1f} ms on the wire, {seen_as}"
             out.append(
@@ -242,20 +245,29 @@ def _rtt_checks(
     return out
 
 
-def _on_wire(wire: roundtrips.Wire, f: dict[str, Any], phase: str, o: StepOutcome) -> float | None:
-    """What PHASE of the connection fetch F opened cost in the capture, if it is there."""
+def _lookup_window(o: StepOutcome, host: str) -> tuple[float, float]:
+    """When the step's browser looked HOST up (epoch seconds), a little wider for the clock."""
+    for d in o.detail.get("dns", []):
+        if str(d.get("name", "")).rstrip(".").lower() == host.lower() and d.get("started"):
+            since = float(d["started"]) - 0.005
+            return since, since + float(d.get("ms") or 0.0) / 1000 + 0.010
+    return o.started, o.finished or float("inf")
+
+
+def _on_wire(
+    wire: roundtrips.Wire, f: dict[str, Any], phase: str, n: float, o: StepOutcome
+) -> float | None:
+    """What PHASE of the connection fetch F opened cost in the capture, if it is there.
+
+    DNS with N = 0: whether a question for the name left the client's box at
+    all (0.0: none did); otherwise the home's exchange with the resolver.
+    """
     host = str(f.get("host", ""))
     if phase == "dns":
-        if wire.dns is None:
+        messages = wire.dns if n == 0 else wire.upstream
+        if messages is None:
             return None
-        since, until = o.started, o.finished or float("inf")
-        for d in o.detail.get("dns", []):
-            if str(d.get("name", "")).rstrip(".").lower() == host.lower() and d.get("started"):
-                # the lookup as the browser timed it, a little wider for the clock's grain
-                since = float(d["started"]) - 0.005
-                until = since + float(d.get("ms") or 0.0) / 1000 + 0.010
-                break
-        return roundtrips.lookup_ms(wire.dns, host, since, until)
+        return roundtrips.lookup_ms(messages, host, *_lookup_window(o, host))
     if phase not in ("connect", "tls") or not f.get("local_port"):
         return None
     port = urlsplit(str(f.get("url", ""))).port or 443
@@ -274,7 +286,9 @@ def check(
     """Each expectation judged; addresses (filters, walks, round trips) in the lab's PLAN."""
     results: list[Checked] = []
     wire = (
-        roundtrips.read(capture, plan.address("client")) if any(e.rtts for e in expects) else None
+        roundtrips.read(capture, plan.address("client"), plan.seen_as("client"))
+        if any(e.rtts for e in expects)
+        else None
     )
     for e in expects:
         label = f" ({e.note})" if e.note else ""

@@ -9,9 +9,11 @@ of the wire, so an ``rtts:`` expectation judges them there where it can:
 - TLS: from the ClientHello to the packet that brings the server's Finished,
   the moment the client can finish its side. TLS 1.3 brings it in the first
   flight (one round trip); a full TLS 1.2 handshake in its second (two).
-- DNS: from the first question for the name that left the client's box (its
-  stub's, to the home router or the resolver) to the answer to it. A lookup
-  the stub answered sends nothing: no question left the box, 0 ms.
+- DNS: from the first question for the name that the home sent the resolver
+  (the home router's forwarder, asking for the client's box behind it) to the
+  answer for it; the time a LAN hop and the forwarders in the home add is not
+  a round trip to the resolver. A lookup the stub answered sends nothing: no
+  question left the client's box, 0 ms.
 
 The capture the runner judges (capture.pcapng) keeps the copy of each packet
 nearest the client, and the lab's link delay holds what a server receives
@@ -178,19 +180,25 @@ class Wire:
     """What a run's capture says of the client's round trips: handshakes and lookups."""
 
     handshakes: dict[Conn, list[Handshake]]
-    dns: list[Message] | None  # None: the capture could not be read for DNS
+    dns: list[Message] | None  # the client box's DNS; None: the capture could not be read
+    # The home's DNS with the resolver (its public address's: the router's
+    # forwarder asks for the box), the round trip the profile gives; the
+    # box's own in the flat plan, where the client asks the resolver itself.
+    upstream: list[Message] | None = None
 
 
-def read(capture: Path, client: str) -> Wire:
-    """The handshakes in CAPTURE and the DNS messages of the CLIENT's box, in one tshark pass.
+def read(capture: Path, client: str, home: str | None = None) -> Wire:
+    """The handshakes in CAPTURE and the DNS of the CLIENT's box and of its HOME, in one pass.
 
     Nothing found (no handshakes, ``dns`` None) when tshark is missing or cannot
     read the capture: the checks then judge by the client's own figures.
     """
+    home = home or client
     if shutil.which("tshark") is None or not capture.exists():
         return Wire({}, None)
+    dns = f"dns && (ip.addr == {client} || ip.addr == {home})"
     try:
-        found = list(tshark.rows(capture, f"{HANDSHAKES} || (dns && ip.addr == {client})", FIELDS))
+        found = list(tshark.rows(capture, f"{HANDSHAKES} || ({dns})", FIELDS))
     except LabError:
         return Wire({}, None)
-    return Wire(parse(found), parse_dns(found, client))
+    return Wire(parse(found), parse_dns(found, client), parse_dns(found, home))

@@ -62,7 +62,7 @@ EXPECT_HELP: dict[str, str] = {
     "via": "the servers the resolver asked for the `walk` name, in order (roots, tlds, or a host)",
     "rtts": "round trips each phase (connect, tls, dns) of the step's first connection costs "
     "under the profile, timed on the wire where the capture has it (SYN to SYN-ACK, "
-    "ClientHello to the server's Finished, the client box's question to its answer; "
+    "ClientHello to the server's Finished, the home's question to the resolver and its answer; "
     "dns 0: no question left the client)",
     "forged": "{min, max}: forged records a poison step left in the resolver's cache (or "
     "handed to the client's own lookups)",
